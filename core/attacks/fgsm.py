@@ -1,0 +1,31 @@
+"""Fast Gradient Sign Method (Goodfellow, Shlens, Szegedy, "Explaining and Harnessing
+Adversarial Examples", ICLR 2015).
+
+x' = clip(x + ε·sign(∇ₓ L)) for L∞; the L2 variant steps ε along ∇/‖∇‖₂. One gradient, no
+random start (``threat.steps``, ``step`` and ``random_start`` are ignored). Targeted goals
+descend the loss of the target class.
+"""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from core.attacks.base import Attack, Recorder, ascent_direction, attack_objective, project
+
+
+class FGSM(Attack):
+    name = "FGSM"
+    paper = "Goodfellow et al., ICLR 2015"
+
+    def total_steps(self) -> int:
+        return 1
+
+    def _perturb(self, model: nn.Module, x: torch.Tensor, y: torch.Tensor, targets: torch.Tensor | None,
+                 gen: torch.Generator, rec: Recorder) -> torch.Tensor:
+        x_it = x.clone().requires_grad_(True)
+        logits = model(x_it)
+        obj = attack_objective(logits, y, targets)
+        (grad,) = torch.autograd.grad(obj.sum(), x_it)
+        rec.log(logits, obj, x)
+        delta = self.threat.eps * ascent_direction(grad, self.threat.norm)
+        return x + project(delta, x, self.threat.norm, self.threat.eps)

@@ -1,0 +1,17 @@
+"""Every limit on user-controlled work, in one place (bytes, pixels, steps, samples, batches).
+
+Pages clamp their widgets to these values and ``core`` functions refuse values beyond them,
+so neither a widget nor a URL parameter can make the server do unbounded work.
+"""
+from __future__ import annotations
+
+MAX_UPLOAD_BYTES = 20 * 1024 * 1024  # per uploaded file
+MAX_IMAGE_PIXELS = 40_000_000  # width x height, checked before decoding (decompression bombs)
+MAX_IMAGE_SIDE = 12_000
+
+MAX_ATTACK_STEPS = 200
+MAX_RESTARTS = 5
+MAX_BATCH = 64
+MAX_SMOOTHING_SAMPLES = 100_000
+MAX_PURIFICATION_STEPS = 100
+MAX_CW_ITERATIONS = 1000
