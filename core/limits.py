@@ -15,3 +15,11 @@ MAX_BATCH = 64
 MAX_SMOOTHING_SAMPLES = 100_000
 MAX_PURIFICATION_STEPS = 100
 MAX_CW_ITERATIONS = 1000
+
+# Defenses (core/defenses/)
+MAX_EQUIVARIANCE_VIEWS = 16  # views per purification step, identity excluded
+MAX_SMOOTHING_BATCH = 1024  # noisy copies per forward pass
+MAX_SMOOTHING_PATCHES = 64  # Smooth-Reduce patches per noisy sample
+MAX_EOT_SAMPLES = 64  # noise draws averaged per adaptive (EOT) forward
+MAX_UPSAMPLE = 4.0  # feature-map-size defense: input upsampling factor
+MAX_MEDIAN_KERNEL = 9

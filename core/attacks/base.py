@@ -11,6 +11,9 @@ Conventions
   label, for a targeted goal the negative loss of the target class.
 * ``perturb`` returns the adversarial images and the per-step :class:`StepRecord` list; ``run``
   adds clean and adversarial logits, success flags and timing in an :class:`AttackResult`.
+* The engine runs on ``core.models.fast.fast_view(model)``: for the registered classifiers a
+  batch-norm-folded, channels_last copy (the same function to float rounding); the logits in
+  ``AttackResult`` come from the model as given.
 * Randomness comes from one ``torch.Generator`` seeded by ``seed``: the same call gives the
   same result on the same device.
 """
@@ -25,6 +28,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from core.models.fast import fast_view
 from core.progress import ProgressFn, report
 
 Norm = Literal["linf", "l2"]
@@ -258,6 +262,9 @@ class Attack:
         clean forward pass.
         """
         _check_inputs(model, x, y)
+        # A fused (BN folded, channels_last) copy where the model offers one: same function,
+        # 1.5-2x faster passes on the CPU (core/models/fast.py).
+        model = fast_view(model)
         dev = next((p.device for p in model.parameters()), x.device)
         x, y = x.detach().to(dev), y.to(dev)
         if targets is None and goal.is_targeted:

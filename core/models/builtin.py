@@ -46,3 +46,5 @@ for _v, _size in _LITE.items():
         description=f"ImageNet-1k classifier, {_size}px, no SE, ReLU6 (Tan & Le 2019, Lite variant).",
         loader=(lambda v=_v: load_efficientnet_lite(v)),
     ))
+
+from core.models import segmentation_builtin  # noqa: E402,F401  (registers the segmentation models)

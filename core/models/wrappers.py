@@ -70,6 +70,19 @@ class ImageClassifier(ReadOnlyMixin, nn.Module):
         """Logits from the pre-pool map (global average pooling, then the linear classifier)."""
         return self.net.forward_head(fmap)
 
+    def fused_copy(self) -> "ImageClassifier":
+        """A frozen copy with batch norm folded into the convolutions, in channels_last
+        (see :mod:`core.models.fast`); only for networks that declare ``supports_fusion``."""
+        import copy
+
+        from core.models.fast import fused_efficientnet_lite
+
+        clone = copy.copy(self)  # shallow: shares buffers, gets its own module dict below
+        clone._modules = dict(self._modules)
+        clone._modules["net"] = fused_efficientnet_lite(self.net)
+        clone._frozen = False
+        return clone.freeze()
+
     @property
     def classifier_weight(self) -> torch.Tensor:
         """The (classes, channels) weight of the final linear layer."""

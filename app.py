@@ -1,0 +1,17 @@
+"""Entry point of the robustness explorer: page config, navigation, shared sidebar.
+
+Run with ``streamlit run app.py`` (the README's first command does everything).
+"""
+from __future__ import annotations
+
+import streamlit as st
+
+st.set_page_config(page_title="Robustness Explorer", page_icon="🛡️", layout="wide")
+
+# One line per page: (file, title, icon). Pages are thin: widgets -> core -> figures.
+PAGES = [
+    ("pages/attack_lab.py", "Attack Lab", "⚔️"),
+]
+
+nav = st.navigation([st.Page(path, title=title, icon=icon) for path, title, icon in PAGES])
+nav.run()

@@ -1,0 +1,1 @@
+"""Plotly figures and image helpers, one module per area. No Streamlit here."""

@@ -1,0 +1,48 @@
+"""Figures and image helpers every page uses: top-k bars, heatmaps, perturbation pictures."""
+from __future__ import annotations
+
+import numpy as np
+import plotly.graph_objects as go
+import torch
+
+FONT = dict(size=13)
+
+
+def to_numpy_image(x: torch.Tensor) -> np.ndarray:
+    """(1, 3, H, W) or (3, H, W) tensor in [0, 1] -> (H, W, 3) uint8 array."""
+    if x.dim() == 4:
+        x = x[0]
+    return (x.detach().float().clamp(0, 1).permute(1, 2, 0).cpu().numpy() * 255).round().astype(np.uint8)
+
+
+def amplified_perturbation(delta: torch.Tensor) -> np.ndarray:
+    """δ made visible: 0.5 + δ / (2·max|δ|), so the largest change spans the whole range."""
+    m = float(delta.abs().max())
+    if m == 0:
+        return to_numpy_image(torch.full_like(delta, 0.5))
+    return to_numpy_image(0.5 + delta / (2 * m))
+
+
+def topk_bar(names: list[str], probs: list[float], title: str = "", highlight: str | None = None,
+             height: int = 260) -> go.Figure:
+    """Horizontal bars of top-k probabilities, highest on top; ``highlight`` colours one class."""
+    colours = ["#d62728" if n == highlight else "#1f77b4" for n in names]
+    fig = go.Figure(go.Bar(x=probs[::-1], y=[f"{n} " for n in names[::-1]], orientation="h",
+                           marker_color=colours[::-1], text=[f"{p:.1%}" for p in probs[::-1]],
+                           textposition="auto"))
+    fig.update_layout(title=title, xaxis=dict(range=[0, 1], tickformat=".0%"), height=height,
+                      margin=dict(l=10, r=10, t=40 if title else 10, b=10), font=FONT)
+    return fig
+
+
+def heatmap(arr: np.ndarray | torch.Tensor, title: str = "", colorscale: str = "Inferno",
+            zmin: float | None = None, zmax: float | None = None, colorbar_title: str = "",
+            height: int = 320) -> go.Figure:
+    """A square-pixel heatmap of a 2-D array (image orientation: row 0 at the top)."""
+    a = arr.detach().float().cpu().numpy() if isinstance(arr, torch.Tensor) else np.asarray(arr, dtype=float)
+    fig = go.Figure(go.Heatmap(z=a, colorscale=colorscale, zmin=zmin, zmax=zmax,
+                               colorbar=dict(title=colorbar_title)))
+    fig.update_yaxes(autorange="reversed", scaleanchor="x", showticklabels=False)
+    fig.update_xaxes(showticklabels=False, constrain="domain")
+    fig.update_layout(title=title, height=height, margin=dict(l=10, r=10, t=40 if title else 10, b=10), font=FONT)
+    return fig

@@ -1,0 +1,164 @@
+"""Attack Lab: pick or upload a photo, attack a real ImageNet model, compare side by side."""
+from __future__ import annotations
+
+import hashlib
+
+import streamlit as st
+import torch
+
+from core.analysis import perturbation_stats, quantised_prediction, topk, transfer_predictions
+from core.attacks import ATTACKS, make_attack
+from core.models import get_spec, list_models
+from core.progress import Cancelled
+from core.viz.attack import delta_heatmap, trajectory_figure
+from core.viz.common import amplified_perturbation, to_numpy_image, topk_bar
+from ui.common import attack_picker, device_caption, get_model, image_picker, image_tensor, model_picker, progress_bar
+
+st.title("⚔️ Attack Lab")
+st.markdown(
+    "An **adversarial example** is a photo changed by an amount too small to notice, chosen so that "
+    "the model changes its answer. Pick a photo and a model, choose an attack and its budget **ε** "
+    "(how far each pixel may move, in steps of 1/255 of the brightness range), then press **Run attack**. "
+    "You will see the original, the attacked image, the change made visible, and what the model "
+    "believes about each.")
+
+with st.sidebar:
+    st.header("Image")
+    img, img_label = image_picker("lab")
+    st.header("Model")
+    model_name = model_picker("lab")
+    model = get_model(model_name)
+    st.header("Attack")
+    choice = attack_picker("lab", model.class_names)
+    run = st.button("Run attack", type="primary", key="lab_run", use_container_width=True)
+    device_caption()
+
+if img is None:
+    st.stop()
+
+x = image_tensor(img, model_name)
+dev = next(model.parameters()).device
+with torch.no_grad():
+    clean_logits = model(x.to(dev)).float().cpu()
+clean_top = topk(clean_logits, model.class_names)
+label = st.selectbox(
+    "Correct class (the attack pushes the model away from it)", range(len(model.class_names)),
+    index=clean_top.top1, format_func=lambda i: f"{i}: {model.class_names[i]}", key="lab_label",
+    help="By default the model's own clean prediction; set it if you know the true class.")
+
+settings_key = hashlib.sha256(repr((x.numpy().tobytes()[:4096], float(x.sum()), model_name, choice.name,
+                                    choice.threat, choice.params, choice.goal, choice.seed, label)).encode()).hexdigest()
+
+if run:
+    attack = make_attack(choice.name, choice.threat, **choice.params)
+    update = progress_bar(f"Running {choice.name}…")
+    try:
+        result = attack.run(model, x, torch.tensor([label]), choice.goal, seed=choice.seed,
+                            progress=update, record_images=True)
+    except Cancelled:
+        st.warning("Stopped.")
+        st.stop()
+    except ValueError as e:  # bad combination of settings: say so, keep the page alive
+        st.error(f"Cannot run this attack: {e}")
+        st.stop()
+    st.session_state["lab_result"] = (settings_key, result)
+
+stored = st.session_state.get("lab_result")
+if stored is None:
+    c1, c2 = st.columns([1, 2])
+    c1.image(to_numpy_image(x), caption=f"{img_label} as the model sees it ({x.shape[-1]}×{x.shape[-2]})")
+    c2.plotly_chart(topk_bar(clean_top.names, clean_top.probs, "Clean prediction (top 5)"), key="lab_clean_only")
+    st.info("Press **Run attack** in the sidebar.")
+    st.stop()
+
+key, res = stored
+if key != settings_key:
+    st.warning("The settings changed since this result was computed: press **Run attack** to update it.")
+
+names = model.class_names
+x0, xa = res.x_clean, res.x_adv
+cp, ap = topk(res.clean_logits, names), topk(res.adv_logits, names)
+stats = perturbation_stats(x0, xa)
+lab = int(res.labels[0])
+p_clean = float(res.clean_logits.softmax(1)[0, lab])
+p_adv = float(res.adv_logits.softmax(1)[0, lab])
+ok = bool(res.success[0])
+
+goal_txt = {"untargeted": "any wrong class", "targeted": f"the class “{names[int(res.targets[0])]}”" if res.targets is not None else "",
+            "least_likely": f"the least likely class “{names[int(res.targets[0])]}”" if res.targets is not None else ""}[res.goal.mode]
+if ok:
+    st.success(f"**{res.attack} succeeded** ({goal_txt}): “{cp.names[0]}” → “{ap.names[0]}” "
+               f"in {res.elapsed_s:.2f} s.")
+else:
+    st.error(f"**{res.attack} did not reach its goal** ({goal_txt}) within this budget; "
+             f"the model still says “{ap.names[0]}”. Try a larger ε or more steps.")
+
+c1, c2, c3, c4 = st.columns(4)
+c1.image(to_numpy_image(x0), caption=f"Original: {cp.names[0]} ({cp.probs[0]:.0%})", use_container_width=True)
+c2.image(to_numpy_image(xa), caption=f"Adversarial: {ap.names[0]} ({ap.probs[0]:.0%})", use_container_width=True)
+c3.image(amplified_perturbation(xa - x0), caption="Perturbation, amplified to the full range (grey = 0)",
+         use_container_width=True)
+with c4:
+    st.plotly_chart(delta_heatmap(xa - x0, height=260), key="lab_delta", use_container_width=True)
+    st.caption("|δ| per pixel (max over colour channels), in units of 1/255.")
+
+b1, b2, b3 = st.columns([2, 2, 1.3])
+b1.plotly_chart(topk_bar(cp.names, cp.probs, "Clean: top 5", highlight=names[lab]), key="lab_clean_bar")
+b2.plotly_chart(topk_bar(ap.names, ap.probs, "Adversarial: top 5", highlight=names[lab]), key="lab_adv_bar")
+with b3:
+    st.metric("L∞ of δ", f"{stats['linf_255']:.2f}/255", help="Largest change of any pixel channel.")
+    st.metric("L2 of δ", f"{stats['l2']:.3f}", help="Euclidean length of the whole change, [0,1] pixel scale.")
+    st.metric("PSNR", "∞" if stats["psnr"] == float("inf") else f"{stats['psnr']:.1f} dB",
+              help="Above ~40 dB the change is usually invisible.")
+    st.metric(f"P({names[lab][:18]})", f"{p_adv:.1%}", f"{(p_adv - p_clean) * 100:+.1f} pts")
+
+st.subheader("Replay the attack")
+traj = res.trajectory
+if len(traj) > 1:
+    step = st.slider("Step", 0, len(traj) - 1, len(traj) - 1, key="lab_step")
+else:
+    step = 0
+r1, r2 = st.columns([3, 1])
+r1.plotly_chart(trajectory_figure(traj, names, lab, step), key="lab_traj", use_container_width=True)
+rec = traj[step]
+if rec.image is not None:
+    r2.image(rec.image[0].permute(1, 2, 0).numpy(), use_container_width=True,
+             caption=f"Image evaluated at step {step}: {names[int(rec.topk_classes[0, 0])]} "
+                     f"({float(rec.topk_probs[0, 0]):.0%})")
+st.caption("Each step evaluates the current image, then moves it along the gradient. The objective "
+           "is what the attacker maximises (the loss of the correct class, or minus the loss of the target).")
+
+st.subheader("Download")
+png, x8, logits8 = quantised_prediction(model, xa)
+p8 = topk(logits8, names)
+d1, d2 = st.columns([1, 3])
+d1.download_button("Download adversarial PNG", png, file_name=f"adversarial_{res.attack}_{model_name}.png",
+                   mime="image/png", key="lab_download")
+same = p8.top1 == ap.top1
+d2.markdown(f"The file is rounded to 8 bits per channel. **Prediction on the downloaded file:** "
+            f"“{p8.names[0]}” ({p8.probs[0]:.1%})" + ("" if same else
+            " — ⚠️ rounding changed the prediction, so the file is not adversarial in the same way."))
+
+st.subheader("Does it fool the other models? (transfer)")
+others = [s.name for s in list_models("classification") if s.name != model_name]
+if others and st.checkbox(f"Classify the adversarial image with {', '.join(others)}", key="lab_transfer"):
+    with st.spinner("Loading and running the other models…"):
+        rows = transfer_predictions(xa, x0, {n: get_model(n) for n in others},
+                                    {n: get_spec(n) for n in others}, names)
+    for row in rows:
+        st.markdown(f"- **{row['model']}**: clean “{row['clean'].names[0]}” ({row['clean'].probs[0]:.0%}) → "
+                    f"adversarial “{row['adversarial'].names[0]}” ({row['adversarial'].probs[0]:.0%}) — "
+                    + ("**fooled**" if row["fooled"] else "not fooled"))
+    st.caption("The image is resized to each model's input size first; the clean column uses the same resize.")
+
+with st.expander("What am I looking at?"):
+    st.markdown(
+        "- **ε** bounds the change: under L∞ no pixel channel moves by more than ε; under L2 the total "
+        "length of the change is at most ε.\n"
+        "- **FGSM** takes one step along the sign of the gradient; **PGD** takes many small steps and "
+        "projects back into the ε-ball after each; **APGD** adapts its step size; **CW-L2** looks for "
+        "the *smallest* change that fools the model; **N-FGSM** and **TRADES-KL** are the perturbations "
+        "used by two adversarial-training methods.\n"
+        "- The **amplified perturbation** stretches δ so that you can see its pattern; the real change is "
+        "tiny (see PSNR).\n"
+        "- A **targeted** attack must reach a chosen class, which is harder than any wrong class.")

@@ -1,0 +1,8 @@
+#!/usr/bin/env bash
+# Set everything up and start the app on http://127.0.0.1:8501 with the bundled models and photos.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/setup.sh
+export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-PASSIVE}
+exec .venv/bin/python -m streamlit run app.py --server.address "${HOST:-127.0.0.1}" \
+  --server.port "${PORT:-8501}" --server.headless true --browser.gatherUsageStats false

@@ -1,0 +1,149 @@
+"""Widgets and cached loaders shared by every page.
+
+Builders return their parameters (after Streamlit's demo apps); nothing here computes results.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import streamlit as st
+import torch
+from PIL import Image
+
+from core import limits
+from core.device import describe_device
+from core.images import ImageError, decode_image, list_samples, load_sample, prepare_for_model, to_tensor
+from core.models import get_spec, list_models, load_model
+from core.progress import ProgressFn
+
+UPLOAD_TYPES = ["png", "jpg", "jpeg", "webp", "bmp", "tif", "tiff", "gif"]
+
+
+@st.cache_resource(show_spinner="Loading model…")
+def get_model(name: str) -> torch.nn.Module:
+    """The process-wide shared, read-only model (see core.models.registry.load_model)."""
+    return load_model(name)
+
+
+def model_picker(key: str, task: str = "classification", label: str = "Model") -> str:
+    """Select box over registered models of a task; returns the model name."""
+    names = [s.name for s in list_models(task)]
+    return st.selectbox(label, names, key=f"{key}_model",
+                        help="Registered models; normalisation is folded into each model, input is [0, 1].")
+
+
+def image_picker(key: str, default: str = "chelsea", label: str = "Image") -> tuple[Image.Image | None, str]:
+    """A bundled photo or an upload, decoded to RGB. Bad files get a clear message and None."""
+    source = st.radio(label, ["Bundled photo", "Upload"], horizontal=True, key=f"{key}_src")
+    if source == "Bundled photo":
+        samples = list_samples()
+        keys = [s.key for s in samples]
+        titles = {s.key: s.title for s in samples}
+        index = keys.index(default) if default in keys else 0
+        chosen = st.selectbox("Photo", keys, index=index, format_func=lambda k: titles[k], key=f"{key}_sample")
+        return load_sample(chosen), titles[chosen]
+    up = st.file_uploader(
+        "Upload an image (PNG, JPEG, WebP, BMP, TIFF, GIF)", type=UPLOAD_TYPES, key=f"{key}_upload",
+        help=f"At most {limits.MAX_UPLOAD_BYTES // (1024 * 1024)} MB and "
+             f"{limits.MAX_IMAGE_PIXELS / 1e6:.0f} megapixels.")
+    if up is None:
+        st.info("Choose a file to upload, or switch to a bundled photo.")
+        return None, ""
+    try:
+        return decode_image(up.getvalue(), up.name), up.name
+    except ImageError as e:
+        st.error(f"Could not use **{up.name}**: {e}")
+        return None, ""
+
+
+def image_tensor(img: Image.Image, model_name: str) -> torch.Tensor:
+    """The picked image resized and cropped for a model, as a (1, 3, H, W) tensor in [0, 1]."""
+    return to_tensor(prepare_for_model(img, get_spec(model_name)))
+
+
+def eps_input(label: str, key: str, norm: str, default_linf_k: int = 4, default_l2: float = 1.0,
+              max_linf_k: int = 64, help: str | None = None) -> float:
+    """ε in the [0, 1] scale; L∞ is chosen as k/255."""
+    if norm == "linf":
+        k = st.slider(f"{label} (k/255)", 0, max_linf_k, default_linf_k, key=f"{key}_linf", help=help)
+        return k / 255
+    return float(st.number_input(f"{label} (L2, [0,1] pixel scale)", 0.0, 50.0, default_l2, 0.25,
+                                 key=f"{key}_l2", help=help))
+
+
+def progress_bar(text: str = "Working…") -> ProgressFn:
+    """A Streamlit progress bar as a core ProgressFn."""
+    bar = st.progress(0.0, text=text)
+
+    def update(done: int, total: int, message: str = "") -> None:
+        bar.progress(min(1.0, done / max(total, 1)), text=f"{text} {message}".strip())
+
+    return update
+
+
+def device_caption() -> None:
+    """Say where the computation runs."""
+    st.caption(f"Computing on {describe_device()}.")
+
+
+@dataclass
+class AttackChoice:
+    """What ``attack_picker`` returns."""
+
+    name: str
+    threat: object  # core.attacks.ThreatModel
+    params: dict = field(default_factory=dict)
+    goal: object = None  # core.attacks.Goal
+    seed: int = 0
+
+
+def attack_picker(key: str, class_names: list[str] | None = None, attacks: list[str] | None = None) -> AttackChoice:
+    """Attack, threat model, goal and seed. Defaults follow ALGORITHMS.md's CPU column."""
+    from core.attacks import ATTACK_INFO, ATTACKS, DEFAULT_THREATS, Goal, ThreatModel
+
+    names = attacks or list(ATTACKS)
+    name = st.selectbox("Attack", names, index=names.index("PGD") if "PGD" in names else 0, key=f"{key}_attack")
+    cls = ATTACKS[name]
+    st.caption(ATTACK_INFO.get(name, ""))
+    d = DEFAULT_THREATS.get(name, ThreatModel())
+    norms = list(cls.norms)
+    norm = norms[0] if len(norms) == 1 else st.radio(
+        "Norm", norms, index=norms.index(d.norm) if d.norm in norms else 0, horizontal=True,
+        format_func=lambda n: {"linf": "L∞", "l2": "L2"}[n], key=f"{key}_norm")
+    eps = eps_input("ε", f"{key}_eps", norm, default_linf_k=round(d.eps * 255) if d.norm == "linf" else 4,
+                    default_l2=d.eps if d.norm == "l2" else 1.0,
+                    help="The attacker's budget: how far each pixel (L∞) or the whole image (L2) may move.")
+    params: dict = {}
+    iterative = name not in ("FGSM", "N-FGSM")
+    steps, step, rs, restarts = 1, eps, False, 1
+    if iterative:
+        steps = st.slider("Steps", 1, limits.MAX_ATTACK_STEPS if name != "CW-L2" else 200,
+                          d.steps, key=f"{key}_steps")
+        if name not in ("APGD-CE", "APGD-DLR", "CW-L2"):
+            if norm == "linf":
+                step = st.slider("Step size (k/255)", 0.25, 8.0, max(0.25, round(d.step * 255 * 4) / 4), 0.25,
+                                 key=f"{key}_step") / 255
+            else:
+                step = float(st.number_input("Step size (L2)", 0.01, 10.0, max(0.01, eps / 4), 0.05,
+                                             key=f"{key}_step_l2"))
+            rs = st.checkbox("Random start", d.random_start, key=f"{key}_rs")
+        if name == "PGD":
+            restarts = st.slider("Restarts", 1, limits.MAX_RESTARTS, 1, key=f"{key}_restarts")
+    if name == "N-FGSM":
+        params["clip_to_eps"] = st.checkbox("Clip to the ε-ball (fair comparison)", False, key=f"{key}_clip",
+                                            help="N-FGSM is a training perturbation; unclipped it may reach 3ε.")
+    if name == "CW-L2":
+        params["binary_steps"] = st.slider("Binary-search steps over c", 1, 9, 2, key=f"{key}_bs")
+        params["c_init"] = float(st.select_slider("Initial c", [0.01, 0.1, 1.0, 10.0], 1.0, key=f"{key}_c"))
+    threat = ThreatModel(norm=norm, eps=eps, step=step, steps=steps, random_start=rs, restarts=restarts)
+
+    mode = st.radio("Goal", ["untargeted", "targeted", "least_likely"], horizontal=True, key=f"{key}_goal",
+                    format_func=lambda m: {"untargeted": "Any wrong class", "targeted": "A chosen class",
+                                           "least_likely": "Least likely class"}[m])
+    target = None
+    if mode == "targeted":
+        names_ = class_names or [str(i) for i in range(1000)]
+        target = st.selectbox("Target class", range(len(names_)), index=min(1, len(names_) - 1),
+                              format_func=lambda i: f"{i}: {names_[i]}", key=f"{key}_target")
+    seed = int(st.number_input("Seed", 0, 2**31 - 1, 0, key=f"{key}_seed"))
+    return AttackChoice(name=name, threat=threat, params=params, goal=Goal(mode=mode, target_class=target), seed=seed)
