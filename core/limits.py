@@ -23,3 +23,12 @@ MAX_SMOOTHING_PATCHES = 64  # Smooth-Reduce patches per noisy sample
 MAX_EOT_SAMPLES = 64  # noise draws averaged per adaptive (EOT) forward
 MAX_UPSAMPLE = 4.0  # feature-map-size defense: input upsampling factor
 MAX_MEDIAN_KERNEL = 9
+
+# Explanations (core/explain/)
+MAX_IG_STEPS = 128  # integrated-gradients steps
+MAX_SMOOTHGRAD_SAMPLES = 64  # noisy copies per SmoothGrad map
+MAX_OCCLUSION_WINDOWS = 1024  # window positions per image (224 px, window 32, stride 16: 169)
+MAX_PERTURBATION_CELLS = 1024  # grid cells of the blur-perturbation map (224 px, d = 28: 64)
+MAX_JACOBIAN_ROWS = 32  # classes (top-k) or random projections of the Jacobian-norm map
+MAX_BISECTION_EVALS = 32  # attack runs per smallest-ε bisection
+MAX_FEATURE_SETTINGS = 6  # feature-map-size settings compared in one run

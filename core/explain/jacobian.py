@@ -23,7 +23,8 @@ from typing import Literal
 import torch
 from torch import nn
 
-from core.explain.saliency import as_float_input
+from core import limits
+from core.explain.saliency import as_float_input, check_range
 from core.progress import ProgressFn, report
 
 TOPK = 5
@@ -37,6 +38,7 @@ def jacobian_norm_map(model: nn.Module, x: torch.Tensor, *, mode: Literal["topk"
     summed over colour channels; shape (N, H, W), on the CPU."""
     if x.dim() != 4:
         raise ValueError(f"images must have shape (N, C, H, W), got {tuple(x.shape)}")
+    check_range("k" if mode == "topk" else "n_proj", k if mode == "topk" else n_proj, 1, limits.MAX_JACOBIAN_ROWS)
     dev = next((p.device for p in model.parameters()), x.device)
     x = as_float_input(x, dev).requires_grad_(True)
     with torch.enable_grad():

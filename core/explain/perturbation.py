@@ -34,7 +34,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from core.explain.saliency import as_float_input, blur
+from core import limits
+from core.explain.saliency import as_float_input, blur, check_range
 from core.progress import ProgressFn, report
 
 Output = Literal["logits", "softmax"]
@@ -92,6 +93,8 @@ def perturbation_scores(model: nn.Module, x: torch.Tensor, *, stride: float = GR
     dev = next((p.device for p in model.parameters()), x.device)
     x = as_float_input(x, dev)
     n, _, h, w = x.shape
+    check_range("perturbation grid cells", len(grid_centres(h, stride)) * len(grid_centres(w, stride)), 1,
+                limits.MAX_PERTURBATION_CELLS)
     masks = soft_masks(h, w, stride, radius, dtype=x.dtype).to(dev)  # (K, H, W)
     gh, gw = len(grid_centres(h, stride)), len(grid_centres(w, stride))
     k = masks.shape[0]

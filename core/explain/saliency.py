@@ -61,6 +61,7 @@ from scipy.stats import spearmanr
 from torch import nn
 from torchvision.transforms.functional import gaussian_blur
 
+from core import limits
 from core.progress import ProgressFn, report
 
 Baseline = Literal["black", "blur"]
@@ -114,6 +115,12 @@ def make_baseline(x: torch.Tensor, kind: Baseline, blur_sigma: float = IG_BLUR_S
     raise ValueError(f"baseline must be 'black' or 'blur', not {kind!r}")
 
 
+def check_range(name: str, value: int | float, lo: int | float, hi: int | float) -> None:
+    """Refuse a work parameter outside [lo, hi] (limits live in :mod:`core.limits`)."""
+    if not (lo <= value <= hi):
+        raise ValueError(f"{name} must be in [{lo}, {hi}], got {value}")
+
+
 def _prep(model: nn.Module, x: torch.Tensor, target, grad: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
     if model.training:
         raise RuntimeError("saliency needs a model in eval mode")
@@ -149,6 +156,7 @@ def integrated_gradients_map(model: nn.Module, x: torch.Tensor, target, *, n_ste
 
     With ``return_delta`` also captum's completeness error Σ attr − (z_t(x) − z_t(b)) per image.
     """
+    check_range("n_steps", n_steps, 1, limits.MAX_IG_STEPS)
     x, t = _prep(model, x, target)
     b = make_baseline(x.detach(), baseline, blur_sigma)
     with torch.enable_grad():
@@ -162,6 +170,7 @@ def integrated_gradients_map(model: nn.Module, x: torch.Tensor, target, *, n_ste
 def smoothgrad_map(model: nn.Module, x: torch.Tensor, target, *, nt_samples: int = SMOOTHGRAD_SAMPLES,
                    stdev: float = SMOOTHGRAD_STD, seed: int = 0, batch_size: int = 8) -> torch.Tensor:
     """SmoothGrad of |gradient|, channel max, (N, H, W); seeded (see module docstring)."""
+    check_range("nt_samples", nt_samples, 1, limits.MAX_SMOOTHGRAD_SAMPLES)
     x, t = _prep(model, x, target)
     devices = [x.device] if x.device.type == "cuda" else []
     with torch.random.fork_rng(devices=devices), torch.enable_grad():
@@ -177,7 +186,11 @@ def occlusion_map(model: nn.Module, x: torch.Tensor, target, *, window: int = OC
                   blur_sigma: float = IG_BLUR_SIGMA, batch_size: int = 16) -> torch.Tensor:
     """Signed drop of the target logit when a window is replaced by the baseline, (N, H, W)."""
     x, t = _prep(model, x, target, grad=False)
-    c = x.shape[1]
+    c, h, w = x.shape[1:]
+    check_range("window", window, 1, min(h, w))
+    check_range("stride", stride, 1, min(h, w))
+    positions = ((h - window) // stride + 1) * ((w - window) // stride + 1)
+    check_range("occlusion window positions", positions, 1, limits.MAX_OCCLUSION_WINDOWS)
     b = make_baseline(x, baseline, blur_sigma)
     with torch.no_grad():
         a = Occlusion(model).attribute(x, sliding_window_shapes=(c, window, window), strides=(c, stride, stride),
