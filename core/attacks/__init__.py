@@ -1,29 +1,96 @@
 """Attacks: one file per attack, all sharing :mod:`core.attacks.base`.
 
 ``ATTACKS`` maps the names the app shows to the attack classes; ``make_attack(name, threat,
-**params)`` builds one.
+**params)`` builds one. ``ATTACK_INFO`` has a short newcomer-friendly description of each, and
+``DEFAULT_THREATS`` / :func:`default_threat` the CPU defaults of ALGORITHMS.md section 8.
 """
 from __future__ import annotations
 
-from core.attacks.base import (Attack, AttackResult, Goal, StepRecord, ThreatModel,
+from core.attacks.apgd import APGD, APGDCE, APGDDLR, apgd_checkpoints, apgd_should_halve, dlr_loss
+from core.attacks.base import (Attack, AttackResult, Goal, Norm, StepRecord, ThreatModel,
                                attack_objective, project, resolve_targets)
+from core.attacks.cw import CWL2
 from core.attacks.fgsm import FGSM
+from core.attacks.nfgsm import NFGSM
 from core.attacks.pgd import PGD
+from core.attacks.trades import TradesKL
 
 ATTACKS: dict[str, type[Attack]] = {
     "FGSM": FGSM,
     "PGD": PGD,
+    "N-FGSM": NFGSM,
+    "TRADES-KL": TradesKL,
+    "APGD-CE": APGDCE,
+    "APGD-DLR": APGDDLR,
+    "CW-L2": CWL2,
+}
+
+ATTACK_INFO: dict[str, str] = {
+    "FGSM": "One step: nudge every pixel by ε in the direction that raises the model's loss the "
+            "fastest. Cheap and often enough to fool an undefended model.",
+    "PGD": "FGSM repeated in small steps, pulled back into the allowed ε-ball after each step, "
+           "from a random start. The standard strong first-order attack.",
+    "N-FGSM": "A training perturbation: add strong random noise (±2ε), then one FGSM step of ε. "
+              "It may move pixels by up to 3ε unless 'clip to ε' is on, so it is not a fair "
+              "ε-bounded attack by default.",
+    "TRADES-KL": "Ignores the label and pushes the model's whole probability distribution away "
+                 "from its prediction on the clean image (maximising the KL divergence), in PGD steps.",
+    "APGD-CE": "PGD that tunes its own step size: it starts large, halves it when progress stalls and "
+               "restarts from the best point found, with momentum. No step size to choose.",
+    "APGD-DLR": "Auto-PGD on the DLR loss, a margin between the true class and the runner-up that does "
+                "not care how the logits are scaled, so it still works when cross-entropy saturates. "
+                "With a target it lifts the target above the true class, which does not always make "
+                "the target the top class.",
+    "CW-L2": "Looks for the smallest L2 change that flips the prediction, trading size against success "
+             "with an optimiser and a search over the trade-off constant. ε is not a hard limit "
+             "unless 'respect ε' is on.",
+}
+
+# Interactive CPU defaults (ALGORITHMS.md section 8). ``step``/``steps`` of attacks that ignore
+# them are set to what the attack actually does, for display.
+DEFAULT_THREATS: dict[str, ThreatModel] = {
+    "FGSM": ThreatModel(norm="linf", eps=4 / 255, step=4 / 255, steps=1, random_start=False),
+    "PGD": ThreatModel(norm="linf", eps=4 / 255, step=1 / 255, steps=10, random_start=True, restarts=1),
+    "N-FGSM": ThreatModel(norm="linf", eps=8 / 255, step=8 / 255, steps=1, random_start=True),
+    "TRADES-KL": ThreatModel(norm="linf", eps=8 / 255, step=2 / 255, steps=10, random_start=True),
+    "APGD-CE": ThreatModel(norm="linf", eps=4 / 255, step=8 / 255, steps=20, random_start=True),
+    "APGD-DLR": ThreatModel(norm="linf", eps=4 / 255, step=8 / 255, steps=20, random_start=True),
+    "CW-L2": ThreatModel(norm="l2", eps=1.0, step=0.01, steps=50, random_start=False),
+}
+
+# L2 defaults for the attacks that support both norms (224 px images: ε = 1.0, α = ε/4).
+DEFAULT_L2_THREATS: dict[str, ThreatModel] = {
+    "FGSM": ThreatModel(norm="l2", eps=1.0, step=1.0, steps=1, random_start=False),
+    "PGD": ThreatModel(norm="l2", eps=1.0, step=0.25, steps=10, random_start=True),
+    "TRADES-KL": ThreatModel(norm="l2", eps=1.0, step=0.25, steps=10, random_start=True),
+    "APGD-CE": ThreatModel(norm="l2", eps=1.0, step=2.0, steps=20, random_start=True),
+    "APGD-DLR": ThreatModel(norm="l2", eps=1.0, step=2.0, steps=20, random_start=True),
+    "CW-L2": DEFAULT_THREATS["CW-L2"],
 }
 
 
-def make_attack(name: str, threat: ThreatModel, **params) -> Attack:
-    """The attack registered under ``name`` with its threat model and extra parameters."""
+def default_threat(name: str, norm: Norm | None = None) -> ThreatModel:
+    """The CPU default threat model of an attack, for its first norm or the given one."""
+    if name not in ATTACKS:
+        raise KeyError(f"unknown attack {name!r}; known: {', '.join(ATTACKS)}")
+    if norm is None or norm == DEFAULT_THREATS[name].norm:
+        return DEFAULT_THREATS[name]
+    if norm not in ATTACKS[name].norms or name not in DEFAULT_L2_THREATS:
+        raise ValueError(f"{name} supports {', '.join(ATTACKS[name].norms)}, not {norm}")
+    return DEFAULT_L2_THREATS[name]
+
+
+def make_attack(name: str, threat: ThreatModel | None = None, **params) -> Attack:
+    """The attack registered under ``name`` with its threat model (default:
+    :func:`default_threat`) and extra parameters (passed to its constructor)."""
     try:
         cls = ATTACKS[name]
     except KeyError:
         raise KeyError(f"unknown attack {name!r}; known: {', '.join(ATTACKS)}") from None
-    return cls(threat, **params)
+    return cls(threat if threat is not None else default_threat(name), **params)
 
 
-__all__ = ["ATTACKS", "Attack", "AttackResult", "Goal", "StepRecord", "ThreatModel", "make_attack",
-           "attack_objective", "project", "resolve_targets"]
+__all__ = ["APGD", "ATTACKS", "ATTACK_INFO", "Attack", "AttackResult", "CWL2", "DEFAULT_L2_THREATS",
+           "DEFAULT_THREATS", "FGSM", "Goal", "NFGSM", "PGD", "StepRecord", "ThreatModel", "TradesKL",
+           "apgd_checkpoints", "apgd_should_halve", "attack_objective", "default_threat", "dlr_loss", "make_attack", "project",
+           "resolve_targets"]
