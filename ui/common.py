@@ -99,42 +99,48 @@ class AttackChoice:
 
 def attack_picker(key: str, class_names: list[str] | None = None, attacks: list[str] | None = None) -> AttackChoice:
     """Attack, threat model, goal and seed. Defaults follow ALGORITHMS.md's CPU column."""
-    from core.attacks import ATTACK_INFO, ATTACKS, DEFAULT_THREATS, Goal, ThreatModel
+    from core.attacks import ATTACK_INFO, ATTACKS, Goal, ThreatModel, default_threat
 
     names = attacks or list(ATTACKS)
     name = st.selectbox("Attack", names, index=names.index("PGD") if "PGD" in names else 0, key=f"{key}_attack")
     cls = ATTACKS[name]
     st.caption(ATTACK_INFO.get(name, ""))
-    d = DEFAULT_THREATS.get(name, ThreatModel())
     norms = list(cls.norms)
     norm = norms[0] if len(norms) == 1 else st.radio(
-        "Norm", norms, index=norms.index(d.norm) if d.norm in norms else 0, horizontal=True,
+        "Norm", norms, index=norms.index(default_threat(name).norm), horizontal=True,
         format_func=lambda n: {"linf": "L∞", "l2": "L2"}[n], key=f"{key}_norm")
-    eps = eps_input("ε", f"{key}_eps", norm, default_linf_k=round(d.eps * 255) if d.norm == "linf" else 4,
-                    default_l2=d.eps if d.norm == "l2" else 1.0,
-                    help="The attacker's budget: how far each pixel (L∞) or the whole image (L2) may move.")
+    d = default_threat(name, norm)
+    eps = eps_input("ε", f"{key}_eps", norm, default_linf_k=round(d.eps * 255) if norm == "linf" else 4,
+                    default_l2=d.eps if norm == "l2" else 1.0,
+                    help="The attacker's budget: how far each pixel (L∞) or the whole image (L2) may move."
+                         + (" CW-L2 looks for the smallest change; ε is only enforced with 'respect ε'."
+                            if name == "CW-L2" else ""))
     params: dict = {}
-    iterative = name not in ("FGSM", "N-FGSM")
-    steps, step, rs, restarts = 1, eps, False, 1
-    if iterative:
-        steps = st.slider("Steps", 1, limits.MAX_ATTACK_STEPS if name != "CW-L2" else 200,
-                          d.steps, key=f"{key}_steps")
-        if name not in ("APGD-CE", "APGD-DLR", "CW-L2"):
-            if norm == "linf":
-                step = st.slider("Step size (k/255)", 0.25, 8.0, max(0.25, round(d.step * 255 * 4) / 4), 0.25,
-                                 key=f"{key}_step") / 255
-            else:
-                step = float(st.number_input("Step size (L2)", 0.01, 10.0, max(0.01, eps / 4), 0.05,
-                                             key=f"{key}_step_l2"))
-            rs = st.checkbox("Random start", d.random_start, key=f"{key}_rs")
-        if name == "PGD":
-            restarts = st.slider("Restarts", 1, limits.MAX_RESTARTS, 1, key=f"{key}_restarts")
+    steps, step, rs, restarts = d.steps, d.step, d.random_start, 1
+    if name in ("PGD", "TRADES-KL", "APGD-CE", "APGD-DLR"):
+        steps = st.slider("Steps", 1, limits.MAX_ATTACK_STEPS, d.steps, key=f"{key}_steps")
+    if name in ("PGD", "TRADES-KL"):
+        if norm == "linf":
+            step = st.slider("Step size (k/255)", 0.25, 8.0, max(0.25, round(d.step * 255 * 4) / 4), 0.25,
+                             key=f"{key}_step") / 255
+        else:
+            step = float(st.number_input("Step size (L2)", 0.01, 10.0, max(0.01, eps / 4), 0.05, key=f"{key}_step_l2"))
+    if name in ("PGD", "APGD-CE", "APGD-DLR"):
+        rs = st.checkbox("Random start", d.random_start, key=f"{key}_rs")
+    if name == "PGD":
+        restarts = st.slider("Restarts", 1, limits.MAX_RESTARTS, 1, key=f"{key}_restarts")
+    if name in ("FGSM", "N-FGSM"):
+        step = eps
     if name == "N-FGSM":
         params["clip_to_eps"] = st.checkbox("Clip to the ε-ball (fair comparison)", False, key=f"{key}_clip",
                                             help="N-FGSM is a training perturbation; unclipped it may reach 3ε.")
     if name == "CW-L2":
-        params["binary_steps"] = st.slider("Binary-search steps over c", 1, 9, 2, key=f"{key}_bs")
+        bs = st.slider("Binary-search steps over c", 1, 9, 2, key=f"{key}_bs")
+        params["binary_steps"] = bs
+        params["iterations"] = st.slider("Adam iterations per search step", 5,
+                                         max(5, limits.MAX_CW_ITERATIONS // bs), 25, key=f"{key}_iters")
         params["c_init"] = float(st.select_slider("Initial c", [0.01, 0.1, 1.0, 10.0], 1.0, key=f"{key}_c"))
+        params["respect_eps"] = st.checkbox("Respect ε (project onto the L2 ball)", False, key=f"{key}_respect")
     threat = ThreatModel(norm=norm, eps=eps, step=step, steps=steps, random_start=rs, restarts=restarts)
 
     mode = st.radio("Goal", ["untargeted", "targeted", "least_likely"], horizontal=True, key=f"{key}_goal",

@@ -28,6 +28,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from core import limits
 from core.models.fast import fast_view
 from core.progress import ProgressFn, report
 
@@ -56,10 +57,10 @@ class ThreatModel:
                 raise ValueError(f"{name} must be a finite number >= 0, not {v!r}")
         if self.norm == "linf" and self.eps > 1:
             raise ValueError("an L∞ eps above 1 covers the whole [0, 1] box")
-        if not (isinstance(self.steps, int) and self.steps >= 1):
-            raise ValueError(f"steps must be a positive integer, not {self.steps!r}")
-        if not (isinstance(self.restarts, int) and self.restarts >= 1):
-            raise ValueError(f"restarts must be a positive integer, not {self.restarts!r}")
+        if not (isinstance(self.steps, int) and 1 <= self.steps <= limits.MAX_ATTACK_STEPS):
+            raise ValueError(f"steps must be an integer in 1..{limits.MAX_ATTACK_STEPS}, not {self.steps!r}")
+        if not (isinstance(self.restarts, int) and 1 <= self.restarts <= limits.MAX_RESTARTS):
+            raise ValueError(f"restarts must be an integer in 1..{limits.MAX_RESTARTS}, not {self.restarts!r}")
 
 
 @dataclass(frozen=True)
