@@ -11,6 +11,9 @@ st.set_page_config(page_title="Robustness Explorer", page_icon="🛡️", layout
 # One line per page: (file, title, icon). Pages are thin: widgets -> core -> figures.
 PAGES = [
     ("pages/attack_lab.py", "Attack Lab", "⚔️"),
+    ("pages/defenses.py", "Defenses", "🛡️"),
+    ("pages/certify.py", "Certify", "📜"),
+    ("pages/segmentation.py", "Segmentation", "👤"),
 ]
 
 nav = st.navigation([st.Page(path, title=title, icon=icon) for path, title, icon in PAGES])

@@ -83,3 +83,28 @@ def test_eot_attack_lowers_smoothed_accuracy():
     xa = x[:2].clone().requires_grad_(True)
     (g,) = torch.autograd.grad(d.as_model(adaptive=True)(xa)[:, 0].sum(), xa)
     assert g.shape == xa.shape
+
+
+def test_compare_defenses_non_adaptive_and_adaptive():
+    from core.defenses.compare import compare_defenses
+
+    model = conv_net()
+    x = _data(1)
+    with torch.no_grad():
+        label = int(model(x).argmax(1))
+    ds = {"Bit-depth": BitDepthDefense(model, bits=4), "JPEG": JPEGDefense(model, quality=75)}
+    threat = ThreatModel(eps=16 / 255, step=4 / 255, steps=10, random_start=False)
+    calls = []
+    naive = compare_defenses(model, x, label, ds, attack_name="PGD", threat=threat, adaptive=False,
+                             classify_clean=True, progress=lambda d, t, m: calls.append((d, t)))
+    assert [r.name for r in naive.rows] == ["Bit-depth", "JPEG"]
+    assert all(r.attack is naive.base_attack for r in naive.rows)  # one attack on the undefended model
+    assert all("non-adaptive" in r.attacker for r in naive.rows)
+    assert all(r.clean_pred is not None for r in naive.rows)
+    assert calls and calls[-1][0] == calls[-1][1] and all(d <= t for d, t in calls)
+    adaptive = compare_defenses(model, x, label, ds, attack_name="PGD", threat=threat, adaptive=True)
+    assert all("BPDA" in r.attacker for r in adaptive.rows)
+    assert all(r.attack is not adaptive.base_attack for r in adaptive.rows)
+    for r in adaptive.rows:
+        assert r.attack.linf.max() <= 16 / 255 + 1e-6
+        assert 0.0 <= r.p_ref <= 1.0 and r.correct == (r.pred == label)

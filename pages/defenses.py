@@ -1,0 +1,184 @@
+"""Defenses: one attack against several defenses, side by side, non-adaptive or adaptive."""
+from __future__ import annotations
+
+import hashlib
+
+import streamlit as st
+import torch
+
+from core.analysis import topk
+from core.defenses import DEFENSES, EquivariancePurification
+from core.defenses.compare import compare_defenses
+from core.progress import Cancelled
+from core.viz.common import amplified_perturbation, to_numpy_image
+from core.viz.defenses import defense_comparison_figure, purification_trajectory_figure
+from ui.common import attack_picker, device_caption, get_model, image_picker, image_tensor, model_picker, progress_bar
+from ui.defenses import defense_picker
+
+st.title("🛡️ Defenses")
+st.markdown(
+    "A **defense** changes how the model reads an image: it cleans the image first (JPEG, bit-depth, "
+    "median filter, equivariance purification), votes over noisy copies (randomized smoothing), or "
+    "changes the network's internals (feature-map size, CIFS-lite). Choose an attack in the sidebar and "
+    "some defenses below, then press **Run**. Each column shows the image the defense finally classified "
+    "and whether its answer is still right.\n\n"
+    "The **attacker** matters as much as the defense. A *non-adaptive* attacker attacks the undefended "
+    "model and hopes the result survives the defense. An *adaptive* attacker attacks the defended model "
+    "itself: through a non-differentiable step it pretends the step is the identity on the way back "
+    "(**BPDA**), and through randomness it averages over many draws (**EOT**). Defenses that only hide "
+    "the gradient fall to the adaptive attacker.")
+
+with st.sidebar:
+    st.header("Image")
+    img, img_label = image_picker("def")
+    st.header("Model")
+    model_name = model_picker("def")
+    model = get_model(model_name)
+    st.header("Attack")
+    choice = attack_picker("def", model.class_names)
+    st.header("Attacker")
+    mode = st.radio("Attacker knows the defense?", ["Non-adaptive", "Adaptive"], horizontal=True, key="def_mode",
+                    help="Non-adaptive: attack the undefended model, then apply each defense. Adaptive: attack "
+                         "each defended model (plain gradients, BPDA or EOT, as the defense requires).")
+    adaptive = mode == "Adaptive"
+    classify_clean = st.checkbox("Also classify the clean image with each defense", False, key="def_clean",
+                                 help="Shows what the defense costs on an unattacked image (doubles the time).")
+    run = st.button("Run", type="primary", key="def_run", width="stretch")
+    device_caption()
+
+if img is None:
+    st.stop()
+
+defenses = defense_picker("def", model)
+equi_attacker, lam = "bpda", 1.0
+if adaptive and any(isinstance(d, EquivariancePurification) for d in defenses.values()):
+    c1, c2 = st.columns([2, 1])
+    equi_attacker = c1.radio(
+        "Adaptive attacker for equivariance purification", ["bpda", "equivariance-aware"], horizontal=True,
+        key="def_equi_attacker",
+        format_func=lambda s: {"bpda": "BPDA through the purifier (slow: a purification per attack step)",
+                               "equivariance-aware": "The paper's: maximise CE − λ·L_equi"}[s])
+    if equi_attacker == "equivariance-aware":
+        lam = c2.slider("λ", 0.0, 10.0, 1.0, 0.5, key="def_lambda")
+
+x = image_tensor(img, model_name)
+dev = next(model.parameters()).device
+with torch.no_grad():
+    clean_logits = model(x.to(dev)).float().cpu()
+clean_top = topk(clean_logits, model.class_names)
+label = st.selectbox(
+    "Correct class", range(len(model.class_names)), index=clean_top.top1,
+    format_func=lambda i: f"{i}: {model.class_names[i]}", key="def_label",
+    help="By default the undefended model's clean prediction; set it if you know the true class.")
+
+if not defenses:
+    st.info("Choose at least one defense above.")
+    st.stop()
+
+settings_key = hashlib.sha256(repr((float(x.sum()), x.shape, model_name, choice.name, choice.threat, choice.params,
+                                    choice.goal, choice.seed, label, adaptive, classify_clean, equi_attacker, lam,
+                                    [(n, d.params()) for n, d in defenses.items()])).encode()).hexdigest()
+
+if run:
+    update = progress_bar("Running…")
+    try:
+        cmp = compare_defenses(model, x, label, defenses, attack_name=choice.name, threat=choice.threat,
+                               attack_params=choice.params, goal=choice.goal, seed=choice.seed,
+                               adaptive=adaptive, equivariance_attacker=equi_attacker, lam=lam,
+                               classify_clean=classify_clean, progress=update)
+    except Cancelled:
+        st.warning("Stopped.")
+        st.stop()
+    except ValueError as e:
+        st.error(f"Cannot run with these settings: {e}")
+        st.stop()
+    st.session_state["def_result"] = (settings_key, cmp)
+
+stored = st.session_state.get("def_result")
+if stored is None:
+    st.image(to_numpy_image(x), caption=f"{img_label}: the model says {clean_top.names[0]} ({clean_top.probs[0]:.0%})",
+             width=224)
+    st.info("Press **Run** in the sidebar.")
+    st.stop()
+
+key, cmp = stored
+if key != settings_key:
+    st.warning("The settings changed since this result was computed: press **Run** to update it.")
+
+names = model.class_names
+lab = cmp.label
+if not cmp.adaptive:
+    st.warning(
+        "⚠️ **Non-adaptive attack.** These results rest on an attack that did not know the defenses: it "
+        "attacked the undefended model only. A defense that survives here is *not* shown to be robust; "
+        "switch the attacker to **Adaptive** before drawing any conclusion.")
+else:
+    st.info("**Adaptive attack:** each defense was attacked through its own route: "
+            + "; ".join(f"{r.name}: {r.attacker}" for r in cmp.rows) + ".")
+
+base = cmp.base_attack
+cols_per_row = 4
+cards = [None] + cmp.rows
+for start in range(0, len(cards), cols_per_row):
+    cols = st.columns(cols_per_row)
+    for col, row in zip(cols, cards[start:start + cols_per_row]):
+        with col:
+            if row is None:
+                p = base.adv_logits.softmax(1)[0]
+                pred = int(p.argmax())
+                st.markdown("**No defense**")
+                st.image(to_numpy_image(base.x_adv), width="stretch",
+                         caption=f"{base.attack} image (ε = {base.threat.eps * 255:.1f}/255"
+                                 f"{'' if base.threat.norm == 'linf' else ' L2'})")
+                ok = pred == lab
+                st.markdown(f"{'✅' if ok else '❌'} **{names[pred]}** ({float(p[pred]):.0%})  \n"
+                            f"attack: {base.elapsed_s:.2f} s")
+                continue
+            out = row.output
+            st.markdown(f"**{row.name}**")
+            shown = out.x_classified
+            cap = "image classified"
+            if out.certificate is not None:
+                cap = "one of the noisy copies it voted over"
+            elif shown.shape[-1] != x.shape[-1]:
+                cap = f"image classified ({shown.shape[-1]}×{shown.shape[-2]})"
+            st.image(to_numpy_image(shown), width="stretch", caption=cap)
+            if row.pred < 0:
+                verdict = f"⏸️ **abstains** (top vote: {names[int(out.logits[0].argmax())]})"
+            else:
+                verdict = f"{'✅' if row.correct else '❌'} **{names[row.pred]}** ({row.p_pred:.0%})"
+            lines = [verdict, f"defense: {row.elapsed_s:.2f} s"]
+            if cmp.adaptive and row.attack is not None:
+                lines.append(f"attack: {row.attack.elapsed_s:.2f} s")
+            if out.certificate is not None and row.pred >= 0:
+                lines.append(f"certified L2 radius {float(out.certificate.radius[0]):.3f}")
+            if row.clean_pred is not None:
+                cp = row.clean_pred
+                lines.append("clean image: " + ("abstains" if cp < 0 else f"{'✅' if cp == lab else '❌'} {names[cp]}"))
+            st.markdown("  \n".join(lines))
+            if "trajectory" in out.diagnostics:
+                st.plotly_chart(purification_trajectory_figure(out.diagnostics["trajectory"], names, lab, height=260,
+                                                               title="Purification"),
+                                key=f"def_traj_{row.name}", width="stretch")
+                st.image(amplified_perturbation(out.diagnostics["v"][:1]), width="stretch",
+                         caption="reversal vector v, amplified")
+
+rows = [{"name": "No defense", "p_ref": float(base.adv_logits.softmax(1)[0, lab]),
+         "correct": int(base.adv_logits.argmax(1)[0]) == lab,
+         "pred_name": names[int(base.adv_logits.argmax(1)[0])], "elapsed_s": base.elapsed_s}]
+rows += [{"name": r.name, "p_ref": r.p_ref, "correct": r.correct,
+          "pred_name": "abstain" if r.pred < 0 else names[r.pred], "elapsed_s": r.elapsed_s} for r in cmp.rows]
+st.plotly_chart(defense_comparison_figure(rows, title=f"Confidence in “{names[lab]}” after the attack"),
+                key="def_summary", width="stretch")
+st.caption(f"Total time {cmp.elapsed_s:.1f} s. Green: the defended prediction is the correct class. For the "
+           "smoothing defenses the bar is the share of noisy copies that voted for the correct class.")
+
+with st.expander("What do these defenses do?"):
+    for name, d in defenses.items():
+        st.markdown(f"**{name}** ({DEFENSES[name].paper}). {DEFENSES[name].summary} "
+                    f"*Adaptive route: {d.adaptive_route.upper()}.*")
+    st.markdown(
+        "**BPDA** (Backward Pass Differentiable Approximation, Athalye, Carlini & Wagner 2018) runs the defense "
+        "forward but treats it as the identity when computing gradients. **EOT** (Expectation over "
+        "Transformation) averages the model's output over the defense's randomness, so the gradient points "
+        "where the *average* prediction changes. A defense is only credible if it holds against these.")

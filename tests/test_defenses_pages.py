@@ -1,0 +1,70 @@
+"""The Defenses and Certify pages driven headless with Streamlit's AppTest (light settings)."""
+from __future__ import annotations
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+pytestmark = pytest.mark.slow
+TIMEOUT = 90
+
+
+def _texts(at) -> str:
+    parts = []
+    for kind in ("markdown", "success", "error", "warning", "info", "caption"):
+        parts += [e.value for e in getattr(at, kind)]
+    return "\n".join(str(p) for p in parts)
+
+
+def test_defenses_page_non_adaptive_then_adaptive():
+    at = AppTest.from_file("pages/defenses.py", default_timeout=TIMEOUT).run()
+    assert not at.exception, at.exception
+    assert at.multiselect(key="def_names").value == ["JPEG", "Bit-depth reduction"]
+    at.slider(key="def_steps").set_value(3).run()
+    at.button(key="def_run").click().run()
+    assert not at.exception, at.exception
+    text = _texts(at)
+    assert "Non-adaptive attack" in text  # the warning is visible
+    assert "No defense" in text and "JPEG" in text and "Bit-depth reduction" in text
+    assert "defense:" in text  # times are shown
+    at.radio(key="def_mode").set_value("Adaptive").run()
+    assert "settings changed" in _texts(at)
+    at.button(key="def_run").click().run()
+    assert not at.exception, at.exception
+    text = _texts(at)
+    assert "Non-adaptive attack" not in text
+    assert "BPDA" in text
+
+
+def test_defenses_page_with_purification_and_smoothing():
+    at = AppTest.from_file("pages/defenses.py", default_timeout=TIMEOUT).run()
+    at.multiselect(key="def_names").set_value(["Equivariance purification", "Randomized smoothing"]).run()
+    assert not at.exception, at.exception
+    at.slider(key="def_equivariance_purification_steps").set_value(2).run()
+    at.slider(key="def_randomized_smoothing_n").set_value(16).run()
+    at.slider(key="def_randomized_smoothing_n0").set_value(4).run()
+    at.slider(key="def_steps").set_value(2).run()
+    at.button(key="def_run").click().run()
+    assert not at.exception, at.exception
+    text = _texts(at)
+    assert "Equivariance purification" in text and "Randomized smoothing" in text
+    assert "reversal vector" in text  # the purification panel
+    assert len(at.get("plotly_chart")) >= 2  # trajectory and the summary chart
+
+
+def test_certify_page_light():
+    at = AppTest.from_file("pages/certify.py", default_timeout=TIMEOUT).run()
+    assert not at.exception, at.exception
+    assert "R_max" in _texts(at)
+    at.slider(key="cert_n0").set_value(4).run()
+    at.slider(key="cert_n").set_value(16).run()
+    at.slider(key="cert_sr_n0").set_value(4).run()
+    at.slider(key="cert_sr_n").set_value(16).run()
+    at.button(key="cert_run").click().run()
+    assert not at.exception, at.exception
+    text = _texts(at)
+    assert ("Abstains" in text) or ("Certified" in text)
+    labels = [m.label for m in at.metric]
+    assert labels.count("p̲A") == 2 and labels.count("Ceiling R_max") == 2
+    # R_max for n = 16, α = 0.001, σ = 0.25
+    from core.defenses.smoothing import max_certifiable_radius
+    assert f"{max_certifiable_radius(16, 0.001, 0.25):.3f}" in [m.value for m in at.metric]
