@@ -14,6 +14,9 @@ PAGES = [
     ("pages/defenses.py", "Defenses", "🛡️"),
     ("pages/certify.py", "Certify", "📜"),
     ("pages/segmentation.py", "Segmentation", "👤"),
+    ("pages/saliency.py", "Saliency", "🔥"),
+    ("pages/channels.py", "Channels", "📊"),
+    ("pages/feature_maps.py", "Feature maps", "🧩"),
 ]
 
 nav = st.navigation([st.Page(path, title=title, icon=icon) for path, title, icon in PAGES])

@@ -1,0 +1,154 @@
+"""Channels (CIFS): which feature channels does an attack switch on and off?"""
+from __future__ import annotations
+
+import hashlib
+
+import streamlit as st
+import torch
+
+from core.attacks import make_attack
+from core.explain.channels import analyse_channels, cifs_lite_transform
+from core.explain.defended import HeadTransformed
+from core.progress import Cancelled
+from core.viz.common import to_numpy_image
+from core.viz.explain import channel_maps_grid, channel_profile, pr_nr_sums, relevance_scatter
+from ui.common import attack_picker, device_caption, get_model, image_picker, image_tensor, model_picker, progress_bar
+
+st.title("📊 Channels")
+st.markdown(
+    "Deep inside the network, an image is described by many **channels**, each a detector for some "
+    "pattern. For the final class score, some channels are evidence *for* the class (positively relevant, "
+    "**PR**) and some are evidence *against* it (negatively relevant, **NR**). The CIFS paper (Yan et al., "
+    "ICML 2021) observed that attacks work by **switching PR channels off and NR channels on**. Below, each "
+    "channel's average activation on the natural and the adversarial image is plotted with the channels "
+    "ordered by relevance, so you can check that pattern on this photo, and then again with the "
+    "**CIFS-lite** channel mask switched on.")
+
+with st.sidebar:
+    st.header("Image")
+    img, img_label = image_picker("ch")
+    st.header("Model")
+    model_name = model_picker("ch")
+    model = get_model(model_name)
+    st.header("Attack")
+    choice = attack_picker("ch", model.class_names)
+    st.header("Channels")
+    stages = [s for s in model.stage_names if s != "stem"]
+    stage = st.selectbox("Stage", stages, index=len(stages) - 1, key="ch_stage",
+                         help="'head' is the last map before average pooling; relevance there is exactly the "
+                              "classifier weight. Earlier stages use gradients.")
+    rel_to = st.radio("Relevance to", ["clean", "adversarial"], key="ch_rel", horizontal=True,
+                      format_func=lambda m: {"clean": "clean prediction", "adversarial": "adversarial prediction"}[m])
+    k = st.slider("Channels in the map grid", 2, 12, 6, key="ch_k")
+    by = st.radio("Pick them by", ["impact", "relevance", "activation"], key="ch_by", horizontal=True,
+                  help="impact: |r_c · Δā_c|, how much the attack's change of the channel moved the score.")
+    cifs = st.checkbox("Also with CIFS-lite", True, key="ch_cifs")
+    temp = st.select_slider("CIFS-lite temperature T", [0.1, 0.3, 1.0, 3.0, 10.0], 1.0, key="ch_temp",
+                            disabled=not cifs)
+    adaptive = st.checkbox("Attack the CIFS-lite model itself (adaptive)", True, key="ch_adaptive", disabled=not cifs,
+                           help="Off: reuse the adversarial image made against the plain model.")
+    run = st.button("Compute", type="primary", key="ch_run", width="stretch")
+    device_caption()
+
+if img is None:
+    st.stop()
+x = image_tensor(img, model_name)
+settings_key = hashlib.sha256(repr((x.numpy().tobytes()[:4096], float(x.sum()), model_name, choice.name, choice.threat,
+                                    choice.params, choice.goal, choice.seed, stage, rel_to, cifs, temp,
+                                    adaptive)).encode()).hexdigest()
+
+if run:
+    dev = next(model.parameters()).device
+    try:
+        with torch.no_grad():
+            label = int(model(x.to(dev)).argmax())
+        attack = make_attack(choice.name, choice.threat, **choice.params)
+        res = attack.run(model, x, torch.tensor([label]), choice.goal, seed=choice.seed,
+                         progress=progress_bar(f"{choice.name} on the plain model…"))
+        cls = label if rel_to == "clean" else int(res.adv_pred[0])
+        plain = analyse_channels(model, x, res.x_adv, stage, cls)
+        out = {"plain": (plain, res.x_adv, res.adv_logits[0])}
+        if cifs:
+            tf = cifs_lite_transform(model, temp)
+            cm = HeadTransformed(model, tf, name="CIFS-lite")
+            if adaptive:
+                r2 = attack.run(cm, x, torch.tensor([label]), choice.goal, seed=choice.seed,
+                                progress=progress_bar(f"{choice.name} on the CIFS-lite model…"))
+                xa2 = r2.x_adv
+            else:
+                xa2 = res.x_adv
+            with torch.no_grad():
+                z_clean = cm(x.to(dev)).float().cpu()[0]
+                z_adv = cm(xa2.to(dev)).float().cpu()[0]
+            cls2 = int(z_clean.argmax()) if rel_to == "clean" else int(z_adv.argmax())
+            out["cifs"] = (analyse_channels(model, x, xa2, stage, cls2, head_transform=tf), xa2, z_adv, z_clean)
+    except Cancelled:
+        st.warning("Stopped.")
+        st.stop()
+    except ValueError as e:
+        st.error(f"Cannot compute this: {e}")
+        st.stop()
+    st.session_state["ch_result"] = (settings_key, out)
+
+stored = st.session_state.get("ch_result")
+if stored is None:
+    st.image(to_numpy_image(x), caption=f"{img_label} as the model sees it", width=280)
+    st.info("Press **Compute** in the sidebar (an attack plus a few forward passes: seconds on a CPU).")
+    st.stop()
+
+key, out = stored
+if key != settings_key:
+    st.warning("The settings changed since this was computed: press **Compute** to update it.")
+names = model.class_names
+
+
+def show(res, x_adv, adv_logits, tag: str) -> None:
+    y = int(res.cls[0])
+    s = res.sums()
+    c0, c1, c2, c3, c4 = st.columns([1.2, 1, 1, 1, 1])
+    c0.image(to_numpy_image(x_adv), caption=f"adversarial: {names[int(adv_logits.argmax())]}", width="stretch")
+    c1.metric("Class y", names[y][:22], help="The class the relevance refers to.")
+    c2.metric("Score z_y", f"{res.logit_adv:.2f}", f"{res.logit_adv - res.logit_nat:+.2f} vs natural")
+    c3.metric("Σ PR r·ā", f"{s['PR_adv']:.2f}", f"{s['PR_adv'] - s['PR_nat']:+.2f}",
+              help="Evidence for y from the positively relevant channels (adversarial; change vs natural).")
+    c4.metric("Σ NR r·ā", f"{s['NR_adv']:.2f}", f"{s['NR_adv'] - s['NR_nat']:+.2f}",
+              help="Evidence against y from the negatively relevant channels (more negative = more against).")
+    st.plotly_chart(channel_profile(res, f"{res.stage}: mean activation per channel, ordered by relevance to "
+                                         f"“{names[y]}”"), key=f"ch_profile_{tag}", width="stretch")
+    a, b = st.columns(2)
+    a.plotly_chart(relevance_scatter(res, "Relevance vs change of activation"), key=f"ch_scatter_{tag}",
+                   width="stretch")
+    b.plotly_chart(pr_nr_sums({tag: res}), key=f"ch_sums_{tag}", width="stretch")
+    top = res.top_channels(k, by)
+    st.plotly_chart(channel_maps_grid(res, top.tolist()), key=f"ch_grid_{tag}", width="stretch")
+    rel_note = ("exact: the classifier weights W_y,c" if res.exact else
+                "by autograd on the natural image (a uniform shift of the whole channel)")
+    st.caption(f"Relevance r_c = ∂z_y/∂ā_c, {rel_note}. Grid: the {len(top)} channels picked by {by}, "
+               "natural (top) and adversarial (bottom) maps on one colour scale.")
+
+
+st.subheader("Plain model")
+plain, xa, za = out["plain"]
+show(plain, xa, za, "plain")
+
+if "cifs" in out:
+    st.subheader("With CIFS-lite (untrained, exploratory)")
+    res_c, xa2, za2, zc2 = out["cifs"]
+    st.markdown(f"CIFS-lite reweights the channels of the last map by how relevant each is to the two classes the "
+                f"model currently favours (mask m = C·softmax(g/T)), using the classifier's own weights. Clean "
+                f"prediction with the mask: **{names[int(zc2.argmax())]}**; on the adversarial image: "
+                f"**{names[int(za2.argmax())]}**. At the head the activations shown are the *masked* ones.")
+    show(res_c, xa2, za2, "cifs")
+    st.plotly_chart(pr_nr_sums({"plain": plain, "CIFS-lite": res_c}), key="ch_sums_both", width="stretch")
+
+with st.expander("What am I looking at?"):
+    st.markdown(
+        "- **ā_c** is channel c's activation averaged over the map; **r_c** says how much the class score z_y "
+        "rises when the whole channel rises by one (for the last map this is exactly the classifier weight).\n"
+        "- **Σ PR r·ā** and **Σ NR r·ā** split the score into evidence for and against y; at the last map they "
+        "add up, with the bias, to z_y exactly.\n"
+        "- In the scatter, channels at bottom right (relevant, switched off) and top left (harmful, switched "
+        "on) are where the attack lowers the score.\n"
+        "- **CIFS-lite is not CIFS**: the paper trains relevance probes and the network together; this "
+        "training-free mask reuses the final layer and makes no robustness claim. With the adaptive option the "
+        "attacker knows about the mask.")

@@ -1,0 +1,134 @@
+"""Feature maps: does a larger last feature map make the model harder to fool?"""
+from __future__ import annotations
+
+import hashlib
+
+import streamlit as st
+
+from core import limits
+from core.defenses.feature_size import downsampling_stages, stage_sizes
+from core.explain.feature_maps import Setting, compare_settings, pooling_demo, variant_model
+from core.progress import Cancelled
+from core.viz.common import to_numpy_image
+from core.viz.explain import pooling_demo_figure, sensitivity_figure, stage_sizes_figure
+from ui.common import device_caption, get_model, image_picker, image_tensor, model_picker, progress_bar
+
+st.title("🧩 Feature maps")
+st.markdown(
+    "A convolutional network shrinks the image step by step into smaller and smaller **feature maps**; the "
+    "last one is averaged into a single vector before the classifier. Xu et al. (TNNLS 2025) argue that a "
+    "**larger last map makes a model more robust**, because averaging over more positions damps a "
+    "perturbation's effect, and that this does **not** hold for max pooling. Here you can enlarge the maps "
+    "of a pretrained model, by upsampling the image inside the model or by removing a downsampling step, "
+    "and measure how sensitive it becomes to noise and how small an attack still flips its answer.")
+st.warning("The paper's gains come from **training** with the larger maps. These are the pretrained weights used "
+           "as they are, so expect clean accuracy to change (objects appear at a different scale to the "
+           "filters); treat the numbers as an exploration, not a test of the claim.")
+
+with st.sidebar:
+    st.header("Image")
+    img, img_label = image_picker("fm")
+    st.header("Model")
+    model_name = model_picker("fm")
+    model = get_model(model_name)
+    st.header("Settings to compare")
+    factors = st.multiselect("Input upsampling s (nearest)", [1.0, 1.5, 2.0], default=[1.0, 2.0], key="fm_up",
+                             format_func=lambda s: f"×{s:g}", help="Each pass costs about s² times a plain one.")
+    down = downsampling_stages(model)
+    stride1 = st.multiselect("Stride 1 in a stage (at ×1)", down, default=[], key="fm_stride",
+                             help="Removing a downsampling step doubles every later map in each direction.")
+    st.header("Measurements")
+    sigma = st.slider("Noise σ (k/255)", 1, 16, 4, key="fm_sigma") / 255
+    pgd_eps = st.slider("Short PGD ε (k/255)", 0.25, 8.0, 1.0, 0.25, key="fm_pgd_eps") / 255
+    pgd_steps = st.slider("PGD steps", 1, 10, 5, key="fm_pgd_steps")
+    bisect = st.checkbox("Smallest flipping ε (bisection)", True, key="fm_bisect",
+                         help="About 10 short PGD runs per setting.")
+    hi = st.slider("Search ε up to (k/255)", 1, 16, 2, key="fm_hi", disabled=not bisect) / 255
+    run = st.button("Compare", type="primary", key="fm_run", width="stretch")
+    device_caption()
+
+settings = [Setting(float(s)) for s in factors] + [Setting(1.0, (st_,)) for st_ in stride1]
+
+st.subheader("Feature-map sizes")
+if not settings:
+    st.info("Choose at least one setting in the sidebar.")
+    st.stop()
+if len(settings) > limits.MAX_FEATURE_SETTINGS:
+    st.error(f"Compare at most {limits.MAX_FEATURE_SETTINGS} settings at a time.")
+    st.stop()
+hw = tuple(model.input_size) if isinstance(model.input_size, (tuple, list)) else (model.input_size, model.input_size)
+sizes = {s.label: stage_sizes(variant_model(model, s), hw) for s in settings}
+st.plotly_chart(stage_sizes_figure(sizes), key="fm_sizes", width="stretch")
+last = model.stage_names[-1]
+st.caption(f"Input {hw[0]}×{hw[1]}. Last map before pooling ('{last}'): "
+           + "; ".join(f"{lab}: {sz[last][1]}×{sz[last][2]}" for lab, sz in sizes.items()) + ".")
+
+st.subheader("Why average pooling and not max pooling?")
+st.markdown(
+    "A small numeric experiment, no network involved: a map of n×n non-negative activations is pooled to one "
+    "number, before and after a perturbation of the same size per position. Averaging divides a change at one "
+    "position by n² and shrinks zero-mean noise like 1/n; the maximum passes a change of the top position on "
+    "in full, and noise's largest excursion does not shrink. A change that raises **every** position alike "
+    "passes through both unchanged: averaging only damps perturbations that vary across the map.")
+st.plotly_chart(pooling_demo_figure(pooling_demo()), key="fm_pool", width="stretch")
+
+if img is None:
+    st.stop()
+x = image_tensor(img, model_name)
+settings_key = hashlib.sha256(repr((x.numpy().tobytes()[:4096], float(x.sum()), model_name, settings, sigma,
+                                    pgd_eps, pgd_steps, bisect, hi)).encode()).hexdigest()
+
+st.subheader("Sensitivity and attackability per setting")
+if run:
+    try:
+        results = compare_settings(model, x, settings, noise_sigma=sigma, pgd_eps=pgd_eps, pgd_steps=pgd_steps,
+                                   bisect=bisect, bisect_hi=hi, progress=progress_bar("Measuring…"))
+    except Cancelled:
+        st.warning("Stopped.")
+        st.stop()
+    except ValueError as e:
+        st.error(f"Cannot compute this: {e}")
+        st.stop()
+    st.session_state["fm_result"] = (settings_key, results)
+
+stored = st.session_state.get("fm_result")
+if stored is None:
+    st.image(to_numpy_image(x), caption=f"{img_label} as the model sees it", width=240)
+    st.info("Press **Compare** in the sidebar. Each setting runs a few forward passes, a short PGD and, with "
+            "bisection on, about ten more short PGD runs (×s² the cost of the plain model).")
+    st.stop()
+
+key, results = stored
+if key != settings_key:
+    st.warning("The settings changed since this was computed: press **Compare** to update it.")
+names = model.class_names
+rows = []
+for r in results:
+    e = None if r.min_eps is None else r.min_eps.eps
+    rows.append({
+        "setting": r.setting.label,
+        "last map": f"{r.final_hw[0]}×{r.final_hw[1]}",
+        "clean prediction": f"{names[r.clean_pred]} ({r.clean_prob:.0%})",
+        "pooled-feature change": round(r.sensitivity["pooled"], 4),
+        "logit change": round(r.sensitivity["logits"], 4),
+        f"PGD-{pgd_steps} at {pgd_eps * 255:g}/255 flips": "yes" if r.pgd_success else "no",
+        "smallest flipping ε (/255)": ("—" if r.min_eps is None else f"> {hi * 255:g}" if e is None
+                                       else f"{e * 255:.3f}"),
+        "time (s)": round(r.elapsed_s, 1),
+    })
+st.dataframe(rows, hide_index=True, width="stretch")
+st.plotly_chart(sensitivity_figure(results), key="fm_sens", width="stretch")
+st.caption(f"Noise: the same Gaussian draw (σ = {sigma * 255:g}/255, seeded) for every setting; changes are "
+           "‖Δ‖/‖·‖ averaged over 4 draws. PGD tries to change each setting's own clean prediction, with no random "
+           "start and step 2.5·ε/steps. Bisection reports the smallest ε it saw succeed (an upper bound, to about "
+           "10 %). ε below 0.5/255 does not survive saving the image with 8 bits per channel.")
+
+with st.expander("What am I looking at?"):
+    st.markdown(
+        "- **Upsampling ×s** enlarges the image inside the model (nearest neighbour), so every map is s× larger "
+        "in each direction while the attacker still changes the original pixels with the same ε.\n"
+        "- **Stride 1** removes one halving of the map; the weights are unchanged, so the filters see the image "
+        "at a different scale.\n"
+        "- **Sensitivity** is how much the pooled feature vector and the scores move under a fixed random noise; "
+        "the paper predicts it falls as the last map grows (for a model trained that way).\n"
+        "- **Smallest flipping ε** is found by bisection: attack at ε, halve the bracket, repeat.")

@@ -1,0 +1,144 @@
+"""Saliency: where does the model look, on the clean photo, the attacked one and a defended view?"""
+from __future__ import annotations
+
+import hashlib
+
+import streamlit as st
+import torch
+
+from core.attacks import make_attack
+from core.explain.compare import agreement_rows, build_panels, panel_maps
+from core.explain.defended import DEFENDED_OPTIONS, defended_view
+from core.explain.saliency import METHODS
+from core.progress import Cancelled
+from core.viz.common import to_numpy_image
+from core.viz.explain import saliency_row
+from ui.common import attack_picker, device_caption, get_model, image_picker, image_tensor, model_picker, progress_bar
+
+st.title("🔥 Saliency")
+st.markdown(
+    "A **saliency map** colours each pixel by how much it matters to the model's answer. Here the same "
+    "method is applied to the clean photo, to an adversarial version of it, and (optionally) to what a "
+    "defended system sees, and the three maps share **one colour scale**, so equal colours mean equal "
+    "values. Gradient maps ask *how fast would the score change if this pixel changed*; occlusion and "
+    "blur maps actually change parts of the image and watch the output. If the attack really changed "
+    "*where* the model looks, the maps disagree; the numbers below each row say by how much.")
+
+DEFAULT_METHODS = ["saliency", "gradcam"]
+
+with st.sidebar:
+    st.header("Image")
+    img, img_label = image_picker("sal")
+    st.header("Model")
+    model_name = model_picker("sal")
+    model = get_model(model_name)
+    st.header("Attack")
+    choice = attack_picker("sal", model.class_names)
+    st.header("Explanations")
+    methods = st.multiselect("Methods", list(METHODS), default=DEFAULT_METHODS, key="sal_methods",
+                             format_func=lambda k: f"{METHODS[k].label} ({METHODS[k].cost})",
+                             help="Cost in P = one forward+backward pass (≈0.1 s on a CPU), F = one forward pass.")
+    target_mode = st.radio("Explain the score of", ["own", "clean"], key="sal_target",
+                           format_func=lambda m: {"own": "each image's own top class",
+                                                  "clean": "the clean image's top class"}[m])
+    defense = st.selectbox("Third column", ["none", *DEFENDED_OPTIONS], index=1, key="sal_defense",
+                           help="JPEG: the adversarial image after JPEG compression, same model. "
+                                "CIFS-lite: the adversarial image on the model with the CIFS-lite channel mask.")
+    frac = st.slider("Top-k % for the overlap", 1, 50, 10, key="sal_frac") / 100
+    opacity = st.slider("Overlay strength", 0.0, 1.0, 0.9, 0.05, key="sal_opacity")
+    params: dict[str, dict] = {}
+    with st.expander("Method settings"):
+        if "integrated_gradients" in methods or "occlusion" in methods:
+            base = st.radio("Reference image (IG, occlusion)", ["black", "blur"], horizontal=True, key="sal_baseline")
+            params["integrated_gradients"] = {"baseline": base,
+                                              "n_steps": st.slider("IG steps", 4, 64, 16, key="sal_ig_steps")}
+            params["occlusion"] = {"baseline": base}
+        if "smoothgrad" in methods:
+            params["smoothgrad"] = {"nt_samples": st.slider("SmoothGrad samples", 4, 64, 16, key="sal_sg_n"),
+                                    "stdev": st.slider("SmoothGrad noise σ", 0.05, 0.3, 0.15, 0.05, key="sal_sg_std"),
+                                    "seed": choice.seed}
+        if "gradcam" in methods:
+            stages = [s for s in model.stage_names if s != "stem"]
+            params["gradcam"] = {"stage": st.selectbox("Grad-CAM stage", stages, index=len(stages) - 1,
+                                                       key="sal_gc_stage")}
+        if "perturbation" in methods:
+            params["perturbation"] = {"output": st.radio("Blur map compares", ["logits", "softmax"],
+                                                         horizontal=True, key="sal_pert_out")}
+        if "jacobian" in methods:
+            params["jacobian"] = {"k": st.slider("Jacobian: top-k classes", 1, 10, 5, key="sal_jac_k")}
+    run = st.button("Compute", type="primary", key="sal_run", width="stretch")
+    device_caption()
+
+if img is None:
+    st.stop()
+x = image_tensor(img, model_name)
+
+settings_key = hashlib.sha256(repr((x.numpy().tobytes()[:4096], float(x.sum()), model_name, choice.name,
+                                    choice.threat, choice.params, choice.goal, choice.seed, methods, target_mode,
+                                    defense, params)).encode()).hexdigest()
+
+if run:
+    if not methods:
+        st.warning("Choose at least one method.")
+        st.stop()
+    try:
+        with st.spinner(f"Running {choice.name}…"):
+            attack = make_attack(choice.name, choice.threat, **choice.params)
+            with torch.no_grad():
+                label = int(model(x.to(next(model.parameters()).device)).argmax())
+            res = attack.run(model, x, torch.tensor([label]), choice.goal, seed=choice.seed)
+        view = None if defense == "none" else defended_view(model, defense)
+        panels = build_panels(model, x, res.x_adv, view, target_mode)
+        maps = {}
+        for m in methods:
+            maps[m] = panel_maps(panels, m, params.get(m), progress=progress_bar(f"{METHODS[m].label}…"))
+    except Cancelled:
+        st.warning("Stopped.")
+        st.stop()
+    except ValueError as e:
+        st.error(f"Cannot compute this: {e}")
+        st.stop()
+    st.session_state["sal_result"] = (settings_key, panels, maps)
+
+stored = st.session_state.get("sal_result")
+if stored is None:
+    st.image(to_numpy_image(x), caption=f"{img_label} as the model sees it", width=280)
+    st.info("Choose methods and press **Compute** in the sidebar. Gradient and Grad-CAM take a fraction of a "
+            "second; occlusion and integrated gradients take a few seconds on a CPU.")
+    st.stop()
+
+key, panels, maps = stored
+if key != settings_key:
+    st.warning("The settings changed since these maps were computed: press **Compute** to update them.")
+
+names = model.class_names
+st.markdown(" · ".join(f"**{p.title}**: {names[p.pred]} ({p.prob:.0%})"
+                       + ("" if p.target == p.pred else f", explaining “{names[p.target]}”") for p in panels))
+photos = [to_numpy_image(p.image) for p in panels]
+for m, mlist in maps.items():
+    info = METHODS[m]
+    st.subheader(info.label)
+    st.caption(info.summary + (" Signed: red raises the score, blue lowers it." if info.signed else ""))
+    titles = [f"{p.title}: {names[p.target][:22]}" for p in panels]
+    st.plotly_chart(saliency_row(photos, mlist, titles, info.signed, opacity=opacity), key=f"sal_fig_{m}",
+                    width="stretch")
+    rows = agreement_rows(panels, mlist, info.signed, frac)
+    if rows:
+        st.dataframe(rows, hide_index=True, width="stretch")
+
+with st.expander("What am I looking at?"):
+    st.markdown(
+        "- **One colour scale per row**: 0 (transparent) up to the 99.5th percentile of the three maps "
+        "together; signed maps run from blue (against the class) through transparent to red (for it).\n"
+        "- **Spearman ρ** compares the *ranking* of pixels between two maps (1 = same order, 0 = unrelated); "
+        "**top-k % IoU** is the overlap of the most salient k % of pixels (1 = the same pixels). Signed maps "
+        "are compared by magnitude.\n"
+        "- **Blur perturbation** (Greydanus et al. 2018) blurs a soft spot of the image at a time and measures "
+        "½‖f(x) − f(x′)‖² over all outputs; it is the map the J-SIGR training method asks the model's "
+        "gradients to resemble. **Jacobian norm** sums the squared gradients of the five highest scores: what "
+        "Jacobian regularisation penalises.\n"
+        "- **Guided backpropagation and Guided Grad-CAM are not offered**: captum implements them by hooking "
+        "`nn.ReLU` modules, and these models use the functional ReLU6, so captum would silently return plain "
+        "gradients under a 'guided' label.\n"
+        "- The adversarial image is made against the **undefended** model (a non-adaptive attack), so the third "
+        "column shows how a defense treats an attack that ignored it, not how robust it is.")
