@@ -35,7 +35,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from core import limits
-from core.explain.saliency import as_float_input, blur, check_range
+from core.explain.saliency import as_float_input, blur, check_range, default_batch
 from core.progress import ProgressFn, report
 
 Output = Literal["logits", "softmax"]
@@ -85,7 +85,7 @@ def _output(model: nn.Module, x: torch.Tensor, output: Output) -> torch.Tensor:
 @torch.no_grad()
 def perturbation_scores(model: nn.Module, x: torch.Tensor, *, stride: float = GRID_STRIDE,
                         radius: float = MASK_RADIUS, blur_sigma: float = BLUR_SIGMA,
-                        output: Output = "logits", batch_size: int = 16,
+                        output: Output = "logits", batch_size: int | None = None,
                         progress: ProgressFn = None) -> torch.Tensor:
     """The grid of scores S(c) = ½‖f(x) − f(x')‖², shape (N, gh, gw), on the CPU."""
     if x.dim() != 4:
@@ -98,6 +98,7 @@ def perturbation_scores(model: nn.Module, x: torch.Tensor, *, stride: float = GR
     masks = soft_masks(h, w, stride, radius, dtype=x.dtype).to(dev)  # (K, H, W)
     gh, gw = len(grid_centres(h, stride)), len(grid_centres(w, stride))
     k = masks.shape[0]
+    batch_size = batch_size or default_batch(dev)
     scores = torch.empty(n, k, dtype=torch.float64)
     total, done = n * math.ceil(k / batch_size), 0
     for i in range(n):
@@ -116,7 +117,7 @@ def perturbation_scores(model: nn.Module, x: torch.Tensor, *, stride: float = GR
 
 def perturbation_saliency(model: nn.Module, x: torch.Tensor, *, stride: float = GRID_STRIDE,
                           radius: float = MASK_RADIUS, blur_sigma: float = BLUR_SIGMA,
-                          output: Output = "logits", batch_size: int = 16,
+                          output: Output = "logits", batch_size: int | None = None,
                           progress: ProgressFn = None) -> torch.Tensor:
     """Greydanus blur-perturbation saliency upsampled to the image, shape (N, H, W), CPU."""
     s = perturbation_scores(model, x, stride=stride, radius=radius, blur_sigma=blur_sigma,

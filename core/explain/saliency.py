@@ -116,6 +116,13 @@ def make_baseline(x: torch.Tensor, kind: Baseline, blur_sigma: float = IG_BLUR_S
     raise ValueError(f"baseline must be 'black' or 'blur', not {kind!r}")
 
 
+def default_batch(dev: torch.device, cuda: int = 32, cpu: int = 4) -> int:
+    """Images per forward pass for the batched methods: 4 on the CPU (measured on Lite0 at
+    224 px with one thread: 32 ms/image at batch 4, 56 ms/image at batch 16, cache-bound), 32 on
+    CUDA."""
+    return cuda if dev.type == "cuda" else cpu
+
+
 def check_range(name: str, value: int | float, lo: int | float, hi: int | float) -> None:
     """Refuse a work parameter outside [lo, hi] (limits live in :mod:`core.limits`)."""
     if not (lo <= value <= hi):
@@ -151,7 +158,7 @@ def input_x_gradient_map(model: nn.Module, x: torch.Tensor, target) -> torch.Ten
 
 def integrated_gradients_map(model: nn.Module, x: torch.Tensor, target, *, n_steps: int = IG_STEPS,
                              baseline: Baseline = "black", blur_sigma: float = IG_BLUR_SIGMA,
-                             internal_batch_size: int = 16, return_delta: bool = False
+                             internal_batch_size: int | None = None, return_delta: bool = False
                              ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
     """Integrated gradients summed over channels (signed), (N, H, W).
 
@@ -160,16 +167,18 @@ def integrated_gradients_map(model: nn.Module, x: torch.Tensor, target, *, n_ste
     check_range("n_steps", n_steps, 1, limits.MAX_IG_STEPS)
     x, t = _prep(model, x, target)
     b = make_baseline(x.detach(), baseline, blur_sigma)
+    ibs = internal_batch_size or default_batch(x.device, cuda=int(n_steps), cpu=8)
     with torch.enable_grad():
-        a, delta = IntegratedGradients(model).attribute(
-            x, baselines=b, target=t, n_steps=int(n_steps), internal_batch_size=internal_batch_size,
-            return_convergence_delta=True)
-    m = a.sum(1).detach()
-    return (m, delta.detach()) if return_delta else m
+        out = IntegratedGradients(model).attribute(
+            x, baselines=b, target=t, n_steps=int(n_steps), internal_batch_size=ibs,
+            return_convergence_delta=return_delta)
+    if return_delta:
+        return out[0].sum(1).detach(), out[1].detach()
+    return out.sum(1).detach()
 
 
 def smoothgrad_map(model: nn.Module, x: torch.Tensor, target, *, nt_samples: int = SMOOTHGRAD_SAMPLES,
-                   stdev: float = SMOOTHGRAD_STD, seed: int = 0, batch_size: int = 8) -> torch.Tensor:
+                   stdev: float = SMOOTHGRAD_STD, seed: int = 0, batch_size: int | None = None) -> torch.Tensor:
     """SmoothGrad of |gradient|, channel max, (N, H, W); seeded (see module docstring)."""
     check_range("nt_samples", nt_samples, 1, limits.MAX_SMOOTHGRAD_SAMPLES)
     x, t = _prep(model, x, target)
@@ -177,14 +186,15 @@ def smoothgrad_map(model: nn.Module, x: torch.Tensor, target, *, nt_samples: int
     with torch.random.fork_rng(devices=devices), torch.enable_grad():
         torch.manual_seed(int(seed))
         a = NoiseTunnel(Saliency(model)).attribute(
-            x, nt_type="smoothgrad", nt_samples=int(nt_samples), nt_samples_batch_size=batch_size,
+            x, nt_type="smoothgrad", nt_samples=int(nt_samples),
+            nt_samples_batch_size=batch_size or default_batch(x.device),
             stdevs=float(stdev), target=t, abs=True)
     return a.amax(1).detach()
 
 
 def occlusion_map(model: nn.Module, x: torch.Tensor, target, *, window: int = OCCLUSION_WINDOW,
                   stride: int = OCCLUSION_STRIDE, baseline: Baseline = "black",
-                  blur_sigma: float = IG_BLUR_SIGMA, batch_size: int = 16) -> torch.Tensor:
+                  blur_sigma: float = IG_BLUR_SIGMA, batch_size: int | None = None) -> torch.Tensor:
     """Signed drop of the target logit when a window is replaced by the baseline, (N, H, W)."""
     x, t = _prep(model, x, target, grad=False)
     c, h, w = x.shape[1:]
@@ -195,7 +205,8 @@ def occlusion_map(model: nn.Module, x: torch.Tensor, target, *, window: int = OC
     b = make_baseline(x, baseline, blur_sigma)
     with torch.no_grad():
         a = Occlusion(model).attribute(x, sliding_window_shapes=(c, window, window), strides=(c, stride, stride),
-                                       baselines=b, target=t, perturbations_per_eval=batch_size)
+                                       baselines=b, target=t,
+                                       perturbations_per_eval=batch_size or default_batch(x.device))
     # Every channel of a pixel gets the same value (the window spans all channels).
     return a.mean(1).detach()
 
