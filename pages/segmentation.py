@@ -1,0 +1,175 @@
+"""Segmentation: attack a real person-segmentation model's mask, then defend it by equivariance."""
+from __future__ import annotations
+
+import hashlib
+
+import streamlit as st
+import torch
+
+from core.attacks.seg_targets import mask_of_image, shape_mask
+from core.defenses.seg_equivariance import SegEquivariancePurification, run_experiment
+from core.explain.cam_mask import cam_mask_model
+from core.images import stretch, to_tensor
+from core.models import list_models
+from core.progress import Cancelled
+from core.viz.common import amplified_perturbation
+from core.viz.segmentation import (attack_trajectory_figure, comparison_figure, display_size, error_heatmaps,
+                                   flipped_figure, image_grid, overlay, purification_figure, target_preview,
+                                   views_figure)
+from ui.common import device_caption, get_model, image_picker, model_picker, progress_bar
+from ui.segmentation import GOALS, defense_picker, goal_picker, threat_picker
+
+CAM = "Class-activation mask (approximate)"
+
+st.title("👤 Segmentation")
+st.markdown(
+    "A **segmentation model** colours every pixel: here, *is this pixel part of a person?* "
+    "(Google's MediaPipe selfie model, the one behind video-call background effects). "
+    "An attacker can change the photo by at most **ε** per pixel — invisible to you — and make the "
+    "person vanish from the mask, paint a shape of their choosing into it, or just break it. "
+    "The **equivariance defense** uses a simple fact: on a normal photo, the mask of a flipped, "
+    "resized or rotated copy, turned back, matches the original mask. Adversarial noise breaks that "
+    "agreement, so the defense nudges the photo until the copies agree again — no training needed. "
+    "**IoU** (overlap ÷ union with the clean mask) and **pixel accuracy** say how much of the mask survived.")
+
+with st.sidebar:
+    st.header("Photo")
+    img, img_label = image_picker("seg", default="astronaut")
+    st.header("Mask model")
+    seg_names = [s.name for s in list_models("segmentation")]
+    source = st.selectbox("Model", seg_names + [CAM], key="seg_model",
+                          help="The class-activation mask is an approximate object mask from an ImageNet "
+                               "classifier, for photos without people.")
+    clf_name = model_picker("seg_cam", "classification", "Classifier") if source == CAM else None
+    st.header("Attack")
+    goal = goal_picker("seg")
+    other_img = None
+    if goal.mode == "other":
+        other_img, _ = image_picker("seg_other", default="grace_hopper", label="Photo whose mask to copy")
+    threat, seed = threat_picker("seg")
+    st.header("Defense")
+    features = ["logits", "cam"] if source == CAM else ["logits", "decoder3", "probs"]
+    dchoice = defense_picker("seg", features)
+    run = st.button("Run attack", type="primary", key="seg_run", use_container_width=True)
+    device_caption()
+
+if img is None:
+    st.stop()
+
+# The photo stretched to the model's input size (as MediaPipe does); shown with its own aspect.
+if source == CAM:
+    classifier = get_model(clf_name)
+    size = classifier.input_size
+    size = (size, size) if isinstance(size, int) else tuple(size)
+    x = to_tensor(stretch(img, size))
+    model = cam_mask_model(classifier, x.to(next(classifier.parameters()).device))
+    st.warning(f"**Approximate mask**: the class-activation map of {clf_name} for "
+               f"{', '.join(model.classes.names[0])}, thresholded at half its maximum. It shows where the "
+               "classifier looks, not a true outline.")
+else:
+    model = get_model(source)
+    x = to_tensor(stretch(img, model.input_size))
+dev = next(model.parameters()).device
+disp = display_size(tuple(x.shape[-2:]), img.width / img.height)
+with torch.no_grad():
+    clean_prob = torch.sigmoid(model.forward_logits(x.to(dev))).cpu()
+mh, mw = clean_prob.shape[-2:]
+
+target = None
+if goal.mode == "erase":
+    target = shape_mask("erase", mh, mw)
+elif goal.mode == "shape":
+    target = shape_mask(goal.shape, mh, mw, cy=goal.cy, cx=goal.cx, size=goal.size)
+elif goal.mode == "other":
+    if other_img is None:
+        st.info("Choose the photo whose mask the attack should copy.")
+        st.stop()
+    target = mask_of_image(model, to_tensor(stretch(other_img, tuple(x.shape[-2:]))))[0, 0]
+
+settings_key = hashlib.sha256(repr((x.numpy().tobytes()[:4096], float(x.sum()), source, clf_name, goal,
+                                    None if target is None else float(target.sum()), threat, seed,
+                                    dchoice)).encode()).hexdigest()
+
+if run:
+    defense = None
+    if dchoice.enabled:
+        defense = SegEquivariancePurification(model, views=dchoice.views, steps=dchoice.steps,
+                                              eps_v=dchoice.eps_v, feature=dchoice.feature)
+    update = progress_bar("Running…")
+    try:
+        exp = run_experiment(model, x, target, threat, defense, adaptive=dchoice.adaptive if defense else "none",
+                             lam=dchoice.lam, seed=seed, progress=update)
+    except Cancelled:
+        st.warning("Stopped.")
+        st.stop()
+    except ValueError as e:
+        st.error(f"Cannot run this: {e}")
+        st.stop()
+    st.session_state["seg_result"] = (settings_key, exp)
+
+stored = st.session_state.get("seg_result")
+if stored is None:
+    panels = [(f"{img_label}: clean mask", overlay(x, clean_prob, size_hw=disp))]
+    if target is not None:
+        panels.append(("target mask", target_preview(x, target, size_hw=disp)))
+    st.plotly_chart(image_grid(panels, height=340), key="seg_preview")
+    st.caption(f"Person share of the clean mask: {float((clean_prob > 0.5).float().mean()):.1%}. "
+               f"Goal: {GOALS[goal.mode]}.")
+    st.info("Press **Run attack** in the sidebar.")
+    st.stop()
+
+key, exp = stored
+if key != settings_key:
+    st.warning("The settings changed since this result was computed: press **Run attack** to update it.")
+
+res = exp.attack
+m = res.metrics()
+cols = st.columns(5)
+cols[0].metric("IoU, attacked", f"{m['IoU with clean mask']:.3f}")
+cols[1].metric("Pixel accuracy, attacked", f"{m['pixel accuracy']:.1%}")
+if res.target is not None:
+    cols[2].metric("Target pixels reached", f"{m['target pixels reached']:.1%}",
+                   help="Share of pixels where the attacked mask equals the target mask.")
+if exp.defended_prob is not None:
+    cols[3].metric("IoU, defended", f"{float(exp.iou_defended[0]):.3f}",
+                   delta=f"{float(exp.iou_defended[0]) - m['IoU with clean mask']:+.3f}")
+    if exp.iou_clean_defended is not None:
+        cols[4].metric("IoU, clean photo after defense", f"{float(exp.iou_clean_defended[0]):.3f}",
+                       help="The defense also changes clean photos a little: this is its cost.")
+after = ("" if exp.target_reached_defended is None else
+         f" After the defense {float(exp.target_reached_defended[0]):.1%} of the pixels still equal the target.")
+st.caption(f"{res.attack}, L∞ ε = {res.threat.eps * 255:.0f}/255, {res.threat.steps} steps of "
+           f"{res.threat.step * 255:g}/255; attacker: {exp.adaptive}; {exp.elapsed_s:.1f} s in all.{after}")
+
+photos, probs, titles = [res.x_clean, res.x_adv], [res.clean_prob, res.adv_prob], ["clean", "attacked"]
+if exp.defended_prob is not None:
+    photos.append(exp.purification.x_purified.cpu())
+    probs.append(exp.defended_prob)
+    titles.append("defended")
+st.plotly_chart(comparison_figure(photos, probs, titles, size_hw=disp, height=300), key="seg_compare")
+
+st.subheader("Which pixels flipped")
+st.caption("Green: became person; red: stopped being person; grey: unchanged (compared with the clean mask).")
+st.plotly_chart(flipped_figure(res.clean_prob, probs[1:], [f"{t} vs clean" for t in titles[1:]]), key="seg_flips")
+
+c1, c2 = st.columns(2)
+c1.plotly_chart(attack_trajectory_figure(res.trajectory), key="seg_attack_traj")
+if exp.purification is not None:
+    c2.plotly_chart(purification_figure(exp.purification.trajectory, exp.purification.loss_min), key="seg_pur_traj")
+panels = [("perturbation δ (amplified)", amplified_perturbation(res.delta))]
+if exp.purification is not None:
+    panels.append(("reversal v (amplified)", amplified_perturbation(exp.purification.v.cpu())))
+if res.target is not None:
+    panels.append(("target", target_preview(res.x_clean, res.target, size_hw=disp)))
+st.plotly_chart(image_grid(panels, height=280), key="seg_deltas")
+
+if exp.diagnostics:
+    st.subheader("Equivariance: do the views agree?")
+    st.caption("Each view transforms the photo; its mask is warped back onto the original. The heatmap shows, per "
+               "pixel, how much the original mask and the warped-back masks disagree.")
+    names = list(exp.diagnostics)
+    st.plotly_chart(error_heatmaps([exp.diagnostics[k].error for k in names],
+                                   [f"{k}: L_equi {float(exp.diagnostics[k].loss[0]):.2f}" for k in names]),
+                    key="seg_errors")
+    which = st.radio("Views of", names, index=min(1, len(names) - 1), horizontal=True, key="seg_views_of")
+    st.plotly_chart(views_figure(exp.diagnostics[which], size_hw=disp), key="seg_views_fig")

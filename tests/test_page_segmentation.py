@@ -1,0 +1,92 @@
+"""The Segmentation page driven headless with Streamlit's AppTest."""
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+from streamlit.testing.v1 import AppTest
+
+PAGE = str(Path(__file__).resolve().parents[1] / "pages" / "segmentation.py")
+REF = Path(__file__).parent / "data" / "selfie_segmentation_reference.npz"
+pytestmark = pytest.mark.slow
+
+
+def _portrait_png() -> bytes:
+    """Grace Hopper at 256×256 (the reference input of the port test), as a PNG upload."""
+    arr = np.load(REF)["general__grace_hopper__image"]
+    buf = io.BytesIO()
+    Image.fromarray(arr).save(buf, "PNG")
+    return buf.getvalue()
+
+
+def _texts(at) -> str:
+    parts = []
+    for kind in ("markdown", "success", "error", "warning", "info", "caption"):
+        parts += [e.value for e in getattr(at, kind)]
+    return "\n".join(str(p) for p in parts)
+
+
+def _upload(at) -> AppTest:
+    at.radio(key="seg_src").set_value("Upload").run()
+    at.file_uploader(key="seg_upload").set_value(("hopper.png", _portrait_png(), "image/png")).run()
+    assert not at.exception, at.exception
+    return at
+
+
+def _metric(at, label: str) -> float:
+    return float(next(m for m in at.metric if m.label == label).value.rstrip("%"))
+
+
+def test_erase_attack_then_defense_on_uploaded_portrait():
+    at = _upload(AppTest.from_file(PAGE, default_timeout=90).run())
+    assert "Person share of the clean mask" in _texts(at)
+    at.radio(key="seg_goal").set_value("erase").run()
+    at.button(key="seg_run").click().run()
+    assert not at.exception, at.exception
+    iou_att, iou_def = _metric(at, "IoU, attacked"), _metric(at, "IoU, defended")
+    assert 0 <= iou_att <= 1 and 0 <= iou_def <= 1
+    assert _metric(at, "Target pixels reached") > 50  # the erase attack mostly works
+    assert iou_def > iou_att  # the defense recovers part of the mask on this portrait
+    assert len(at.get("plotly_chart")) >= 6
+    # the view explorer switches without recomputing
+    at.radio(key="seg_views_of").set_value("clean").run()
+    assert not at.exception
+
+
+def test_shape_target_without_defense():
+    at = _upload(AppTest.from_file(PAGE, default_timeout=90).run())
+    at.radio(key="seg_goal").set_value("shape").run()
+    at.selectbox(key="seg_shape").set_value("heart").run()
+    at.slider(key="seg_size").set_value(0.4).run()
+    at.checkbox(key="seg_on").uncheck().run()
+    at.slider(key="seg_steps").set_value(3).run()
+    at.button(key="seg_run").click().run()
+    assert not at.exception, at.exception
+    assert _metric(at, "Target pixels reached") > 0
+    assert not any(m.label == "IoU, defended" for m in at.metric)
+    # changing a setting marks the result stale instead of recomputing
+    at.slider(key="seg_eps").set_value(2).run()
+    assert "settings changed" in _texts(at)
+
+
+def test_cam_mask_for_non_person_photos():
+    at = _upload(AppTest.from_file(PAGE, default_timeout=90).run())
+    at.selectbox(key="seg_model").set_value("Class-activation mask (approximate)").run()
+    assert not at.exception, at.exception
+    assert "Approximate mask" in _texts(at)
+    at.checkbox(key="seg_on").uncheck().run()
+    at.slider(key="seg_steps").set_value(2).run()
+    at.button(key="seg_run").click().run()
+    assert not at.exception, at.exception
+    assert 0 <= _metric(at, "IoU, attacked") <= 1
+
+
+def test_bundled_default_photo_previews_its_mask():
+    """Needs the bundled samples (assets/samples, core/images.py)."""
+    at = AppTest.from_file(PAGE, default_timeout=90).run()
+    assert not at.exception, at.exception
+    assert "Person share of the clean mask" in _texts(at)
+    assert at.selectbox(key="seg_sample").value == "astronaut"
