@@ -63,8 +63,10 @@ if run:
         with torch.no_grad():
             label = int(model(x.to(dev)).argmax())
         attack = make_attack(choice.name, choice.threat, **choice.params)
-        res = attack.run(model, x, torch.tensor([label]), choice.goal, seed=choice.seed,
-                         progress=progress_bar(f"{choice.name} on the plain model…"))
+        slot = st.empty()
+        with slot.container():
+            res = attack.run(model, x, torch.tensor([label]), choice.goal, seed=choice.seed,
+                             progress=progress_bar(f"{choice.name} on the plain model…"))
         cls = label if rel_to == "clean" else int(res.adv_pred[0])
         plain = analyse_channels(model, x, res.x_adv, stage, cls)
         out = {"plain": (plain, res.x_adv, res.adv_logits[0])}
@@ -72,8 +74,9 @@ if run:
             tf = cifs_lite_transform(model, temp)
             cm = HeadTransformed(model, tf, name="CIFS-lite")
             if adaptive:
-                r2 = attack.run(cm, x, torch.tensor([label]), choice.goal, seed=choice.seed,
-                                progress=progress_bar(f"{choice.name} on the CIFS-lite model…"))
+                with slot.container():
+                    r2 = attack.run(cm, x, torch.tensor([label]), choice.goal, seed=choice.seed,
+                                    progress=progress_bar(f"{choice.name} on the CIFS-lite model…"))
                 xa2 = r2.x_adv
             else:
                 xa2 = res.x_adv
@@ -82,6 +85,7 @@ if run:
                 z_adv = cm(xa2.to(dev)).float().cpu()[0]
             cls2 = int(z_clean.argmax()) if rel_to == "clean" else int(z_adv.argmax())
             out["cifs"] = (analyse_channels(model, x, xa2, stage, cls2, head_transform=tf), xa2, z_adv, z_clean)
+        slot.empty()
     except Cancelled:
         st.warning("Stopped.")
         st.stop()

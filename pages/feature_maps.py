@@ -49,6 +49,14 @@ with st.sidebar:
 
 settings = [Setting(float(s)) for s in factors] + [Setting(1.0, (st_,)) for st_ in stride1]
 
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def sizes_for(name: str, chosen: tuple[Setting, ...], hw: tuple[int, int]) -> dict:
+    """Stage sizes of every setting (one forward pass of a zero image each), cached."""
+    m = get_model(name)
+    return {s.label: stage_sizes(variant_model(m, s), hw) for s in chosen}
+
+
 st.subheader("Feature-map sizes")
 if not settings:
     st.info("Choose at least one setting in the sidebar.")
@@ -57,7 +65,7 @@ if len(settings) > limits.MAX_FEATURE_SETTINGS:
     st.error(f"Compare at most {limits.MAX_FEATURE_SETTINGS} settings at a time.")
     st.stop()
 hw = tuple(model.input_size) if isinstance(model.input_size, (tuple, list)) else (model.input_size, model.input_size)
-sizes = {s.label: stage_sizes(variant_model(model, s), hw) for s in settings}
+sizes = sizes_for(model_name, tuple(settings), hw)
 st.plotly_chart(stage_sizes_figure(sizes), key="fm_sizes", width="stretch")
 last = model.stage_names[-1]
 st.caption(f"Input {hw[0]}×{hw[1]}. Last map before pooling ('{last}'): "
@@ -80,9 +88,12 @@ settings_key = hashlib.sha256(repr((x.numpy().tobytes()[:4096], float(x.sum()), 
 
 st.subheader("Sensitivity and attackability per setting")
 if run:
+    slot = st.empty()
     try:
-        results = compare_settings(model, x, settings, noise_sigma=sigma, pgd_eps=pgd_eps, pgd_steps=pgd_steps,
-                                   bisect=bisect, bisect_hi=hi, progress=progress_bar("Measuring…"))
+        with slot.container():
+            results = compare_settings(model, x, settings, noise_sigma=sigma, pgd_eps=pgd_eps, pgd_steps=pgd_steps,
+                                       bisect=bisect, bisect_hi=hi, progress=progress_bar("Measuring…"))
+        slot.empty()
     except Cancelled:
         st.warning("Stopped.")
         st.stop()

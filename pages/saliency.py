@@ -90,8 +90,11 @@ if run:
         view = None if defense == "none" else defended_view(model, defense)
         panels = build_panels(model, x, res.x_adv, view, target_mode)
         maps = {}
+        slot = st.empty()
         for m in methods:
-            maps[m] = panel_maps(panels, m, params.get(m), progress=progress_bar(f"{METHODS[m].label}…"))
+            with slot.container():
+                maps[m] = panel_maps(panels, m, params.get(m), progress=progress_bar(f"{METHODS[m].label}…"))
+        slot.empty()
     except Cancelled:
         st.warning("Stopped.")
         st.stop()
@@ -119,7 +122,7 @@ for m, mlist in maps.items():
     info = METHODS[m]
     st.subheader(info.label)
     st.caption(info.summary + (" Signed: red raises the score, blue lowers it." if info.signed else ""))
-    titles = [f"{p.title}: {names[p.target][:22]}" for p in panels]
+    titles = [f"{p.title}<br>“{names[p.target][:26]}”" for p in panels]
     st.plotly_chart(saliency_row(photos, mlist, titles, info.signed, opacity=opacity), key=f"sal_fig_{m}",
                     width="stretch")
     rows = agreement_rows(panels, mlist, info.signed, frac)

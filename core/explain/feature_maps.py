@@ -251,7 +251,7 @@ def compare_settings(model: nn.Module, x: torch.Tensor, settings: list[Setting],
     results = []
     for i, s in enumerate(settings):
         t0 = time.perf_counter()
-        report(progress, i, len(settings), s.label)
+        report(progress, 100 * i, 100 * len(settings), s.label)
         m = variant_model(model, s)
         sizes = stage_sizes(m, hw)
         last = sizes[m.stage_names[-1]]
@@ -261,13 +261,18 @@ def compare_settings(model: nn.Module, x: torch.Tensor, settings: list[Setting],
         y = torch.tensor([ref], device=dev)
         sens = noise_sensitivity(m, x, sigma=noise_sigma, draws=noise_draws, seed=seed)
         success = bool(pgd_flips(m, x, y, pgd_eps, pgd_steps, seed)[0])
+        sub = None
+        if progress is not None:
+            def sub(done: int, total: int, msg: str, i: int = i, label: str = s.label) -> None:
+                frac = min(done / max(total, 1), 1.0)
+                progress(int(100 * (i + 0.2 + 0.8 * frac)), 100 * len(settings), f"{label}: bisection, {msg}")
         bis = (min_flip_eps(m, x, y, hi=bisect_hi, tol=bisect_tol, rel_tol=bisect_rel_tol, steps=pgd_steps,
-                            seed=seed) if bisect else None)
+                            seed=seed, progress=sub) if bisect else None)
         results.append(SettingResult(
             setting=s, sizes=sizes, final_hw=(last[1], last[2]), clean_pred=int(p.argmax()),
             clean_prob=float(p.max()), label=ref, label_prob=float(p[ref]), sensitivity=sens,
             pgd_success=success, min_eps=bis, elapsed_s=time.perf_counter() - t0))
-    report(progress, len(settings), len(settings), "done")
+    report(progress, 100 * len(settings), 100 * len(settings), "done")
     return results
 
 

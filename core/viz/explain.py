@@ -40,7 +40,7 @@ def shared_range(maps: Sequence, signed: bool, percentile: float = 99.5) -> tupl
 
 
 def saliency_row(photos: Sequence[np.ndarray], maps: Sequence, titles: Sequence[str], signed: bool,
-                 opacity: float = 1.0, colorbar_title: str = "", height: int = 330) -> go.Figure:
+                 opacity: float = 1.0, colorbar_title: str = "", height: int = 360) -> go.Figure:
     """Maps overlaid on their photos, side by side, on one colour scale.
 
     ``photos``: (H, W, 3) uint8 arrays; ``maps``: (H, W) arrays of the same size. ``opacity``
@@ -59,7 +59,7 @@ def saliency_row(photos: Sequence[np.ndarray], maps: Sequence, titles: Sequence[
         fig.update_yaxes(scaleanchor=f"x{i}", row=1, col=i)
     fig.update_layout(coloraxis=dict(colorscale=SIGNED_SCALE if signed else UNSIGNED_SCALE, cmin=lo, cmax=hi,
                                      colorbar=dict(title=colorbar_title, thickness=12)),
-                      height=height, margin=dict(l=5, r=5, t=40, b=5), font=FONT, plot_bgcolor="white")
+                      height=height, margin=dict(l=5, r=5, t=60, b=5), font=FONT, plot_bgcolor="white")
     return fig
 
 
@@ -121,11 +121,11 @@ def pr_nr_sums(analyses: dict[str, ChannelAnalysis], height: int = 340) -> go.Fi
     return fig
 
 
-def channel_maps_grid(res: ChannelAnalysis, channels: Sequence[int], height: int = 330) -> go.Figure:
+def channel_maps_grid(res: ChannelAnalysis, channels: Sequence[int], height: int = 360) -> go.Figure:
     """The chosen channels' maps, natural (top row) and adversarial (bottom row), on one scale."""
     chans = [int(c) for c in channels]
     k = max(1, len(chans))
-    titles = [f"ch {c} (r={float(res.relevance[c]):+.2g})" for c in chans] + [""] * k
+    titles = [f"ch {c}<br>r = {float(res.relevance[c]):+.2g}" for c in chans] + [""] * k
     fig = make_subplots(rows=2, cols=k, subplot_titles=titles, horizontal_spacing=0.01, vertical_spacing=0.06,
                         row_titles=["natural", "adversarial"])
     maps = [res.maps_nat[c] for c in chans] + [res.maps_adv[c] for c in chans]
@@ -137,7 +137,8 @@ def channel_maps_grid(res: ChannelAnalysis, channels: Sequence[int], height: int
     fig.update_xaxes(showticklabels=False)
     fig.update_yaxes(showticklabels=False, autorange="reversed")
     fig.update_layout(coloraxis=dict(colorscale="Viridis", cmin=lo, cmax=hi, colorbar=dict(thickness=12)),
-                      height=height, margin=dict(l=10, r=30, t=40, b=10), font=FONT)
+                      height=height, margin=dict(l=10, r=30, t=60, b=10), font=FONT)
+    fig.update_annotations(font_size=11)
     return fig
 
 
