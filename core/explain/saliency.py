@@ -54,7 +54,6 @@ from typing import Any, Callable, Literal
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from captum.attr import (InputXGradient, IntegratedGradients, LayerAttribution, LayerGradCam,
                          NoiseTunnel, Occlusion, Saliency)
 from scipy.stats import spearmanr
