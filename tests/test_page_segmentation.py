@@ -72,6 +72,25 @@ def test_shape_target_without_defense():
     assert "settings changed" in _texts(at)
 
 
+def test_other_photos_mask_on_landscape_model_with_adaptive_attacker():
+    at = _upload(AppTest.from_file(PAGE, default_timeout=90).run())
+    at.selectbox(key="seg_model").set_value("MediaPipe Selfie Segmentation (landscape)").run()
+    at.radio(key="seg_goal").set_value("other").run()
+    at.radio(key="seg_other_src").set_value("Upload").run()
+    flipped = np.load(REF)["general__astronaut__image"][:, ::-1].copy()
+    buf = io.BytesIO()
+    Image.fromarray(flipped).save(buf, "PNG")
+    at.file_uploader(key="seg_other_upload").set_value(("other.png", buf.getvalue(), "image/png")).run()
+    assert not at.exception, at.exception
+    at.slider(key="seg_steps").set_value(2).run()
+    at.slider(key="seg_psteps").set_value(1).run()
+    at.radio(key="seg_adaptive").set_value("equivariance-aware").run()
+    at.button(key="seg_run").click().run()
+    assert not at.exception, at.exception
+    assert 0 <= _metric(at, "Target pixels reached") <= 100
+    assert "equivariance-aware" in _texts(at)
+
+
 def test_cam_mask_for_non_person_photos():
     at = _upload(AppTest.from_file(PAGE, default_timeout=90).run())
     at.selectbox(key="seg_model").set_value("Class-activation mask (approximate)").run()
