@@ -7,12 +7,18 @@ import streamlit as st
 import torch
 
 from core.analysis import perturbation_stats, quantised_prediction, topk, transfer_predictions
-from core.attacks import ATTACKS, make_attack
+from core.attacks import make_attack
+from core.defenses import DEFENSES, make_defense
 from core.models import get_spec, list_models
 from core.progress import Cancelled
 from core.viz.attack import delta_heatmap, trajectory_figure
 from core.viz.common import amplified_perturbation, to_numpy_image, topk_bar
 from ui.common import attack_picker, device_caption, get_model, image_picker, image_tensor, model_picker, progress_bar
+from ui.defenses import defense_settings
+
+ROUTE_TEXT = {"plain": "ordinary gradients through the defense (it is differentiable)",
+              "bpda": "BPDA: the defense runs forward, the backward pass treats it as the identity",
+              "eot": "EOT: gradients averaged over the defense's randomness"}
 
 st.title("⚔️ Attack Lab")
 st.markdown(
@@ -30,7 +36,22 @@ with st.sidebar:
     model = get_model(model_name)
     st.header("Attack")
     choice = attack_picker("lab", model.class_names)
-    run = st.button("Run attack", type="primary", key="lab_run", use_container_width=True)
+    st.header("Defense")
+    defense_name = st.selectbox("Defense", ["None"] + list(DEFENSES), key="lab_defense")
+    defense, adaptive = None, False
+    if defense_name != "None":
+        st.caption(DEFENSES[defense_name].summary)
+        with st.expander("Defense settings"):
+            def_params, def_preset = defense_settings(defense_name, model, "lab_def")
+        try:
+            defense = make_defense(defense_name, model, preset=def_preset, **def_params)
+        except (ValueError, KeyError) as e:
+            st.error(f"{defense_name}: {e}")
+        adaptive = st.toggle("Adaptive attacker (knows the defense)", False, key="lab_adaptive",
+                             help="Off: the attacker attacks the bare model and the defense then classifies "
+                                  "the result. On: the attacker attacks through the defense using "
+                                  + ROUTE_TEXT[DEFENSES[defense_name].adaptive_route] + ".")
+    run = st.button("Run attack", type="primary", key="lab_run", width="stretch")
     device_caption()
 
 if img is None:
@@ -47,21 +68,30 @@ label = st.selectbox(
     help="By default the model's own clean prediction; set it if you know the true class.")
 
 settings_key = hashlib.sha256(repr((x.numpy().tobytes()[:4096], float(x.sum()), model_name, choice.name,
-                                    choice.threat, choice.params, choice.goal, choice.seed, label)).encode()).hexdigest()
+                                    choice.threat, choice.params, choice.goal, choice.seed, label,
+                                    defense_name, defense.params() if defense else None, adaptive)).encode()).hexdigest()
 
 if run:
-    attack = make_attack(choice.name, choice.threat, **choice.params)
-    update = progress_bar(f"Running {choice.name}…")
+    target_model = defense.as_model(adaptive=True, seed=choice.seed) if (defense and adaptive) else model
+    update = progress_bar(f"Running {choice.name}" + (" through the defense…" if target_model is not model else "…"))
     try:
-        result = attack.run(model, x, torch.tensor([label]), choice.goal, seed=choice.seed,
+        attack = make_attack(choice.name, choice.threat, **choice.params)
+        result = attack.run(target_model, x, torch.tensor([label]), choice.goal, seed=choice.seed,
                             progress=update, record_images=True)
+        defended = None
+        if defense is not None:
+            with st.spinner(f"Classifying both images with {defense_name}…"):
+                defended = (defense.defend(result.x_clean, seed=choice.seed),
+                            defense.defend(result.x_adv, seed=choice.seed))
     except Cancelled:
         st.warning("Stopped.")
         st.stop()
     except ValueError as e:  # bad combination of settings: say so, keep the page alive
         st.error(f"Cannot run this attack: {e}")
         st.stop()
-    st.session_state["lab_result"] = (settings_key, result)
+    with torch.no_grad():  # what the bare model says, whichever model was attacked
+        bare = (model(result.x_clean.to(dev)).float().cpu(), model(result.x_adv.to(dev)).float().cpu())
+    st.session_state["lab_result"] = (settings_key, result, bare, defended, defense_name, adaptive)
 
 stored = st.session_state.get("lab_result")
 if stored is None:
@@ -71,22 +101,44 @@ if stored is None:
     st.info("Press **Run attack** in the sidebar.")
     st.stop()
 
-key, res = stored
+key, res, (bare_clean, bare_adv), defended, used_defense, used_adaptive = stored
 if key != settings_key:
     st.warning("The settings changed since this result was computed: press **Run attack** to update it.")
 
 names = model.class_names
 x0, xa = res.x_clean, res.x_adv
-cp, ap = topk(res.clean_logits, names), topk(res.adv_logits, names)
+cp, ap = topk(bare_clean, names), topk(bare_adv, names)
 stats = perturbation_stats(x0, xa)
 lab = int(res.labels[0])
-p_clean = float(res.clean_logits.softmax(1)[0, lab])
-p_adv = float(res.adv_logits.softmax(1)[0, lab])
-ok = bool(res.success[0])
+p_clean = float(bare_clean.softmax(1)[0, lab])
+p_adv = float(bare_adv.softmax(1)[0, lab])
+ok = bool(res.success[0]) if defended is None else None
 
 goal_txt = {"untargeted": "any wrong class", "targeted": f"the class “{names[int(res.targets[0])]}”" if res.targets is not None else "",
             "least_likely": f"the least likely class “{names[int(res.targets[0])]}”" if res.targets is not None else ""}[res.goal.mode]
-if ok:
+if defended is not None:
+    dc, da = topk(defended[0].logits, names), topk(defended[1].logits, names)
+    tgt = None if res.targets is None else int(res.targets[0])
+    fooled = (da.top1 == tgt) if tgt is not None else (da.top1 != lab)
+    who = "an adaptive attacker (" + ROUTE_TEXT[DEFENSES[used_defense].adaptive_route] + ")" if used_adaptive \
+        else "an attacker who does not know the defense"
+    (st.error if fooled else st.success)(
+        f"**With {used_defense}** against {who}: clean → “{dc.names[0]}” ({dc.probs[0]:.0%}), "
+        f"adversarial → “{da.names[0]}” ({da.probs[0]:.0%}). "
+        + ("The attack **gets through** the defense." if fooled else "The defense **holds** on this image."))
+    if not used_adaptive and not fooled:
+        st.warning("⚠️ This rests on a **non-adaptive** attack: the attacker did not know the defense. "
+                   "Switch on *Adaptive attacker* before calling the defense robust.")
+    e1, e2, e3 = st.columns([1, 1, 2])
+    e1.image(to_numpy_image(defended[0].x_classified), caption="Defense input → what it classified (clean)",
+             width="stretch")
+    e2.image(to_numpy_image(defended[1].x_classified), caption="… and on the adversarial image",
+             width="stretch")
+    e3.plotly_chart(topk_bar(da.names, da.probs, f"Defended, adversarial: top 5", highlight=names[lab]),
+                    key="lab_def_bar")
+    st.caption(f"Defense time: {defended[0].elapsed_s:.2f} s (clean) and {defended[1].elapsed_s:.2f} s (adversarial). "
+               "The rows below show the bare model.")
+elif ok:
     st.success(f"**{res.attack} succeeded** ({goal_txt}): “{cp.names[0]}” → “{ap.names[0]}” "
                f"in {res.elapsed_s:.2f} s.")
 else:
@@ -94,12 +146,12 @@ else:
              f"the model still says “{ap.names[0]}”. Try a larger ε or more steps.")
 
 c1, c2, c3, c4 = st.columns(4)
-c1.image(to_numpy_image(x0), caption=f"Original: {cp.names[0]} ({cp.probs[0]:.0%})", use_container_width=True)
-c2.image(to_numpy_image(xa), caption=f"Adversarial: {ap.names[0]} ({ap.probs[0]:.0%})", use_container_width=True)
+c1.image(to_numpy_image(x0), caption=f"Original: {cp.names[0]} ({cp.probs[0]:.0%})", width="stretch")
+c2.image(to_numpy_image(xa), caption=f"Adversarial: {ap.names[0]} ({ap.probs[0]:.0%})", width="stretch")
 c3.image(amplified_perturbation(xa - x0), caption="Perturbation, amplified to the full range (grey = 0)",
-         use_container_width=True)
+         width="stretch")
 with c4:
-    st.plotly_chart(delta_heatmap(xa - x0, height=260), key="lab_delta", use_container_width=True)
+    st.plotly_chart(delta_heatmap(xa - x0, height=260), key="lab_delta", width="stretch")
     st.caption("|δ| per pixel (max over colour channels), in units of 1/255.")
 
 b1, b2, b3 = st.columns([2, 2, 1.3])
@@ -115,14 +167,14 @@ with b3:
 st.subheader("Replay the attack")
 traj = res.trajectory
 if len(traj) > 1:
-    step = st.slider("Step", 0, len(traj) - 1, len(traj) - 1, key="lab_step")
+    step = st.slider("Step", 0, len(traj) - 1, len(traj) - 1, key="lab_replay")
 else:
     step = 0
 r1, r2 = st.columns([3, 1])
-r1.plotly_chart(trajectory_figure(traj, names, lab, step), key="lab_traj", use_container_width=True)
+r1.plotly_chart(trajectory_figure(traj, names, lab, step), key="lab_traj", width="stretch")
 rec = traj[step]
 if rec.image is not None:
-    r2.image(rec.image[0].permute(1, 2, 0).numpy(), use_container_width=True,
+    r2.image(rec.image[0].permute(1, 2, 0).numpy(), width="stretch",
              caption=f"Image evaluated at step {step}: {names[int(rec.topk_classes[0, 0])]} "
                      f"({float(rec.topk_probs[0, 0]):.0%})")
 st.caption("Each step evaluates the current image, then moves it along the gradient. The objective "

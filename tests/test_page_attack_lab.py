@@ -2,13 +2,14 @@
 from __future__ import annotations
 
 import io
+from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 
-PAGE = "pages/attack_lab.py"
+PAGE = str(Path(__file__).resolve().parents[1] / "pages" / "attack_lab.py")
 pytestmark = pytest.mark.slow
 
 
@@ -40,7 +41,7 @@ def test_runs_pgd_on_bundled_cat():
     assert float(linf.split("/")[0]) <= 4.0 + 1e-6
     assert "Prediction on the downloaded file" in text
     # replay slider covers every step
-    assert at.slider(key="lab_step").max == 4
+    assert at.slider(key="lab_replay").max == 4
 
 
 def test_targeted_fgsm_and_replay_single_step():

@@ -8,6 +8,22 @@ import torch
 FONT = dict(size=13)
 
 
+def explicit_scale(name: str) -> list[list]:
+    """A plotly sequential colour scale as explicit ``rgb()`` stops.
+
+    plotly.js misreads the 7-digit-looking first stop of some named scales (Inferno's "#000004")
+    and draws zero as a light colour; explicit rgb() stops avoid it.
+    """
+    from plotly.colors import sequential
+
+    colours = getattr(sequential, name)
+    out = []
+    for i, c in enumerate(colours):
+        rgb = c if c.startswith("rgb") else "rgb({}, {}, {})".format(*(int(c[k:k + 2], 16) for k in (1, 3, 5)))
+        out.append([i / (len(colours) - 1), rgb])
+    return out
+
+
 def to_numpy_image(x: torch.Tensor) -> np.ndarray:
     """(1, 3, H, W) or (3, H, W) tensor in [0, 1] -> (H, W, 3) uint8 array."""
     if x.dim() == 4:
@@ -40,6 +56,8 @@ def heatmap(arr: np.ndarray | torch.Tensor, title: str = "", colorscale: str = "
             height: int = 320) -> go.Figure:
     """A square-pixel heatmap of a 2-D array (image orientation: row 0 at the top)."""
     a = arr.detach().float().cpu().numpy() if isinstance(arr, torch.Tensor) else np.asarray(arr, dtype=float)
+    if isinstance(colorscale, str) and colorscale[:1].isupper():
+        colorscale = explicit_scale(colorscale)
     fig = go.Figure(go.Heatmap(z=a, colorscale=colorscale, zmin=zmin, zmax=zmax,
                                colorbar=dict(title=colorbar_title)))
     fig.update_yaxes(autorange="reversed", scaleanchor="x", showticklabels=False)
