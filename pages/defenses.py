@@ -9,9 +9,10 @@ import torch
 from core.analysis import topk
 from core.defenses import DEFENSES, EquivariancePurification
 from core.defenses.compare import compare_defenses
+from core.defenses.equivariance import equivariance_error_summary
 from core.progress import Cancelled
 from core.viz.common import amplified_perturbation, to_numpy_image
-from core.viz.defenses import defense_comparison_figure, purification_trajectory_figure
+from core.viz.defenses import defense_comparison_figure, equivariance_error_figure, purification_trajectory_figure
 from ui.common import attack_picker, device_caption, get_model, image_picker, image_tensor, model_picker, progress_bar
 from ui.defenses import defense_picker
 
@@ -172,6 +173,22 @@ st.plotly_chart(defense_comparison_figure(rows, title=f"Confidence in “{names[
                 key="def_summary", width="stretch")
 st.caption(f"Total time {cmp.elapsed_s:.1f} s. Green: the defended prediction is the correct class. For the "
            "smoothing defenses the bar is the share of noisy copies that voted for the correct class.")
+
+equi_rows = [r for r in cmp.rows if isinstance(r.defense, EquivariancePurification)]
+if equi_rows and st.checkbox("Show equivariance error maps (clean, attacked, purified)", False, key="def_err"):
+    r = equi_rows[0]
+    p = r.defense.params()
+    summary_maps = equivariance_error_summary(
+        model, {"clean": base.x_clean.to(dev), "attacked": r.attack.x_adv.to(dev),
+                "purified": r.output.x_classified[:1].to(dev)}, views=p["views"], stage=p["stage"], seed=0)
+    ecols = st.columns(3)
+    for ec, (nm, (mean_err, emap)) in zip(ecols, summary_maps.items()):
+        ec.plotly_chart(equivariance_error_figure(emap, title=f"{nm}: mean {mean_err:.3f}", height=260),
+                        key=f"def_err_{nm}", width="stretch")
+    st.caption(f"1 − cosine between the identity view's feature vector at each position of {p['stage']} and the "
+               "mean of the other views' back-warped features (same random views for all three images). The "
+               "paper's finding: clean images are the most equivariant, attacked ones the least, and purification "
+               "moves them back.")
 
 with st.expander("What do these defenses do?"):
     for name, d in defenses.items():

@@ -13,7 +13,8 @@ from torch import nn
 from core.attacks import Goal, ThreatModel
 from core.attacks.base import attack_objective
 from core.defenses.equivariance import (EquivarianceAwarePGD, EquivariancePurification, equivariance_aware_objective,
-                                        equivariance_error_map, equivariance_loss, min_equivariance_loss, purify)
+                                        equivariance_error_map, equivariance_error_summary, equivariance_loss,
+                                        min_equivariance_loss, purify)
 from core.defenses.equivariance_views import (CPU_VIEWS, PAPER_VIEWS, View, dense_views, rotate, sample_views)
 from core.models import load_model
 
@@ -176,3 +177,6 @@ def test_error_map(lite0):
     assert err.shape == (1, 4, 4) and mask.shape == (4, 4)
     assert (err >= -1e-6).all() and (err <= 2 + 1e-6).all()
     assert math.isfinite(float(err.sum()))
+    summary = equivariance_error_summary(lite0, {"a": x, "b": x.flip(-1)}, stage="stage5", seed=0)
+    assert set(summary) == {"a", "b"} and summary["a"][1].shape == (4, 4)
+    assert summary["a"][0] == pytest.approx(float(err[0].sum() / mask.sum()), rel=1e-5)

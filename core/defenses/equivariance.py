@@ -160,6 +160,18 @@ def equivariance_error_map(model: nn.Module, x: torch.Tensor, *, views: Sequence
     return err.cpu(), mask.cpu()
 
 
+def equivariance_error_summary(model: nn.Module, images: dict[str, torch.Tensor], *, views: Sequence[str] = CPU_VIEWS,
+                               stage: str = DEFAULT_STAGE, seed: int = 0) -> dict[str, tuple[float, torch.Tensor]]:
+    """For each named image (1, 3, H, W): (mean equivariance error over the valid positions, the
+    (h, w) error map), all with the same random views. The paper's ``measure_equi.py`` story is
+    that clean images are the most equivariant, attacked ones the least, purified ones between."""
+    out = {}
+    for name, img in images.items():
+        err, mask = equivariance_error_map(model, img, views=views, stage=stage, seed=seed)
+        out[name] = (float(err[0].sum() / mask.sum().clamp_min(1)), err[0])
+    return out
+
+
 # --- purification -------------------------------------------------------------------------
 
 @dataclass
