@@ -1,0 +1,119 @@
+"""Fashion-MNIST for the model zoo: the Debian files for training and full evaluation, the
+shipped 1,000-image test subset for the app and the tests, and photo → 28×28 conversion.
+
+Dataset: Xiao, Rasul, Vollgraf, "Fashion-MNIST: a Novel Image Dataset for Benchmarking Machine
+Learning Algorithms", arXiv 1708.07747 (2017); © 2017 Zalando SE, MIT licence. 60,000 training
+and 10,000 test images, 28×28 grey, white garments on black.
+
+* Training and the full-test-set evaluation read the Debian package ``dataset-fashion-mnist``
+  (``apt-get install -y --no-install-recommends dataset-fashion-mnist``), files
+  ``/usr/share/datasets/fashion-mnist/{train,t10k}-{images-idx3,labels-idx1}-ubyte.gz``
+  (:func:`load_fashion_mnist`).
+* The app and the tests need only ``assets/data/fashion_mnist_test_1000.npz`` (uint8, 100 test
+  images per class, chosen with a fixed seed by ``tools/train_zoo.py``; :func:`load_test_subset`).
+"""
+from __future__ import annotations
+
+import functools
+import gzip
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image, ImageOps
+
+DEBIAN_DIR = Path("/usr/share/datasets/fashion-mnist")
+ASSETS_DATA = Path(__file__).resolve().parents[2] / "assets" / "data"
+SUBSET_PATH = ASSETS_DATA / "fashion_mnist_test_1000.npz"
+INSTALL_HINT = ("the Fashion-MNIST files come from the Debian package dataset-fashion-mnist: "
+                "apt-get install -y --no-install-recommends dataset-fashion-mnist")
+
+
+def _read_idx(path: Path) -> np.ndarray:
+    """An IDX file (gzip) as a numpy array (uint8 images (N, 28, 28) or labels (N,))."""
+    with gzip.open(path, "rb") as f:
+        data = f.read()
+    magic = int.from_bytes(data[:4], "big")
+    ndim = magic & 0xFF
+    if magic >> 8 != 0x08:
+        raise ValueError(f"{path} is not an unsigned-byte IDX file")
+    dims = [int.from_bytes(data[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim)]
+    return np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * ndim).reshape(dims)
+
+
+def load_fashion_mnist(split: str = "train", root: Path | str = DEBIAN_DIR) -> tuple[torch.Tensor, torch.Tensor]:
+    """(images uint8 (N, 1, 28, 28), labels int64 (N,)) of ``split`` ("train" or "test")."""
+    prefix = {"train": "train", "test": "t10k"}[split]
+    root = Path(root)
+    img, lab = root / f"{prefix}-images-idx3-ubyte.gz", root / f"{prefix}-labels-idx1-ubyte.gz"
+    if not img.exists() or not lab.exists():
+        raise FileNotFoundError(f"{img} not found; {INSTALL_HINT}")
+    x = torch.from_numpy(_read_idx(img).copy())[:, None]
+    y = torch.from_numpy(_read_idx(lab).astype(np.int64))
+    return x, y
+
+
+def to_float(x: torch.Tensor) -> torch.Tensor:
+    """uint8 images to float in [0, 1]."""
+    return x.float() / 255.0
+
+
+def stratified_indices(labels: torch.Tensor, per_class: int, seed: int) -> torch.Tensor:
+    """``per_class`` indices of each class, drawn without replacement with ``seed``, sorted."""
+    gen = torch.Generator().manual_seed(seed)
+    out = []
+    for c in range(int(labels.max()) + 1):
+        idx = torch.nonzero(labels == c).flatten()
+        out.append(idx[torch.randperm(len(idx), generator=gen)[:per_class]])
+    return torch.cat(out).sort().values
+
+
+@functools.lru_cache(maxsize=1)
+def _subset() -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    if not SUBSET_PATH.exists():
+        raise FileNotFoundError(f"{SUBSET_PATH} is missing; it is made by tools/train_zoo.py --subset-only")
+    with np.load(SUBSET_PATH) as d:
+        return (torch.from_numpy(d["images"].copy())[:, None], torch.from_numpy(d["labels"].astype(np.int64)),
+                torch.from_numpy(d["indices"].astype(np.int64)))
+
+
+def load_test_subset() -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The shipped test subset: (uint8 images (1000, 1, 28, 28), labels, indices into t10k)."""
+    x, y, i = _subset()
+    return x.clone(), y.clone(), i.clone()
+
+
+def save_test_subset(x: torch.Tensor, y: torch.Tensor, indices: torch.Tensor, path: Path = SUBSET_PATH) -> None:
+    """Write a subset as a compressed npz (uint8 images (N, 28, 28), uint8 labels, int32 indices)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    np.savez_compressed(path, images=x[:, 0].numpy().astype(np.uint8), labels=y.numpy().astype(np.uint8),
+                        indices=indices.numpy().astype(np.int32))
+
+
+def photo_to_fashion(img: Image.Image, invert: bool | None = None) -> torch.Tensor:
+    """A photo (any PIL image, e.g. from :func:`core.images.decode_image`) as a Fashion-MNIST-like
+    (1, 1, 28, 28) float image in [0, 1].
+
+    Follows the dataset's recipe loosely (its README: trim, resize the longest side to 28,
+    negate, grey): convert to grey; invert when ``invert`` is True, or — by default — when the
+    border is brighter than the middle (a light background, as on most product photos), so that
+    the object is light on black like the dataset; fit the longest side to 28 px (Lanczos) and
+    centre on black.
+    """
+    g = img.convert("L")
+    arr = np.asarray(g, dtype=np.float32) / 255.0
+    if invert is None:
+        h, w = arr.shape
+        bw = max(1, min(h, w) // 10)
+        border = np.concatenate([arr[:bw].ravel(), arr[-bw:].ravel(), arr[:, :bw].ravel(), arr[:, -bw:].ravel()])
+        centre = arr[h // 4: h - h // 4, w // 4: w - w // 4]
+        invert = float(border.mean()) > float(centre.mean() if centre.size else arr.mean())
+    if invert:
+        g = ImageOps.invert(g)
+    w, h = g.size
+    scale = 28 / max(w, h)
+    nw, nh = max(1, round(w * scale)), max(1, round(h * scale))
+    g = g.resize((nw, nh), Image.Resampling.LANCZOS)
+    canvas = Image.new("L", (28, 28), 0)
+    canvas.paste(g, ((28 - nw) // 2, (28 - nh) // 2))
+    return torch.from_numpy(np.asarray(canvas, dtype=np.float32) / 255.0)[None, None]

@@ -1,0 +1,127 @@
+"""The model zoo: which models exist, how each is trained, where its weights and card live.
+
+Every entry shares the architecture of :mod:`core.train.arch` and the budget of
+:class:`core.train.common.TrainConfig`; only the recipe differs. Weights are
+``assets/zoo/<name>.pt`` (a state dict), model cards ``assets/zoo/<name>.json``; both are made
+by ``tools/train_zoo.py`` and re-checked by ``tools/evaluate_zoo.py``.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import torch
+
+from core.train.arch import ZooClassifier, build_model
+from core.train.cifs import CIFS
+from core.train.common import Recipe
+from core.train.feature_size import FeatureSizeAT
+from core.train.fgsm_tricks import FGSMTricks
+from core.train.jsigr import JSIGR
+from core.train.nfgsm import NFGSM
+from core.train.pgd_at import PGDAT
+from core.train.standard import Standard
+from core.train.trades import TRADES
+
+ZOO_DIR = Path(__file__).resolve().parents[2] / "assets" / "zoo"
+
+
+@dataclass(frozen=True)
+class ZooEntry:
+    """One zoo model: registry name, recipe, an explanation for the page."""
+
+    name: str
+    recipe_cls: Callable[..., Recipe]
+    about: str
+    teacher: str | None = None  # zoo model whose outputs the recipe needs (J-SIGR's saliency)
+
+    @property
+    def title(self) -> str:
+        return self.recipe_cls.title
+
+    @property
+    def arch(self) -> dict:
+        return dict(self.recipe_cls.arch)
+
+    @property
+    def weights_path(self) -> Path:
+        return ZOO_DIR / f"{self.name}.pt"
+
+    @property
+    def card_path(self) -> Path:
+        return ZOO_DIR / f"{self.name}.json"
+
+
+ZOO: list[ZooEntry] = [
+    ZooEntry("fmnist-standard", Standard,
+             "Plain cross-entropy on clean images. Accurate on clean images and the reference point: "
+             "a perturbation of ε = 0.1 usually flips its prediction."),
+    ZooEntry("fmnist-pgd-at", PGDAT,
+             "Madry et al.'s adversarial training: every batch is replaced by its PGD-5 adversarial "
+             "examples, so the model learns on the worst case it can find in the ε-ball. Loses some clean "
+             "accuracy, gains most of the robustness in the zoo."),
+    ZooEntry("fmnist-trades", TRADES,
+             "TRADES keeps the clean cross-entropy and adds β = 6 times the KL divergence between the "
+             "predictions on the clean image and on a nearby adversarial one: a tunable trade-off between "
+             "accuracy and smoothness around each image."),
+    ZooEntry("fmnist-nfgsm", NFGSM,
+             "N-FGSM: one gradient step from a strongly noised image (noise up to 2ε, step ε, no projection). "
+             "Costs two passes per batch instead of six, and the noise prevents the single-step training "
+             "from collapsing (catastrophic overfitting)."),
+    ZooEntry("fmnist-fgsm-tricks", FGSMTricks,
+             "Single-step FGSM training with two tricks from the 'bag of tricks' paper: 40 % of the pixels "
+             "are masked when the attack gradient is taken, and SiLU replaces ReLU. The trick settings are "
+             "our reading of the paper's abstract (unverified)."),
+    ZooEntry("fmnist-jsigr", JSIGR,
+             "J-SIGR (the brief's reconstruction): cross-entropy plus a penalty on the network's Jacobian and "
+             "on input gradients outside the region that a blur-perturbation map calls salient. It aims at "
+             "saliency maps that stay on the object and at robustness to transferred attacks, not at "
+             "white-box PGD.", teacher="fmnist-standard"),
+    ZooEntry("fmnist-cifs", CIFS,
+             "CIFS: small probes after the last two blocks score each channel's relevance to the top two "
+             "classes, and a softmax mask re-weights the channels, damping those that do not support the "
+             "prediction; trained with PGD-5 adversarial training."),
+    ZooEntry("fmnist-feature-size", FeatureSizeAT,
+             "Same network with block 3's stride set to 1, so the last feature map is 14×14 instead of 7×7 "
+             "before the average pooling; trained with PGD-5. The paper argues that averaging over more "
+             "positions damps perturbations."),
+]
+ZOO_BY_NAME = {e.name: e for e in ZOO}
+
+
+def get_entry(name: str) -> ZooEntry:
+    try:
+        return ZOO_BY_NAME[name]
+    except KeyError:
+        raise KeyError(f"unknown zoo model {name!r}; known: {', '.join(ZOO_BY_NAME)}") from None
+
+
+def build(name: str) -> ZooClassifier:
+    """A freshly initialised network of zoo model ``name`` (its architecture variant)."""
+    return build_model(name=name, **get_entry(name).arch)
+
+
+def load_zoo_model(name: str, path: Path | None = None) -> ZooClassifier:
+    """Zoo model ``name`` with its shipped weights (``torch.load(weights_only=True)``,
+    ``load_state_dict(strict=True)``), in eval mode on the CPU."""
+    entry = get_entry(name)
+    p = Path(path) if path is not None else entry.weights_path
+    if not p.exists():
+        raise FileNotFoundError(f"{p} is missing; train the zoo with tools/train_zoo.py")
+    model = build(name)
+    sd = torch.load(p, map_location="cpu", weights_only=True)
+    model.load_state_dict(sd, strict=True)
+    return model.eval()
+
+
+def load_card(name: str) -> dict:
+    """The model card (JSON) of zoo model ``name``."""
+    with open(get_entry(name).card_path, encoding="utf-8") as f:
+        return json.load(f)
+
+
+def available() -> list[ZooEntry]:
+    """Zoo entries whose weights and card are present."""
+    return [e for e in ZOO if e.weights_path.exists() and e.card_path.exists()]

@@ -1,0 +1,151 @@
+"""Zoo recipes and architecture: each recipe's loss falls on a tiny batch; CIFS relevance in
+closed form equals autograd; the batched J-SIGR saliency equals the shared Greydanus map; the
+3-channel input is the grey input; photo conversion."""
+from __future__ import annotations
+
+import pytest
+import torch
+from PIL import Image
+
+from core.explain.perturbation import perturbation_saliency
+from core.train import data as zdata
+from core.train.arch import CIFSModule, build_model
+from core.train.cifs import cifs_loss
+from core.train.jsigr import GRID_STRIDE, MASK_RADIUS, JSIGR, perturbation_maps
+from core.train.zoo import ZOO, build
+
+torch.set_num_threads(1)
+
+
+@pytest.fixture(scope="module")
+def batch():
+    x, y, _ = zdata.load_test_subset()
+    sel = torch.arange(0, 1000, 1000 // 48)[:48]  # 48 images, several of every class
+    return zdata.to_float(x[sel]), y[sel]
+
+
+@pytest.mark.parametrize("entry", ZOO, ids=[e.name for e in ZOO])
+def test_recipe_loss_falls(entry, batch):
+    x, y = batch
+    torch.manual_seed(0)
+    model = build(entry.name)
+    recipe = entry.recipe_cls()  # J-SIGR without a teacher: saliency from the model itself
+    idx = torch.arange(len(y))
+    recipe.prepare(model, x, y)
+    opt = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
+
+    def measured() -> float:
+        model.train()
+        loss, _ = recipe.loss(model, x, y, idx, torch.Generator().manual_seed(123))
+        return float(loss.detach())
+
+    before = measured()
+    gen = torch.Generator().manual_seed(0)
+    for _ in range(8):
+        model.train()
+        loss, stats = recipe.loss(model, x, y, idx, gen)
+        assert torch.isfinite(loss) and "correct" in stats
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    after = measured()
+    assert after < 0.9 * before, (entry.name, before, after)
+
+
+def test_cifs_relevance_closed_form_matches_autograd():
+    torch.manual_seed(1)
+    for hidden in (None, 7):
+        mod = CIFSModule(12, 10, hidden=hidden).double()
+        z = torch.randn(3, 12, 4, 5, dtype=torch.float64)
+        cls = torch.tensor([[1, 4], [0, 9], [3, 3]])
+        zz = z.clone().requires_grad_(True)
+        p = mod.probe(zz.mean(dim=(2, 3)))
+        (g,) = torch.autograd.grad(p.gather(1, cls).sum(), zz)
+        ref = g.sum(dim=(2, 3))  # Σ_hw ∂s/∂z_chw, the paper's g_c
+        got = mod.relevance(z.mean(dim=(2, 3)), cls)
+        torch.testing.assert_close(got, ref, rtol=1e-10, atol=1e-12)
+
+
+def test_cifs_mask_classes_and_loss():
+    torch.manual_seed(2)
+    mod = CIFSModule(8, 10, hidden=None)
+    z = torch.rand(4, 8, 3, 3)
+    y = torch.tensor([0, 1, 2, 3])
+    out, p, mask = mod(z, y)
+    torch.testing.assert_close(mask.sum(1), torch.full((4,), 8.0))  # C·softmax: mean multiplier 1
+    # training: the true class and the best other class of the probe
+    other = p.detach().scatter(1, y[:, None], float("-inf")).argmax(1)
+    g = mod.fc1.weight[y] + mod.fc1.weight[other]
+    torch.testing.assert_close(mask, 8 * torch.softmax(g, 1))
+    torch.testing.assert_close(out, z * mask[:, :, None, None])
+    # loss: 3/(β+1)·[CE + (β/L)·Σ CE_probe]
+    logits = torch.randn(4, 10)
+    ce = torch.nn.functional.cross_entropy
+    expect = 3 / 3 * (ce(logits, y) + 1.0 * (ce(p, y) + ce(p, y)))
+    torch.testing.assert_close(cifs_loss(logits, [p, p], y, beta=2.0), expect)
+
+
+def test_jsigr_maps_equal_shared_perturbation_saliency(batch):
+    torch.manual_seed(3)
+    model = build_model().eval()
+    x = batch[0][:3]
+    ours = perturbation_maps(model, x)
+    ref = perturbation_saliency(model, x, stride=GRID_STRIDE, radius=MASK_RADIUS)
+    ref = (ref / ref.flatten(1).amax(1)[:, None, None]).float()
+    torch.testing.assert_close(ours, ref, rtol=1e-4, atol=1e-5)
+
+
+def test_jsigr_teacher_maps_are_used(batch):
+    x, y = batch
+    torch.manual_seed(4)
+    teacher = build_model().eval()
+    r = JSIGR(teacher=teacher)
+    r.prepare(build_model(), x, y)
+    assert r.maps.shape == (len(y), 28, 28)
+    torch.testing.assert_close(r.maps[5:7], perturbation_maps(teacher, x[5:7]))
+    assert float(r.maps.amax()) == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize("kw", [{}, {"cifs": True}, {"strides": (2, 1, 1, 1), "activation": "silu"}])
+def test_three_channel_input_is_grey(kw, batch):
+    torch.manual_seed(5)
+    m = build_model(**kw).eval()
+    x = batch[0][:4]
+    with torch.no_grad():
+        a = m(x)
+        b = m(x.expand(-1, 3, -1, -1))
+        rgb = torch.cat([x, x * 0.5, x * 1.5], 1).clamp(0, 1)
+        c = m(rgb)
+        d = m(rgb.mean(1, keepdim=True))
+    torch.testing.assert_close(a, b)
+    torch.testing.assert_close(c, d)
+    fmap, feats = m.forward_features(x, (m.stage_names[0],))
+    torch.testing.assert_close(m.forward_head(fmap), a)
+    assert m.stage_names[-1] == "head" and feats[m.stage_names[0]].shape[1] == 16
+    assert m.classifier_weight.shape == (10, 128)
+    with pytest.raises(ValueError):
+        m(torch.rand(1, 2, 28, 28))
+
+
+def test_photo_to_fashion():
+    # a dark square on a white background becomes a light square on black, 28×28, centred
+    im = Image.new("RGB", (100, 50), (255, 255, 255))
+    im.paste((20, 20, 20), (40, 15, 60, 35))
+    t = zdata.photo_to_fashion(im)
+    assert t.shape == (1, 1, 28, 28) and 0 <= float(t.min()) and float(t.max()) <= 1
+    assert float(t[0, 0, 0, 0]) == 0.0 and float(t[0, 0, 13, 14]) > 0.8
+    # 100×50 -> 28×14, pasted at rows 7..20: rows outside are black padding
+    assert float(t[0, 0, :7].abs().sum()) == 0.0 and float(t[0, 0, 21:].abs().sum()) == 0.0
+    # already light-on-dark: kept
+    im2 = Image.new("L", (28, 28), 0)
+    im2.paste(200, (10, 10, 18, 18))
+    t2 = zdata.photo_to_fashion(im2)
+    assert float(t2[0, 0, 14, 14]) == pytest.approx(200 / 255, abs=1e-6)
+    assert float(zdata.photo_to_fashion(im2, invert=True)[0, 0, 14, 14]) == pytest.approx(55 / 255, abs=1e-6)
+
+
+def test_subset_is_stratified_and_matches_indices():
+    x, y, idx = zdata.load_test_subset()
+    assert x.shape == (1000, 1, 28, 28) and x.dtype == torch.uint8
+    assert torch.bincount(y, minlength=10).tolist() == [100] * 10
+    assert len(set(idx.tolist())) == 1000 and int(idx.max()) < 10000

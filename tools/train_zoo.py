@@ -1,0 +1,262 @@
+"""Retrain the whole Fashion-MNIST model zoo on the CPU, evaluate it, and write the model cards.
+
+Needs the Debian package with the dataset (the app and the tests do not):
+
+    apt-get install -y --no-install-recommends dataset-fashion-mnist
+    OMP_NUM_THREADS=1 PYTHONPATH=. .venv/bin/python tools/train_zoo.py            # everything
+
+Phases (``--phase``, default ``all`` = subset, train, evaluate, docs):
+
+* ``subset``   — assets/data/fashion_mnist_test_1000.npz: 100 test images per class (seed 0).
+* ``train``    — for each model (``--models``, default all, in zoo order: the standard model
+  first, since J-SIGR uses it as its saliency teacher): fixed seed, the shared budget of
+  :class:`core.train.common.TrainConfig`, weights to assets/zoo/<name>.pt and the training part
+  of assets/zoo/<name>.json.
+* ``evaluate`` — clean / FGSM / PGD-20 / APGD-CE accuracy at ε = 0.1 on the full 10k test set
+  and on the shipped subset, and PGD-10 accuracy-versus-ε curves on the subset, into the cards
+  (the same code as tools/evaluate_zoo.py).
+* ``docs``     — docs/models/zoo.md, the table of all cards.
+
+Threads: ``--threads`` (default 1, to share a small machine). Deterministic for a given thread
+count. Progress bars with tqdm when it is importable, plain lines otherwise.
+"""
+from __future__ import annotations
+
+import argparse
+import datetime as _dt
+import json
+import platform
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+import torch  # noqa: E402
+
+from core.train import data as zdata  # noqa: E402
+from core.train.common import TrainConfig, fit  # noqa: E402
+from core.train.evaluate import EVAL_EPS, METRICS, card_evaluation  # noqa: E402
+from core.train.zoo import ZOO, ZOO_BY_NAME, build, get_entry, load_zoo_model  # noqa: E402
+
+DOC = ROOT / "docs" / "models" / "zoo.md"
+
+try:
+    from tqdm import tqdm
+except ImportError:  # pragma: no cover
+    tqdm = None
+
+
+class Bar:
+    """A progress bar (tqdm, or a line every 10 %) usable as a core ProgressFn."""
+
+    def __init__(self, desc: str) -> None:
+        self.desc, self.bar, self.last = desc, None, -1
+
+    def __call__(self, done: int, total: int, message: str = "") -> None:
+        if tqdm is not None:
+            if self.bar is None or self.bar.total != total:
+                if self.bar is not None:
+                    self.bar.close()
+                self.bar = tqdm(total=total, desc=self.desc, file=sys.stdout, mininterval=5, ascii=True)
+            self.bar.n = done
+            self.bar.set_postfix_str(message, refresh=False)
+            self.bar.refresh()
+        else:
+            tenth = int(10 * done / max(total, 1))
+            if tenth != self.last:
+                self.last = tenth
+                print(f"{self.desc}: {done}/{total} {message}", flush=True)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
+
+
+def read_card(name: str) -> dict:
+    p = get_entry(name).card_path
+    return json.loads(p.read_text(encoding="utf-8")) if p.exists() else {}
+
+
+def write_card(name: str, card: dict) -> None:
+    p = get_entry(name).card_path
+    p.parent.mkdir(parents=True, exist_ok=True)
+    p.write_text(json.dumps(card, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+
+
+def phase_subset() -> None:
+    x, y = zdata.load_fashion_mnist("test")
+    idx = zdata.stratified_indices(y, 100, seed=0)
+    zdata.save_test_subset(x[idx], y[idx], idx)
+    print(f"wrote {zdata.SUBSET_PATH} ({zdata.SUBSET_PATH.stat().st_size} bytes)")
+
+
+def phase_train(names: list[str], cfg: TrainConfig) -> None:
+    x_all, y_all = zdata.load_fashion_mnist("train")
+    idx = zdata.stratified_indices(y_all, cfg.train_images // 10, seed=cfg.seed)
+    x, y = zdata.to_float(x_all[idx]), y_all[idx]
+    print(f"training images: {len(idx)} of {len(y_all)} (class-balanced, seed {cfg.seed})", flush=True)
+    trained: dict[str, torch.nn.Module] = {}
+    for name in names:
+        entry = get_entry(name)
+        teacher = None
+        if entry.teacher:
+            teacher = trained.get(entry.teacher) or load_zoo_model(entry.teacher)
+        torch.manual_seed(cfg.seed)
+        model = build(name)
+        recipe = entry.recipe_cls(teacher=teacher) if entry.teacher else entry.recipe_cls()
+        bar = Bar(f"train {name}")
+        t0 = time.perf_counter()
+        log = fit(model, recipe, x, y, cfg, progress=bar)
+        bar.close()
+        secs = time.perf_counter() - t0
+        entry.weights_path.parent.mkdir(parents=True, exist_ok=True)
+        torch.save(model.state_dict(), entry.weights_path)
+        trained[name] = model
+        card = {
+            "name": name, "title": entry.title, "paper": entry.recipe_cls.paper, "recipe": entry.recipe_cls.key,
+            "about": entry.about,
+            "architecture": {**model.net.config, "parameters": sum(p.numel() for p in model.parameters()),
+                             "input": "[0, 1], (N, 1, 28, 28) or (N, 3, 28, 28) averaged to grey",
+                             "normalisation": [zdata_mean(), zdata_std()]},
+            "recipe_params": recipe.params(),
+            "teacher": entry.teacher,
+            "train_config": cfg.as_dict(),
+            "training": {
+                "seconds": round(secs, 1), "epoch_loss": [round(v, 4) for v in log.epoch_loss],
+                "epoch_train_accuracy": [round(v, 4) for v in log.epoch_train_acc],
+                "passes_per_step": recipe.passes_per_step(), "threads": torch.get_num_threads(),
+                "torch": torch.__version__, "machine": platform.machine(),
+                "date": _dt.date.today().isoformat(),
+                "data": f"{len(idx)} Fashion-MNIST training images (class-balanced, seed {cfg.seed}), "
+                        "Debian dataset-fashion-mnist",
+            },
+            "weights": f"assets/zoo/{name}.pt",
+            "licence": "MIT (trained by this project on Fashion-MNIST, © Zalando SE, MIT)",
+        }
+        old = read_card(name)
+        if "evaluation" in old:  # stale after retraining
+            card["evaluation_stale"] = True
+        write_card(name, card)
+        print(f"{name}: trained in {secs:.0f} s, last-epoch loss {log.epoch_loss[-1]:.3f}", flush=True)
+
+
+def zdata_mean() -> float:
+    from core.train.arch import FMNIST_MEAN
+
+    return FMNIST_MEAN
+
+
+def zdata_std() -> float:
+    from core.train.arch import FMNIST_STD
+
+    return FMNIST_STD
+
+
+def evaluation_for(name: str, full: bool = True, subset: bool = True, batch_size: int = 500) -> dict:
+    """The card's evaluation block for one model (full test set and/or shipped subset)."""
+    model = load_zoo_model(name)
+    full_data = subset_data = None
+    if full:
+        x, y = zdata.load_fashion_mnist("test")
+        full_data = (zdata.to_float(x), y)
+    if subset:
+        x, y, _ = zdata.load_test_subset()
+        subset_data = (zdata.to_float(x), y)
+    bar = Bar(f"eval {name}")
+    ev = card_evaluation(model, full_data, subset_data, batch_size=batch_size, progress=lambda m, d, t: bar(d, t, m))
+    bar.close()
+    return ev
+
+
+def phase_evaluate(names: list[str], full: bool = True, batch_size: int = 500) -> None:
+    for name in names:
+        card = read_card(name)
+        old = card.get("evaluation", {})
+        ev = evaluation_for(name, full=full, batch_size=batch_size)
+        if not full and "full_test" in old:
+            ev["full_test"], ev["full_test_seconds"] = old["full_test"], old.get("full_test_seconds")
+        card["evaluation"] = ev
+        card.pop("evaluation_stale", None)
+        write_card(name, card)
+        show = {k: v["accuracy"] for k, v in ev.get("full_test", ev["subset"]).items()}
+        print(f"{name}: " + ", ".join(f"{k} {v:.3f}" for k, v in show.items()), flush=True)
+
+
+def phase_docs() -> None:
+    rows = []
+    for e in ZOO:
+        if not e.card_path.exists():
+            continue
+        c = json.loads(e.card_path.read_text(encoding="utf-8"))
+        ev = c.get("evaluation", {})
+        full, sub = ev.get("full_test", {}), ev.get("subset", {})
+
+        def pct(d: dict, m: str) -> str:
+            return f"{100 * d[m]['accuracy']:.1f}" if m in d else "—"
+
+        hp = ", ".join(f"{k}={v}" for k, v in c["recipe_params"].items() if k not in ("unverified", "status", "saliency"))
+        rows.append(f"| `{c['name']}` | {c['title']} | {c['paper']} | {hp} | {c['training']['seconds']:.0f} | "
+                    + " | ".join(pct(full, m) for m in METRICS) + " | "
+                    + " / ".join(pct(sub, m) for m in METRICS) + " |")
+    cfg = TrainConfig()
+    text = f"""# Fashion-MNIST model zoo
+
+Made by `tools/train_zoo.py` (training, evaluation and this table); re-check a card with
+`tools/evaluate_zoo.py <name>` (full test set) or `--subset`. Cards: `assets/zoo/<name>.json`;
+weights: `assets/zoo/<name>.pt` (state dicts, loaded with `weights_only=True`, `strict=True`).
+
+**Shared architecture** (`core/train/arch.py`): four 3×3 conv blocks (16, 32, 64, 128 channels,
+strides 2, 1, 2, 1, batch norm, ReLU), global average pooling, linear; 98,682 parameters; [0, 1]
+input, 1 or 3 channels (3 are averaged to grey). Variants: SiLU (FGSM tricks), stride (2, 1, 1, 1)
+(feature-map size), two CIFS probes (CIFS).
+
+**Shared budget** (`core/train/common.py`): {cfg.train_images:,} training images (class-balanced,
+seed {cfg.seed}), {cfg.epochs} epochs, batch {cfg.batch_size}, SGD (Nesterov momentum {cfg.momentum},
+weight decay {cfg.weight_decay}), one-cycle learning rate peaking at {cfg.lr}, {cfg.threads} CPU
+thread. Adversarial recipes use ε = 0.1 (L∞); multi-step ones PGD-5 with step 0.05. These are
+small demonstration models trained for minutes, far from the papers' converged numbers.
+
+**Evaluation** (`core/train/evaluate.py`): robust accuracy (correct on the clean *and* the
+attacked image) at ε = {EVAL_EPS} (L∞), the usual Fashion-MNIST budget; FGSM; PGD-20 (step
+2.5ε/20, random start); APGD-CE with 20 iterations (paper: 100). All white-box on the final
+logits; for CIFS the attacker's gradient treats the channel mask as constant, as in the paper's
+code. Subset: the 1,000 shipped test images (`assets/data/`), as used by the app and the tests.
+
+| model | method | paper | recipe hyperparameters | train s | clean % | FGSM % | PGD-20 % | APGD-CE % | subset clean / FGSM / PGD-20 / APGD-CE % |
+|---|---|---|---|---|---|---|---|---|---|
+""" + "\n".join(rows) + "\n"
+    DOC.parent.mkdir(parents=True, exist_ok=True)
+    DOC.write_text(text, encoding="utf-8")
+    print(f"wrote {DOC}")
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--phase", choices=["all", "subset", "train", "evaluate", "docs"], default="all")
+    ap.add_argument("--models", nargs="*", default=None, help="zoo names (default: all)")
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--subset-only-eval", action="store_true", help="evaluate: skip the full test set")
+    args = ap.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    names = args.models or [e.name for e in ZOO]
+    for n in names:
+        if n not in ZOO_BY_NAME:
+            ap.error(f"unknown model {n}; known: {', '.join(ZOO_BY_NAME)}")
+    cfg = TrainConfig(threads=args.threads)
+    t0 = time.perf_counter()
+    if args.phase in ("all", "subset"):
+        phase_subset()
+    if args.phase in ("all", "train"):
+        phase_train(names, cfg)
+    if args.phase in ("all", "evaluate"):
+        phase_evaluate(names, full=not args.subset_only_eval)
+    if args.phase in ("all", "docs", "evaluate"):
+        phase_docs()
+    print(f"done in {time.perf_counter() - t0:.0f} s")
+
+
+if __name__ == "__main__":
+    main()
