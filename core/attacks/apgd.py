@@ -45,6 +45,8 @@ Deviations and choices:
 * ``last_step_sizes`` keeps the per-step η of the last call, for display.
 * ``threat.restarts`` > 1 repeats the attack from fresh random starts and keeps, per example,
   the point with the highest objective.
+* Per-example ε (``eps_per_example``, for robustness curves): row i runs with ε_i and
+  η⁽⁰⁾ = 2ε_i; with ``shared_start`` every row starts from the same unit noise t (scaled by ε_i).
 """
 from __future__ import annotations
 
@@ -124,6 +126,7 @@ def _bcast(mask: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
 class APGD(Attack):
     name = "APGD"
     paper = "Croce & Hein, ICML 2020"
+    per_example_eps = True
 
     def __init__(self, threat: ThreatModel | None = None, *, loss: ApgdLoss = "ce", rho: float = 0.75,
                  momentum: float = 0.75) -> None:
@@ -155,14 +158,16 @@ class APGD(Attack):
         tm = self.threat
         if not tm.random_start:
             return x.clone()
+        eps = self.eps
+        shape = (1, *x.shape[1:]) if self._shared_start else x.shape
         if tm.norm == "linf":
-            t = torch.rand(x.shape, generator=gen, device=x.device, dtype=x.dtype) * 2 - 1
+            t = torch.rand(shape, generator=gen, device=x.device, dtype=x.dtype) * 2 - 1
             n = t.flatten(1).abs().amax(1)
         else:
-            t = torch.randn(x.shape, generator=gen, device=x.device, dtype=x.dtype)
+            t = torch.randn(shape, generator=gen, device=x.device, dtype=x.dtype)
             n = t.flatten(1).norm(dim=1)
         t = t / _bcast(n.clamp_min(1e-12), t)
-        return x + project(tm.eps * t, x, tm.norm, tm.eps)
+        return x + project(eps * t, x, tm.norm, eps)
 
     def _single_run(self, model: nn.Module, x: torch.Tensor, y: torch.Tensor, targets: torch.Tensor | None,
                     gen: torch.Generator, rec: Recorder) -> tuple[torch.Tensor, torch.Tensor]:
@@ -170,13 +175,17 @@ class APGD(Attack):
         tm = self.threat
         n_iter = tm.steps
         checkpoints = set(apgd_checkpoints(n_iter)[1:])
+        eps = self.eps  # threat.eps, or the per-example (N, 1, 1, 1) budgets
 
         def proj(v: torch.Tensor) -> torch.Tensor:
-            return x + project(v - x, x, tm.norm, tm.eps)
+            return x + project(v - x, x, tm.norm, eps)
 
         x_k = self._start(x, gen)
         x_prev = x_k
-        eta = torch.full((x.shape[0],), 2 * tm.eps, device=x.device, dtype=x.dtype)
+        if torch.is_tensor(eps):
+            eta = 2 * eps.reshape(-1)
+        else:
+            eta = torch.full((x.shape[0],), 2 * tm.eps, device=x.device, dtype=x.dtype)
         best_loss = torch.full((x.shape[0],), -float("inf"), device=x.device)
         x_best = x_k.clone()
         grad_best = torch.zeros_like(x)

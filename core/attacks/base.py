@@ -16,6 +16,13 @@ Conventions
   ``AttackResult`` come from the model as given.
 * Randomness comes from one ``torch.Generator`` seeded by ``seed``: the same call gives the
   same result on the same device.
+* Per-example budgets (for robustness curves): attacks with ``per_example_eps = True`` (FGSM,
+  PGD, APGD) accept ``eps_per_example`` (and optionally ``step_per_example``), shape (N,), in
+  ``perturb``/``run``; row i then behaves as if ``threat.eps``/``threat.step`` were those values
+  (``threat.eps``/``threat.step`` are ignored). With ``shared_start=True`` every row draws the
+  *same* random start (the unit noise of one image, scaled by its own ε), so that row i of a
+  batch equals a single-image run at ε_i with the same seed. Without these arguments nothing
+  changes.
 """
 from __future__ import annotations
 
@@ -163,26 +170,38 @@ def lp_norm(t: torch.Tensor, norm: Norm) -> torch.Tensor:
     return flat.abs().amax(1) if norm == "linf" else flat.norm(dim=1)
 
 
-def project(delta: torch.Tensor, x: torch.Tensor, norm: Norm, eps: float) -> torch.Tensor:
-    """Project ``delta`` onto the eps-ball, then so that ``x + delta`` lies in [0, 1]."""
+def project(delta: torch.Tensor, x: torch.Tensor, norm: Norm, eps: float | torch.Tensor) -> torch.Tensor:
+    """Project ``delta`` onto the eps-ball, then so that ``x + delta`` lies in [0, 1].
+
+    ``eps`` is a number or a per-example tensor of shape (N, 1, 1, 1)."""
     if norm == "linf":
         delta = delta.clamp(-eps, eps)
     else:
         n = delta.flatten(1).norm(dim=1).clamp_min(1e-12).view(-1, 1, 1, 1)
-        delta = delta * (eps / n).clamp(max=1.0)
+        # A number divided by a tensor is computed as reciprocal(n) * eps (torch's __rtruediv__);
+        # a tensor eps uses the same operations, so both give the same bits.
+        delta = delta * ((eps / n) if not torch.is_tensor(eps) else (n.reciprocal() * eps)).clamp(max=1.0)
     return (x + delta).clamp(0, 1) - x
 
 
-def random_start(x: torch.Tensor, norm: Norm, eps: float, gen: torch.Generator) -> torch.Tensor:
+def random_start(x: torch.Tensor, norm: Norm, eps: float | torch.Tensor, gen: torch.Generator,
+                 shared: bool = False) -> torch.Tensor:
     """A random point of the eps-ball (L∞: uniform; L2: uniform direction, radius r·eps with
-    r ~ U(0, 1), as in Madry et al.'s L2 PGD), clipped to the box."""
+    r ~ U(0, 1), as in Madry et al.'s L2 PGD), clipped to the box.
+
+    ``eps`` is a number or a per-example (N, 1, 1, 1) tensor. ``shared=True`` draws the noise of
+    one image and uses it for every row (each scaled by its own eps): the same draws, in the same
+    order, as a single-image call."""
+    shape = (1, *x.shape[1:]) if shared else x.shape
     if norm == "linf":
-        d = (torch.rand(x.shape, generator=gen, device=x.device, dtype=x.dtype) * 2 - 1) * eps
+        d = (torch.rand(shape, generator=gen, device=x.device, dtype=x.dtype) * 2 - 1) * eps
     else:
-        d = torch.randn(x.shape, generator=gen, device=x.device, dtype=x.dtype)
+        d = torch.randn(shape, generator=gen, device=x.device, dtype=x.dtype)
         d = d / d.flatten(1).norm(dim=1).clamp_min(1e-12).view(-1, 1, 1, 1)
-        r = torch.rand((x.shape[0], 1, 1, 1), generator=gen, device=x.device, dtype=x.dtype)
+        r = torch.rand((shape[0], 1, 1, 1), generator=gen, device=x.device, dtype=x.dtype)
         d = d * r * eps
+    if d.shape[0] != x.shape[0]:
+        d = d.expand_as(x)
     return (x + d).clamp(0, 1) - x
 
 
@@ -240,11 +259,39 @@ class Attack:
     name: ClassVar[str] = ""
     paper: ClassVar[str] = ""
     norms: ClassVar[tuple[Norm, ...]] = ("linf", "l2")
+    # Whether ``perturb``/``run`` accept ``eps_per_example`` (see the module docstring).
+    per_example_eps: ClassVar[bool] = False
+    _row_eps: torch.Tensor | None = None
+    _row_step: torch.Tensor | None = None
+    _shared_start: bool = False
 
     def __init__(self, threat: ThreatModel | None = None) -> None:
         self.threat = threat or ThreatModel()
         if self.threat.norm not in self.norms:
             raise ValueError(f"{self.name} supports {', '.join(self.norms)}, not {self.threat.norm}")
+
+    # The budget an attack's loop uses: ``threat.eps``/``threat.step``, or during a call with
+    # ``eps_per_example`` the per-row values as (N, 1, 1, 1) tensors.
+    @property
+    def eps(self) -> float | torch.Tensor:
+        return self.threat.eps if self._row_eps is None else self._row_eps
+
+    @property
+    def step(self) -> float | torch.Tensor:
+        return self.threat.step if self._row_step is None else self._row_step
+
+    def _row_values(self, values: torch.Tensor | None, n: int, what: str, dev: torch.device,
+                    dtype: torch.dtype) -> torch.Tensor | None:
+        if values is None:
+            return None
+        v = torch.as_tensor(values, dtype=torch.float64).detach().cpu().reshape(-1)
+        if v.shape != (n,):
+            raise ValueError(f"{what} must have shape ({n},), got {tuple(v.shape)}")
+        if not (torch.isfinite(v).all() and (v >= 0).all()):
+            raise ValueError(f"{what} must be finite numbers >= 0")
+        if what == "eps_per_example" and self.threat.norm == "linf" and (v > 1).any():
+            raise ValueError("an L∞ eps above 1 covers the whole [0, 1] box")
+        return v.to(device=dev, dtype=dtype).view(n, 1, 1, 1)
 
     # Number of steps the progress bar should expect.
     def total_steps(self) -> int:
@@ -256,12 +303,20 @@ class Attack:
 
     def perturb(self, model: nn.Module, x: torch.Tensor, y: torch.Tensor, goal: Goal = Goal(), *,
                 seed: int = 0, progress: ProgressFn = None, record_images: bool = False,
-                targets: torch.Tensor | None = None) -> tuple[torch.Tensor, list[StepRecord]]:
+                targets: torch.Tensor | None = None, eps_per_example: torch.Tensor | None = None,
+                step_per_example: torch.Tensor | None = None,
+                shared_start: bool = False) -> tuple[torch.Tensor, list[StepRecord]]:
         """Adversarial images (same device as ``x``) and the trajectory.
 
         ``targets`` may be given directly; otherwise they are resolved from ``goal`` with one
-        clean forward pass.
+        clean forward pass. ``eps_per_example``/``step_per_example`` (shape (N,)) and
+        ``shared_start``: see the module docstring (only where ``per_example_eps`` is True).
         """
+        if (eps_per_example is not None or step_per_example is not None or shared_start) \
+                and not self.per_example_eps:
+            raise ValueError(f"{self.name} does not support per-example budgets")
+        if step_per_example is not None and eps_per_example is None:
+            raise ValueError("step_per_example needs eps_per_example")
         _check_inputs(model, x, y)
         # A fused (BN folded, channels_last) copy where the model offers one: same function,
         # 1.5-2x faster passes on the CPU (core/models/fast.py).
@@ -273,13 +328,23 @@ class Attack:
                 targets = resolve_targets(model(x), goal)
         gen = torch.Generator(device=dev).manual_seed(int(seed))
         rec = Recorder(self.total_steps(), progress, record_images)
-        with torch.enable_grad():
-            x_adv = self._perturb(model, x, y, targets, gen, rec)
+        self._row_eps = self._row_values(eps_per_example, x.shape[0], "eps_per_example", dev, x.dtype)
+        self._row_step = self._row_values(step_per_example, x.shape[0], "step_per_example", dev, x.dtype)
+        self._shared_start = bool(shared_start)
+        try:
+            with torch.enable_grad():
+                x_adv = self._perturb(model, x, y, targets, gen, rec)
+        finally:
+            self._row_eps, self._row_step, self._shared_start = None, None, False
         return x_adv.detach(), rec.steps
 
     def run(self, model: nn.Module, x: torch.Tensor, y: torch.Tensor, goal: Goal = Goal(), *,
-            seed: int = 0, progress: ProgressFn = None, record_images: bool = False) -> AttackResult:
-        """Attack a batch and evaluate the model on the clean and adversarial images."""
+            seed: int = 0, progress: ProgressFn = None, record_images: bool = False,
+            eps_per_example: torch.Tensor | None = None, step_per_example: torch.Tensor | None = None,
+            shared_start: bool = False) -> AttackResult:
+        """Attack a batch and evaluate the model on the clean and adversarial images.
+
+        With ``eps_per_example`` the result's ``params`` hold the per-row ``eps`` (and ``step``)."""
         t0 = time.perf_counter()
         _check_inputs(model, x, y)
         dev = next((p.device for p in model.parameters()), x.device)
@@ -288,7 +353,9 @@ class Attack:
             clean_logits = model(xd)
         targets = resolve_targets(clean_logits, goal)
         x_adv, traj = self.perturb(model, xd, yd, goal, seed=seed, progress=progress,
-                                   record_images=record_images, targets=targets)
+                                   record_images=record_images, targets=targets,
+                                   eps_per_example=eps_per_example, step_per_example=step_per_example,
+                                   shared_start=shared_start)
         with torch.no_grad():
             adv_logits = model(x_adv)
         return AttackResult(
@@ -296,8 +363,17 @@ class Attack:
             x_clean=xd.cpu(), x_adv=x_adv.cpu(), labels=yd.cpu(),
             targets=None if targets is None else targets.cpu(),
             clean_logits=clean_logits.float().cpu(), adv_logits=adv_logits.float().cpu(),
-            trajectory=traj, elapsed_s=time.perf_counter() - t0, params=self.params(),
+            trajectory=traj, elapsed_s=time.perf_counter() - t0, params=self._run_params(eps_per_example,
+                                                                                          step_per_example),
         )
+
+    def _run_params(self, eps_rows: torch.Tensor | None, step_rows: torch.Tensor | None) -> dict:
+        p = self.params()
+        if eps_rows is not None:
+            p = {**p, "eps_per_example": [float(v) for v in torch.as_tensor(eps_rows).reshape(-1)]}
+        if step_rows is not None:
+            p = {**p, "step_per_example": [float(v) for v in torch.as_tensor(step_rows).reshape(-1)]}
+        return p
 
     def _perturb(self, model: nn.Module, x: torch.Tensor, y: torch.Tensor, targets: torch.Tensor | None,
                  gen: torch.Generator, rec: Recorder) -> torch.Tensor:

@@ -3,7 +3,8 @@ Adversarial Examples", ICLR 2015).
 
 x' = clip(x + ε·sign(∇ₓ L)) for L∞; the L2 variant steps ε along ∇/‖∇‖₂. One gradient, no
 random start (``threat.steps``, ``step`` and ``random_start`` are ignored). Targeted goals
-descend the loss of the target class.
+descend the loss of the target class. Accepts a per-example ε (``eps_per_example``, for
+robustness curves): row i moves by ε_i along its own gradient direction.
 """
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from core.attacks.base import Attack, Recorder, ascent_direction, attack_objecti
 class FGSM(Attack):
     name = "FGSM"
     paper = "Goodfellow et al., ICLR 2015"
+    per_example_eps = True
 
     def total_steps(self) -> int:
         return 1
@@ -27,5 +29,6 @@ class FGSM(Attack):
         obj = attack_objective(logits, y, targets)
         (grad,) = torch.autograd.grad(obj.sum(), x_it)
         rec.log(logits, obj, x)
-        delta = self.threat.eps * ascent_direction(grad, self.threat.norm)
-        return x + project(delta, x, self.threat.norm, self.threat.eps)
+        eps = self.eps  # threat.eps, or the per-example (N, 1, 1, 1) budgets
+        delta = eps * ascent_direction(grad, self.threat.norm)
+        return x + project(delta, x, self.threat.norm, eps)
