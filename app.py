@@ -17,6 +17,8 @@ PAGES = [
     ("pages/saliency.py", "Saliency", "🔥"),
     ("pages/channels.py", "Channels", "📊"),
     ("pages/feature_maps.py", "Feature maps", "🧩"),
+    ("pages/curves.py", "Robustness curves", "📈"),
+    ("pages/batch.py", "Batch evaluation", "🗂️"),
 ]
 
 nav = st.navigation([st.Page(path, title=title, icon=icon) for path, title, icon in PAGES])

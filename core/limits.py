@@ -32,3 +32,12 @@ MAX_PERTURBATION_CELLS = 1024  # grid cells of the blur-perturbation map (224 px
 MAX_JACOBIAN_ROWS = 32  # classes (top-k) or random projections of the Jacobian-norm map
 MAX_BISECTION_EVALS = 32  # attack runs per smallest-ε bisection
 MAX_FEATURE_SETTINGS = 6  # feature-map-size settings compared in one run
+
+# Curves, batch evaluation, reports (core/curves.py, core/evaluate.py, core/image_sets.py)
+MAX_CURVE_EPS = 16  # ε values per curve (= rows of one batched attack)
+MAX_CURVE_SIGMAS = 8  # σ values of a certified-radius curve
+MAX_EVAL_IMAGES = 200  # images per batch evaluation (app and command line)
+MAX_ZIP_BYTES = 20 * 1024 * 1024  # an uploaded archive (the server's upload limit is the same)
+MAX_ZIP_MEMBERS = 1000  # archive entries looked at; the rest are ignored with a message
+MAX_ZIP_TOTAL_BYTES = 200 * 1024 * 1024  # declared uncompressed size of all members read
+MAX_URL_VALUE_CHARS = 200  # one query-parameter value (longer values are ignored)

@@ -11,10 +11,13 @@ from core.attacks import make_attack
 from core.defenses import DEFENSES, make_defense
 from core.models import get_spec, list_models
 from core.progress import Cancelled
+from core.report import attack_report
 from core.viz.attack import delta_heatmap, trajectory_figure
 from core.viz.common import amplified_perturbation, to_numpy_image, topk_bar
 from ui.common import attack_picker, device_caption, get_model, image_picker, image_tensor, model_picker, progress_bar
 from ui.defenses import defense_settings
+from ui.report import report_download
+from ui.urlstate import UrlState, attack_lab_params, share_caption, upload_note
 
 ROUTE_TEXT = {"plain": "ordinary gradients through the defense (it is differentiable)",
               "bpda": "BPDA: the defense runs forward, the backward pass treats it as the identity",
@@ -27,6 +30,9 @@ st.markdown(
     "(how far each pixel may move, in steps of 1/255 of the brightness range), then press **Run attack**. "
     "You will see the original, the attacked image, the change made visible, and what the model "
     "believes about each.")
+
+url = UrlState("lab", attack_lab_params())  # shareable view: settings <-> URL (ui/urlstate.py)
+url.seed()
 
 with st.sidebar:
     st.header("Image")
@@ -53,6 +59,10 @@ with st.sidebar:
                                   + ROUTE_TEXT[DEFENSES[defense_name].adaptive_route] + ".")
     run = st.button("Run attack", type="primary", key="lab_run", width="stretch")
     device_caption()
+    share_caption()
+url.write()
+url.show_notes()
+upload_note("lab")
 
 if img is None:
     st.stop()
@@ -193,6 +203,7 @@ d2.markdown(f"The file is rounded to 8 bits per channel. **Prediction on the dow
 
 st.subheader("Does it fool the other models? (transfer)")
 others = [s.name for s in list_models("classification") if s.name != model_name]
+rows = None
 if others and st.checkbox(f"Classify the adversarial image with {', '.join(others)}", key="lab_transfer"):
     with st.spinner("Loading and running the other models…"):
         rows = transfer_predictions(xa, x0, {n: get_model(n) for n in others},
@@ -214,3 +225,13 @@ with st.expander("What am I looking at?"):
         "- The **amplified perturbation** stretches δ so that you can see its pattern; the real change is "
         "tiny (see PSNR).\n"
         "- A **targeted** attack must reach a chosen class, which is harder than any wrong class.")
+
+with st.expander("Download report"):
+    if key != settings_key:
+        st.info("The settings changed since this result was computed: press **Run attack** to get its report.")
+    else:
+        report_download(lambda: attack_report(
+            res, names, model_name=model_name, image_label=img_label, seed=choice.seed, bare=(bare_clean, bare_adv),
+            defended=defended, defense_name=used_defense, defense_params=defense.params() if defense else None,
+            adaptive=used_adaptive, quantised_logits=logits8, transfer=rows), key="lab_report",
+            file_stem=f"attack_{res.attack}_{model_name}")

@@ -1,0 +1,322 @@
+"""Command line: ``python -m core evaluate <folder | archive.zip | bundled> --model … --attack …
+--eps 1,2,4,8 --defense … --out outdir``.
+
+Evaluates a set of images with :func:`core.evaluate.evaluate_images` — the code the Batch
+evaluation page runs, so the numbers are the same for the same images and settings — with a text
+progress bar on stderr, and writes to ``outdir``:
+
+* ``summary.csv``: accuracy, success rate, abstentions and mean confidence per defense and ε;
+* ``images.csv``: every image × defense × ε;
+* ``results.json``: the report document (settings, seeds, library versions, device, the tables);
+* ``report.html``: the same as a self-contained HTML page with the figure.
+
+ε values are in k/255 for L∞ (as in the app: ``--eps 1,2,4,8`` means 1/255 … 8/255) and in the
+[0, 1] pixel scale for L2. Images are read as in the app (:mod:`core.image_sets`): decoded with
+the app's decoder, in name order, with the same limits; each image's label is the model's clean
+prediction. Ctrl-C stops the run and still writes the images finished so far (marked incomplete).
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+from typing import Any, Sequence, TextIO
+
+from core import limits
+
+EXIT_OK, EXIT_ERROR, EXIT_INTERRUPTED = 0, 1, 130
+
+
+class TextProgress:
+    """A one-line text progress bar (``[#####-----]  50% message``) on a stream.
+
+    On a terminal the line is redrawn in place (at most every ``interval`` seconds); otherwise a
+    line is printed each time the whole-percent value changes by ``step`` or more, so logs stay short.
+    """
+
+    def __init__(self, stream: TextIO | None = None, width: int = 30, interval: float = 0.1, step: int = 10) -> None:
+        self.stream = stream if stream is not None else sys.stderr
+        self.width = width
+        self.interval = interval
+        self.step = step
+        self.tty = bool(getattr(self.stream, "isatty", lambda: False)())
+        self._last_t = 0.0
+        self._last_pct = -100
+        self._t0 = time.perf_counter()
+
+    def line(self, done: int, total: int, message: str = "") -> str:
+        frac = 0.0 if total <= 0 else min(1.0, max(0.0, done / total))
+        n = int(round(frac * self.width))
+        return f"[{'#' * n}{'-' * (self.width - n)}] {frac * 100:5.1f}% {message}"[:160]
+
+    def __call__(self, done: int, total: int, message: str = "") -> None:
+        now = time.perf_counter()
+        pct = int(100 * done / total) if total > 0 else 100
+        if self.tty:
+            if now - self._last_t < self.interval and pct < 100:
+                return
+            self._last_t = now
+            self.stream.write("\r\x1b[2K" + self.line(done, total, message))
+            if pct >= 100:
+                self.stream.write(f"  ({now - self._t0:.1f} s)\n")
+        else:
+            if pct - self._last_pct < self.step and pct < 100:
+                return
+            if pct >= 100 and self._last_pct >= 100:
+                return
+            self._last_pct = pct
+            self.stream.write(self.line(done, total, message) + "\n")
+        self.stream.flush()
+
+
+def parse_eps(text: str, norm: str) -> list[float]:
+    """``"1,2,4,8"`` → ε values in [0, 1] scale (k/255 for L∞, as given for L2)."""
+    vals = []
+    for part in text.split(","):
+        part = part.strip()
+        if not part:
+            continue
+        try:
+            v = float(part)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not a number in --eps: {part!r}") from None
+        vals.append(v / 255 if norm == "linf" else v)
+    if not vals:
+        raise argparse.ArgumentTypeError("--eps needs at least one value")
+    return vals
+
+
+def parse_defense(text: str) -> tuple[str, tuple[tuple[str, Any], ...]]:
+    """``NAME`` or ``NAME:key=value,key=value`` (values as the app's widgets show them: k/255
+    for ε-like settings, ``+``-separated lists for multiple choices)."""
+    from core.defenses import DEFENSE_PARAMS, DEFENSES
+
+    name, _, rest = text.partition(":")
+    name = name.strip()
+    if name not in DEFENSES:
+        raise argparse.ArgumentTypeError(f"unknown defense {name!r}; known: {', '.join(DEFENSES)}")
+    specs = {p.name: p for p in DEFENSE_PARAMS.get(name, ())}
+    params: list[tuple[str, Any]] = []
+    for item in filter(None, (s.strip() for s in rest.split(","))):
+        key, eq, raw = item.partition("=")
+        key = key.strip()
+        if not eq or key not in specs:
+            raise argparse.ArgumentTypeError(f"{name}: unknown setting {key!r}; known: {', '.join(specs) or 'none'}")
+        spec = specs[key]
+        try:
+            if spec.kind in ("int", "k255"):
+                v: Any = int(raw)
+            elif spec.kind == "float":
+                v = float(raw)
+            elif spec.kind == "bool":
+                v = raw.strip().lower() in ("1", "true", "yes", "on")
+            elif spec.kind == "multichoice":
+                v = tuple(x for x in raw.split("+") if x)
+                bad = [x for x in v if x not in [str(c) for c in spec.choices]]
+                if bad:
+                    raise ValueError(f"not among {', '.join(map(str, spec.choices))}")
+            else:  # choice
+                match = [c for c in spec.choices if str(c) == raw.strip()]
+                if not match:
+                    raise ValueError(f"not among {', '.join(map(str, spec.choices))}")
+                v = match[0]
+        except ValueError as e:
+            raise argparse.ArgumentTypeError(f"{name}: bad value for {key}: {raw!r} ({e})") from None
+        if spec.kind in ("int", "k255", "float") and spec.min is not None and not (spec.min <= v <= spec.max):
+            raise argparse.ArgumentTypeError(f"{name}: {key} must be in {spec.min:g}..{spec.max:g}")
+        params.append((key, spec.to_value(v)))
+    return name, tuple(params)
+
+
+def defense_arg(name: str, params: Sequence[tuple[str, Any]] | dict) -> str:
+    """The ``--defense`` argument for a defense and its settings (the inverse of
+    :func:`parse_defense`); only settings that differ from the defaults are written."""
+    from core.defenses import DEFENSE_PARAMS, default_params
+
+    specs = {p.name: p for p in DEFENSE_PARAMS.get(name, ())}
+    defaults = default_params(name)
+    parts = []
+    for key, v in (params.items() if isinstance(params, dict) else params):
+        if key not in specs or defaults.get(key) == v:
+            continue
+        spec = specs[key]
+        if spec.kind == "k255":
+            text = str(int(round(float(v) * 255)))
+        elif spec.kind == "multichoice":
+            text = "+".join(str(u) for u in v)
+        elif spec.kind == "bool":
+            text = "1" if v else "0"
+        else:
+            text = str(v)
+        parts.append(f"{key}={text}")
+    return name + (":" + ",".join(parts) if parts else "")
+
+
+def cli_command(settings: Any, source: str = "bundled", samples: Sequence[str] | None = None,
+                out: str = "results") -> str:
+    """The shell command that evaluates the same images with the same settings
+    (:class:`core.evaluate.EvalSettings`)."""
+    import shlex
+
+    from core.attacks import ATTACKS
+
+    s = settings
+    t = s.threat()
+    eps = ",".join(f"{e * 255:.6g}" if s.norm == "linf" else f"{e:.6g}" for e in s.eps)
+    args = ["python", "-m", "core", "evaluate", source]
+    if samples:
+        args += ["--samples", ",".join(samples)]
+    args += ["--model", s.model, "--attack", s.attack]
+    if s.norm != ATTACKS[s.attack].norms[0]:
+        args += ["--norm", s.norm]
+    args += ["--eps", eps]
+    if s.steps is not None:
+        args += ["--steps", str(t.steps)]
+    if s.step_ratio is not None:
+        args += ["--step-ratio", f"{s.step_ratio:.6g}"]
+    if s.random_start is not None:
+        args.append("--random-start" if s.random_start else "--no-random-start")
+    if s.restarts != 1:
+        args += ["--restarts", str(s.restarts)]
+    notes = []
+    for name, params in s.defenses:
+        if dict(params).get("preset"):
+            notes.append(f"{name}'s paper preset is not available on the command line")
+            continue
+        args += ["--defense", defense_arg(name, params)]
+    if s.adaptive:
+        args.append("--adaptive")
+    if s.seed:
+        args += ["--seed", str(s.seed)]
+    args += ["--out", out]
+    return " ".join(shlex.quote(a) for a in args) + ("  # " + "; ".join(notes) if notes else "")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from core.attacks import ATTACKS
+
+    p = argparse.ArgumentParser(prog="python -m core", description="Robustness Explorer from the command line.")
+    sub = p.add_subparsers(dest="command", required=True)
+    e = sub.add_parser("evaluate", help="evaluate a folder, a .zip of images, or the bundled photos",
+                       description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    e.add_argument("source", help="a folder of images, a .zip archive, or the word 'bundled'")
+    e.add_argument("--samples", default=None, metavar="KEY,KEY",
+                   help="with the source 'bundled': only these bundled photos (sample keys, e.g. chelsea,coffee)")
+    e.add_argument("--model", default="EfficientNet-Lite0", help="registered classifier (default: %(default)s)")
+    e.add_argument("--attack", default="FGSM", choices=list(ATTACKS), help="attack (default: %(default)s)")
+    e.add_argument("--norm", default=None, choices=["linf", "l2"], help="threat norm (default: the attack's first)")
+    e.add_argument("--eps", default="1,2,4,8", help="comma-separated ε: k/255 for L∞, pixel scale for L2 "
+                                                    "(default: %(default)s)")
+    e.add_argument("--steps", type=int, default=None, help="attack steps (default: the attack's CPU default)")
+    e.add_argument("--step-ratio", type=float, default=None, help="step size α as a fraction of ε (default: the "
+                                                                  "attack's default ratio, 1/4 for PGD)")
+    rs = e.add_mutually_exclusive_group()
+    rs.add_argument("--random-start", dest="random_start", action="store_true", default=None)
+    rs.add_argument("--no-random-start", dest="random_start", action="store_false")
+    e.add_argument("--restarts", type=int, default=1)
+    e.add_argument("--defense", action="append", default=[], metavar="NAME[:key=value,...]",
+                   help="a defense to evaluate besides the bare model; repeatable, e.g. --defense JPEG:quality=50")
+    e.add_argument("--adaptive", action="store_true", help="attack through each defense (BPDA/EOT/plain)")
+    e.add_argument("--seed", type=int, default=0)
+    e.add_argument("--max-images", type=int, default=None,
+                   help=f"use at most this many images (by name; ceiling {limits.MAX_EVAL_IMAGES})")
+    e.add_argument("--out", required=True, help="output folder (created if needed)")
+    e.add_argument("--quiet", action="store_true", help="no progress bar")
+    return p
+
+
+def _settings(args: argparse.Namespace) -> Any:
+    from core.attacks import ATTACKS
+    from core.evaluate import EvalSettings
+
+    norm = args.norm or ATTACKS[args.attack].norms[0]
+    eps = parse_eps(args.eps, norm)
+    defenses = tuple(parse_defense(d) for d in args.defense)
+    return EvalSettings(model=args.model, attack=args.attack, norm=norm, eps=tuple(eps), steps=args.steps,
+                        step_ratio=args.step_ratio, random_start=args.random_start, restarts=args.restarts,
+                        defenses=defenses, adaptive=args.adaptive, seed=args.seed)
+
+
+def write_outputs(result: Any, class_names: Sequence[str], out: Path) -> dict[str, Path]:
+    """summary.csv, images.csv, results.json and report.html of a batch result."""
+    from core.evaluate import batch_report, write_csv
+
+    out.mkdir(parents=True, exist_ok=True)
+    paths = {k: out / f for k, f in (("summary", "summary.csv"), ("images", "images.csv"), ("json", "results.json"),
+                                      ("html", "report.html"))}
+    norm = result.settings.norm
+    write_csv([{**r, "eps_255": r["eps"] * 255 if norm == "linf" else ""} for r in result.summary()], paths["summary"],
+              ["defense", "kind", "eps", "eps_255", "n", "accuracy", "success_rate", "abstain_rate", "mean_confidence"])
+    write_csv(result.image_rows(class_names), paths["images"])
+    rep = batch_report(result, class_names, page="python -m core evaluate")
+    paths["json"].write_text(rep.to_json(), encoding="utf-8")
+    paths["html"].write_text(rep.to_html(), encoding="utf-8")
+    return paths
+
+
+def cmd_evaluate(args: argparse.Namespace, stderr: TextIO) -> int:
+    from core.device import describe_device
+    from core.evaluate import BatchResult, evaluate_images
+    from core.image_sets import ImageSetError, read_bundled, read_source
+    from core.images import prepare_for_model, to_tensor
+    from core.models import get_spec, load_model
+
+    try:
+        settings = _settings(args)
+        spec = get_spec(settings.model)
+    except (ValueError, KeyError, argparse.ArgumentTypeError) as e:
+        stderr.write(f"error: {e}\n")
+        return EXIT_ERROR
+    if spec.task != "classification":
+        stderr.write(f"error: {settings.model} is not a classifier\n")
+        return EXIT_ERROR
+    prepare = lambda im: to_tensor(prepare_for_model(im, spec))  # noqa: E731 - the app's preprocessing
+    try:
+        if args.samples is not None:
+            if args.source != "bundled":
+                raise ImageSetError("--samples only goes with the source 'bundled'.")
+            images = read_bundled(prepare, [k.strip() for k in args.samples.split(",") if k.strip()],
+                                  max_images=args.max_images)
+        else:
+            images = read_source(args.source, prepare, max_images=args.max_images)
+    except ImageSetError as e:
+        stderr.write(f"error: {e}\n")
+        return EXIT_ERROR
+    for m in images.messages():
+        stderr.write(f"note: {m}\n")
+    if not images.items:
+        stderr.write("error: no usable images\n")
+        return EXIT_ERROR
+    model = load_model(settings.model)
+    result = BatchResult(settings=settings, skipped=images.messages(), device=describe_device())
+    stderr.write(f"Evaluating {len(images.items)} image(s) with {settings.attack} at ε = "
+                 + ", ".join(f"{e * 255:g}/255" if settings.norm == "linf" else f"{e:g}" for e in settings.eps)
+                 + f" on {settings.model} ({result.device})\n")
+    progress = None if args.quiet else TextProgress(stderr)
+    code = EXIT_OK
+    try:
+        evaluate_images(model, images.items, settings, class_names=model.class_names, progress=progress, into=result)
+    except KeyboardInterrupt:
+        stderr.write(f"\ninterrupted: writing the {len(result.images)} finished image(s)\n")
+        code = EXIT_INTERRUPTED
+    paths = write_outputs(result, model.class_names, Path(args.out))
+    for r in result.summary():
+        if r["kind"] == "attack":
+            e = r["eps"] * 255 if settings.norm == "linf" else r["eps"]
+            sr = "—" if r["success_rate"] is None else f"{r['success_rate']:.0%}"
+            stderr.write(f"  {r['defense']:<28} ε = {e:<6.3g} accuracy {r['accuracy']:6.1%}  success rate {sr}\n")
+    stderr.write("wrote " + ", ".join(str(p) for p in paths.values()) + "\n")
+    return code
+
+
+def main(argv: Sequence[str] | None = None, stderr: TextIO | None = None) -> int:
+    stderr = stderr if stderr is not None else sys.stderr
+    args = build_parser().parse_args(argv)
+    if args.command == "evaluate":
+        return cmd_evaluate(args, stderr)
+    return EXIT_ERROR  # pragma: no cover - argparse requires a command
+
+
+__all__ = ["TextProgress", "build_parser", "cli_command", "defense_arg", "main", "parse_defense", "parse_eps",
+           "write_outputs"]

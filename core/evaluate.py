@@ -1,0 +1,312 @@
+"""Batch evaluation: success rate and accuracy against ε for one model × several defenses over a
+set of images. The Batch evaluation page and ``python -m core evaluate`` both call
+:func:`evaluate_images`, so they produce the same numbers for the same images and settings.
+
+Per image (:func:`evaluate_image`), with the same code as the robustness curves
+(:func:`core.curves.robustness_curves`): one batched attack over all ε (one row per ε) where the
+attack allows it, the bare model's and each defense's verdicts on every adversarial image, and
+each defense's verdict on the clean image. Every image is attacked with the same ``seed``, so an
+image's numbers do not depend on the other images or their order.
+
+**Labels.** Images here come without an ImageNet label (the bundled photos have none), so the
+label of an image is the *bare model's prediction on the clean image*. Accuracy is therefore the
+agreement with that clean prediction: 100 % for the bare model at ε = 0 by construction, and a
+defense can score below 100 % on clean images when it changes the prediction.
+
+Metrics per (defense, ε), over the n images:
+
+* ``accuracy``: share of images whose (defended) prediction on the adversarial image is the label;
+* ``success_rate``: among the images the defense classified correctly when clean, the share the
+  attack made it get wrong (untargeted; an abstention does not count as a success) — None when
+  there is no such image;
+* ``abstain_rate``: share of abstentions (certified defenses only);
+* ``mean_confidence``: mean probability (vote share) of the label.
+
+The row ``eps = 0`` with ``kind = "clean"`` holds the clean accuracy of each defense.
+Only untargeted attacks are evaluated here.
+"""
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING, Any, Sequence
+
+import torch
+from torch import nn
+
+from core import limits
+from core.attacks import ATTACKS, Goal, ThreatModel, default_threat
+from core.curves import NO_DEFENSE, CurveAttack, check_eps_list, classify, robustness_curves
+from core.defenses import DEFENSES, Defense, default_params, make_defense
+from core.progress import Cancelled, ProgressFn, report
+
+if TYPE_CHECKING:  # pragma: no cover
+    from core.report import Report
+
+LABEL_NOTE = ("No ImageNet labels are known for these images: each image's label is the bare model's prediction "
+              "on the clean image, so accuracy means agreement with the clean prediction.")
+
+
+@dataclass(frozen=True)
+class EvalSettings:
+    """Everything that determines the numbers of a batch evaluation (apart from the images)."""
+
+    model: str
+    attack: str = "FGSM"
+    norm: str = "linf"
+    eps: tuple[float, ...] = (1 / 255, 2 / 255, 4 / 255)
+    steps: int | None = None  # None: the attack's CPU default
+    step_ratio: float | None = None  # α/ε; None: the attack's default ratio
+    random_start: bool | None = None
+    restarts: int = 1
+    attack_params: tuple[tuple[str, Any], ...] = ()
+    defenses: tuple[tuple[str, tuple[tuple[str, Any], ...]], ...] = ()
+    adaptive: bool = False
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.attack not in ATTACKS:
+            raise ValueError(f"unknown attack {self.attack!r}; known: {', '.join(ATTACKS)}")
+        if self.norm not in ATTACKS[self.attack].norms:
+            raise ValueError(f"{self.attack} supports {', '.join(ATTACKS[self.attack].norms)}, not {self.norm}")
+        object.__setattr__(self, "eps", tuple(check_eps_list(self.eps, self.norm)))
+        for name, _ in self.defenses:
+            if name not in DEFENSES:
+                raise ValueError(f"unknown defense {name!r}; known: {', '.join(DEFENSES)}")
+        if not (isinstance(self.seed, int) and 0 <= self.seed < 2**31):
+            raise ValueError("seed must be an integer in 0..2³¹−1")
+
+    def threat(self) -> ThreatModel:
+        """The template threat model (at the largest ε)."""
+        d = default_threat(self.attack, self.norm)
+        eps = max(self.eps)
+        ratio = self.step_ratio if self.step_ratio is not None else (d.step / d.eps if d.eps > 0 else 0.25)
+        return ThreatModel(norm=self.norm, eps=eps, step=eps * ratio,
+                           steps=int(self.steps if self.steps is not None else d.steps),
+                           random_start=bool(d.random_start if self.random_start is None else self.random_start),
+                           restarts=int(self.restarts))
+
+    def curve_attack(self) -> CurveAttack:
+        return CurveAttack(self.attack, self.threat(), tuple(self.attack_params), "scale")
+
+    def build_defenses(self, model: nn.Module) -> dict[str, Defense]:
+        """The defenses, each with its default parameters overridden by the given ones (a
+        ``("preset", "paper")`` entry selects the defense's paper preset)."""
+        out = {}
+        for name, params in self.defenses:
+            p = dict(params)
+            preset = p.pop("preset", None)
+            base = {} if preset else default_params(name)
+            out[name] = make_defense(name, model, preset=preset, **{**base, **p})
+        return out
+
+    def to_dict(self) -> dict:
+        t = self.threat()
+        return {"model": self.model, "attack": self.attack, "norm": self.norm, "eps": list(self.eps),
+                "eps_255": [e * 255 for e in self.eps] if self.norm == "linf" else None,
+                "steps": t.steps, "step_rule": "α = ε × ratio", "step_ratio": t.step / t.eps if t.eps > 0 else None,
+                "random_start": t.random_start, "restarts": t.restarts,
+                "attack_params": {k: _jsonable(v) for k, v in self.attack_params},
+                "defenses": {n: {k: _jsonable(v) for k, v in p} for n, p in self.defenses},
+                "adaptive": self.adaptive, "seed": self.seed, "goal": "untargeted",
+                "label": "clean prediction of the bare model"}
+
+
+def _jsonable(v: Any) -> Any:
+    if isinstance(v, tuple):
+        return [_jsonable(u) for u in v]
+    if isinstance(v, float) and not math.isfinite(v):
+        return str(v)
+    return v
+
+
+@dataclass
+class ImageEval:
+    """One image's verdicts: per defense (``NO_DEFENSE`` first), the clean prediction and the
+    predictions/confidences/correctness/success at every ε."""
+
+    name: str
+    label: int
+    label_name: str
+    clean: dict[str, int]
+    pred: dict[str, list[int]]
+    confidence: dict[str, list[float]]
+    correct: dict[str, list[bool]]
+    success: dict[str, list[bool]]
+    elapsed_s: float = 0.0
+
+    def to_rows(self, eps: Sequence[float], class_names: Sequence[str] | None = None) -> list[dict]:
+        rows = []
+        for d in self.pred:
+            for i, e in enumerate(eps):
+                p = self.pred[d][i]
+                rows.append({"image": self.name, "defense": d, "eps": e, "label": self.label,
+                             "label_name": self.label_name, "clean_pred": self.clean[d], "pred": p,
+                             "pred_name": ("abstain" if p < 0 else (class_names[p] if class_names else str(p))),
+                             "confidence": self.confidence[d][i], "correct": self.correct[d][i],
+                             "success": self.success[d][i]})
+        return rows
+
+
+def evaluate_image(model: nn.Module, x: torch.Tensor, name: str, settings: EvalSettings,
+                   defenses: dict[str, Defense], *, class_names: Sequence[str] | None = None,
+                   progress: ProgressFn = None) -> ImageEval:
+    """Attack one image (1, 3, H, W) at every ε and classify the results (module docstring)."""
+    t0 = time.perf_counter()
+    dev = next((p.device for p in model.parameters()), x.device)
+    with torch.no_grad():
+        label = int(model(x.to(dev)).argmax(1)[0])
+    clean = {NO_DEFENSE: label}
+    for dname, d in defenses.items():
+        clean[dname] = classify(model, d, x, label, seed=settings.seed + 1).pred[0]
+    curves = robustness_curves(model, x, label, settings.eps, [settings.curve_attack()], defenses,
+                               adaptive=settings.adaptive, goal=Goal(), seed=settings.seed, keep_images=False,
+                               progress=progress)
+    ev = ImageEval(name=name, label=label, label_name=class_names[label] if class_names else str(label),
+                   clean=clean, pred={}, confidence={}, correct={}, success={})
+    for s in curves.series:
+        ev.pred[s.defense] = s.verdicts.pred
+        ev.confidence[s.defense] = s.verdicts.confidence
+        ev.correct[s.defense] = s.verdicts.correct
+        ev.success[s.defense] = s.verdicts.success
+    ev.elapsed_s = time.perf_counter() - t0
+    return ev
+
+
+def summarize(evals: Sequence[ImageEval], eps: Sequence[float], defense_names: Sequence[str]) -> list[dict]:
+    """Per defense: the clean row and one row per ε (module docstring for the metrics)."""
+    rows = []
+    n = len(evals)
+    for d in [NO_DEFENSE, *[x for x in defense_names if x != NO_DEFENSE]]:
+        if n == 0:
+            break
+        clean_ok = [e.clean[d] == e.label for e in evals]
+        rows.append({"defense": d, "kind": "clean", "eps": 0.0, "n": n, "accuracy": sum(clean_ok) / n,
+                     "success_rate": None, "abstain_rate": sum(e.clean[d] < 0 for e in evals) / n,
+                     "mean_confidence": None})
+        for i, e in enumerate(eps):
+            correct = [ev.correct[d][i] for ev in evals]
+            base = [ev for ev, ok in zip(evals, clean_ok) if ok]
+            succ = [ev.success[d][i] for ev in base]
+            rows.append({"defense": d, "kind": "attack", "eps": float(e), "n": n, "accuracy": sum(correct) / n,
+                         "success_rate": (sum(succ) / len(succ)) if succ else None,
+                         "abstain_rate": sum(ev.pred[d][i] < 0 for ev in evals) / n,
+                         "mean_confidence": sum(ev.confidence[d][i] for ev in evals) / n})
+    return rows
+
+
+@dataclass
+class BatchResult:
+    """A batch evaluation: settings, per-image verdicts, summary rows, skipped files."""
+
+    settings: EvalSettings
+    images: list[ImageEval] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+    complete: bool = True
+    elapsed_s: float = 0.0
+    device: str = ""
+
+    @property
+    def defense_names(self) -> list[str]:
+        return [NO_DEFENSE] + [n for n, _ in self.settings.defenses]
+
+    def summary(self) -> list[dict]:
+        return summarize(self.images, self.settings.eps, self.defense_names)
+
+    def image_rows(self, class_names: Sequence[str] | None = None) -> list[dict]:
+        return [r for ev in self.images for r in ev.to_rows(self.settings.eps, class_names)]
+
+    def to_dict(self, class_names: Sequence[str] | None = None) -> dict:
+        return {"settings": self.settings.to_dict(), "label_note": LABEL_NOTE, "complete": self.complete,
+                "n_images": len(self.images), "summary": self.summary(), "images": [asdict(ev) for ev in self.images],
+                "skipped": list(self.skipped), "elapsed_s": self.elapsed_s, "device": self.device}
+
+
+def evaluate_images(model: nn.Module, items: Sequence[tuple[str, torch.Tensor]], settings: EvalSettings, *,
+                    defenses: dict[str, Defense] | None = None, class_names: Sequence[str] | None = None,
+                    progress: ProgressFn = None, into: BatchResult | None = None) -> BatchResult:
+    """Evaluate every (name, image) in order. ``progress(done, total, message)`` counts in
+    thousandths of an image; raising :class:`core.progress.Cancelled` from it stops the work
+    after the current attack step. ``into`` (a :class:`BatchResult`) receives each image as
+    soon as it is done, so a caller that is interrupted keeps the finished ones (its
+    ``complete`` flag stays False until the end)."""
+    if len(items) > limits.MAX_EVAL_IMAGES:
+        raise ValueError(f"at most {limits.MAX_EVAL_IMAGES} images per evaluation")
+    t0 = time.perf_counter()
+    out = into if into is not None else BatchResult(settings=settings)
+    out.complete = False
+    defenses = settings.build_defenses(model) if defenses is None else defenses
+    names = class_names if class_names is not None else getattr(model, "class_names", None)
+    total = len(items) * 1000
+    for i, (name, x) in enumerate(items):
+        def sub(d: int, t: int, m: str = "", i=i, name=name) -> None:
+            # 999 at most: the count reaches (i + 1)·1000 only once the image is stored
+            report(progress, i * 1000 + min(999, int(1000 * d / max(t, 1))), total,
+                   f"image {i + 1}/{len(items)} ({name}): {m}")
+        report(progress, i * 1000, total, f"image {i + 1}/{len(items)} ({name})")
+        out.images.append(evaluate_image(model, x, name, settings, defenses, class_names=names,
+                                         progress=sub if progress is not None else None))
+        out.elapsed_s = time.perf_counter() - t0
+    report(progress, total, total, "done")
+    out.complete = True
+    out.elapsed_s = time.perf_counter() - t0
+    return out
+
+
+
+
+def batch_report(result: BatchResult, class_names: Sequence[str] | None = None, *, page: str = "",
+                 title: str = "Batch evaluation") -> "Report":
+    """The report of a batch evaluation (the page's download and the command line's
+    ``report.html``/``results.json``): settings, seeds, the summary figure and table, every
+    image's verdicts and the skipped files."""
+    from core.report import Report
+    from core.viz.curves import batch_figure
+
+    s = result.settings
+    notes = [LABEL_NOTE]
+    if not result.complete:
+        notes.append(f"Stopped early: {len(result.images)} image(s) evaluated.")
+    if not s.adaptive and s.defenses:
+        notes.append("Non-adaptive attacker: the attack saw only the undefended model. A defense that holds here "
+                     "is not shown to be robust.")
+    rep = Report(title, page=page, settings=s.to_dict(), seeds={"attack": s.seed, "defenses": s.seed + 1},
+                 notes=notes)
+    summary = result.summary()
+    rep.add_section("Summary", f"{len(result.images)} image(s), {s.attack} ({s.norm}), "
+                               f"{'adaptive' if s.adaptive else 'non-adaptive'} attacker.")
+    if summary:
+        rep.add_figure(batch_figure(summary, s.norm), "Accuracy and attack success rate against ε")
+    cols = ["defense", "kind", "eps", "eps_255", "n", "accuracy", "success_rate", "abstain_rate", "mean_confidence"]
+    rep.add_table([{**r, "eps_255": r["eps"] * 255 if s.norm == "linf" else None} for r in summary],
+                  "Summary per defense and ε", columns=cols)
+    rep.add_numbers({"images": len(result.images), "complete": result.complete, "elapsed_s": result.elapsed_s,
+                     "device": result.device}, "Run")
+    rep.add_section("Per image")
+    rep.add_table(result.image_rows(class_names), "Every image × defense × ε",
+                  columns=["image", "defense", "eps", "label", "label_name", "clean_pred", "pred", "pred_name",
+                           "confidence", "correct", "success"])
+    if result.skipped:
+        rep.add_section("Skipped files")
+        rep.add_table([{"message": m} for m in result.skipped])
+    return rep
+
+
+def write_csv(rows: Sequence[dict], path: Any, columns: Sequence[str] | None = None) -> None:
+    """Rows (dicts) as a CSV file with a header (columns: the given ones, else the union)."""
+    import csv
+
+    if columns is None:
+        columns = []
+        for r in rows:
+            columns += [k for k in r if k not in columns]
+    with open(path, "w", newline="", encoding="utf-8") as f:
+        w = csv.DictWriter(f, fieldnames=list(columns), extrasaction="ignore")
+        w.writeheader()
+        for r in rows:
+            w.writerow({k: ("" if r.get(k) is None else r.get(k)) for k in columns})
+
+
+__all__ = ["BatchResult", "Cancelled", "EvalSettings", "ImageEval", "LABEL_NOTE", "batch_report", "evaluate_image",
+           "evaluate_images", "summarize", "write_csv"]

@@ -1,0 +1,245 @@
+"""Batch evaluation: success rate and accuracy against ε for one model × defenses over many
+images (the bundled photos, a ZIP archive or several image files)."""
+from __future__ import annotations
+
+import hashlib
+
+import streamlit as st
+
+from core import limits
+from core.attacks import ATTACK_INFO, ATTACKS
+from core.cli import cli_command
+from core.defenses import DEFENSES
+from core.device import describe_device
+from core.evaluate import LABEL_NOTE, BatchResult, EvalSettings, batch_report, evaluate_images
+from core.image_sets import ImageSet, ImageSetError, decode_entries, read_bundled, read_zip
+from core.images import list_samples, prepare_for_model, to_tensor
+from core.models import get_spec
+from core.progress import Cancelled
+from core.viz.curves import batch_figure, eps_axis
+from ui.common import device_caption, get_model, model_picker, progress_bar
+from ui.evaluation import defenses_input, format_numbers, numbers_input, parse_numbers, stop_button
+from ui.report import report_download
+from ui.urlstate import UrlParam, UrlState, model_param, share_caption
+
+P = "bat"
+SOURCES = {"bundled": "Bundled photos", "zip": "ZIP archive", "files": "Image files"}
+RATIOS = [0.1, 0.25, 0.5, 1.0]
+EPS_DEFAULT = {"linf": "1, 2, 4, 8", "l2": "0.25, 0.5, 1, 2"}
+EPS_MAX = {"linf": 64.0, "l2": 50.0}
+
+
+def _norm(s) -> str:
+    a = s.get(f"{P}_attack", "FGSM")
+    norms = ATTACKS[a].norms if a in ATTACKS else ("linf",)
+    n = s.get(f"{P}_norm", norms[0])
+    return n if n in norms else norms[0]
+
+
+def _eps_param(norm: str) -> UrlParam:
+    hi = EPS_MAX[norm]
+    return UrlParam("eps", f"{P}_eps_{norm}", "list", item="float", lo=0.0, hi=hi, max_items=limits.MAX_CURVE_EPS,
+                    url_to_widget=format_numbers,
+                    widget_to_url=lambda t, hi=hi: parse_numbers(t, 0.0, hi, limits.MAX_CURVE_EPS)[0],
+                    when=lambda s, n=norm: _norm(s) == n)
+
+
+URL_PARAMS = [
+    UrlParam("src", f"{P}_src", "choice", choices=list(SOURCES), url_to_widget=lambda v: SOURCES[v],
+             widget_to_url=lambda w: {b: a for a, b in SOURCES.items()}.get(w, "bundled")),
+    UrlParam("samples", f"{P}_samples", "list", item="choice", choices=lambda: [s.key for s in list_samples()],
+             max_items=100, when=lambda s: s.get(f"{P}_src", SOURCES["bundled"]) == SOURCES["bundled"]),
+    model_param(P),
+    UrlParam("attack", f"{P}_attack", "choice", choices=list(ATTACKS)),
+    UrlParam("norm", f"{P}_norm", "choice", choices=["linf", "l2"],
+             when=lambda s: len(ATTACKS.get(s.get(f"{P}_attack", "FGSM"), ATTACKS["FGSM"]).norms) > 1),
+    _eps_param("linf"), _eps_param("l2"),
+    UrlParam("steps", f"{P}_steps", "int", lo=1, hi=limits.MAX_ATTACK_STEPS),
+    UrlParam("ratio", f"{P}_ratio", "choice", choices=RATIOS),
+    UrlParam("rs", f"{P}_rs", "bool"),
+    UrlParam("seed", f"{P}_seed", "int", lo=0, hi=2**31 - 1),
+    UrlParam("defenses", f"{P}_def_names", "list", item="choice", choices=list(DEFENSES), max_items=len(DEFENSES)),
+    UrlParam("adaptive", f"{P}_adaptive", "bool"),
+    UrlParam("max", f"{P}_max", "int", lo=1, hi=limits.MAX_EVAL_IMAGES),
+]
+
+
+@st.cache_data(max_entries=4, show_spinner="Reading the images…")
+def _read_zip(data: bytes, model_name: str, max_images: int) -> ImageSet:
+    spec = get_spec(model_name)
+    return read_zip(data, lambda im: to_tensor(prepare_for_model(im, spec)), max_images=max_images)
+
+
+@st.cache_data(max_entries=4, show_spinner="Reading the images…")
+def _read_files(files: tuple[tuple[str, bytes], ...], model_name: str, max_images: int) -> ImageSet:
+    spec = get_spec(model_name)
+    entries = sorted(files, key=lambda e: e[0])
+    return decode_entries(list(entries), lambda im: to_tensor(prepare_for_model(im, spec)), max_images=max_images,
+                          source="files")
+
+
+st.title("🗂️ Batch evaluation")
+st.markdown(
+    "How often does an attack succeed, and how much accuracy is left, as the budget **ε** grows — over many "
+    "images rather than one? Pick the bundled photos, upload a **ZIP archive** or several image files, choose an "
+    "attack, a list of ε and optionally some defenses, then press **Run**. Each image is attacked once per "
+    "attack, one copy per ε, and classified by the bare model and by every defense. The same numbers come out "
+    "of the command line: the exact command is shown under the results.")
+st.info(f"**Labels.** {LABEL_NOTE}")
+
+url = UrlState(P, URL_PARAMS)
+url.seed()
+
+with st.sidebar:
+    st.header("Images")
+    src = st.radio("Source", list(SOURCES.values()), key=f"{P}_src")
+    max_images = st.slider("At most this many images", 1, limits.MAX_EVAL_IMAGES, 50, key=f"{P}_max")
+    st.header("Model")
+    model_name = model_picker(P)
+    model = get_model(model_name)
+    st.header("Attack")
+    attack = st.selectbox("Attack", list(ATTACKS), index=0, key=f"{P}_attack")
+    norms = list(ATTACKS[attack].norms)
+    norm = norms[0] if len(norms) == 1 else st.radio("Norm", norms, horizontal=True, key=f"{P}_norm",
+                                                     format_func=lambda n: {"linf": "L∞", "l2": "L2"}[n])
+    unit = "k/255" if norm == "linf" else "L2, [0, 1] pixel scale"
+    eps_shown = numbers_input(f"ε values ({unit})", f"{P}_eps_{norm}", EPS_DEFAULT[norm], 0.0, EPS_MAX[norm],
+                              limits.MAX_CURVE_EPS)
+    eps = [e / 255 if norm == "linf" else e for e in eps_shown]
+    steps = st.slider("Steps (iterative attacks)", 1, limits.MAX_ATTACK_STEPS, 10, key=f"{P}_steps")
+    ratio = st.select_slider("Step size α as a fraction of ε", RATIOS, 0.25, key=f"{P}_ratio")
+    rs = st.checkbox("Random start (PGD, APGD)", True, key=f"{P}_rs")
+    seed = int(st.number_input("Seed", 0, 2**31 - 1, 0, key=f"{P}_seed"))
+    st.header("Defenses")
+    defenses, defense_record = defenses_input(f"{P}_def", model)
+    adaptive = st.toggle("Adaptive attacker (attacks through each defense)", False, key=f"{P}_adaptive",
+                         disabled=not defenses)
+    c1, c2 = st.columns(2)
+    with c1:
+        run = st.button("Run", type="primary", key=f"{P}_run", width="stretch")
+    with c2:
+        stop = stop_button(f"{P}_stop")
+    device_caption()
+    share_caption()
+url.write()
+url.show_notes()
+
+# ----------------------------------------------------------------------------- the images
+spec = get_spec(model_name)
+images: ImageSet | None = None
+sample_keys: list[str] | None = None
+if src == SOURCES["bundled"]:
+    samples = list_samples()
+    sample_keys = st.multiselect("Bundled photos", [s.key for s in samples], default=[s.key for s in samples],
+                                 key=f"{P}_samples", format_func=lambda k: next(s.title for s in samples if s.key == k))
+    if sample_keys:
+        images = read_bundled(lambda im: to_tensor(prepare_for_model(im, spec)), sample_keys, max_images=max_images)
+elif src == SOURCES["zip"]:
+    st.caption("Links cannot carry uploads: after opening a shared link, upload the archive again.")
+    up = st.file_uploader(f"ZIP archive of images (at most {limits.MAX_ZIP_BYTES // 2**20} MB)", type=["zip"],
+                          key=f"{P}_zip")
+    if up is not None:
+        try:
+            images = _read_zip(up.getvalue(), model_name, max_images)
+        except ImageSetError as e:
+            st.error(f"Could not use **{up.name}**: {e}")
+else:
+    st.caption("Links cannot carry uploads: after opening a shared link, upload the files again.")
+    ups = st.file_uploader("Image files", type=["png", "jpg", "jpeg", "webp", "bmp", "tif", "tiff", "gif"],
+                           accept_multiple_files=True, key=f"{P}_files")
+    if ups:
+        images = _read_files(tuple((u.name, u.getvalue()) for u in ups), model_name, max_images)
+
+if images is not None and images.messages():
+    with st.expander(f"{len(images.skipped) + images.more_skipped} file(s) skipped or ignored"):
+        st.markdown("\n".join(f"- {m}" for m in images.messages()))
+if images is None or not images.items:
+    st.info("Choose some images (bundled photos, a ZIP archive or image files).")
+    st.stop()
+st.caption(f"{len(images.items)} image(s): " + ", ".join(images.names[:12]) + (" …" if len(images.items) > 12 else ""))
+
+try:
+    settings = EvalSettings(model=model_name, attack=attack, norm=norm, eps=tuple(eps), steps=steps, step_ratio=ratio,
+                            random_start=rs, defenses=defense_record, adaptive=adaptive and bool(defenses), seed=seed)
+except ValueError as e:
+    st.error(f"Cannot evaluate with these settings: {e}")
+    st.stop()
+data_key = hashlib.sha256(b"".join(hashlib.sha256(x.numpy().tobytes()).digest() for _, x in images.items)
+                          + repr(images.names).encode()).hexdigest()
+settings_key = hashlib.sha256(repr((data_key, settings)).encode()).hexdigest()
+
+stored = st.session_state.get(f"{P}_result")
+if stop:
+    if stored is not None and not stored[1].complete:
+        st.warning(f"Stopped after {len(stored[1].images)} of {stored[2]} image(s); the results below cover those.")
+    else:
+        st.warning("Stopped.")
+
+if run:
+    result = BatchResult(settings=settings, skipped=images.messages(), device=describe_device())
+    # Stored before the work starts: if the run is stopped, the finished images stay.
+    st.session_state[f"{P}_result"] = (settings_key, result, len(images.items))
+    update = progress_bar("Evaluating:")
+    try:
+        evaluate_images(model, images.items, settings, defenses=defenses, class_names=model.class_names,
+                        progress=update, into=result)
+    except Cancelled:
+        st.warning(f"Stopped after {len(result.images)} image(s).")
+    except ValueError as e:
+        st.error(f"Cannot evaluate with these settings: {e}")
+        st.stop()
+    stored = st.session_state[f"{P}_result"]
+
+if stored is None:
+    st.info("Press **Run** in the sidebar.")
+    st.stop()
+key, result, n_total = stored
+if key != settings_key:
+    st.warning("The images or settings changed since these results were computed: press **Run** to update them.")
+if not result.images:
+    st.info("No image was finished.")
+    st.stop()
+
+s = result.settings
+xt, k = eps_axis(s.norm)
+summary = result.summary()
+if s.defenses and not s.adaptive:
+    st.warning("⚠️ **Non-adaptive attacker**: the attack saw only the undefended model. A defense that keeps its "
+               "accuracy here is *not* shown to be robust; switch on the adaptive attacker.")
+if not result.complete:
+    st.caption(f"Partial results: {len(result.images)} of {n_total} image(s).")
+st.plotly_chart(batch_figure(summary, s.norm, title=f"{s.attack} on {s.model}: {len(result.images)} image(s)"),
+                key=f"{P}_fig", width="stretch")
+st.caption("Left: share of images still classified as their label (ε = 0: clean). Right: among the images a defense "
+           "got right when clean, the share the attack made it get wrong. Abstentions of certified defenses count "
+           f"as wrong for accuracy and not as success. {result.elapsed_s:.1f} s in all.")
+st.dataframe([{"defense": r["defense"], "images": r["kind"], "ε": round(r["eps"] * k, 4),
+               "accuracy": r["accuracy"], "success rate": r["success_rate"], "abstain": r["abstain_rate"],
+               "mean P(label)": r["mean_confidence"], "n": r["n"]} for r in summary],
+             hide_index=True, width="stretch",
+             column_config={c: st.column_config.NumberColumn(format="percent") for c in
+                            ("accuracy", "success rate", "abstain", "mean P(label)")})
+with st.expander("Per image"):
+    st.dataframe([{**r, "eps": round(r["eps"] * k, 4)} for r in result.image_rows(model.class_names)],
+                 hide_index=True, width="stretch")
+
+if src == SOURCES["bundled"] and sample_keys:
+    cmd = cli_command(s, "bundled", samples=sorted(sample_keys) if len(sample_keys) < len(list_samples()) else None)
+else:
+    cmd = cli_command(s, "path/to/folder-or.zip")
+st.markdown("**The same evaluation from the command line** (same code, same numbers):")
+st.code(cmd, language="bash")
+
+with st.expander("Download report"):
+    report_download(lambda: batch_report(result, model.class_names, page="pages/batch.py"), key=f"{P}_report",
+                    file_stem=f"batch_{s.attack}_{s.model}")
+
+with st.expander("How the numbers are made"):
+    st.markdown(
+        f"- **{s.attack}**: {ATTACK_INFO[s.attack]}\n"
+        "- Every image is attacked with the same seed, so its numbers do not depend on the other images. Attacks "
+        "that support it (FGSM, PGD, APGD) attack all ε in one batched run per image.\n"
+        "- ZIP archives are read without extracting anything: at most "
+        f"{limits.MAX_ZIP_MEMBERS} entries and {limits.MAX_ZIP_TOTAL_BYTES // 2**20} MB uncompressed; entries "
+        "with absolute paths or “..” are ignored, non-images are skipped with a message.\n"
+        "- **Stop** ends the run at the next progress update and keeps the images already finished.")

@@ -1,0 +1,290 @@
+"""Robustness curves: confidence and correctness against ε for several attacks × defenses on one
+image, the smallest flipping ε per attack, and the certified radius against σ."""
+from __future__ import annotations
+
+import hashlib
+
+import streamlit as st
+import torch
+
+from core import limits
+from core.analysis import topk
+from core.attacks import ATTACK_INFO, ATTACKS, Goal, ThreatModel, default_threat
+from core.defenses import DEFENSES
+from core.curves import (NO_DEFENSE, CurveAttack, certified_radius_curve, min_flip_from_curve, robustness_curves)
+from core.progress import Cancelled
+from core.report import Report
+from core.viz.common import to_numpy_image
+from core.viz.curves import certified_radius_figure, curve_figure, eps_axis
+from core.viz.defenses import image_grid_figure
+from ui.common import device_caption, get_model, image_picker, image_tensor, model_picker, progress_bar
+from ui.evaluation import defenses_input, format_numbers, numbers_input, parse_numbers, stop_button
+from ui.report import report_download
+from ui.urlstate import (UrlParam, UrlState, image_picker_params, model_param, share_caption, upload_note)
+
+P = "cur"
+RATIOS = [0.1, 0.25, 0.5, 1.0]
+EPS_DEFAULT = {"linf": "0, 0.25, 0.5, 1, 2, 4", "l2": "0, 0.1, 0.25, 0.5, 1, 2"}
+EPS_MAX = {"linf": 64.0, "l2": 50.0}
+# Curve-specific attack settings: CW must respect ε and N-FGSM must stay in the ε-ball, or the
+# x-axis would not bound the perturbation.
+CURVE_PARAMS = {"CW-L2": (("respect_eps", True),), "N-FGSM": (("clip_to_eps", True),)}
+
+
+def _norm(s) -> str:
+    n = s.get(f"{P}_norm", "linf")
+    return n if n in ("linf", "l2") else "linf"
+
+
+def _eps_param(norm: str) -> UrlParam:
+    hi = EPS_MAX[norm]
+    return UrlParam("eps", f"{P}_eps_{norm}", "list", item="float", lo=0.0, hi=hi, max_items=limits.MAX_CURVE_EPS,
+                    url_to_widget=format_numbers,
+                    widget_to_url=lambda t, hi=hi: parse_numbers(t, 0.0, hi, limits.MAX_CURVE_EPS)[0],
+                    when=lambda s, n=norm: _norm(s) == n)
+
+
+URL_PARAMS = [
+    *image_picker_params(P), model_param(P),
+    UrlParam("attacks", f"{P}_attacks", "list", item="choice", choices=list(ATTACKS), max_items=len(ATTACKS)),
+    UrlParam("norm", f"{P}_norm", "choice", choices=["linf", "l2"]),
+    _eps_param("linf"), _eps_param("l2"),
+    UrlParam("steps", f"{P}_steps", "int", lo=1, hi=limits.MAX_ATTACK_STEPS),
+    UrlParam("ratio", f"{P}_ratio", "choice", choices=RATIOS),
+    UrlParam("rs", f"{P}_rs", "bool"),
+    UrlParam("goal", f"{P}_goal", "choice", choices=["untargeted", "least_likely", "targeted"]),
+    UrlParam("target", f"{P}_target", "int", lo=0, hi=999, when=lambda s: s.get(f"{P}_goal") == "targeted"),
+    UrlParam("seed", f"{P}_seed", "int", lo=0, hi=2**31 - 1),
+    UrlParam("defenses", f"{P}_def_names", "list", item="choice",
+             choices=list(DEFENSES), max_items=len(DEFENSES)),
+    UrlParam("adaptive", f"{P}_adaptive", "bool"),
+    UrlParam("bisect", f"{P}_bisect", "bool"),
+    UrlParam("certify", f"{P}_cert", "bool"),
+    UrlParam("sigmas", f"{P}_sigmas", "list", item="float", lo=0.01, hi=2.0, max_items=limits.MAX_CURVE_SIGMAS,
+             url_to_widget=format_numbers,
+             widget_to_url=lambda t: parse_numbers(t, 0.01, 2.0, limits.MAX_CURVE_SIGMAS)[0],
+             when=lambda s: bool(s.get(f"{P}_cert"))),
+    UrlParam("n", f"{P}_cert_n", "int", lo=16, hi=2048, when=lambda s: bool(s.get(f"{P}_cert"))),
+    UrlParam("label", f"{P}_label", "int", lo=0, hi=999),
+]
+
+st.title("📈 Robustness curves")
+st.markdown(
+    "One adversarial example answers *whether* an attack can fool the model; a **curve** answers *how strong* "
+    "it must be. For one photo, each chosen attack runs at every budget **ε** in your list — in a single batched "
+    "run where the attack allows it (the photo is copied once per ε) — and the plot shows the model's confidence "
+    "in the correct class against ε, with a ✓/✗ marker for whether the answer is still right. Add defenses to "
+    "see how each one shifts the curve, find the **smallest ε that flips the label** by bisection, and see how "
+    "large a **certified radius** randomized smoothing gives for each noise level σ.")
+
+url = UrlState(P, URL_PARAMS)
+url.seed()
+
+with st.sidebar:
+    st.header("Image")
+    img, img_label = image_picker(P)
+    st.header("Model")
+    model_name = model_picker(P)
+    model = get_model(model_name)
+    st.header("Attacks")
+    norm = st.radio("Norm", ["linf", "l2"], horizontal=True, key=f"{P}_norm",
+                    format_func=lambda n: {"linf": "L∞", "l2": "L2"}[n])
+    usable = [a for a, cls in ATTACKS.items() if norm in cls.norms]
+    chosen = st.multiselect("Attacks", list(ATTACKS), default=["FGSM", "PGD"], key=f"{P}_attacks",
+                            help="Each adds one line per defense.")
+    dropped = [a for a in chosen if a not in usable]
+    attacks = [a for a in chosen if a in usable]
+    if dropped:
+        st.caption(f"⚠️ {', '.join(dropped)} cannot use {'L∞' if norm == 'linf' else 'L2'}; left out.")
+    unit = "k/255" if norm == "linf" else "L2, [0, 1] pixel scale"
+    eps_shown = numbers_input(f"ε values ({unit})", f"{P}_eps_{norm}", EPS_DEFAULT[norm], 0.0, EPS_MAX[norm],
+                              limits.MAX_CURVE_EPS, help="Comma-separated; at most "
+                              f"{limits.MAX_CURVE_EPS}. 0 is the clean image.")
+    eps = [e / 255 if norm == "linf" else e for e in eps_shown]
+    steps = st.slider("Steps (iterative attacks)", 1, limits.MAX_ATTACK_STEPS, 10, key=f"{P}_steps")
+    ratio = st.select_slider("Step size α as a fraction of ε", RATIOS, 0.25, key=f"{P}_ratio",
+                             help="α = ε × this, at every point of the curve (PGD and TRADES-KL).")
+    rs = st.checkbox("Random start", True, key=f"{P}_rs",
+                     help="Every ε starts from the same random direction, scaled by its own ε.")
+    goal_mode = st.radio("Goal", ["untargeted", "least_likely", "targeted"], horizontal=True, key=f"{P}_goal",
+                         format_func=lambda m: {"untargeted": "Any wrong class", "least_likely": "Least likely",
+                                                "targeted": "A chosen class"}[m])
+    target = None
+    if goal_mode == "targeted":
+        target = st.selectbox("Target class", range(len(model.class_names)), index=1, key=f"{P}_target",
+                              format_func=lambda i: f"{i}: {model.class_names[i]}")
+    seed = int(st.number_input("Seed", 0, 2**31 - 1, 0, key=f"{P}_seed"))
+    st.header("Defenses")
+    defenses, defense_record = defenses_input(f"{P}_def", model)
+    adaptive = st.toggle("Adaptive attacker (attacks through each defense)", False, key=f"{P}_adaptive",
+                         disabled=not defenses)
+    st.header("Extras")
+    bisect = st.checkbox("Smallest flipping ε per attack (bisection)", True, key=f"{P}_bisect",
+                         help="Single-ε runs between the last ε that failed and the first that succeeded, "
+                              "on the undefended model.")
+    certify = st.checkbox("Certified radius against σ (randomized smoothing)", False, key=f"{P}_cert")
+    sigmas, cert_n = [], 64
+    if certify:
+        sigmas = numbers_input("σ values", f"{P}_sigmas", "0.12, 0.25, 0.5", 0.01, 2.0, limits.MAX_CURVE_SIGMAS)
+        cert_n = st.slider("Noisy samples n per σ", 16, 2048, 64, 16, key=f"{P}_cert_n",
+                           help="Plus 16 selection samples; α = 0.001.")
+    c1, c2 = st.columns(2)
+    with c1:
+        run = st.button("Run", type="primary", key=f"{P}_run", width="stretch")
+    with c2:
+        stop = stop_button(f"{P}_stop")
+    device_caption()
+    share_caption()
+url.write()
+url.show_notes()
+upload_note(P)
+
+if img is None:
+    st.stop()
+
+x = image_tensor(img, model_name)
+dev = next(model.parameters()).device
+with torch.no_grad():
+    clean_top = topk(model(x.to(dev)).float().cpu(), model.class_names)
+names = model.class_names
+label = st.selectbox("Correct class", range(len(names)), index=clean_top.top1, key=f"{P}_label",
+                     format_func=lambda i: f"{i}: {names[i]}",
+                     help="By default the model's own clean prediction; set it if you know the true class.")
+
+curve_attacks = [CurveAttack(a, ThreatModel(norm=norm, eps=1.0 if norm == "l2" else 4 / 255,
+                                            step=(1.0 if norm == "l2" else 4 / 255) * ratio, steps=steps,
+                                            random_start=rs if a in ("PGD", "APGD-CE", "APGD-DLR") else
+                                            default_threat(a, norm).random_start),
+                             CURVE_PARAMS.get(a, ())) for a in attacks]
+goal = Goal(goal_mode, target)
+settings = {"model": model_name, "image": img_label, "label": int(label), "label_name": names[label], "norm": norm,
+            "eps": eps, "eps_shown": eps_shown, "attacks": attacks, "steps": steps, "step_ratio": ratio,
+            "random_start": rs, "goal": goal_mode, "target": target, "defenses": {n: dict(p) for n, p in defense_record},
+            "adaptive": adaptive and bool(defenses), "bisection": bisect, "sigmas": sigmas, "cert_n": cert_n,
+            "attack_params": {a: dict(CURVE_PARAMS.get(a, ())) for a in attacks}}
+settings_key = hashlib.sha256(repr((float(x.sum()), x.shape, settings, seed)).encode()).hexdigest()
+
+if stop:
+    st.warning("Stopped. Press **Run** to start again.")
+
+if run:
+    if not attacks or not eps:
+        st.error("Choose at least one attack and one ε.")
+        st.stop()
+    update = progress_bar("Curves:")
+    try:
+        curves = robustness_curves(model, x, label, eps, curve_attacks, defenses, adaptive=settings["adaptive"],
+                                   goal=goal, seed=seed, progress=update)
+        flips = {}
+        if bisect:
+            for atk in curve_attacks:
+                flips[(atk.name, NO_DEFENSE)] = min_flip_from_curve(model, x, curves, atk,
+                                                                    progress=progress_bar(f"Smallest ε, {atk.name}:"))
+        cert = certified_radius_curve(model, x, label, sigmas, n0=16, n=cert_n, seed=seed,
+                                      progress=progress_bar("Certifying:")) if certify and sigmas else None
+    except Cancelled:
+        st.warning("Stopped.")
+        st.stop()
+    except ValueError as e:
+        st.error(f"Cannot run with these settings: {e}")
+        st.stop()
+    st.session_state[f"{P}_result"] = (settings_key, settings, seed, curves, flips, cert)
+
+stored = st.session_state.get(f"{P}_result")
+if stored is None:
+    c1, c2 = st.columns([1, 2])
+    c1.image(to_numpy_image(x), caption=f"{img_label}: the model says {clean_top.names[0]} ({clean_top.probs[0]:.0%})",
+             width="stretch")
+    c2.info("Choose attacks and ε values in the sidebar, then press **Run**.")
+    st.stop()
+
+key, used, used_seed, curves, flips, cert = stored
+if key != settings_key:
+    st.warning("The settings changed since these curves were computed: press **Run** to update them.")
+xt, k = eps_axis(curves.norm)
+if used["defenses"] and not curves.adaptive:
+    st.warning("⚠️ **Non-adaptive attacker**: the attacks saw only the undefended model. A defense whose curve "
+               "stays high here is *not* shown to be robust; switch on the adaptive attacker.")
+
+min_eps = {kk: b.eps for kk, b in flips.items()}
+fig = curve_figure(curves, names, min_eps)
+st.plotly_chart(fig, key=f"{P}_fig", width="stretch")
+batched = ", ".join(f"{s.attack} ({'one batched run' if s.batched else 'one run per ε'}, {s.elapsed_s:.1f} s)"
+                    for s in curves.series if s.defense == NO_DEFENSE)
+st.caption(f"Markers: ✓ green = still the correct class, ✗ red = fooled, grey square = the defense abstains. "
+           f"Line colour = attack, dash = defense. {batched}. Total {curves.elapsed_s:.1f} s.")
+
+if flips:
+    rows = []
+    for (atk, d), b in flips.items():
+        rows.append({"attack": atk, "classified by": d,
+                     "smallest flipping ε": "not within the largest ε" if b.eps is None else f"{b.eps * k:.3g}",
+                     "bracket": f"{b.lo * k:.3g} … {b.hi * k:.3g}", "ε tried": len(b.evaluations)})
+    st.subheader("Smallest ε that flips the label")
+    st.dataframe(rows, hide_index=True, width="stretch")
+    st.caption(f"ε in {xt}. Bisection between the curve's last failing and first succeeding ε, to 0.1/255 (L∞) "
+               "or 0.01 (L2) or 5 %: the smallest ε *seen* to succeed, an upper bound on the true threshold "
+               "(an attack's success need not be monotone in ε). Below 0.5/255 a perturbation may not survive "
+               "saving the image with 8 bits per channel.")
+
+with st.expander("Adversarial images along the curve"):
+    for s in curves.series:
+        if s.defense != NO_DEFENSE or s.x_adv is None:
+            continue
+        titles = [f"{e * k:.3g}: {names[p][:16] if p >= 0 else 'abstain'}" for e, p in zip(s.eps, s.verdicts.pred)]
+        st.plotly_chart(image_grid_figure(s.x_adv, titles=titles, cols=min(len(s.eps), 6), height=260,
+                                          title=f"{s.attack}: image at each ε ({xt}) and the prediction"),
+                        key=f"{P}_grid_{s.attack}", width="stretch")
+
+with st.expander("All numbers"):
+    st.dataframe([{**r, "eps_shown": r["eps"] * k, "pred_name": names[r["pred"]] if r["pred"] >= 0 else "abstain"}
+                  for r in curves.rows()], hide_index=True, width="stretch")
+
+if cert:
+    st.subheader("Certified radius against σ")
+    st.plotly_chart(certified_radius_figure(cert, names), key=f"{P}_cert_fig", width="stretch")
+    st.caption("Randomized smoothing (Cohen et al. 2019) certifies that no L2 perturbation smaller than R changes "
+               "the smoothed vote (with probability ≥ 1 − α). A larger σ raises the ceiling R_max but blurs the photo "
+               "for a model never trained on noise, so it often abstains (grey). Every σ uses the same noise draws, "
+               "scaled.")
+    st.dataframe([{**p.as_row(), "predicted_name": names[p.predicted] if p.predicted >= 0 else "abstain"}
+                  for p in cert], hide_index=True, width="stretch")
+
+
+def build_report() -> Report:
+    rep = Report(f"Robustness curves: {img_label} on {used['model']}", page="pages/curves.py", settings=used,
+                 seeds={"attack": used_seed, "defenses": used_seed + 1, "certify": used_seed},
+                 notes=(["Non-adaptive attacker: the attacks saw only the undefended model."]
+                        if used["defenses"] and not curves.adaptive else []))
+    rep.add_section("Curves")
+    rep.add_image(x, f"{img_label} as the model sees it")
+    rep.add_figure(fig, "Confidence in the label against ε")
+    rep.add_table(curves.rows(), "Every attack × defense × ε")
+    if flips:
+        rep.add_section("Smallest flipping ε")
+        rep.add_table([{"attack": a, "defense": d, "eps": b.eps, "lo": b.lo, "hi": b.hi,
+                        "evaluations": [[e, ok] for e, ok in b.evaluations]} for (a, d), b in flips.items()])
+    if cert:
+        rep.add_section("Certified radius against σ")
+        rep.add_figure(certified_radius_figure(cert, names), "CERTIFY at each σ")
+        rep.add_table([p.as_row() for p in cert])
+    return rep
+
+
+with st.expander("Download report"):
+    if key != settings_key:
+        st.info("Press **Run** with the current settings to get their report.")
+    else:
+        report_download(build_report, key=f"{P}_report", file_stem=f"curves_{img_label}_{used['model']}")
+
+with st.expander("How to read this"):
+    st.markdown(
+        "- Each **line** is one attack, classified by the bare model or by one defense. Its height is the "
+        "confidence in the correct class (for smoothing defenses: the class's share of the noisy votes).\n"
+        "- Attacks that support it (FGSM, PGD, APGD) run **once**, with one copy of the photo per ε; each copy "
+        "gets exactly what a single run at that ε and the same seed would (with random start, every ε starts "
+        "from the same random direction scaled by its ε). N-FGSM, TRADES-KL and CW-L2 run once per ε; here "
+        "N-FGSM is clipped to the ε-ball and CW-L2 respects ε, so that ε bounds every perturbation.\n"
+        "- The step size follows ε (α = ε × the chosen fraction), so every point gets the same number of steps "
+        "of proportionate size.\n"
+        + "".join(f"- **{a}**: {ATTACK_INFO[a]}\n" for a in attacks))

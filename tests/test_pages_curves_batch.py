@@ -1,0 +1,121 @@
+"""The Robustness curves and Batch evaluation pages driven headless (AppTest, light settings):
+the page's numbers are those of the core functions, reports are offered, uploads are read safely."""
+from __future__ import annotations
+
+import base64
+import io
+import json
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+from streamlit.testing.v1 import AppTest
+
+from core.attacks import ThreatModel
+from core.curves import CurveAttack, robustness_curves
+from core.evaluate import EvalSettings, evaluate_images
+from core.image_sets import read_bundled
+from core.images import load_sample, prepare_for_model, to_tensor
+from core.models import get_spec, load_model
+
+pytestmark = pytest.mark.slow
+PAGES = Path(__file__).resolve().parents[1] / "pages"
+TIMEOUT = 90
+
+
+def _texts(at) -> str:
+    parts = []
+    for kind in ("markdown", "success", "error", "warning", "info", "caption", "code"):
+        parts += [e.value for e in getattr(at, kind)]
+    return "\n".join(str(p) for p in parts)
+
+
+def _array(v) -> list[float]:
+    if isinstance(v, dict) and "bdata" in v:
+        return np.frombuffer(base64.b64decode(v["bdata"]), dtype=np.dtype(v["dtype"])).tolist()
+    return list(v)
+
+
+def test_curves_page_matches_core_and_offers_a_report():
+    at = AppTest.from_file(str(PAGES / "curves.py"), default_timeout=TIMEOUT)
+    for k, v in {"attacks": "FGSM,PGD", "eps": "0,1,4", "steps": "2", "seed": "3", "rs": "1"}.items():
+        at.query_params[k] = v
+    at.run()
+    assert not at.exception, at.exception
+    at.button(key="cur_run").click().run()
+    assert not at.exception, at.exception
+    figs = [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
+    curve = next(f for f in figs if "against ε" in json.dumps(f["layout"].get("title", ""), ensure_ascii=False))
+    traces = {t["name"]: _array(t["y"]) for t in curve["data"]}
+    assert set(traces) == {"FGSM · No defense", "PGD · No defense"}
+
+    model = load_model("EfficientNet-Lite0")
+    x = to_tensor(prepare_for_model(load_sample("chelsea"), get_spec("EfficientNet-Lite0")))
+    label = int(model(x).argmax(1))
+    atks = [CurveAttack("FGSM", ThreatModel(eps=4 / 255, step=1 / 255, steps=2, random_start=False)),
+            CurveAttack("PGD", ThreatModel(eps=4 / 255, step=1 / 255, steps=2, random_start=True))]
+    res = robustness_curves(model, x, label, [0, 1 / 255, 4 / 255], atks, seed=3)
+    for atk in ("FGSM", "PGD"):
+        assert traces[f"{atk} · No defense"] == pytest.approx(res.get(atk).verdicts.confidence, abs=1e-5)
+    text = _texts(at)
+    assert "one batched run" in text
+    assert len(at.dataframe) >= 2  # smallest-ε table and all numbers
+    assert len(at.get("download_button")) == 2
+
+
+def _png(seed: int) -> bytes:
+    arr = np.random.default_rng(seed).integers(0, 256, (40, 50, 3), dtype=np.uint8)
+    buf = io.BytesIO()
+    Image.fromarray(arr).save(buf, "PNG")
+    return buf.getvalue()
+
+
+def test_batch_page_bundled_photos_match_core_and_the_cli_command():
+    at = AppTest.from_file(str(PAGES / "batch.py"), default_timeout=TIMEOUT)
+    for k, v in {"samples": "chelsea,coffee", "attack": "FGSM", "eps": "1,4"}.items():
+        at.query_params[k] = v
+    at.run()
+    assert not at.exception, at.exception
+    assert "clean prediction" in _texts(at)  # the label note
+    at.button(key="bat_run").click().run()
+    assert not at.exception, at.exception
+    df = at.dataframe[0].value
+    model = load_model("EfficientNet-Lite0")
+    spec = get_spec("EfficientNet-Lite0")
+    items = read_bundled(lambda im: to_tensor(prepare_for_model(im, spec)), ["chelsea", "coffee"]).items
+    s = EvalSettings(model="EfficientNet-Lite0", attack="FGSM", eps=(1 / 255, 4 / 255), steps=10, step_ratio=0.25,
+                     random_start=True)
+    want = evaluate_images(model, items, s).summary()
+    assert df["accuracy"].tolist() == pytest.approx([r["accuracy"] for r in want])
+    assert df["n"].tolist() == [2, 2, 2]
+    code = "\n".join(c.value for c in at.code)
+    assert "python -m core evaluate bundled --samples chelsea,coffee" in code and "--eps 1,4" in code
+    assert len(at.get("download_button")) == 2
+
+
+def test_batch_page_zip_upload_is_read_safely():
+    data = io.BytesIO()
+    with zipfile.ZipFile(data, "w") as zf:
+        zf.writestr("photos/a.png", _png(1))
+        zf.writestr("../escape.png", _png(2))
+        zf.writestr("readme.txt", "hello")
+    at = AppTest.from_file(str(PAGES / "batch.py"), default_timeout=TIMEOUT)
+    at.query_params["src"] = "zip"
+    at.query_params["eps"] = "2"
+    at.run()
+    assert not at.exception, at.exception
+    at.file_uploader(key="bat_zip").set_value(("set.zip", data.getvalue(), "application/zip")).run()
+    assert not at.exception, at.exception
+    text = _texts(at)
+    assert "escape.png" in text and "leaves the archive" in text
+    assert "readme.txt" in text and "not an image" in text
+    assert "1 image(s): photos/a.png" in text
+    at.button(key="bat_run").click().run()
+    assert not at.exception, at.exception
+    assert at.dataframe[0].value["n"].tolist() == [1, 1]
+    # a file that is not a zip: a message, the page survives
+    at.file_uploader(key="bat_zip").set_value(("bad.zip", b"not a zip at all", "application/zip")).run()
+    assert not at.exception, at.exception
+    assert "not a ZIP archive" in "\n".join(e.value for e in at.error)

@@ -1,0 +1,89 @@
+"""Widgets shared by the Robustness curves and Batch evaluation pages: lists of numbers typed as
+text, a defense multiselect that also returns the settings, and the Stop button."""
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import streamlit as st
+from torch import nn
+
+from core.defenses import DEFENSES, Defense, make_defense
+from ui.defenses import defense_settings, slug
+
+
+def parse_numbers(text: str, lo: float, hi: float, max_items: int) -> tuple[list[float], list[str]]:
+    """Comma- or space-separated numbers → sorted distinct values clamped to [lo, hi] (at most
+    ``max_items``), and a note for everything dropped or changed."""
+    notes: list[str] = []
+    vals: list[float] = []
+    for part in str(text).replace(";", ",").replace(" ", ",").split(","):
+        part = part.strip()
+        if not part:
+            continue
+        try:
+            v = float(part)
+        except ValueError:
+            notes.append(f"“{part[:20]}” is not a number")
+            continue
+        if not math.isfinite(v):
+            notes.append(f"“{part[:20]}” is not a finite number")
+            continue
+        if v < lo or v > hi:
+            notes.append(f"{v:g} is outside {lo:g}…{hi:g}; using {min(max(v, lo), hi):g}")
+            v = min(max(v, lo), hi)
+        if v not in vals:
+            vals.append(v)
+    vals.sort()
+    if len(vals) > max_items:
+        notes.append(f"only the first {max_items} values are used")
+        vals = vals[:max_items]
+    return vals, notes
+
+
+def format_numbers(vals: list[float]) -> str:
+    return ", ".join(f"{v:g}" for v in vals)
+
+
+def numbers_input(label: str, key: str, default: str, lo: float, hi: float, max_items: int,
+                  help: str | None = None) -> list[float]:
+    """A text box for a list of numbers; problems are shown under it."""
+    text = st.text_input(label, default, key=key, help=help, max_chars=400)
+    vals, notes = parse_numbers(text, lo, hi, max_items)
+    if notes:
+        st.caption("⚠️ " + "; ".join(notes) + ".")
+    return vals
+
+
+def defenses_input(key: str, model: nn.Module, default: tuple[str, ...] = (),
+                   label: str = "Defenses") -> tuple[dict[str, Defense], tuple[tuple[str, tuple], ...]]:
+    """A multiselect of defenses with their settings: (built defenses, their settings as
+    ``(name, ((key, value), …))`` for records; a paper preset appears as ``("preset", "paper")``)."""
+    names = st.multiselect(label, list(DEFENSES), default=[d for d in default if d in DEFENSES], key=f"{key}_names")
+    built: dict[str, Defense] = {}
+    record: list[tuple[str, tuple]] = []
+    for name in names:
+        with st.expander(f"{name} settings"):
+            st.caption(DEFENSES[name].summary)
+            params, preset = defense_settings(name, model, f"{key}_{slug(name)}")
+        try:
+            built[name] = make_defense(name, model, preset=preset, **params)
+        except (ValueError, KeyError) as e:
+            st.error(f"{name}: {e}")
+            continue
+        items: list[tuple[str, Any]] = list(params.items())
+        if preset:
+            items.append(("preset", preset))
+        record.append((name, tuple(items)))
+    return built, tuple(record)
+
+
+def stop_button(key: str) -> bool:
+    """A Stop button. Clicking any widget while the page computes makes Streamlit stop the
+    running script at its next progress update (the progress bar is such a point) and rerun it;
+    in that rerun this button reads True, so the page can say it stopped."""
+    return st.button("⏹ Stop", key=key, width="stretch",
+                     help="Stops the computation at the next progress update; finished work is kept.")
+
+
+__all__ = ["defenses_input", "format_numbers", "numbers_input", "parse_numbers", "stop_button"]
