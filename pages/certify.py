@@ -12,8 +12,7 @@ from core.defenses import RandomizedSmoothing, SmoothReduce
 from core.defenses.smoothing import max_certifiable_radius, smoothing_cost_note
 from core.progress import Cancelled
 from core.viz.common import to_numpy_image
-from core.viz.defenses import (certificate_figure, class_counts_figure, image_grid_figure, patch_grid_figure,
-                               rmax_curve_figure)
+from core.viz.defenses import certificate_figure, class_counts_figure, patch_grid_figure, rmax_curve_figure
 from ui.common import device_caption, get_model, image_picker, image_tensor, model_picker, progress_bar
 
 st.title("📜 Certify")
@@ -126,7 +125,7 @@ for col, (name, out) in zip(cols, results.items()):
         m1, m2, m3 = st.columns(3)
         m1.metric("p̲A", f"{p_lower:.3f}", help="One-sided (1−α) Clopper–Pearson lower bound on the top class's vote share.")
         m2.metric("Radius R", "abstain" if pred < 0 else f"{float(cert.radius[0]):.3f}")
-        m3.metric("Ceiling R_max", f"{r_max:.3f}", help="σ·Φ⁻¹(α^(1/n)): the radius of a unanimous vote.")
+        m3.metric("R_max", f"{r_max:.3f}", help="σ·Φ⁻¹(α^(1/n)): the radius of a unanimous vote.")
         pc = int(diag["predict_class"][0])
         st.caption(f"PREDICT (binomial test of the top two counts at α): "
                    f"{'abstain' if pc < 0 else names[pc]}, p = {float(diag['predict_pvalue'][0]):.2g}. "
@@ -135,10 +134,11 @@ for col, (name, out) in zip(cols, results.items()):
                                             title=f"Votes of the n = {p['n']} noisy copies"),
                         key=f"cert_counts_{name}", width="stretch")
         if diag.get("noisy_samples") is not None:
-            k = diag["noisy_samples"].shape[1]
-            st.plotly_chart(image_grid_figure(diag["noisy_samples"][0], cols=k, height=240,
-                                              title=f"{k} of the noisy copies (σ = {p['sigma']:g}, clipped for display)"),
-                            key=f"cert_noisy_{name}", width="stretch")
+            noisy = diag["noisy_samples"][0]
+            st.image([to_numpy_image(im) for im in noisy], width=110,
+                     caption=[f"noisy copy {j + 1}" for j in range(noisy.shape[0])])
+            st.caption(f"{noisy.shape[0]} of the noisy copies (σ = {p['sigma']:g}; clipped to [0, 1] for display, "
+                       "the model sees them unclipped).")
         if "patch_grid" in diag:
             ens = sr.ensemble() if sr is not None else None
             if ens is not None and ens.resize == diag["resize"]:

@@ -157,12 +157,18 @@ for start in range(0, len(cards), cols_per_row):
                 cp = row.clean_pred
                 lines.append("clean image: " + ("abstains" if cp < 0 else f"{'✅' if cp == lab else '❌'} {names[cp]}"))
             st.markdown("  \n".join(lines))
-            if "trajectory" in out.diagnostics:
-                st.plotly_chart(purification_trajectory_figure(out.diagnostics["trajectory"], names, lab, height=260,
-                                                               title="Purification"),
-                                key=f"def_traj_{row.name}", width="stretch")
+            if "v" in out.diagnostics:
                 st.image(amplified_perturbation(out.diagnostics["v"][:1]), width="stretch",
                          caption="reversal vector v, amplified")
+
+for row in cmp.rows:  # purification trajectories, full width
+    if "trajectory" in row.output.diagnostics:
+        st.plotly_chart(purification_trajectory_figure(row.output.diagnostics["trajectory"], names, lab, height=320,
+                                                       title=f"{row.name}: loss and top-1 class per step"),
+                        key=f"def_traj_{row.name}", width="stretch")
+        st.caption("Each step moves the reversal vector v to lower the equivariance loss L_equi (dashed line: "
+                   "its minimum, reached when all views agree exactly). Markers are green where the top-1 class "
+                   "is the correct one; the last point is the image that was classified.")
 
 rows = [{"name": "No defense", "p_ref": float(base.adv_logits.softmax(1)[0, lab]),
          "correct": int(base.adv_logits.argmax(1)[0]) == lab,
@@ -182,8 +188,9 @@ if equi_rows and st.checkbox("Show equivariance error maps (clean, attacked, pur
         model, {"clean": base.x_clean.to(dev), "attacked": r.attack.x_adv.to(dev),
                 "purified": r.output.x_classified[:1].to(dev)}, views=p["views"], stage=p["stage"], seed=0)
     ecols = st.columns(3)
+    top_err = max(float(m.max()) for _, m in summary_maps.values())
     for ec, (nm, (mean_err, emap)) in zip(ecols, summary_maps.items()):
-        ec.plotly_chart(equivariance_error_figure(emap, title=f"{nm}: mean {mean_err:.3f}", height=260),
+        ec.plotly_chart(equivariance_error_figure(emap, title=f"{nm}: mean {mean_err:.3f}", height=260, zmax=top_err),
                         key=f"def_err_{nm}", width="stretch")
     st.caption(f"1 − cosine between the identity view's feature vector at each position of {p['stage']} and the "
                "mean of the other views' back-warped features (same random views for all three images). The "

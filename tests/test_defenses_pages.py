@@ -55,7 +55,7 @@ def test_defenses_page_with_purification_and_smoothing():
     assert ("certified L2 radius" in text) or ("abstains" in text)  # the smoothing card
     charts = at.get("plotly_chart")
     assert len(charts) >= 2  # the purification trajectory and the summary chart
-    assert any("Purification" in c.proto.spec for c in charts)
+    assert any("loss and top-1 class per step" in c.proto.spec for c in charts)
 
 
 def test_certify_page_light():
@@ -71,7 +71,7 @@ def test_certify_page_light():
     text = _texts(at)
     assert ("Abstains" in text) or ("Certified" in text)
     labels = [m.label for m in at.metric]
-    assert labels.count("p̲A") == 2 and labels.count("Ceiling R_max") == 2
+    assert labels.count("p̲A") == 2 and labels.count("R_max") == 2
     # R_max for n = 16, α = 0.001, σ = 0.25
     from core.defenses.smoothing import max_certifiable_radius
     assert f"{max_certifiable_radius(16, 0.001, 0.25):.3f}" in [m.value for m in at.metric]

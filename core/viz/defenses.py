@@ -152,9 +152,10 @@ def defense_comparison_figure(rows: Sequence[dict], title: str = "Confidence in 
 
 
 def equivariance_error_figure(err: torch.Tensor, title: str = "Equivariance error 1 − cos (per feature position)",
-                              height: int = 300) -> go.Figure:
-    """Heatmap of the per-position equivariance error of one image (h, w)."""
-    return heatmap(err, title=title, colorscale="Magma", zmin=0, colorbar_title="1 − cos", height=height)
+                              height: int = 300, zmax: float | None = None) -> go.Figure:
+    """Heatmap of the per-position equivariance error of one image (h, w); pass the same ``zmax``
+    to compare several images on one colour scale."""
+    return heatmap(err, title=title, colorscale="Magma", zmin=0, zmax=zmax, colorbar_title="1 − cos", height=height)
 
 
 def stage_sizes_figure(settings: dict[str, dict[str, tuple[int, int, int]]],
