@@ -12,10 +12,10 @@ Fashion-MNIST choice). Attacks (all from :mod:`core.attacks`, untargeted CE):
 * Curves: PGD-10 (steps of 2.5·ε/10, random start) at each ε of :data:`CURVE_EPS`.
 
 **Robust accuracy** counts an image as robust when it is classified correctly both clean and
-attacked (AutoAttack's convention). Deterministic: batch b of card attack a (index in :data:`METRICS`) uses seed 1000·a + b, curve
-points seed ``curve_seed(0, ε)`` + b,
-and batches are fixed (``batch_size``), so the same model, data and thread count give the
-same counts.
+attacked (AutoAttack's convention); only the clean-correct images are attacked, in order, in
+batches of ``batch_size``. Deterministic: batch b of card attack a (its index in
+:data:`METRICS`) uses seed 1000·a + b, batch b of a curve point seed ``curve_seed(0, ε)`` + b,
+so the same model, data, batch size and thread count give the same counts.
 """
 from __future__ import annotations
 
@@ -67,20 +67,25 @@ def predict(model: nn.Module, x: torch.Tensor, batch_size: int = 500) -> torch.T
 def robust_correct(model: nn.Module, x: torch.Tensor, y: torch.Tensor, attack: Attack | None, *,
                    seed: int = 0, batch_size: int = 500, progress: ProgressFn = None,
                    clean_correct: torch.Tensor | None = None) -> torch.Tensor:
-    """Per image: correct on the clean image and on the attacked one (``attack`` None: clean only)."""
+    """Per image: correct on the clean image and on the attacked one (``attack`` None: clean only).
+
+    Only the clean-correct images are attacked (the others count as not robust anyway), in
+    batches of ``batch_size`` taken in order; batch b uses seed ``seed + b``."""
     dev = next(model.parameters()).device
     if clean_correct is None:
         clean_correct = predict(model, x, batch_size) == y
     if attack is None:
         return clean_correct
-    out = []
-    batches = _batches(x.shape[0], batch_size)
+    idx = torch.nonzero(clean_correct).flatten()
+    ok = torch.zeros_like(clean_correct)
+    batches = _batches(len(idx), batch_size)
     for b, s in enumerate(batches):
-        x_adv, _ = attack.perturb(model, x[s].to(dev), y[s].to(dev), seed=seed + b)
+        sel = idx[s]
+        x_adv, _ = attack.perturb(model, x[sel].to(dev), y[sel].to(dev), seed=seed + b)
         with torch.no_grad():
-            out.append(model(x_adv).argmax(1).cpu() == y[s])
+            ok[sel] = model(x_adv).argmax(1).cpu() == y[sel]
         report(progress, b + 1, len(batches), f"{attack.name} batch {b + 1}/{len(batches)}")
-    return torch.cat(out) & clean_correct
+    return ok
 
 
 def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float = EVAL_EPS, *,

@@ -36,8 +36,6 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from core.explain.perturbation import grid_centres, soft_masks
-from core.explain.saliency import blur
 from core.progress import ProgressFn, report
 from core.train.arch import ZooClassifier
 from core.train.common import Recipe, eval_mode
@@ -53,6 +51,10 @@ def perturbation_maps(model: nn.Module, x: torch.Tensor, stride: float = GRID_ST
     """Greydanus saliency ½‖f(x) − f(x')‖² on the logits, bilinearly upsampled, normalised
     per image to max 1: (N, H, W). Same masks and blur as
     :func:`core.explain.perturbation.perturbation_saliency`, batched over images."""
+    # imported here: core.explain pulls in captum, which the model registry should not pay for
+    from core.explain.perturbation import grid_centres, soft_masks
+    from core.explain.saliency import blur
+
     n, _, h, w = x.shape
     masks = soft_masks(h, w, stride, radius, dtype=x.dtype).to(x.device)  # (K, H, W)
     gh, gw = len(grid_centres(h, stride)), len(grid_centres(w, stride))
