@@ -17,6 +17,7 @@ PAGES = [
     ("pages/saliency.py", "Saliency", "🔥"),
     ("pages/channels.py", "Channels", "📊"),
     ("pages/feature_maps.py", "Feature maps", "🧩"),
+    ("pages/zoo.py", "Model zoo", "🦓"),
     ("pages/curves.py", "Robustness curves", "📈"),
     ("pages/batch.py", "Batch evaluation", "🗂️"),
 ]

@@ -36,6 +36,7 @@ class ZooEntry:
     recipe_cls: Callable[..., Recipe]
     about: str
     teacher: str | None = None  # zoo model whose outputs the recipe needs (J-SIGR's saliency)
+    short: str = ""  # a label for narrow places (figure titles)
 
     @property
     def title(self) -> str:
@@ -55,36 +56,36 @@ class ZooEntry:
 
 
 ZOO: list[ZooEntry] = [
-    ZooEntry("fmnist-standard", Standard,
-             "Plain cross-entropy on clean images. Accurate on clean images and the reference point: "
+    ZooEntry("fmnist-standard", short="Standard", recipe_cls=Standard,
+             about="Plain cross-entropy on clean images. Accurate on clean images and the reference point: "
              "a perturbation of ε = 0.1 usually flips its prediction."),
-    ZooEntry("fmnist-pgd-at", PGDAT,
-             "Madry et al.'s adversarial training: every batch is replaced by its PGD-5 adversarial "
+    ZooEntry("fmnist-pgd-at", short="PGD-AT", recipe_cls=PGDAT,
+             about="Madry et al.'s adversarial training: every batch is replaced by its PGD-5 adversarial "
              "examples, so the model learns on the worst case it can find in the ε-ball. Loses some clean "
              "accuracy, gains most of the robustness in the zoo."),
-    ZooEntry("fmnist-trades", TRADES,
-             "TRADES keeps the clean cross-entropy and adds β = 6 times the KL divergence between the "
+    ZooEntry("fmnist-trades", short="TRADES", recipe_cls=TRADES,
+             about="TRADES keeps the clean cross-entropy and adds β = 6 times the KL divergence between the "
              "predictions on the clean image and on a nearby adversarial one: a tunable trade-off between "
              "accuracy and smoothness around each image."),
-    ZooEntry("fmnist-nfgsm", NFGSM,
-             "N-FGSM: one gradient step from a strongly noised image (noise up to 2ε, step ε, no projection). "
+    ZooEntry("fmnist-nfgsm", short="N-FGSM", recipe_cls=NFGSM,
+             about="N-FGSM: one gradient step from a strongly noised image (noise up to 2ε, step ε, no projection). "
              "Costs two passes per batch instead of six, and the noise prevents the single-step training "
              "from collapsing (catastrophic overfitting)."),
-    ZooEntry("fmnist-fgsm-tricks", FGSMTricks,
-             "Single-step FGSM training with two tricks from the 'bag of tricks' paper: 40 % of the pixels "
+    ZooEntry("fmnist-fgsm-tricks", short="FGSM tricks", recipe_cls=FGSMTricks,
+             about="Single-step FGSM training with two tricks from the 'bag of tricks' paper: 40 % of the pixels "
              "are masked when the attack gradient is taken, and SiLU replaces ReLU. The trick settings are "
              "our reading of the paper's abstract (unverified)."),
-    ZooEntry("fmnist-jsigr", JSIGR,
-             "J-SIGR (the brief's reconstruction): cross-entropy plus a penalty on the network's Jacobian and "
+    ZooEntry("fmnist-jsigr", short="J-SIGR", recipe_cls=JSIGR,
+             about="J-SIGR (the brief's reconstruction): cross-entropy plus a penalty on the network's Jacobian and "
              "on input gradients outside the region that a blur-perturbation map calls salient. It aims at "
              "saliency maps that stay on the object and at robustness to transferred attacks, not at "
              "white-box PGD.", teacher="fmnist-standard"),
-    ZooEntry("fmnist-cifs", CIFS,
-             "CIFS: small probes after the last two blocks score each channel's relevance to the top two "
+    ZooEntry("fmnist-cifs", short="CIFS", recipe_cls=CIFS,
+             about="CIFS: small probes after the last two blocks score each channel's relevance to the top two "
              "classes, and a softmax mask re-weights the channels, damping those that do not support the "
              "prediction; trained with PGD-5 adversarial training."),
-    ZooEntry("fmnist-feature-size", FeatureSizeAT,
-             "Same network with block 3's stride set to 1, so the last feature map is 14×14 instead of 7×7 "
+    ZooEntry("fmnist-feature-size", short="Feature size", recipe_cls=FeatureSizeAT,
+             about="Same network with block 3's stride set to 1, so the last feature map is 14×14 instead of 7×7 "
              "before the average pooling; trained with PGD-5. The paper argues that averaging over more "
              "positions damps perturbations."),
 ]

@@ -1,0 +1,100 @@
+"""Figures of the model-zoo page: predictions side by side, accuracy-versus-ε curves (model
+cards and live), CIFS channel masks, and 28×28 images scaled up for display."""
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+import plotly.graph_objects as go
+import torch
+
+from core.viz.common import FONT
+
+PALETTE = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2", "#17becf"]
+
+
+def upscale(x: torch.Tensor, factor: int = 6) -> np.ndarray:
+    """A (1, C, H, W) / (C, H, W) image in [0, 1] (C = 1 or 3) as an (H·f, W·f, 3) uint8 array,
+    nearest-neighbour, so the pixels stay visible."""
+    if x.dim() == 4:
+        x = x[0]
+    if x.shape[0] == 1:
+        x = x.expand(3, -1, -1)
+    a = (x.detach().float().clamp(0, 1).permute(1, 2, 0).cpu().numpy() * 255).round().astype(np.uint8)
+    return np.repeat(np.repeat(a, factor, axis=0), factor, axis=1)
+
+
+def amplified_delta(delta: torch.Tensor, factor: int = 6) -> np.ndarray:
+    """δ made visible (0.5 + δ/(2·max|δ|)), upscaled."""
+    m = float(delta.abs().max())
+    return upscale(torch.full_like(delta, 0.5) if m == 0 else 0.5 + delta / (2 * m), factor)
+
+
+def outcome_figure(titles: Sequence[str], label: int, clean_probs: Sequence[torch.Tensor],
+                   adv_probs: Sequence[torch.Tensor], class_names: Sequence[str], height: int = 340) -> go.Figure:
+    """Per model: probability of the true class on the clean and on the attacked image, with the
+    predicted class written on each bar."""
+    fig = go.Figure()
+    for tag, probs, colour in (("clean", clean_probs, "#1f77b4"), ("attacked", adv_probs, "#d62728")):
+        p_true = [float(p[label]) for p in probs]
+        text = [f"{class_names[int(p.argmax())]} ({float(p.max()):.0%})" for p in probs]
+        fig.add_trace(go.Bar(name=tag, x=list(titles), y=p_true, marker_color=colour, text=text,
+                             textposition="outside", cliponaxis=False,
+                             hovertemplate="%{x}<br>P(true class) %{y:.1%}<br>prediction %{text}<extra>" + tag + "</extra>"))
+    fig.update_layout(barmode="group", yaxis=dict(title=f"P(“{class_names[label]}”)", range=[0, 1.15],
+                                                  tickformat=".0%"),
+                      height=height, margin=dict(l=10, r=10, t=30, b=10), font=FONT,
+                      legend=dict(orientation="h", y=1.08, x=0), title=None)
+    return fig
+
+
+def curves_figure(card: dict[str, list[dict]], live: dict[str, list[dict]] | None = None,
+                  titles: dict[str, str] | None = None, card_label: str = "card (1,000 test images)",
+                  live_label: str = "live", height: int = 440) -> go.Figure:
+    """Accuracy versus ε: solid lines from the model cards, dashed markers from a live run."""
+    titles = titles or {}
+    fig = go.Figure()
+    names = list(dict.fromkeys(list(card) + list(live or {})))
+    for i, name in enumerate(names):
+        colour = PALETTE[i % len(PALETTE)]
+        t = titles.get(name, name)
+        if name in card:
+            pts = card[name]
+            fig.add_trace(go.Scatter(x=[p["eps"] for p in pts], y=[p["accuracy"] for p in pts], mode="lines+markers",
+                                     name=f"{t} — {card_label}", line=dict(color=colour, width=2),
+                                     hovertemplate="ε %{x:.3f}: %{y:.1%}<extra>" + t + "</extra>"))
+        if live and name in live:
+            pts = live[name]
+            fig.add_trace(go.Scatter(x=[p["eps"] for p in pts], y=[p["accuracy"] for p in pts], mode="lines+markers",
+                                     name=f"{t} — {live_label} ({pts[0]['n']} images)",
+                                     line=dict(color=colour, dash="dash", width=1.5), marker=dict(symbol="x", size=9),
+                                     hovertemplate="ε %{x:.3f}: %{y:.1%}<extra>" + t + " (live)</extra>"))
+    fig.update_layout(xaxis=dict(title="ε (L∞, [0, 1] pixels)"), yaxis=dict(title="robust accuracy", range=[0, 1],
+                                                                            tickformat=".0%"),
+                      height=height, margin=dict(l=10, r=10, t=30, b=10), font=FONT,
+                      legend=dict(font=dict(size=11)))
+    return fig
+
+
+def cifs_mask_figure(mask_clean: torch.Tensor, mask_adv: torch.Tensor, relevance: torch.Tensor | None = None,
+                     title: str = "", height: int = 380) -> go.Figure:
+    """The CIFS mask per channel (mean multiplier 1) on the clean and the attacked image;
+    channels ordered by ``relevance`` (descending) when given, else by the clean mask."""
+    mc, ma = mask_clean.detach().float().cpu(), mask_adv.detach().float().cpu()
+    key = relevance.detach().float().cpu() if relevance is not None else mc
+    order = torch.argsort(key, descending=True, stable=True)
+    x = list(range(len(order)))
+    text = [f"channel {int(c)}" for c in order]
+    fig = go.Figure()
+    fig.add_trace(go.Bar(x=x, y=mc[order].numpy(), name="clean", marker_color="#1f77b4", opacity=0.75,
+                         hovertext=text))
+    fig.add_trace(go.Bar(x=x, y=ma[order].numpy(), name="attacked", marker_color="#d62728", opacity=0.6,
+                         hovertext=text))
+    fig.add_hline(y=1.0, line_dash="dot", line_color="grey", annotation_text="no change", annotation_position="top left")
+    fig.update_layout(barmode="overlay", title=title,
+                      xaxis=dict(title="channel (ordered by relevance to the clean prediction)" if relevance is not None
+                                 else "channel (ordered by the clean mask)", showticklabels=False),
+                      yaxis=dict(title="mask multiplier m_c"), height=height,
+                      margin=dict(l=10, r=10, t=40 if title else 20, b=10), font=FONT,
+                      legend=dict(orientation="h", y=1.1, x=0))
+    return fig

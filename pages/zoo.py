@@ -1,0 +1,258 @@
+"""Model zoo: small Fashion-MNIST models trained with different training-time defenses,
+attacked side by side."""
+from __future__ import annotations
+
+import hashlib
+
+import numpy as np
+import streamlit as st
+import torch
+
+from core.explain.channels import analyse_channels
+from core.explain.saliency import METHODS, compute_map, spearman
+from core.progress import Cancelled
+from core.train import data as zdata
+from core.train.arch import FMNIST_CLASSES
+from core.train.compare import ZOO_ATTACKS, attack_each, cifs_masks, live_curves
+from core.train.evaluate import CURVE_EPS, METRIC_LABELS, METRICS
+from core.train.zoo import available, load_card
+from core.viz.explain import channel_profile, pr_nr_sums, saliency_row
+from core.viz.zoo import amplified_delta, cifs_mask_figure, curves_figure, outcome_figure, upscale
+from ui.common import device_caption, get_model, image_picker, progress_bar
+from ui.presets import consume_autorun, preset_bar
+
+st.title("🦓 Model zoo")
+st.markdown(
+    "No downloadable robust model works offline, so this project trains its own: **one small network "
+    "(four conv layers, 99k parameters) per training-time defense**, all on the same Fashion-MNIST images "
+    "with the same budget, so that only the training method differs. Pick two or more, attack the same "
+    "image on each (every model with its own gradients) and see which ones hold; compare their "
+    "accuracy-versus-ε curves; look at how J-SIGR's saliency and CIFS's channels differ from a standard "
+    "model's. These models were trained for minutes on a CPU: the *ranking* is meaningful, the absolute "
+    "numbers are far below the papers'.")
+
+entries = available()
+if len(entries) < 2:
+    st.error("The zoo's weights are missing (assets/zoo/). Train them with `tools/train_zoo.py`.")
+    st.stop()
+titles = {e.name: e.title for e in entries}
+shorts = {e.name: e.short or e.title for e in entries}
+names = list(titles)
+cards = {n: load_card(n) for n in names}
+
+default = [n for n in ("fmnist-standard", "fmnist-pgd-at", "fmnist-trades", "fmnist-cifs") if n in names]
+
+preset_bar("zoo")  # one-click presets and the guided tour's settings (ui/presets.py)
+
+with st.sidebar:
+    st.header("Models")
+    chosen = st.multiselect("Zoo models (two or more)", names, default=default, format_func=lambda n: titles[n],
+                            key="zoo_models")
+    st.header("Image")
+    source = st.radio("Image", ["test", "photo"], horizontal=True, key="zoo_source",
+                      format_func=lambda s: {"test": "Fashion-MNIST test image", "photo": "Photo"}[s])
+    if source == "test":
+        xs, ys, idxs = zdata.load_test_subset()
+        cls = st.selectbox("Class", list(range(10)), format_func=lambda c: FMNIST_CLASSES[c], key="zoo_cls")
+        of_cls = torch.nonzero(ys == cls).flatten()
+        k = st.slider("Image of that class", 0, len(of_cls) - 1, 0, key="zoo_k")
+        i = int(of_cls[k])
+        x = zdata.to_float(xs[i:i + 1])
+        label = int(ys[i])
+        img_label = f"test image #{int(idxs[i])} ({FMNIST_CLASSES[label]})"
+    else:
+        img, img_name = image_picker("zoo_photo", default="coffee", label="Photo")
+        if img is None:
+            st.stop()
+        invert = st.radio("Background", ["auto", "light (invert)", "dark (keep)"], horizontal=True, key="zoo_inv",
+                          help="Fashion-MNIST shows light garments on black. 'auto' inverts when the border is "
+                               "brighter than the middle.")
+        x = zdata.photo_to_fashion(img, invert={"auto": None, "light (invert)": True, "dark (keep)": False}[invert])
+        label = st.selectbox("What the photo shows (true class)", list(range(10)),
+                             format_func=lambda c: FMNIST_CLASSES[c], key="zoo_label",
+                             help="The attacker pushes the models away from this class.")
+        img_label = f"{img_name} as 28×28 grey"
+    st.header("Attack")
+    attack = st.selectbox("Attack", list(ZOO_ATTACKS), index=1, key="zoo_attack",
+                          help="White-box on each model separately, untargeted cross-entropy.")
+    eps = st.slider("ε (L∞, [0, 1] pixels)", 0.0, 0.3, 0.1, 0.01, key="zoo_eps",
+                    help="0.1 is the usual Fashion-MNIST budget and the one of the model cards.")
+    steps = 1 if attack == "FGSM" else st.slider("Steps", 1, 100, 20, key="zoo_steps",
+                                                 help="PGD: step 2.5ε/steps, random start. APGD-CE: adaptive step.")
+    seed = int(st.number_input("Seed", 0, 10_000, 0, key="zoo_seed"))
+    sal_method = st.selectbox("Saliency method", ["saliency", "smoothgrad", "integrated_gradients", "perturbation"],
+                              format_func=lambda m: METHODS[m].label, key="zoo_sal")
+    run = st.button("Attack and explain", type="primary", key="zoo_run", width="stretch") or consume_autorun("zoo")
+    device_caption()
+
+if len(chosen) < 2:
+    st.info("Choose at least two zoo models in the sidebar.")
+    st.stop()
+
+settings_key = hashlib.sha256(repr((x.numpy().tobytes(), label, tuple(chosen), attack, eps, steps, seed,
+                                    sal_method)).encode()).hexdigest()
+SAL_PARAMS = {"perturbation": {"stride": 4, "radius": 3.0}, "smoothgrad": {"seed": 0}}
+
+
+def saliency_pair(model, x_clean, x_adv, target: int) -> tuple[np.ndarray, np.ndarray, float]:
+    """Maps on the clean and attacked image (each scaled to max 1 for display) and the Spearman ρ
+    between the clean gradient map and the clean blur-perturbation map."""
+    p = SAL_PARAMS.get(sal_method, {})
+    m_clean = compute_map(model, x_clean, sal_method, target, **p)[0]
+    m_adv = compute_map(model, x_adv, sal_method, target, **p)[0]
+    grad = compute_map(model, x_clean, "saliency", target)[0]
+    pert = compute_map(model, x_clean, "perturbation", target, **SAL_PARAMS["perturbation"])[0]
+    info = METHODS[sal_method]
+
+    def norm(m):
+        m = m.abs() if info.signed else m
+        return (m / m.max().clamp_min(1e-12)).numpy()
+
+    return norm(m_clean), norm(m_adv), spearman(grad, pert)
+
+
+if run:
+    try:
+        models = {n: get_model(n) for n in chosen}
+        slot = st.empty()
+        with slot.container():
+            outcomes = attack_each(models, x, label, attack, eps, steps, seed,
+                                   progress=progress_bar(f"{attack} on each model…"))
+        extra = {}
+        by_name = {o.name: o for o in outcomes}
+        for n in ("fmnist-standard", "fmnist-jsigr", "fmnist-cifs", "fmnist-pgd-at"):
+            if n in names and n not in by_name:
+                extra[n] = get_model(n)
+        if extra:
+            with slot.container():
+                for o in attack_each(extra, x, label, attack, eps, steps, seed,
+                                     progress=progress_bar("Attacking the models of the explanation views…")):
+                    by_name[o.name] = o
+        sal = {}
+        for n in ("fmnist-standard", "fmnist-jsigr"):
+            if n in by_name:
+                sal[n] = saliency_pair(get_model(n), x, by_name[n].x_adv, label)
+        chan = {}
+        for n in ("fmnist-pgd-at", "fmnist-cifs"):
+            if n in by_name:
+                m = get_model(n)
+                chan[n] = analyse_channels(m, x, by_name[n].x_adv, "head", label)
+        masks = None
+        if "fmnist-cifs" in by_name:
+            mc = get_model("fmnist-cifs")
+            masks = (cifs_masks(mc, x), cifs_masks(mc, by_name["fmnist-cifs"].x_adv))
+        slot.empty()
+    except Cancelled:
+        st.warning("Stopped.")
+        st.stop()
+    except ValueError as e:
+        st.error(f"Cannot compute this: {e}")
+        st.stop()
+    st.session_state["zoo_result"] = (settings_key, [by_name[n] for n in chosen], by_name, sal, chan, masks)
+
+# ------------------------------------------------------------------ 1. side by side
+st.header("The same image, attacked on each model")
+stored = st.session_state.get("zoo_result")
+if stored is None:
+    st.image(upscale(x), caption=f"{img_label}; true class: {FMNIST_CLASSES[label]}", width=168)
+    st.info("Press **Attack and explain** in the sidebar (a few seconds on a CPU).")
+else:
+    key, outs, by_name, sal, chan, masks = stored
+    if key != settings_key:
+        st.warning("The settings changed since this was computed: press **Attack and explain** to update it.")
+    cols = st.columns(len(outs) + 1)
+    cols[0].image(upscale(x), caption=f"clean: {FMNIST_CLASSES[label]}", width="stretch")
+    for c, o in zip(cols[1:], outs):
+        verdict = "✅ held" if o.held else ("⚪ wrong already" if o.clean_pred != o.label else "❌ flipped")
+        c.image(upscale(o.x_adv), caption=f"{titles[o.name]}", width="stretch")
+        c.markdown(f"**{verdict}**  \n{FMNIST_CLASSES[o.clean_pred]} → **{FMNIST_CLASSES[o.adv_pred]}** "
+                   f"({float(o.adv_probs.max()):.0%})")
+    st.plotly_chart(outcome_figure([titles[o.name] for o in outs], label, [o.clean_probs for o in outs],
+                                   [o.adv_probs for o in outs], FMNIST_CLASSES), key="zoo_outcome", width="stretch")
+    with st.expander("The perturbations (amplified)"):
+        pc = st.columns(len(outs))
+        for c, o in zip(pc, outs):
+            c.image(amplified_delta(o.x_adv - x), caption=f"{titles[o.name]}: ‖δ‖∞ = "
+                    f"{float((o.x_adv - x).abs().max()):.3f}", width="stretch")
+        st.caption("Each perturbation is scaled to its own maximum (grey = no change). Robust models tend to get "
+                   "perturbations that look like strokes of a garment rather than noise.")
+
+# ------------------------------------------------------------------ 2. curves
+st.header("Accuracy versus ε")
+card_curves = {n: cards[n]["evaluation"]["curve_subset"]["points"] for n in chosen
+               if "curve_subset" in cards[n].get("evaluation", {})}
+live = st.session_state.get("zoo_live")
+live_ok = live is not None and live[0] == tuple(chosen)
+c1, c2 = st.columns([3, 1])
+n_live = c2.select_slider("Live batch", [16, 32, 64], 64, key="zoo_live_n")
+if c2.button("Run live curves", key="zoo_live_run", help="PGD-10 at each ε on the first images of the subset"):
+    xs, ys, _ = zdata.load_test_subset()
+    sel = torch.arange(0, 1000, 1000 // n_live)[:n_live]  # spread over the classes
+    try:
+        with c2:
+            res = live_curves({n: get_model(n) for n in chosen}, zdata.to_float(xs[sel]), ys[sel], CURVE_EPS,
+                              progress=progress_bar("Live curves…"))
+    except Cancelled:
+        st.stop()
+    st.session_state["zoo_live"] = (tuple(chosen), res)
+    live, live_ok = st.session_state["zoo_live"], True
+c1.plotly_chart(curves_figure(card_curves, live[1] if live_ok else None, titles), key="zoo_curves", width="stretch")
+st.caption("Solid: from the model cards (PGD-10, step 2.5ε/10, random start, the 1,000 shipped test images; "
+           "robust = correct clean *and* attacked). Dashed: the same attack run now on a small batch.")
+rows = []
+for n in chosen:
+    ev = cards[n].get("evaluation", {})
+    full = ev.get("full_test", {})
+    rows.append({"model": titles[n], **{f"{METRIC_LABELS[m]} %": round(100 * full[m]["accuracy"], 1)
+                                         for m in METRICS if m in full},
+                 "train s": cards[n]["training"]["seconds"]})
+st.dataframe(rows, hide_index=True, width="stretch")
+st.caption("Model cards: full 10,000-image test set, ε = 0.1 (L∞). APGD-CE with 20 iterations. "
+           "Re-check any card with `tools/evaluate_zoo.py`.")
+
+# ------------------------------------------------------------------ 3. saliency
+st.header("Saliency: J-SIGR against standard")
+if stored is not None and sal:
+    info = METHODS[sal_method]
+    photos, maps, heads = [], [], []
+    for n, (mc, ma, rho) in sal.items():
+        o = by_name[n]
+        photos += [upscale(x, 1), upscale(o.x_adv, 1)]
+        maps += [mc, ma]
+        heads += [f"{shorts[n]}<br>clean", f"{shorts[n]}<br>attacked → {FMNIST_CLASSES[o.adv_pred]}"]
+    st.plotly_chart(saliency_row(photos, maps, heads, False, colorbar_title="÷ max"), key="zoo_sal_fig",
+                    width="stretch")
+    st.caption(f"{info.label} for the true class, each map divided by its own maximum (the two models' gradients "
+               "differ in scale by design). " + " · ".join(
+                   f"{shorts[n]}: Spearman ρ(gradient, blur-perturbation map) = {rho:.2f}" for n, (_, _, rho) in sal.items()))
+    st.markdown("J-SIGR penalises input gradients *outside* the region a blur-perturbation map marks as salient "
+                "and the Jacobian's overall size; its gradient map should stay on the garment and agree more with "
+                "the perturbation map (higher ρ) than the standard model's.")
+elif "fmnist-jsigr" not in names or "fmnist-standard" not in names:
+    st.info("The J-SIGR or the standard model is missing from assets/zoo/.")
+
+# ------------------------------------------------------------------ 4. CIFS channels
+st.header("Channels: CIFS against PGD-AT")
+if stored is not None and chan:
+    cols = st.columns(len(chan))
+    for c, (n, res) in zip(cols, chan.items()):
+        c.plotly_chart(channel_profile(res, f"{shorts[n]}: mean activation per channel"), key=f"zoo_prof_{n}",
+                       width="stretch")
+    st.plotly_chart(pr_nr_sums({shorts[n]: r for n, r in chan.items()}), key="zoo_sums", width="stretch")
+    if masks is not None:
+        m_clean, m_adv = masks
+        rel = get_model("fmnist-cifs").classifier_weight[label].detach().cpu()
+        st.plotly_chart(cifs_mask_figure(m_clean["conv4"][0], m_adv["conv4"][0], rel,
+                                         "CIFS mask of the last block: clean vs attacked"),
+                        key="zoo_mask", width="stretch")
+    st.caption("Channels of the last map (after the CIFS mask for the CIFS model), ordered by relevance to the true "
+               "class (the classifier weight). An attack works by switching positively relevant (PR) channels off "
+               "and negatively relevant (NR) ones on; CIFS's mask, computed from its probes' top-2 classes, "
+               "re-weights the channels (1 = unchanged).")
+
+# ------------------------------------------------------------------ 5. methods
+with st.expander("The methods, in a few sentences", expanded=stored is None):
+    for e in entries:
+        ev = cards[e.name].get("evaluation", {}).get("full_test", {})
+        nums = ", ".join(f"{METRIC_LABELS[m]} {100 * ev[m]['accuracy']:.1f} %" for m in METRICS if m in ev)
+        st.markdown(f"**{e.title}** — *{e.recipe_cls.paper}*. {e.about}" + (f"  \nCard: {nums}." if nums else ""))
