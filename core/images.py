@@ -10,15 +10,21 @@ Decoding untrusted bytes (:func:`decode_image`) follows three rules:
   (``Image.open`` without ``load``) and the pixel count and side lengths are checked against
   :mod:`core.limits` *before* any pixel data is decoded, so a decompression bomb (a tiny file
   that claims a huge size) is refused without allocating its pixels. Pillow's own
-  ``DecompressionBombWarning``/``Error`` (at ``Image.MAX_IMAGE_PIXELS``, 89 MP by default) are
-  caught and turned into :class:`ImageError` too; the module does not change that global.
+  ``DecompressionBombWarning`` (at ``Image.MAX_IMAGE_PIXELS``, 89 MP by default) is silenced
+  like every Pillow warning during decoding (our lower limit refuses those files with a
+  clearer message; the others are notes such as "Corrupt EXIF data") and its
+  ``DecompressionBombError`` (twice that) becomes an :class:`ImageError`; the module does not
+  change Pillow's global.
 * **Only the formats we mean to read.** ``Image.open`` is restricted to PNG, JPEG (including
   the MPO variant that cameras and phones write), WebP, BMP, TIFF and GIF, so no other Pillow
   parser ever sees untrusted bytes. The format is detected from the content, never from the
   file name. Animated GIF/WebP and multi-page TIFF give their first frame.
 * **Every failure is an ImageError with a sentence a user can act on.** Unexpected exceptions
   (including ``MemoryError``) inside decoding are converted; ``KeyboardInterrupt`` and
-  ``SystemExit`` are not caught.
+  ``SystemExit`` are not caught. Pillow's warnings are silenced with ``warnings.catch_warnings``
+  around each decode; on Python < 3.14 that swaps a process-global filter list, so two decodes in
+  parallel threads may briefly silence each other's warnings (harmless: the limits here do not
+  rely on warnings).
 
 Colour handling: EXIF orientation is applied (``ImageOps.exif_transpose``). Transparent images
 (RGBA, LA, PA, palette or grayscale with a transparency key) are composited on white. 16-bit
@@ -40,6 +46,7 @@ import functools
 import io
 import json
 import math
+import struct
 import warnings
 from dataclasses import dataclass, fields
 from pathlib import Path
@@ -103,9 +110,18 @@ def _fmt_limit_bytes(n: int) -> str:
     return f"{mb:g} MB" if mb >= 1 else _fmt_bytes(n)
 
 
+_SUPPORTED_MAGIC = (
+    (b"\x89PNG\r\n\x1a\n", "PNG"), (b"\xff\xd8", "JPEG"), (b"GIF8", "GIF"), (b"RIFF", "WebP"),
+    (b"BM", "BMP"), (b"II*\x00", "TIFF"), (b"MM\x00*", "TIFF"),
+)
+
+
 def _sniff(data: bytes) -> str | None:
     """A short description of what some common non-image (or unsupported) files are."""
     head = data[:512]
+    for magic, fmt in _SUPPORTED_MAGIC:
+        if head.startswith(magic) and (fmt != "WebP" or head[8:12] == b"WEBP"):
+            return f"it starts like a {fmt} file but is damaged or truncated"
     stripped = head.lstrip(b"\xef\xbb\xbf \t\r\n").lower()
     if stripped.startswith(b"<?xml") or stripped.startswith(b"<svg") or b"<svg" in stripped:
         return "it looks like SVG/XML text"
@@ -119,8 +135,8 @@ def _sniff(data: bytes) -> str | None:
         return "it looks like a HEIC/HEIF photo; export it as JPEG or PNG first"
     if head[4:12] in (b"ftypavif", b"ftypavis"):
         return "it looks like an AVIF image; export it as JPEG or PNG first"
-    if head.startswith(b"\x00\x00\x01\x00") or head.startswith(b"\x00\x00\x02\x00"):
-        return "it looks like an ICO/CUR icon"
+    if head.startswith(b"\x00\x00\x01\x00") and 0 < int.from_bytes(head[4:6], "little") <= 256:
+        return "it looks like an ICO icon"
     if head.startswith(b"8BPS"):
         return "it looks like a Photoshop document"
     if head.startswith(b"\x00\x00\x00\x0cjP  ") or head.startswith(b"\xff\x4f\xff\x51"):
@@ -212,7 +228,8 @@ def _to_rgb(im: Image.Image) -> Image.Image:
         mode = "L"
     if mode == "CMYK":
         return _cmyk_to_rgb(im)
-    if mode in ("RGBA", "LA", "PA", "RGBa", "La") or "transparency" in im.info:
+    has_alpha_palette = mode == "P" and im.palette is not None and im.palette.mode == "RGBA"
+    if mode in ("RGBA", "LA", "PA", "RGBa", "La") or "transparency" in im.info or has_alpha_palette:
         return _on_white(im)
     return im.convert("RGB")
 
@@ -246,12 +263,12 @@ def _decode(data: bytes, name: str) -> Image.Image:
             f"{_fmt_limit_bytes(limits.MAX_UPLOAD_BYTES)} per image."
         )
 
-    # 1. Header only: format, mode, size. Pillow's bomb warning/error become our message.
+    # 1. Header only: format, mode, size. Pillow's bomb warning is silenced (by the caller)
+    # because our own, lower limit is checked right below with a clearer message; Pillow's
+    # bomb error is converted.
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            im = Image.open(io.BytesIO(data), formats=list(_OPEN_FORMATS))
-    except (Image.DecompressionBombWarning, Image.DecompressionBombError):
+        im = Image.open(io.BytesIO(data), formats=list(_OPEN_FORMATS))
+    except Image.DecompressionBombError:
         raise ImageError(
             f"{who} claims an image size beyond the limit of "
             f"{limits.MAX_IMAGE_PIXELS / 1e6:g} megapixels (it may be a decompression bomb); "
@@ -259,11 +276,16 @@ def _decode(data: bytes, name: str) -> Image.Image:
         ) from None
     except UnidentifiedImageError:
         what = _sniff(data)
+        if what and what.startswith("it starts like"):
+            raise ImageError(f"{who} could not be read as an image ({what}).") from None
         detail = f" ({what})" if what else ""
         raise ImageError(
             f"{who} is not an image in a supported format{detail}. "
             f"Supported formats: {_SUPPORTED_TEXT}."
         ) from None
+    except (OSError, EOFError, ValueError, SyntaxError, IndexError, TypeError, struct.error):
+        what = _sniff(data) or "it is damaged or truncated"
+        raise ImageError(f"{who} could not be read as an image ({what}).") from None
 
     if im.format not in _ACCEPTED_FORMATS:  # defensive: Image.open was restricted already
         raise ImageError(
@@ -292,6 +314,7 @@ def _decode(data: bytes, name: str) -> Image.Image:
         _check_size(*im.size, who)
 
     # 3. Orientation, then colour.
+    source = {"source_format": im.format or "", "source_mode": im.mode}
     try:
         oriented = ImageOps.exif_transpose(im)
         if oriented is not None:
@@ -303,7 +326,7 @@ def _decode(data: bytes, name: str) -> Image.Image:
         raise ImageError(f"{who} uses the colour mode {im.mode!r}, which cannot be shown.")
     if rgb is im:
         rgb = im.copy()
-    rgb.info = {"source_format": im.format or "", "source_mode": im.mode}
+    rgb.info = source
     return rgb
 
 
@@ -317,7 +340,9 @@ def decode_image(data: bytes, name: str = "") -> Image.Image:
     ``source_mode`` (what the file was).
     """
     try:
-        return _decode(data, name)
+        with warnings.catch_warnings():  # Pillow's notes on odd files (corrupt EXIF, ...)
+            warnings.simplefilter("ignore")
+            return _decode(data, name)
     except ImageError:
         raise
     except MemoryError:
