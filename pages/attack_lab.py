@@ -15,6 +15,8 @@ from core.report import attack_report
 from core.viz.attack import delta_heatmap, trajectory_figure
 from core.viz.common import amplified_perturbation, to_numpy_image, topk_bar
 from ui.common import attack_picker, device_caption, get_model, image_picker, image_tensor, model_picker, progress_bar
+from ui.presenter import big, is_presenter, key_numbers
+from ui.presets import consume_autorun, preset_bar
 from ui.defenses import defense_settings
 from ui.report import report_download
 from ui.urlstate import UrlState, attack_lab_params, share_caption, upload_note
@@ -33,6 +35,7 @@ st.markdown(
 
 url = UrlState("lab", attack_lab_params())  # shareable view: settings <-> URL (ui/urlstate.py)
 url.seed()
+preset_bar("lab")  # one-click presets and the guided tour's settings (ui/presets.py)
 
 with st.sidebar:
     st.header("Image")
@@ -41,7 +44,8 @@ with st.sidebar:
     model_name = model_picker("lab")
     model = get_model(model_name)
     st.header("Attack")
-    choice = attack_picker("lab", model.class_names)
+    with st.expander("Attack settings") if is_presenter() else st.container():  # presenter: fewer controls
+        choice = attack_picker("lab", model.class_names)
     st.header("Defense")
     defense_name = st.selectbox("Defense", ["None"] + list(DEFENSES), key="lab_defense")
     defense, adaptive = None, False
@@ -57,7 +61,7 @@ with st.sidebar:
                              help="Off: the attacker attacks the bare model and the defense then classifies "
                                   "the result. On: the attacker attacks through the defense using "
                                   + ROUTE_TEXT[DEFENSES[defense_name].adaptive_route] + ".")
-    run = st.button("Run attack", type="primary", key="lab_run", width="stretch")
+    run = st.button("Run attack", type="primary", key="lab_run", width="stretch") or consume_autorun("lab")
     device_caption()
     share_caption()
 url.write()
@@ -155,6 +159,9 @@ else:
     st.error(f"**{res.attack} did not reach its goal** ({goal_txt}) within this budget; "
              f"the model still says “{ap.names[0]}”. Try a larger ε or more steps.")
 
+key_numbers([(f"Clean: {cp.names[0]}", f"{cp.probs[0]:.0%}"),  # presenter mode only: the headline, large
+             (f"Adversarial: {ap.names[0]}", f"{ap.probs[0]:.0%}"),
+             ("Largest pixel change", f"{stats['linf_255']:.1f}/255"), ("PSNR", f"{stats['psnr']:.0f} dB")])
 c1, c2, c3, c4 = st.columns(4)
 c1.image(to_numpy_image(x0), caption=f"Original: {cp.names[0]} ({cp.probs[0]:.0%})", width="stretch")
 c2.image(to_numpy_image(xa), caption=f"Adversarial: {ap.names[0]} ({ap.probs[0]:.0%})", width="stretch")
@@ -165,8 +172,8 @@ with c4:
     st.caption("|δ| per pixel (max over colour channels), in units of 1/255.")
 
 b1, b2, b3 = st.columns([2, 2, 1.3])
-b1.plotly_chart(topk_bar(cp.names, cp.probs, "Clean: top 5", highlight=names[lab]), key="lab_clean_bar")
-b2.plotly_chart(topk_bar(ap.names, ap.probs, "Adversarial: top 5", highlight=names[lab]), key="lab_adv_bar")
+b1.plotly_chart(big(topk_bar(cp.names, cp.probs, "Clean: top 5", highlight=names[lab])), key="lab_clean_bar")
+b2.plotly_chart(big(topk_bar(ap.names, ap.probs, "Adversarial: top 5", highlight=names[lab])), key="lab_adv_bar")
 with b3:
     st.metric("L∞ of δ", f"{stats['linf_255']:.2f}/255", help="Largest change of any pixel channel.")
     st.metric("L2 of δ", f"{stats['l2']:.3f}", help="Euclidean length of the whole change, [0,1] pixel scale.")
@@ -174,6 +181,8 @@ with b3:
               help="Above ~40 dB the change is usually invisible.")
     st.metric(f"P({names[lab][:18]})", f"{p_adv:.1%}", f"{(p_adv - p_clean) * 100:+.1f} pts")
 
+if is_presenter():  # presenter mode: the replay, download, transfer and report sections are hidden
+    st.stop()
 st.subheader("Replay the attack")
 traj = res.trajectory
 if len(traj) > 1:

@@ -18,6 +18,7 @@ from core.models import get_spec
 from core.progress import Cancelled
 from core.viz.curves import batch_figure, eps_axis
 from ui.common import device_caption, get_model, model_picker, progress_bar
+from ui.presets import consume_autorun, preset_bar
 from ui.evaluation import defenses_input, format_numbers, numbers_input, parse_numbers, stop_button
 from ui.report import report_download
 from ui.urlstate import UrlParam, UrlState, model_param, share_caption
@@ -89,6 +90,7 @@ st.info(f"**Labels.** {LABEL_NOTE}")
 
 url = UrlState(P, URL_PARAMS)
 url.seed()
+preset_bar(P)  # one-click presets and the guided tour's settings (ui/presets.py)
 
 with st.sidebar:
     st.header("Images")
@@ -116,7 +118,7 @@ with st.sidebar:
                          disabled=not defenses)
     c1, c2 = st.columns(2)
     with c1:
-        run = st.button("Run", type="primary", key=f"{P}_run", width="stretch")
+        run = st.button("Run", type="primary", key=f"{P}_run", width="stretch") or consume_autorun(P)
     with c2:
         stop = stop_button(f"{P}_stop")
     device_caption()

@@ -14,6 +14,7 @@ from core.progress import Cancelled
 from core.viz.common import to_numpy_image
 from core.viz.defenses import certificate_figure, class_counts_figure, patch_grid_figure, rmax_curve_figure
 from ui.common import device_caption, get_model, image_picker, image_tensor, model_picker, progress_bar
+from ui.presets import consume_autorun, preset_bar
 
 st.title("📜 Certify")
 st.markdown(
@@ -30,6 +31,8 @@ st.markdown(
     "a little, cut into overlapping crops, and the crops' logits are averaged (or max-ed) before the vote. "
     "The certificate is computed the same way; a steadier vote means fewer abstentions and larger radii, "
     "at the price of one forward pass per patch.")
+
+preset_bar("cert")  # one-click presets and the guided tour's settings (ui/presets.py)
 
 with st.sidebar:
     st.header("Image")
@@ -54,7 +57,7 @@ with st.sidebar:
                               help="Patches of the model's input size, from the image enlarged by 32 px: "
                                    "stride 32 gives 2×2 patches, stride 16 gives 3×3.")
     seed = int(st.number_input("Seed", 0, 2**31 - 1, 0, key="cert_seed"))
-    run = st.button("Certify", type="primary", key="cert_run", width="stretch")
+    run = st.button("Certify", type="primary", key="cert_run", width="stretch") or consume_autorun("cert")
     device_caption()
 
 if img is None:

@@ -13,6 +13,7 @@ from core.progress import Cancelled
 from core.viz.common import to_numpy_image
 from core.viz.explain import channel_maps_grid, channel_profile, pr_nr_sums, relevance_scatter
 from ui.common import attack_picker, device_caption, get_model, image_picker, image_tensor, model_picker, progress_bar
+from ui.presets import consume_autorun, preset_bar
 
 st.title("📊 Channels")
 st.markdown(
@@ -23,6 +24,8 @@ st.markdown(
     "channel's average activation on the natural and the adversarial image is plotted with the channels "
     "ordered by relevance, so you can check that pattern on this photo, and then again with the "
     "**CIFS-lite** channel mask switched on.")
+
+preset_bar("ch")  # one-click presets and the guided tour's settings (ui/presets.py)
 
 with st.sidebar:
     st.header("Image")
@@ -47,7 +50,7 @@ with st.sidebar:
                             disabled=not cifs)
     adaptive = st.checkbox("Attack the CIFS-lite model itself (adaptive)", True, key="ch_adaptive", disabled=not cifs,
                            help="Off: reuse the adversarial image made against the plain model.")
-    run = st.button("Compute", type="primary", key="ch_run", width="stretch")
+    run = st.button("Compute", type="primary", key="ch_run", width="stretch") or consume_autorun("ch")
     device_caption()
 
 if img is None:

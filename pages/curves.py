@@ -18,6 +18,7 @@ from core.viz.common import to_numpy_image
 from core.viz.curves import certified_radius_figure, curve_figure, eps_axis
 from core.viz.defenses import image_grid_figure
 from ui.common import device_caption, get_model, image_picker, image_tensor, model_picker, progress_bar
+from ui.presets import consume_autorun, preset_bar
 from ui.evaluation import defenses_input, format_numbers, numbers_input, parse_numbers, stop_button
 from ui.report import report_download
 from ui.urlstate import (UrlParam, UrlState, image_picker_params, model_param, share_caption, upload_note)
@@ -79,6 +80,7 @@ st.markdown(
 
 url = UrlState(P, URL_PARAMS)
 url.seed()
+preset_bar(P)  # one-click presets and the guided tour's settings (ui/presets.py)
 
 with st.sidebar:
     st.header("Image")
@@ -130,7 +132,7 @@ with st.sidebar:
                            help="Plus 16 selection samples; α = 0.001.")
     c1, c2 = st.columns(2)
     with c1:
-        run = st.button("Run", type="primary", key=f"{P}_run", width="stretch")
+        run = st.button("Run", type="primary", key=f"{P}_run", width="stretch") or consume_autorun(P)
     with c2:
         stop = stop_button(f"{P}_stop")
     device_caption()

@@ -14,6 +14,7 @@ from core.progress import Cancelled
 from core.viz.common import amplified_perturbation, to_numpy_image
 from core.viz.defenses import defense_comparison_figure, equivariance_error_figure, purification_trajectory_figure
 from ui.common import attack_picker, device_caption, get_model, image_picker, image_tensor, model_picker, progress_bar
+from ui.presets import consume_autorun, preset_bar
 from ui.defenses import defense_picker
 
 st.title("🛡️ Defenses")
@@ -28,6 +29,8 @@ st.markdown(
     "itself: through a non-differentiable step it pretends the step is the identity on the way back "
     "(**BPDA**), and through randomness it averages over many draws (**EOT**). Defenses that only hide "
     "the gradient fall to the adaptive attacker.")
+
+preset_bar("def")  # one-click presets and the guided tour's settings (ui/presets.py)
 
 with st.sidebar:
     st.header("Image")
@@ -44,7 +47,7 @@ with st.sidebar:
     adaptive = mode == "Adaptive"
     classify_clean = st.checkbox("Also classify the clean image with each defense", False, key="def_clean",
                                  help="Shows what the defense costs on an unattacked image (doubles the time).")
-    run = st.button("Run", type="primary", key="def_run", width="stretch")
+    run = st.button("Run", type="primary", key="def_run", width="stretch") or consume_autorun("def")
     device_caption()
 
 if img is None:
@@ -129,8 +132,8 @@ for start in range(0, len(cards), cols_per_row):
                 pred = int(p.argmax())
                 st.markdown("**No defense**")
                 st.image(to_numpy_image(base.x_adv), width="stretch",
-                         caption=f"{base.attack} image (ε = {base.threat.eps * 255:.1f}/255"
-                                 f"{'' if base.threat.norm == 'linf' else ' L2'})")
+                         caption=f"{base.attack} image (ε = " + (f"{base.threat.eps * 255:.1f}/255)"
+                                 if base.threat.norm == "linf" else f"{base.threat.eps:g}, L2)"))
                 ok = pred == lab
                 st.markdown(f"{'✅' if ok else '❌'} **{names[pred]}** ({float(p[pred]):.0%})  \n"
                             f"attack: {base.elapsed_s:.2f} s")

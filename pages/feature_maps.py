@@ -12,6 +12,7 @@ from core.progress import Cancelled
 from core.viz.common import to_numpy_image
 from core.viz.explain import pooling_demo_figure, sensitivity_figure, stage_sizes_figure
 from ui.common import device_caption, get_model, image_picker, image_tensor, model_picker, progress_bar
+from ui.presets import consume_autorun, preset_bar
 
 st.title("🧩 Feature maps")
 st.markdown(
@@ -24,6 +25,8 @@ st.markdown(
 st.warning("The paper's gains come from **training** with the larger maps. These are the pretrained weights used "
            "as they are, so expect clean accuracy to change (objects appear at a different scale to the "
            "filters); treat the numbers as an exploration, not a test of the claim.")
+
+preset_bar("fm")  # one-click presets and the guided tour's settings (ui/presets.py)
 
 with st.sidebar:
     st.header("Image")
@@ -44,7 +47,7 @@ with st.sidebar:
     bisect = st.checkbox("Smallest flipping ε (bisection)", True, key="fm_bisect",
                          help="About 10 short PGD runs per setting.")
     hi = st.slider("Search ε up to (k/255)", 1, 16, 2, key="fm_hi", disabled=not bisect) / 255
-    run = st.button("Compare", type="primary", key="fm_run", width="stretch")
+    run = st.button("Compare", type="primary", key="fm_run", width="stretch") or consume_autorun("fm")
     device_caption()
 
 settings = [Setting(float(s)) for s in factors] + [Setting(1.0, (st_,)) for st_ in stride1]

@@ -14,6 +14,7 @@ from core.progress import Cancelled
 from core.viz.common import to_numpy_image
 from core.viz.explain import saliency_row
 from ui.common import attack_picker, device_caption, get_model, image_picker, image_tensor, model_picker, progress_bar
+from ui.presets import consume_autorun, preset_bar
 
 st.title("🔥 Saliency")
 st.markdown(
@@ -25,6 +26,8 @@ st.markdown(
     "*where* the model looks, the maps disagree; the numbers below each row say by how much.")
 
 DEFAULT_METHODS = ["saliency", "gradcam"]
+
+preset_bar("sal")  # one-click presets and the guided tour's settings (ui/presets.py)
 
 with st.sidebar:
     st.header("Image")
@@ -66,7 +69,7 @@ with st.sidebar:
                                                          horizontal=True, key="sal_pert_out")}
         if "jacobian" in methods:
             params["jacobian"] = {"k": st.slider("Jacobian: top-k classes", 1, 10, 5, key="sal_jac_k")}
-    run = st.button("Compute", type="primary", key="sal_run", width="stretch")
+    run = st.button("Compute", type="primary", key="sal_run", width="stretch") or consume_autorun("sal")
     device_caption()
 
 if img is None:

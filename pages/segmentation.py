@@ -17,6 +17,7 @@ from core.viz.segmentation import (attack_trajectory_figure, comparison_figure, 
                                    flipped_figure, image_grid, overlay, purification_figure, target_preview,
                                    views_figure)
 from ui.common import device_caption, get_model, image_picker, model_picker, progress_bar
+from ui.presets import consume_autorun, preset_bar
 from ui.segmentation import GOALS, defense_picker, goal_picker, threat_picker
 
 CAM = "Class-activation mask (approximate)"
@@ -31,6 +32,8 @@ st.markdown(
     "resized or rotated copy, turned back, matches the original mask. Adversarial noise breaks that "
     "agreement, so the defense nudges the photo until the copies agree again — no training needed. "
     "**IoU** (overlap ÷ union with the clean mask) and **pixel accuracy** say how much of the mask survived.")
+
+preset_bar("seg")  # one-click presets and the guided tour's settings (ui/presets.py)
 
 with st.sidebar:
     st.header("Photo")
@@ -50,7 +53,7 @@ with st.sidebar:
     st.header("Defense")
     features = ["logits", "cam"] if source == CAM else ["logits", "decoder3", "probs"]
     dchoice = defense_picker("seg", features)
-    run = st.button("Run attack", type="primary", key="seg_run", use_container_width=True)
+    run = st.button("Run attack", type="primary", key="seg_run", use_container_width=True) or consume_autorun("seg")
     device_caption()
 
 if img is None:

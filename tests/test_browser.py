@@ -13,7 +13,7 @@ def test_upload_attack_screenshot():
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     photo = ROOT / "assets" / "samples" / "coffee.jpg"
     with app_server() as url, browser_page() as page:
-        page.goto(url, wait_until="domcontentloaded")
+        page.goto(url + "/attack_lab", wait_until="domcontentloaded")  # the default page is Home
         page.get_by_text("Attack Lab", exact=False).first.wait_for(timeout=60_000)
         page.get_by_text("Upload", exact=True).first.click()
         page.locator('[data-testid="stFileUploader"] input[type="file"]').set_input_files(str(photo))
