@@ -361,6 +361,8 @@ class EquivarianceAwarePGD(Attack):
     def __init__(self, threat=None, *, views: Sequence[str] = CPU_VIEWS, stage: str = DEFAULT_STAGE,
                  lam: float = 1.0) -> None:
         super().__init__(threat)
+        if len(tuple(views)) > limits.MAX_EQUIVARIANCE_VIEWS:
+            raise ValueError(f"at most {limits.MAX_EQUIVARIANCE_VIEWS} views")
         self.views = tuple(views)
         self.stage = stage
         self.lam = float(lam)

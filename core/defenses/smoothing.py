@@ -108,6 +108,8 @@ def sample_counts(model: nn.Module, x: torch.Tensor, sigma: float, num: int, *, 
         raise ValueError(f"num must be in 1..{limits.MAX_SMOOTHING_SAMPLES}")
     if not 0 < batch_size <= limits.MAX_SMOOTHING_BATCH:
         raise ValueError(f"batch_size must be in 1..{limits.MAX_SMOOTHING_BATCH}")
+    if not 0 <= keep <= limits.MAX_SMOOTHING_KEEP:
+        raise ValueError(f"keep must be in 0..{limits.MAX_SMOOTHING_KEEP}")
     counts = None
     kept = []
     remaining = num
@@ -149,6 +151,9 @@ def certify(model: nn.Module, x: torch.Tensor, *, sigma: float, n0: int, n: int,
     """Cohen et al.'s CERTIFY for one image (1, 3, H, W) in [0, 1]."""
     if sigma <= 0:
         raise ValueError("sigma must be > 0")
+    for nm, v in (("n0", n0), ("n", n)):  # both before any sampling
+        if not 0 < v <= limits.MAX_SMOOTHING_SAMPLES:
+            raise ValueError(f"{nm} must be in 1..{limits.MAX_SMOOTHING_SAMPLES}")
     gen = torch.Generator(device=x.device).manual_seed(int(seed))
     counts0, noisy = sample_counts(model, x, sigma, n0, batch_size=batch_size, gen=gen, keep=keep,
                                    progress=progress, done=0, total=n0 + n)
@@ -258,6 +263,10 @@ class RandomizedSmoothing(Defense):
                 raise ValueError(f"{nm} must be in 1..{limits.MAX_SMOOTHING_SAMPLES}")
         if not 0 < eot_samples <= limits.MAX_EOT_SAMPLES:
             raise ValueError(f"eot_samples must be in 1..{limits.MAX_EOT_SAMPLES}")
+        if not 0 < batch_size <= limits.MAX_SMOOTHING_BATCH:
+            raise ValueError(f"batch_size must be in 1..{limits.MAX_SMOOTHING_BATCH}")
+        if not 0 <= keep_samples <= limits.MAX_SMOOTHING_KEEP:
+            raise ValueError(f"keep_samples must be in 0..{limits.MAX_SMOOTHING_KEEP}")
         self.sigma = float(sigma)
         self.n0, self.n = int(n0), int(n)
         self.alpha = float(alpha)

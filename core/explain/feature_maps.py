@@ -84,6 +84,8 @@ def min_eps_bisection(predicate: Callable[[float], bool], lo: float, hi: float, 
         raise ValueError("need finite lo <= hi")
     if not tol > 0 or rel_tol < 0:
         raise ValueError("tol must be > 0 and rel_tol >= 0")
+    if not 2 <= max_evals <= limits.MAX_BISECTION_EVALS:
+        raise ValueError(f"max_evals must be in 2..{limits.MAX_BISECTION_EVALS}")
     evals: list[tuple[float, bool]] = []
 
     def ask(e: float) -> bool:
@@ -153,6 +155,8 @@ def noise_sensitivity(model: nn.Module, x: torch.Tensor, *, sigma: float = NOISE
     every model that sees an image of this size; x + n is clipped to [0, 1]. Returns the means
     over ``draws`` of ‖Δg‖/‖g‖ (``pooled``) and ‖Δz‖/‖z‖ (``logits``), and the absolute norms.
     """
+    if not 1 <= int(draws) <= limits.MAX_NOISE_DRAWS:
+        raise ValueError(f"draws must be in 1..{limits.MAX_NOISE_DRAWS}")
     dev = next((p.device for p in model.parameters()), x.device)
     x = x.detach().to(dev)
     gen = torch.Generator().manual_seed(int(seed))
@@ -296,6 +300,8 @@ def pooling_demo(sizes: tuple[int, ...] = (1, 2, 4, 7, 14, 28), trials: int = 40
     bump/n² for the bump, while max pooling passes the bump on in full and the noise's largest
     excursion (which grows with n); a coherent shift passes through *both* poolings unchanged.
     """
+    if not 1 <= int(trials) <= limits.MAX_POOLING_TRIALS or not sizes or max(sizes) > 64 or min(sizes) < 1:
+        raise ValueError(f"trials must be in 1..{limits.MAX_POOLING_TRIALS} and sizes in 1..64")
     rng = np.random.default_rng(seed)
     keys = [f"{p}_{k}" for k in ("noise", "bump", "shift") for p in ("avg", "max")]
     out = {k: np.zeros(len(sizes)) for k in keys}

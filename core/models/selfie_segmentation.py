@@ -43,6 +43,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from core import limits
 from core.models.efficientnet_lite import SameConv2d
 from core.models.wrappers import ReadOnlyMixin
 
@@ -188,6 +189,7 @@ class SelfieSegmenter(ReadOnlyMixin, nn.Module):
             raise ValueError(f"expected (N, 3, H, W) images, got {tuple(x.shape)}")
         if resize:
             x = self.resize_input(x)
+        limits.check_batch_pixels(x)  # the batch limit of core/limits.py
         out: dict[str, torch.Tensor] = OrderedDict()
         h = F.hardswish(self.stem(x))
         skips = [h]

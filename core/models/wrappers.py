@@ -9,6 +9,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from core import limits
+
 
 class ReadOnlyMixin:
     """Refuses to be switched to train mode once frozen (shared models are read-only).
@@ -55,6 +57,7 @@ class ImageClassifier(ReadOnlyMixin, nn.Module):
         return (x - self.mean) / self.std
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # noqa: D102
+        limits.check_batch_pixels(x)  # every caller's batch, in one place (core/limits.py)
         return self.net(self.normalize(x))
 
     @property
@@ -64,6 +67,7 @@ class ImageClassifier(ReadOnlyMixin, nn.Module):
 
     def forward_features(self, x: torch.Tensor, keep: tuple[str, ...] = ()) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """Pre-pool feature map and the named stage outputs in ``keep``, from [0, 1] input."""
+        limits.check_batch_pixels(x)
         return self.net.forward_features(self.normalize(x), keep)
 
     def forward_head(self, fmap: torch.Tensor) -> torch.Tensor:
