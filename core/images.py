@@ -425,7 +425,10 @@ def resize_center_crop(
     int size and ``max(H, W) + 32`` for a tuple. The resized sizes and the crop offsets match
     torchvision's ``Resize(resize_size)`` + ``CenterCrop(size)`` on PIL images. Deviation: if
     an explicit ``resize_size`` would leave the image smaller than the crop, the image is
-    scaled up just enough to cover it (torchvision would pad with black).
+    scaled up just enough to cover it (torchvision would pad with black). Deviation: when the
+    resized image would exceed ``limits.MAX_RESIZE_PIXELS`` (a very elongated image, e.g.
+    12000x1, whose full resize would take gigabytes), only the region that survives the crop
+    is resized (Pillow's ``box``), which may differ from the full resize by a few levels.
     """
     h, w = _as_hw(size)
     if resize_size is None:
@@ -440,10 +443,14 @@ def resize_center_crop(
     if new_w < w or new_h < h:  # cover the crop
         scale = max(w / iw, h / ih)
         new_w, new_h = max(w, math.ceil(iw * scale)), max(h, math.ceil(ih * scale))
-    if (new_w, new_h) != (iw, ih):
-        img = img.resize((new_w, new_h), Image.Resampling.BICUBIC)
     top = int(round((new_h - h) / 2.0))
     left = int(round((new_w - w) / 2.0))
+    if new_w * new_h > limits.MAX_RESIZE_PIXELS:  # resize only the part that the crop keeps
+        sx, sy = iw / new_w, ih / new_h
+        box = (left * sx, top * sy, (left + w) * sx, (top + h) * sy)
+        return img.resize((w, h), Image.Resampling.BICUBIC, box=box)
+    if (new_w, new_h) != (iw, ih):
+        img = img.resize((new_w, new_h), Image.Resampling.BICUBIC)
     return img.crop((left, top, left + w, top + h))
 
 
