@@ -17,9 +17,10 @@ Methods (captum 0.9 classes; each returns one (N, H, W) map per image):
   ``nt_type="smoothgrad"``, 16 samples, σ = 0.15 in [0, 1] pixel units (paper: 10-20 % of the
   input range); the noisy inputs are not clipped to [0, 1] (as in the paper). Channel max of
   the averaged |gradient|. Seeded: captum draws the noise from torch's global generator, so
-  the draw is wrapped in ``torch.random.fork_rng`` with ``manual_seed(seed)`` (reproducible in
-  one thread; a concurrent thread drawing from the global generator at the same moment could
-  disturb it). Cost nt_samples P.
+  the draw is wrapped in ``torch.random.fork_rng`` with ``manual_seed(seed)``, under a
+  process-wide lock (``GLOBAL_RNG_LOCK``) so that concurrent sessions (threads of one server)
+  cannot reseed the generator between another call's seed and draw; nothing else in ``core``
+  draws from the global generator. Cost nt_samples P.
 * ``occlusion`` - Zeiler & Fergus, ECCV 2014: ``captum.attr.Occlusion`` with a 32 px window,
   stride 16 (169 forward passes at 224 px), baseline black or blurred. Signed change
   z_t(x) − z_t(x occluded), averaged over the windows that cover each pixel.
@@ -49,6 +50,7 @@ Agreement between two maps: Spearman's rank correlation of the pixel values
 from __future__ import annotations
 
 import math
+import threading
 from dataclasses import dataclass
 from typing import Any, Callable, Literal
 
@@ -73,6 +75,9 @@ SMOOTHGRAD_STD = 0.15
 OCCLUSION_WINDOW = 32
 OCCLUSION_STRIDE = 16
 GRADCAM_STAGE = "head"
+# Held while a computation seeds and draws from torch's global generator (captum's NoiseTunnel
+# has no generator argument); without it, concurrent sessions changed each other's noise.
+GLOBAL_RNG_LOCK = threading.Lock()
 
 
 # --------------------------------------------------------------------------- helpers
@@ -182,7 +187,7 @@ def smoothgrad_map(model: nn.Module, x: torch.Tensor, target, *, nt_samples: int
     check_range("nt_samples", nt_samples, 1, limits.MAX_SMOOTHGRAD_SAMPLES)
     x, t = _prep(model, x, target)
     devices = [x.device] if x.device.type == "cuda" else []
-    with torch.random.fork_rng(devices=devices), torch.enable_grad():
+    with GLOBAL_RNG_LOCK, torch.random.fork_rng(devices=devices), torch.enable_grad():
         torch.manual_seed(int(seed))
         a = NoiseTunnel(Saliency(model)).attribute(
             x, nt_type="smoothgrad", nt_samples=int(nt_samples),
