@@ -14,10 +14,11 @@ from core.progress import Cancelled
 from core.report import attack_report
 from core.viz.attack import delta_heatmap, trajectory_figure
 from core.viz.common import amplified_perturbation, to_numpy_image, topk_bar
-from ui.common import attack_picker, device_caption, get_model, image_picker, image_tensor, model_picker, progress_bar
+from ui.common import attack_picker, device_caption, get_model, image_picker, image_tensor, model_picker
 from ui.presenter import big, is_presenter, key_numbers
 from ui.presets import consume_autorun, preset_bar
 from ui.defenses import defense_settings
+from ui.long_work import stoppable_progress, stopped_notice
 from ui.report import report_download
 from ui.urlstate import UrlState, attack_lab_params, share_caption, upload_note
 
@@ -85,20 +86,23 @@ settings_key = hashlib.sha256(repr((x.numpy().tobytes()[:4096], float(x.sum()), 
                                     choice.threat, choice.params, choice.goal, choice.seed, label,
                                     defense_name, defense.params() if defense else None, adaptive)).encode()).hexdigest()
 
+stopped_notice("lab")  # after a Stop (ui/long_work.py)
 if run:
     target_model = defense.as_model(adaptive=True, seed=choice.seed) if (defense and adaptive) else model
-    update = progress_bar(f"Running {choice.name}" + (" through the defense…" if target_model is not model else "…"))
     try:
         attack = make_attack(choice.name, choice.threat, **choice.params)
-        result = attack.run(target_model, x, torch.tensor([label]), choice.goal, seed=choice.seed,
-                            progress=update, record_images=True)
+        # A progress bar with a Stop button, within the server's time and concurrency limits.
+        with stoppable_progress(f"Running {choice.name}" + (" through the defense…" if target_model is not model
+                                                             else "…"), key="lab") as update:
+            result = attack.run(target_model, x, torch.tensor([label]), choice.goal, seed=choice.seed,
+                                progress=update, record_images=True)
         defended = None
         if defense is not None:
-            with st.spinner(f"Classifying both images with {defense_name}…"):
-                defended = (defense.defend(result.x_clean, seed=choice.seed),
-                            defense.defend(result.x_adv, seed=choice.seed))
-    except Cancelled:
-        st.warning("Stopped.")
+            with stoppable_progress(f"Classifying both images with {defense_name}…", key="lab") as update:
+                defended = (defense.defend(result.x_clean, seed=choice.seed, progress=update),
+                            defense.defend(result.x_adv, seed=choice.seed, progress=update))
+    except Cancelled as e:
+        st.warning(f"Stopped: {e}." if str(e) else "Stopped.")
         st.stop()
     except ValueError as e:  # bad combination of settings: say so, keep the page alive
         st.error(f"Cannot run this attack: {e}")

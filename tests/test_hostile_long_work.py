@@ -1,0 +1,109 @@
+"""ui/long_work.py in AppTest: the progress bar with Stop, the time limit, the concurrency slots.
+
+(Stop itself interrupts a running script, which AppTest cannot do mid-run; the real-server test
+tests/test_hostile_stop.py presses Stop in a browser.)
+"""
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from core import limits
+from ui import long_work
+
+
+def _work_script():
+    import time as _t
+
+    import streamlit as st
+
+    from core.progress import Cancelled
+    from ui.long_work import stoppable_progress, stopped_notice
+
+    stopped_notice("w")
+    seconds = float(st.session_state.get("max_seconds", 0))
+    try:
+        with stoppable_progress("Working…", key="w", max_seconds=seconds) as progress:
+            for i in range(int(st.session_state.get("steps", 5))):
+                _t.sleep(float(st.session_state.get("sleep", 0.0)))
+                progress(i + 1, 5, f"step {i + 1}")
+        st.success(f"done after {progress.calls} updates; waited {progress.waited_s:.1f} s")
+    except Cancelled as e:
+        st.warning(f"Stopped: {e}.")
+
+
+@pytest.fixture(autouse=True)
+def fresh_slots():
+    long_work._SLOTS = None
+    yield
+    long_work._SLOTS = None
+
+
+def test_bar_and_stop_button_vanish_when_done_and_the_slot_is_returned():
+    at = AppTest.from_function(_work_script, default_timeout=30).run()
+    assert not at.exception
+    assert "done after 5 updates" in at.success[0].value
+    assert not at.button  # the Stop button lived only while the work ran
+    assert long_work._slots()._value == limits.MAX_CONCURRENT_WORK
+
+
+def test_the_time_limit_cancels_with_a_message():
+    at = AppTest.from_function(_work_script, default_timeout=30)
+    at.session_state["max_seconds"] = 0.2
+    at.session_state["sleep"] = 0.15
+    at.session_state["steps"] = 50
+    at.run()
+    assert not at.exception
+    assert "longer than the limit of 0.2 s" in at.warning[0].value
+    assert long_work._slots()._value == limits.MAX_CONCURRENT_WORK  # given back after Cancelled
+
+
+def test_the_default_time_limit_comes_from_core_limits(monkeypatch):
+    monkeypatch.setattr(limits, "MAX_WORK_SECONDS", 0.1)
+
+    def script():
+        import time as _t
+
+        import streamlit as st
+
+        from core.progress import Cancelled
+        from ui.long_work import stoppable_progress
+
+        try:
+            with stoppable_progress("Working…", key="w") as progress:
+                for i in range(100):
+                    _t.sleep(0.05)
+                    progress(i, 100)
+        except Cancelled as e:
+            st.warning(str(e))
+
+    at = AppTest.from_function(script, default_timeout=30).run()
+    assert "0.1 s" in at.warning[0].value
+
+
+def test_a_session_waits_for_a_free_slot():
+    slots = long_work._slots()
+    for _ in range(limits.MAX_CONCURRENT_WORK):
+        assert slots.acquire(timeout=1)
+    threading.Timer(1.5, slots.release).start()  # another computation finishes after 1.5 s
+    t0 = time.perf_counter()
+    at = AppTest.from_function(_work_script, default_timeout=30).run()
+    assert not at.exception
+    assert time.perf_counter() - t0 >= 1.4
+    assert "waited" in at.success[0].value and "waited 0.0 s" not in at.success[0].value
+    for _ in range(limits.MAX_CONCURRENT_WORK - 1):
+        slots.release()
+    assert slots._value == limits.MAX_CONCURRENT_WORK
+
+
+def test_stopped_notice_after_a_stop():
+    at = AppTest.from_function(_work_script, default_timeout=30)
+    at.session_state["_long_work_stopped_w"] = True
+    at.session_state["steps"] = 0
+    at.run()
+    assert any("Stopped. Nothing is running now" in i.value for i in at.info)
+    at.run()  # shown once
+    assert not any("Stopped." in i.value for i in at.info)

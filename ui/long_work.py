@@ -1,0 +1,152 @@
+"""Long computations in a page: a progress bar with a **Stop** button, and a time limit.
+
+The pattern (the Attack Lab uses it; every page with a long computation should)::
+
+    from ui.long_work import stoppable_progress, stopped_notice
+
+    run = st.button("Run attack", key="lab_run")
+    stopped_notice("lab")                        # "Stopped" after the user pressed Stop
+    if run:
+        try:
+            with stoppable_progress("Running PGD…", key="lab") as progress:
+                result = attack.run(model, x, y, progress=progress)
+        except Cancelled as e:                   # the time limit (or core) stopped it
+            st.warning(f"Stopped: {e}")
+            st.stop()
+
+How Stop works. Pressing any widget while a script runs makes the browser ask the server for a
+rerun; Streamlit (``runner.fastReruns``, on by default) then interrupts the running script at
+its next ``st.*`` call by raising ``RerunException``. The progress callback updates the bar at
+every step, so the interruption comes within one step of the computation: the exception
+unwinds through ``core`` (it is a ``BaseException``, so no ``except Exception`` there catches
+it; shared models are never modified, so nothing is left half-changed), the thread is free, and
+the rerun draws the page again with the Run button released. The Stop button's callback marks
+the stop so that :func:`stopped_notice` can say what happened. A computation that does not
+report progress (a single long call) can only be interrupted when it returns; keep work inside
+``core`` functions that take a ``progress`` callback.
+
+The time limit. ``limits.MAX_WORK_SECONDS`` (read at call time) bounds one computation: the
+callback raises :class:`core.progress.Cancelled` once it is exceeded, so that limits on steps,
+samples and batches that are each reasonable cannot multiply into an hour of work (e.g. 200
+steps x 5 restarts of an EOT attack through randomized smoothing).
+
+Many users at once. Entering the ``with`` block takes one of ``limits.MAX_CONCURRENT_WORK``
+process-wide slots (leaving it, normally or by Stop, gives the slot back), so at most that many
+computations run in one server at a time and the memory they need is bounded (each pass through
+a model is bounded by ``limits.MAX_GRAD_PIXELS``/``MAX_FORWARD_PIXELS``). A session that finds
+every slot taken shows "Waiting…" in its bar, and can be stopped while it waits. On a CPU more
+concurrent computations than cores only share the cores, so waiting costs no throughput.
+
+``ui.evaluation.stop_button`` (the Batch and Curves pages) is the same mechanism with a
+permanent button in the sidebar, for pages that keep partial results after a Stop.
+"""
+from __future__ import annotations
+
+import itertools
+import threading
+import time
+from typing import Any
+
+import streamlit as st
+
+from core import limits
+from core.progress import Cancelled
+
+_FLAG = "_long_work_stopped_{}"
+_SEQ = itertools.count()  # a fresh Stop-button key per bar: a page may show several bars in one run
+
+
+_SLOTS: threading.BoundedSemaphore | None = None
+_SLOTS_LOCK = threading.Lock()
+
+
+def _slots() -> threading.BoundedSemaphore:
+    """The process-wide slots for long computations (created on first use)."""
+    global _SLOTS
+    with _SLOTS_LOCK:
+        if _SLOTS is None:
+            _SLOTS = threading.BoundedSemaphore(max(1, int(limits.MAX_CONCURRENT_WORK)))
+        return _SLOTS
+
+
+def _mark_stopped(key: str) -> None:
+    st.session_state[_FLAG.format(key)] = True
+
+
+class StoppableProgress:
+    """A progress bar and a Stop button in one placeholder; callable as a ``core`` ProgressFn.
+
+    Use it as a context manager so that the bar and the button disappear when the work ends.
+    """
+
+    def __init__(self, label: str, key: str, max_seconds: float | None = None) -> None:
+        self.label = label
+        self.key = key
+        self.max_seconds = limits.MAX_WORK_SECONDS if max_seconds is None else float(max_seconds)
+        st.session_state.pop(_FLAG.format(key), None)
+        self._holder = st.empty()
+        with self._holder.container():
+            bar_col, stop_col = st.columns([6, 1], vertical_alignment="center")
+            self._bar = bar_col.progress(0.0, text=label)
+            stop_col.button("⏹ Stop", key=f"{key}_stop_{next(_SEQ)}", on_click=_mark_stopped, args=(key,),
+                            width="stretch",
+                            help="Stop this computation. The page keeps the settings; nothing keeps running.")
+        self._t0 = time.monotonic()
+        self._holding = False
+        self.calls = 0
+        self.waited_s = 0.0
+
+    @property
+    def elapsed(self) -> float:
+        return time.monotonic() - self._t0
+
+    def __call__(self, done: int, total: int, message: str = "") -> None:
+        self.calls += 1
+        if self.max_seconds > 0 and self.elapsed > self.max_seconds:
+            raise Cancelled(f"the computation took longer than the limit of {self.max_seconds:g} s "
+                            f"(at {done} of {total}); choose fewer steps or samples")
+        frac = min(1.0, max(0.0, done / total)) if total > 0 else 0.0
+        # Each update is also the point where Streamlit can interrupt the script (Stop).
+        self._bar.progress(frac, text=f"{self.label} {message}".strip())
+
+    def __enter__(self) -> "StoppableProgress":
+        slots = _slots()
+        t0 = time.monotonic()
+        while not slots.acquire(timeout=0.5):
+            # Each update is a point where Stop (or any widget) can interrupt the wait.
+            self._bar.progress(0.0, text=f"Waiting: {limits.MAX_CONCURRENT_WORK} computations are running on "
+                                         f"this server ({time.monotonic() - t0:.0f} s)…")
+        self._holding = True
+        self.waited_s = time.monotonic() - t0
+        if self.waited_s > 0.5:
+            self._bar.progress(0.0, text=self.label)
+        self._t0 = time.monotonic()  # the time limit counts from the start of the work
+        return self
+
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> bool:
+        if self._holding:
+            self._holding = False
+            _slots().release()
+        # On Streamlit's own interruption (a BaseException that is not an Exception) the rerun
+        # redraws the page; sending more elements now would only be interrupted again.
+        if exc_type is None or issubclass(exc_type, Exception):
+            self._holder.empty()
+        return False
+
+
+def stoppable_progress(label: str, key: str, max_seconds: float | None = None) -> StoppableProgress:
+    """A progress bar with a Stop button (see the module docstring); ``key`` names the page's
+    computation (one per page, e.g. ``"lab"``). ``max_seconds`` defaults to
+    ``limits.MAX_WORK_SECONDS``; 0 turns the time limit off."""
+    return StoppableProgress(label, key, max_seconds)
+
+
+def stopped_notice(key: str) -> bool:
+    """Show a notice on the first run after the user pressed Stop; True if there was one."""
+    if st.session_state.pop(_FLAG.format(key), False):
+        st.info("⏹️ Stopped. Nothing is running now; change the settings or press the button again.")
+        return True
+    return False
+
+
+__all__ = ["StoppableProgress", "stoppable_progress", "stopped_notice"]
