@@ -16,6 +16,12 @@ from core.images import ImageError, decode_image, list_samples, load_sample, pre
 from core.models import get_spec, list_models, load_model
 from core.progress import ProgressFn
 
+def md_escape(text: str) -> str:
+    """Text that Streamlit's Markdown shows literally (file names come from users)."""
+    text = str(text).replace("\n", " ")[:200]
+    return "".join("\\" + c if c in "\\`*_{}[]()<>#+-.!|~$:" else c for c in text)
+
+
 UPLOAD_TYPES = ["png", "jpg", "jpeg", "webp", "bmp", "tif", "tiff", "gif"]
 
 
@@ -50,9 +56,9 @@ def image_picker(key: str, default: str = "chelsea", label: str = "Image") -> tu
         st.info("Choose a file to upload, or switch to a bundled photo.")
         return None, ""
     try:
-        return decode_image(up.getvalue(), up.name), up.name
+        return decode_image(up.getvalue(), up.name), md_escape(up.name)
     except ImageError as e:
-        st.error(f"Could not use **{up.name}**: {e}")
+        st.error(f"Could not use **{md_escape(up.name)}**: {md_escape(e)}")
         return None, ""
 
 
