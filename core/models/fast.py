@@ -36,7 +36,7 @@ def fold_bn_(conv: nn.Conv2d, bn: nn.BatchNorm2d) -> None:
 def fast_view(model: nn.Module) -> nn.Module:
     """A cached, fused, channels_last copy of ``model`` when it supports fusion, else ``model``."""
     fuse = getattr(model, "fused_copy", None)
-    if fuse is None or model.training:
+    if fuse is None or model.training or getattr(model, "is_fast_copy", False):
         return model
     with _LOCK:
         fast = _CACHE.get(model)

@@ -85,6 +85,7 @@ class ImageClassifier(ReadOnlyMixin, nn.Module):
         clone._modules = dict(self._modules)
         clone._modules["net"] = fused_efficientnet_lite(self.net)
         clone._frozen = False
+        clone.is_fast_copy = True  # fast_view(fast copy) is the copy itself
         return clone.freeze()
 
     @property
