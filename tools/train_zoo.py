@@ -15,7 +15,8 @@ Phases (``--phase``, default ``all`` = subset, train, evaluate, docs):
 * ``evaluate`` — clean / FGSM / PGD-20 / APGD-CE accuracy at ε = 0.1 on the full 10k test set
   and on the shipped subset, and PGD-10 accuracy-versus-ε curves on the subset, into the cards
   (the same code as tools/evaluate_zoo.py).
-* ``docs``     — docs/models/zoo.md, the table of all cards.
+* ``docs``     — docs/models/zoo.md, the table of all cards (and the cards' title/paper/about
+  refreshed from core/train/zoo.py).
 
 Threads: ``--threads`` (default 1, to share a small machine). Deterministic for a given thread
 count. Progress bars with tqdm when it is importable, plain lines otherwise.
@@ -185,7 +186,17 @@ def phase_evaluate(names: list[str], full: bool = True, batch_size: int = 500) -
         print(f"{name}: " + ", ".join(f"{k} {v:.3f}" for k, v in show.items()), flush=True)
 
 
+def refresh_descriptions() -> None:
+    """Copy the descriptive fields (title, paper, about) from core/train/zoo.py into the cards."""
+    for e in ZOO:
+        if e.card_path.exists():
+            card = read_card(e.name)
+            card.update(title=e.title, paper=e.recipe_cls.paper, about=e.about)
+            write_card(e.name, card)
+
+
 def phase_docs() -> None:
+    refresh_descriptions()
     rows = []
     for e in ZOO:
         if not e.card_path.exists():
@@ -216,7 +227,8 @@ input, 1 or 3 channels (3 are averaged to grey). Variants: SiLU (FGSM tricks), s
 **Shared budget** (`core/train/common.py`): {cfg.train_images:,} training images (class-balanced,
 seed {cfg.seed}), {cfg.epochs} epochs, batch {cfg.batch_size}, SGD (Nesterov momentum {cfg.momentum},
 weight decay {cfg.weight_decay}), one-cycle learning rate peaking at {cfg.lr}, {cfg.threads} CPU
-thread. Adversarial recipes use ε = 0.1 (L∞); multi-step ones PGD-5 with step 0.05. These are
+thread. "train s" is wall-clock time on a 2-core CPU shared with other jobs (load 2–4 during
+training), so it is only a rough cost comparison. Adversarial recipes use ε = 0.1 (L∞); multi-step ones PGD-5 with step 0.05. These are
 small demonstration models trained for minutes, far from the papers' converged numbers.
 
 **Evaluation** (`core/train/evaluate.py`): robust accuracy (correct on the clean *and* the
@@ -227,7 +239,24 @@ code. Subset: the 1,000 shipped test images (`assets/data/`), as used by the app
 
 | model | method | paper | recipe hyperparameters | train s | clean % | FGSM % | PGD-20 % | APGD-CE % | subset clean / FGSM / PGD-20 / APGD-CE % |
 |---|---|---|---|---|---|---|---|---|---|
-""" + "\n".join(rows) + "\n"
+""" + "\n".join(rows) + "\n" + """
+## The methods
+
+Each recipe's file in `core/train/` cites its paper and lists its defaults and every deviation
+(fewer attack steps, the shared short budget, CIFS's mask scaling, J-SIGR being a
+reconstruction, which FGSM tricks are implemented).
+
+""" + "\n".join(f"- **{e.title}** (`{e.name}`, `core/train/{e.recipe_cls.__module__.rsplit('.', 1)[-1]}.py`; "
+                 f"{e.recipe_cls.paper}): {e.about}" for e in ZOO) + """
+
+## Reproduce
+
+```
+apt-get install -y --no-install-recommends dataset-fashion-mnist
+OMP_NUM_THREADS=1 PYTHONPATH=. .venv/bin/python tools/train_zoo.py          # subset, train, evaluate, this file
+OMP_NUM_THREADS=1 PYTHONPATH=. .venv/bin/python tools/evaluate_zoo.py --subset --check 0.005
+```
+"""
     DOC.parent.mkdir(parents=True, exist_ok=True)
     DOC.write_text(text, encoding="utf-8")
     print(f"wrote {DOC}")

@@ -48,3 +48,4 @@ for _v, _size in _LITE.items():
     ))
 
 from core.models import segmentation_builtin  # noqa: E402,F401  (registers the segmentation models)
+from core.models import zoo_builtin  # noqa: E402,F401  (registers the Fashion-MNIST zoo)

@@ -61,8 +61,8 @@ ZOO: list[ZooEntry] = [
              "a perturbation of ε = 0.1 usually flips its prediction."),
     ZooEntry("fmnist-pgd-at", short="PGD-AT", recipe_cls=PGDAT,
              about="Madry et al.'s adversarial training: every batch is replaced by its PGD-5 adversarial "
-             "examples, so the model learns on the worst case it can find in the ε-ball. Loses some clean "
-             "accuracy, gains most of the robustness in the zoo."),
+             "examples, so the model learns on the worst case it can find in the ε-ball. It gives up some clean "
+             "accuracy for robustness; the other adversarial recipes are variations on this trade."),
     ZooEntry("fmnist-trades", short="TRADES", recipe_cls=TRADES,
              about="TRADES keeps the clean cross-entropy and adds β = 6 times the KL divergence between the "
              "predictions on the clean image and on a nearby adversarial one: a tunable trade-off between "
@@ -74,16 +74,19 @@ ZOO: list[ZooEntry] = [
     ZooEntry("fmnist-fgsm-tricks", short="FGSM tricks", recipe_cls=FGSMTricks,
              about="Single-step FGSM training with two tricks from the 'bag of tricks' paper: 40 % of the pixels "
              "are masked when the attack gradient is taken, and SiLU replaces ReLU. The trick settings are "
-             "our reading of the paper's abstract (unverified)."),
+             "our reading of the paper's abstract (unverified); in this short run it is the least robust of "
+             "the adversarially trained models (see its card)."),
     ZooEntry("fmnist-jsigr", short="J-SIGR", recipe_cls=JSIGR,
              about="J-SIGR (the brief's reconstruction): cross-entropy plus a penalty on the network's Jacobian and "
              "on input gradients outside the region that a blur-perturbation map calls salient. It aims at "
              "saliency maps that stay on the object and at robustness to transferred attacks, not at "
-             "white-box PGD.", teacher="fmnist-standard"),
+             "white-box PGD; here the Jacobian penalty still buys some white-box robustness (see its card).", teacher="fmnist-standard"),
     ZooEntry("fmnist-cifs", short="CIFS", recipe_cls=CIFS,
              about="CIFS: small probes after the last two blocks score each channel's relevance to the top two "
              "classes, and a softmax mask re-weights the channels, damping those that do not support the "
-             "prediction; trained with PGD-5 adversarial training."),
+             "prediction; trained with PGD-5 adversarial training. As in the paper's code, an attacker's "
+             "gradient flows through the features but treats the mask as constant; an attacker that also "
+             "differentiated the mask might do better."),
     ZooEntry("fmnist-feature-size", short="Feature size", recipe_cls=FeatureSizeAT,
              about="Same network with block 3's stride set to 1, so the last feature map is 14×14 instead of 7×7 "
              "before the average pooling; trained with PGD-5. The paper argues that averaging over more "
