@@ -185,15 +185,17 @@ live = st.session_state.get("zoo_live")
 live_ok = live is not None and live[0] == tuple(chosen)
 c1, c2 = st.columns([3, 1])
 n_live = c2.select_slider("Live batch", [16, 32, 64], 64, key="zoo_live_n")
-if c2.button("Run live curves", key="zoo_live_run", help="PGD-10 at each ε on the first images of the subset"):
+if c2.button("Run live curves", key="zoo_live_run", help="PGD-10 at each ε (the cards' attack) on images spread evenly over the shipped subset"):
     xs, ys, _ = zdata.load_test_subset()
     sel = torch.arange(0, 1000, 1000 // n_live)[:n_live]  # spread over the classes
+    slot = c2.empty()
     try:
-        with c2:
+        with slot.container():
             res = live_curves({n: get_model(n) for n in chosen}, zdata.to_float(xs[sel]), ys[sel], CURVE_EPS,
                               progress=progress_bar("Live curves…"))
     except Cancelled:
         st.stop()
+    slot.empty()
     st.session_state["zoo_live"] = (tuple(chosen), res)
     live, live_ok = st.session_state["zoo_live"], True
 c1.plotly_chart(curves_figure(card_curves, live[1] if live_ok else None, titles), key="zoo_curves", width="stretch")
@@ -225,9 +227,9 @@ if stored is not None and sal:
     st.caption(f"{info.label} for the true class, each map divided by its own maximum (the two models' gradients "
                "differ in scale by design). " + " · ".join(
                    f"{shorts[n]}: Spearman ρ(gradient, blur-perturbation map) = {rho:.2f}" for n, (_, _, rho) in sal.items()))
-    st.markdown("J-SIGR penalises input gradients *outside* the region a blur-perturbation map marks as salient "
-                "and the Jacobian's overall size; its gradient map should stay on the garment and agree more with "
-                "the perturbation map (higher ρ) than the standard model's.")
+    st.markdown("J-SIGR penalises input gradients *outside* the region a blur-perturbation map marks as salient, "
+                "and the Jacobian's overall size: its objective pushes the gradient map onto the garment and towards "
+                "the perturbation map. Compare where the colour sits (background or garment) and the two ρ values.")
 elif "fmnist-jsigr" not in names or "fmnist-standard" not in names:
     st.info("The J-SIGR or the standard model is missing from assets/zoo/.")
 

@@ -50,7 +50,7 @@ def outcome_figure(titles: Sequence[str], label: int, clean_probs: Sequence[torc
 
 def curves_figure(card: dict[str, list[dict]], live: dict[str, list[dict]] | None = None,
                   titles: dict[str, str] | None = None, card_label: str = "card (1,000 test images)",
-                  live_label: str = "live", height: int = 440) -> go.Figure:
+                  live_label: str = "live", height: int = 520) -> go.Figure:
     """Accuracy versus ε: solid lines from the model cards, dashed markers from a live run."""
     titles = titles or {}
     fig = go.Figure()
@@ -72,7 +72,7 @@ def curves_figure(card: dict[str, list[dict]], live: dict[str, list[dict]] | Non
     fig.update_layout(xaxis=dict(title="ε (L∞, [0, 1] pixels)"), yaxis=dict(title="robust accuracy", range=[0, 1],
                                                                             tickformat=".0%"),
                       height=height, margin=dict(l=10, r=10, t=30, b=10), font=FONT,
-                      legend=dict(font=dict(size=11)))
+                      legend=dict(font=dict(size=11), orientation="h", yanchor="top", y=-0.18, x=0))
     return fig
 
 
