@@ -266,7 +266,7 @@ PAGE_TERMS: dict[str, tuple[str, ...]] = {
     "zoo": ("adversarial-training", "pgd", "pr-nr-channels", "saliency"),
 }
 
-GLOSSARY_PAGE = "glossary"  # the url path of pages/glossary.py
+GLOSSARY_PAGE = "glossary"  # the url path of views/glossary.py
 
 
 def link(slug: str, text: str | None = None) -> str:

@@ -31,18 +31,18 @@ from typing import Any, Mapping
 
 # Page key -> the page's file (as registered in app.py). Keys double as widget-key prefixes.
 PAGE_PATHS: dict[str, str] = {
-    "home": "pages/home.py",
-    "lab": "pages/attack_lab.py",
-    "def": "pages/defenses.py",
-    "cert": "pages/certify.py",
-    "seg": "pages/segmentation.py",
-    "sal": "pages/saliency.py",
-    "ch": "pages/channels.py",
-    "fm": "pages/feature_maps.py",
-    "cur": "pages/curves.py",
-    "bat": "pages/batch.py",
-    "zoo": "pages/zoo.py",
-    "glossary": "pages/glossary.py",
+    "home": "views/home.py",
+    "lab": "views/attack_lab.py",
+    "def": "views/defenses.py",
+    "cert": "views/certify.py",
+    "seg": "views/segmentation.py",
+    "sal": "views/saliency.py",
+    "ch": "views/channels.py",
+    "fm": "views/feature_maps.py",
+    "cur": "views/curves.py",
+    "bat": "views/batch.py",
+    "zoo": "views/zoo.py",
+    "glossary": "views/glossary.py",
 }
 
 PAGE_TITLES: dict[str, str] = {

@@ -15,7 +15,7 @@ device (:func:`core.device.describe_device`), the platform and the time it was m
 Hooks for pages (see also ``ui/report.py``)::
 
     from core.report import Report
-    rep = Report("Defenses", page="pages/defenses.py", settings={...}, seeds={"attack": seed})
+    rep = Report("Defenses", page="views/defenses.py", settings={...}, seeds={"attack": seed})
     rep.add_section("Result")
     rep.add_numbers({"accuracy": 0.8}); rep.add_table(rows); rep.add_figure(fig, "caption")
     rep.add_image(x_adv, "adversarial image")
@@ -308,7 +308,7 @@ def attack_report(result: Any, class_names: Sequence[str], *, model_name: str, i
     if defended is not None and not adaptive:
         notes.append("Non-adaptive attacker: the attack did not know the defense. A defense that holds here is "
                      "not shown to be robust.")
-    rep = Report(f"Attack Lab: {result.attack} on {model_name}", page="pages/attack_lab.py", settings=settings,
+    rep = Report(f"Attack Lab: {result.attack} on {model_name}", page="views/attack_lab.py", settings=settings,
                  seeds={"attack": seed, "defense": seed}, notes=notes)
     x0, xa = result.x_clean[:1], result.x_adv[:1]
     stats = perturbation_stats(x0, xa)

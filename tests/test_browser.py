@@ -13,11 +13,11 @@ def test_upload_attack_screenshot():
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     photo = ROOT / "assets" / "samples" / "coffee.jpg"
     with app_server() as url, browser_page() as page:
-        # Home is the default page. Open it first: a fresh server whose first request is a sub-page
-        # serves pages/ without app.py's navigation (Streamlit's pages-folder fallback).
-        page.goto(url, wait_until="domcontentloaded")
-        page.get_by_text("Take the whole tour").first.wait_for(timeout=60_000)
+        # A link to a sub-page as the fresh server's first request must still get app.py's
+        # navigation (the views live in views/, not pages/, so Streamlit never falls back to its
+        # pages-folder mode).
         page.goto(url + "/attack_lab", wait_until="domcontentloaded")
+        page.get_by_text("Batch evaluation").first.wait_for(timeout=60_000)  # app.py's navigation
         page.get_by_text("Attack Lab", exact=False).first.wait_for(timeout=60_000)
         page.get_by_text("Upload", exact=True).first.click()
         page.locator('[data-testid="stFileUploader"] input[type="file"]').set_input_files(str(photo))

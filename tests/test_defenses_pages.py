@@ -8,7 +8,7 @@ from streamlit.testing.v1 import AppTest
 
 pytestmark = pytest.mark.slow
 TIMEOUT = 90
-PAGES = Path(__file__).resolve().parents[1] / "pages"
+PAGES = Path(__file__).resolve().parents[1] / "views"
 DEFENSES_PAGE = str(PAGES / "defenses.py")
 CERTIFY_PAGE = str(PAGES / "certify.py")
 

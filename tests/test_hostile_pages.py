@@ -18,7 +18,7 @@ from core import limits
 from tests.hostile_corpus import build_corpus
 
 ROOT = Path(__file__).resolve().parents[1]
-LAB = str(ROOT / "pages" / "attack_lab.py")
+LAB = str(ROOT / "views" / "attack_lab.py")
 pytestmark = pytest.mark.slow
 
 # Values an attacker (or a mangled link) might put in a query string.
@@ -140,7 +140,7 @@ def _url_param_names(page: Path) -> list[str]:
 
 
 def _url_pages() -> list[Path]:
-    return sorted(p for p in (ROOT / "pages").glob("*.py") if "UrlState(" in p.read_text())
+    return sorted(p for p in (ROOT / "views").glob("*.py") if "UrlState(" in p.read_text())
 
 
 @pytest.mark.parametrize("page", _url_pages(), ids=lambda p: p.stem)

@@ -22,7 +22,7 @@ import pytest
 from core import limits
 
 ROOT = Path(__file__).resolve().parents[1]
-APP_DIRS = ["core", "ui", "pages"]  # code that runs in the server, with user input
+APP_DIRS = ["core", "ui", "views"]  # code that runs in the server, with user input
 APP_FILES = ["app.py"]
 
 
@@ -135,7 +135,7 @@ def test_weights_come_from_files_the_project_ships_or_pins():
             if name.endswith("torch.load"):
                 src = ast.get_source_segment(text, call.args[0]) if call.args else ""
                 assert re.search(r"WEIGHTS_DIR|_path\(|ASSETS|\bp\b|path", src or ""), (_where(path, call), src)
-    for page in (ROOT / "pages").glob("*.py"):
+    for page in (ROOT / "views").glob("*.py"):
         assert "torch.load" not in page.read_text()
 
 

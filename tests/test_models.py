@@ -75,3 +75,24 @@ def test_fast_view_same_function(lite0):
         torch.testing.assert_close(fast(x), lite0(x), atol=1e-4, rtol=1e-4)
     with pytest.raises(RuntimeError):
         fast.train()
+
+
+def test_registry_complete_for_concurrent_first_callers():
+    """Several sessions opening at once must all see every model (a fresh interpreter, so the
+    registry really is filled for the first time while threads race)."""
+    import subprocess
+    import sys
+
+    code = ("import sys, threading; sys.path.insert(0, '.')\n"
+            "from core.models import registry\n"
+            "out = []\n"
+            "ts = [threading.Thread(target=lambda: out.append(len(registry.list_models()))) for _ in range(8)]\n"
+            "[t.start() for t in ts]; [t.join() for t in ts]\n"
+            "import json; print(json.dumps(sorted(set(out))))\n")
+    from tests.conftest import ROOT
+
+    res = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    import json
+
+    counts = json.loads(res.stdout.strip())
+    assert len(counts) == 1 and counts[0] >= 3, res.stdout + res.stderr

@@ -9,7 +9,7 @@ import pytest
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 
-PAGE = str(Path(__file__).resolve().parents[1] / "pages" / "attack_lab.py")
+PAGE = str(Path(__file__).resolve().parents[1] / "views" / "attack_lab.py")
 pytestmark = pytest.mark.slow
 
 

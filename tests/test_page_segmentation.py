@@ -9,7 +9,7 @@ import pytest
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 
-PAGE = str(Path(__file__).resolve().parents[1] / "pages" / "segmentation.py")
+PAGE = str(Path(__file__).resolve().parents[1] / "views" / "segmentation.py")
 REF = Path(__file__).parent / "data" / "selfie_segmentation_reference.npz"
 pytestmark = pytest.mark.slow
 

@@ -21,7 +21,7 @@ from core.images import load_sample, prepare_for_model, to_tensor
 from core.models import get_spec, load_model
 
 pytestmark = pytest.mark.slow
-PAGES = Path(__file__).resolve().parents[1] / "pages"
+PAGES = Path(__file__).resolve().parents[1] / "views"
 TIMEOUT = 90
 
 

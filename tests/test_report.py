@@ -62,7 +62,7 @@ class Collect(HTMLParser):
 
 def _report() -> tuple[Report, torch.Tensor]:
     img = torch.rand(1, 3, 12, 10, generator=torch.Generator().manual_seed(0))
-    rep = Report("Test <report>", page="pages/x.py", settings={"eps": 4 / 255, "attack": "PGD", "nested": {"a": [1, 2]}},
+    rep = Report("Test <report>", page="views/x.py", settings={"eps": 4 / 255, "attack": "PGD", "nested": {"a": [1, 2]}},
                  seeds={"attack": 7}, notes=["a note with <b>markup</b>"])
     rep.add_section("Curves", "text & more")
     rep.add_figure(go.Figure(go.Scatter(x=[0, 1, 2], y=[0.9, 0.5, 0.125], name="PGD")), "first <figure>")

@@ -18,12 +18,12 @@ TIMEOUT = 90
 
 
 def _registered_pages() -> list[str]:
-    return re.findall(r'^\s*\("(pages/[a-z_]+\.py)"', (ROOT / "app.py").read_text(), re.M)
+    return re.findall(r'^\s*\("(views/[a-z_]+\.py)"', (ROOT / "app.py").read_text(), re.M)
 
 
 def test_every_page_file_exists_and_is_registered():
     registered = _registered_pages()
-    assert registered[0] == "pages/home.py"  # the default page
+    assert registered[0] == "views/home.py"  # the default page
     for key, path in PAGE_PATHS.items():
         assert (ROOT / path).exists(), path
         assert path in registered, f"{path} is not in app.py's PAGES"
@@ -102,7 +102,7 @@ def test_clean_top1_table_matches_the_model():
 
 
 def test_glossary_page_renders_with_anchors_and_filter():
-    at = AppTest.from_file(str(ROOT / "pages" / "glossary.py"), default_timeout=TIMEOUT).run()
+    at = AppTest.from_file(str(ROOT / "views" / "glossary.py"), default_timeout=TIMEOUT).run()
     assert not at.exception, at.exception
     anchors = {h.proto.anchor for h in at.subheader}
     assert set(GLOSSARY) <= anchors

@@ -11,7 +11,7 @@ from streamlit.testing.v1 import AppTest
 from core import limits
 from ui.urlstate import UrlParam, UrlValueError, format_value, parse_value
 
-PAGES = Path(__file__).resolve().parents[1] / "pages"
+PAGES = Path(__file__).resolve().parents[1] / "views"
 LAB = str(PAGES / "attack_lab.py")
 CURVES = str(PAGES / "curves.py")
 BATCH = str(PAGES / "batch.py")

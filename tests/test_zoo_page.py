@@ -11,7 +11,7 @@ from streamlit.testing.v1 import AppTest
 
 from core.train.zoo import available
 
-PAGE = str(Path(__file__).resolve().parents[1] / "pages" / "zoo.py")
+PAGE = str(Path(__file__).resolve().parents[1] / "views" / "zoo.py")
 pytestmark = pytest.mark.skipif(len(available()) < 2, reason="zoo weights missing (tools/train_zoo.py)")
 
 

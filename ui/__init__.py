@@ -1,1 +1,1 @@
-"""Streamlit helpers shared by the pages (the only package besides pages/ that imports streamlit)."""
+"""Streamlit helpers shared by the pages (the only package besides views/ that imports streamlit)."""

@@ -1,7 +1,7 @@
 """Side-by-side saliency: the clean image, the adversarial one and (optionally) a defended view,
 each explained for its own predicted class or for the clean prediction, plus agreement numbers.
 
-This is the computation behind ``pages/saliency.py``; it only arranges calls to
+This is the computation behind ``views/saliency.py``; it only arranges calls to
 :func:`core.explain.saliency.compute_map`.
 """
 from __future__ import annotations

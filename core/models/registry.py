@@ -82,10 +82,17 @@ def load_model(name: str, device: torch.device | str | None = None) -> nn.Module
 
 
 _BUILTIN_DONE = False
+_BUILTIN_LOCK = threading.RLock()  # re-entrant: the registering modules may query the registry
 
 
 def _ensure_builtin() -> None:
+    """Register the bundled models once. Concurrent first callers (several browser sessions
+    opening at once) wait until registration is complete instead of seeing a partial registry."""
     global _BUILTIN_DONE
-    if not _BUILTIN_DONE:
-        _BUILTIN_DONE = True
-        from core.models import builtin  # noqa: F401  (registers on import)
+    if _BUILTIN_DONE:
+        return
+    with _BUILTIN_LOCK:
+        if not _BUILTIN_DONE:
+            from core.models import builtin  # noqa: F401  (registers on import)
+
+            _BUILTIN_DONE = True

@@ -233,7 +233,7 @@ st.markdown("**The same evaluation from the command line** (same code, same numb
 st.code(cmd, language="bash")
 
 with st.expander("Download report"):
-    report_download(lambda: batch_report(result, model.class_names, page="pages/batch.py"), key=f"{P}_report",
+    report_download(lambda: batch_report(result, model.class_names, page="views/batch.py"), key=f"{P}_report",
                     file_stem=f"batch_{s.attack}_{s.model}")
 
 with st.expander("How the numbers are made"):

@@ -254,7 +254,7 @@ if cert:
 
 
 def build_report() -> Report:
-    rep = Report(f"Robustness curves: {img_label} on {used['model']}", page="pages/curves.py", settings=used,
+    rep = Report(f"Robustness curves: {img_label} on {used['model']}", page="views/curves.py", settings=used,
                  seeds={"attack": used_seed, "defenses": used_seed + 1, "certify": used_seed},
                  notes=(["Non-adaptive attacker: the attacks saw only the undefended model."]
                         if used["defenses"] and not curves.adaptive else []))

@@ -53,7 +53,7 @@ with st.sidebar:
     st.header("Defense")
     features = ["logits", "cam"] if source == CAM else ["logits", "decoder3", "probs"]
     dchoice = defense_picker("seg", features)
-    run = st.button("Run attack", type="primary", key="seg_run", use_container_width=True) or consume_autorun("seg")
+    run = st.button("Run attack", type="primary", key="seg_run", width="stretch") or consume_autorun("seg")
     device_caption()
 
 if img is None:
