@@ -113,7 +113,7 @@ STEPS: list[TourStep] = [
     TourStep(
         "Side by side: what the non-adaptive attacker hides", "def",
         "The Defenses page runs one attack against several defenses. Against the non-adaptive attacker, JPEG "
-        "(quality 50) and 3-bit colour depth both keep the right answer. Note the warning the page prints.",
+        "(quality 25) and 3-bit colour depth both keep the right answer. Note the warning the page prints.",
         preset="def/transforms_nonadaptive", path="defenses"),
     TourStep(
         "Side by side, adaptive", "def",

@@ -1,5 +1,5 @@
 """The surprising presets' claims, computed with the core functions and the presets' own values:
-JPEG (quality 50) and 3-bit colour depth keep "espresso" against PGD made on the bare model, and
+JPEG (quality 25) and 3-bit colour depth keep "espresso" against PGD made on the bare model, and
 lose it to the same PGD run through them with BPDA (the Attack Lab's and the Defenses page's code
 paths)."""
 from __future__ import annotations

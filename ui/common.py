@@ -77,14 +77,15 @@ def eps_input(label: str, key: str, norm: str, default_linf_k: int = 4, default_
                                  key=f"{key}_l2", help=help))
 
 
-def progress_bar(text: str = "Working…") -> ProgressFn:
-    """A Streamlit progress bar as a core ProgressFn."""
-    bar = st.progress(0.0, text=text)
+def progress_bar(text: str = "Working…", key: str = "work") -> ProgressFn:
+    """A progress bar with a Stop button and the per-computation time limit, as a core
+    ProgressFn (see ui/long_work.py: pressing Stop interrupts the script at the next update;
+    past ``limits.MAX_WORK_SECONDS`` the callback raises ``Cancelled``, which pages catch).
+    For the server-wide cap on concurrent computations use ``ui.long_work.stoppable_progress``
+    as a context manager, as the Attack Lab does."""
+    from ui.long_work import StoppableProgress
 
-    def update(done: int, total: int, message: str = "") -> None:
-        bar.progress(min(1.0, done / max(total, 1)), text=f"{text} {message}".strip())
-
-    return update
+    return StoppableProgress(text, key)
 
 
 def device_caption() -> None:
