@@ -62,6 +62,17 @@ def image_picker(key: str, default: str = "chelsea", label: str = "Image") -> tu
         return None, ""
 
 
+def image_and_model(key: str, task: str = "classification") -> tuple[Image.Image | None, str, str, torch.nn.Module]:
+    """The sidebar's first two sections on most pages: an image, then a model.
+
+    Returns (image or None, its label, model name, the shared model)."""
+    st.header("Image")
+    img, label = image_picker(key)
+    st.header("Model")
+    name = model_picker(key, task)
+    return img, label, name, get_model(name)
+
+
 def image_tensor(img: Image.Image, model_name: str) -> torch.Tensor:
     """The picked image resized and cropped for a model, as a (1, 3, H, W) tensor in [0, 1]."""
     return to_tensor(prepare_for_model(img, get_spec(model_name)))

@@ -14,7 +14,7 @@ from core.progress import Cancelled
 from core.report import attack_report
 from core.viz.attack import delta_heatmap, trajectory_figure
 from core.viz.common import amplified_perturbation, to_numpy_image, topk_bar
-from ui.common import attack_picker, device_caption, get_model, image_picker, image_tensor, model_picker
+from ui.common import attack_picker, device_caption, get_model, image_and_model, image_tensor
 from ui.presenter import big, is_presenter, key_numbers
 from ui.presets import consume_autorun, preset_bar
 from ui.defenses import defense_settings
@@ -39,11 +39,7 @@ url.seed()
 preset_bar("lab")  # one-click presets and the guided tour's settings (ui/presets.py)
 
 with st.sidebar:
-    st.header("Image")
-    img, img_label = image_picker("lab")
-    st.header("Model")
-    model_name = model_picker("lab")
-    model = get_model(model_name)
+    img, img_label, model_name, model = image_and_model("lab")
     st.header("Attack")
     with st.expander("Attack settings") if is_presenter() else st.container():  # presenter: fewer controls
         choice = attack_picker("lab", model.class_names)

@@ -13,7 +13,7 @@ from core.defenses.smoothing import max_certifiable_radius, smoothing_cost_note
 from core.progress import Cancelled
 from core.viz.common import to_numpy_image
 from core.viz.defenses import certificate_figure, class_counts_figure, patch_grid_figure, rmax_curve_figure
-from ui.common import device_caption, get_model, image_picker, image_tensor, model_picker, progress_bar
+from ui.common import device_caption, image_and_model, image_tensor, progress_bar
 from ui.presets import consume_autorun, preset_bar
 
 st.title("📜 Certify")
@@ -35,11 +35,7 @@ st.markdown(
 preset_bar("cert")  # one-click presets and the guided tour's settings (ui/presets.py)
 
 with st.sidebar:
-    st.header("Image")
-    img, img_label = image_picker("cert")
-    st.header("Model")
-    model_name = model_picker("cert")
-    model = get_model(model_name)
+    img, img_label, model_name, model = image_and_model("cert")
     st.header("Smoothing")
     sigma = st.select_slider("Noise σ", [0.05, 0.12, 0.25, 0.5, 1.0], 0.25, key="cert_sigma",
                              help="Standard deviation of the Gaussian noise, in [0, 1] pixel units.")

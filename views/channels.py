@@ -12,7 +12,7 @@ from core.explain.defended import HeadTransformed
 from core.progress import Cancelled
 from core.viz.common import to_numpy_image
 from core.viz.explain import channel_maps_grid, channel_profile, pr_nr_sums, relevance_scatter
-from ui.common import attack_picker, device_caption, get_model, image_picker, image_tensor, model_picker, progress_bar
+from ui.common import attack_picker, device_caption, image_and_model, image_tensor, progress_bar
 from ui.presets import consume_autorun, preset_bar
 
 st.title("📊 Channels")
@@ -28,11 +28,7 @@ st.markdown(
 preset_bar("ch")  # one-click presets and the guided tour's settings (ui/presets.py)
 
 with st.sidebar:
-    st.header("Image")
-    img, img_label = image_picker("ch")
-    st.header("Model")
-    model_name = model_picker("ch")
-    model = get_model(model_name)
+    img, img_label, model_name, model = image_and_model("ch")
     st.header("Attack")
     choice = attack_picker("ch", model.class_names)
     st.header("Channels")

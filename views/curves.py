@@ -17,7 +17,7 @@ from core.report import Report
 from core.viz.common import to_numpy_image
 from core.viz.curves import certified_radius_figure, curve_figure, eps_axis
 from core.viz.defenses import image_grid_figure
-from ui.common import device_caption, get_model, image_picker, image_tensor, model_picker, progress_bar
+from ui.common import device_caption, image_and_model, image_tensor, progress_bar
 from ui.presets import consume_autorun, preset_bar
 from ui.evaluation import defenses_input, format_numbers, numbers_input, parse_numbers, stop_button
 from ui.report import report_download
@@ -83,11 +83,7 @@ url.seed()
 preset_bar(P)  # one-click presets and the guided tour's settings (ui/presets.py)
 
 with st.sidebar:
-    st.header("Image")
-    img, img_label = image_picker(P)
-    st.header("Model")
-    model_name = model_picker(P)
-    model = get_model(model_name)
+    img, img_label, model_name, model = image_and_model(P)
     st.header("Attacks")
     norm = st.radio("Norm", ["linf", "l2"], horizontal=True, key=f"{P}_norm",
                     format_func=lambda n: {"linf": "L∞", "l2": "L2"}[n])

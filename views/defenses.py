@@ -13,7 +13,7 @@ from core.defenses.equivariance import equivariance_error_summary
 from core.progress import Cancelled
 from core.viz.common import amplified_perturbation, to_numpy_image
 from core.viz.defenses import defense_comparison_figure, equivariance_error_figure, purification_trajectory_figure
-from ui.common import attack_picker, device_caption, get_model, image_picker, image_tensor, model_picker, progress_bar
+from ui.common import attack_picker, device_caption, image_and_model, image_tensor, progress_bar
 from ui.presets import consume_autorun, preset_bar
 from ui.defenses import defense_picker
 
@@ -33,11 +33,7 @@ st.markdown(
 preset_bar("def")  # one-click presets and the guided tour's settings (ui/presets.py)
 
 with st.sidebar:
-    st.header("Image")
-    img, img_label = image_picker("def")
-    st.header("Model")
-    model_name = model_picker("def")
-    model = get_model(model_name)
+    img, img_label, model_name, model = image_and_model("def")
     st.header("Attack")
     choice = attack_picker("def", model.class_names)
     st.header("Attacker")

@@ -11,7 +11,7 @@ from core.explain.feature_maps import Setting, compare_settings, pooling_demo, v
 from core.progress import Cancelled
 from core.viz.common import to_numpy_image
 from core.viz.explain import pooling_demo_figure, sensitivity_figure, stage_sizes_figure
-from ui.common import device_caption, get_model, image_picker, image_tensor, model_picker, progress_bar
+from ui.common import device_caption, get_model, image_and_model, image_tensor, progress_bar
 from ui.presets import consume_autorun, preset_bar
 
 st.title("🧩 Feature maps")
@@ -29,11 +29,7 @@ st.warning("The paper's gains come from **training** with the larger maps. These
 preset_bar("fm")  # one-click presets and the guided tour's settings (ui/presets.py)
 
 with st.sidebar:
-    st.header("Image")
-    img, img_label = image_picker("fm")
-    st.header("Model")
-    model_name = model_picker("fm")
-    model = get_model(model_name)
+    img, img_label, model_name, model = image_and_model("fm")
     st.header("Settings to compare")
     factors = st.multiselect("Input upsampling s (nearest)", [1.0, 1.5, 2.0], default=[1.0, 2.0], key="fm_up",
                              format_func=lambda s: f"×{s:g}", help="Each pass costs about s² times a plain one.")

@@ -13,7 +13,7 @@ from core.explain.saliency import METHODS
 from core.progress import Cancelled
 from core.viz.common import to_numpy_image
 from core.viz.explain import saliency_row
-from ui.common import attack_picker, device_caption, get_model, image_picker, image_tensor, model_picker, progress_bar
+from ui.common import attack_picker, device_caption, image_and_model, image_tensor, progress_bar
 from ui.presets import consume_autorun, preset_bar
 
 st.title("🔥 Saliency")
@@ -30,11 +30,7 @@ DEFAULT_METHODS = ["saliency", "gradcam"]
 preset_bar("sal")  # one-click presets and the guided tour's settings (ui/presets.py)
 
 with st.sidebar:
-    st.header("Image")
-    img, img_label = image_picker("sal")
-    st.header("Model")
-    model_name = model_picker("sal")
-    model = get_model(model_name)
+    img, img_label, model_name, model = image_and_model("sal")
     st.header("Attack")
     choice = attack_picker("sal", model.class_names)
     st.header("Explanations")
