@@ -88,15 +88,16 @@ def eps_input(label: str, key: str, norm: str, default_linf_k: int = 4, default_
                                  key=f"{key}_l2", help=help))
 
 
-def progress_bar(text: str = "Working…", key: str = "work") -> ProgressFn:
+def progress_bar(text: str = "Working…", key: str = "work", stop_button: bool = True) -> ProgressFn:
     """A progress bar with a Stop button and the per-computation time limit, as a core
     ProgressFn (see ui/long_work.py: pressing Stop interrupts the script at the next update;
     past ``limits.MAX_WORK_SECONDS`` the callback raises ``Cancelled``, which pages catch).
     For the server-wide cap on concurrent computations use ``ui.long_work.stoppable_progress``
-    as a context manager, as the Attack Lab does."""
+    as a context manager, as the Attack Lab does. Pages with a Stop button of their own (Batch,
+    Curves) pass ``stop_button=False``."""
     from ui.long_work import StoppableProgress
 
-    return StoppableProgress(text, key)
+    return StoppableProgress(text, key, stop_button=stop_button)
 
 
 def device_caption() -> None:

@@ -79,18 +79,21 @@ class StoppableProgress:
     Use it as a context manager so that the bar and the button disappear when the work ends.
     """
 
-    def __init__(self, label: str, key: str, max_seconds: float | None = None) -> None:
+    def __init__(self, label: str, key: str, max_seconds: float | None = None, stop_button: bool = True) -> None:
         self.label = label
         self.key = key
         self.max_seconds = limits.MAX_WORK_SECONDS if max_seconds is None else float(max_seconds)
         st.session_state.pop(_FLAG.format(key), None)
         self._holder = st.empty()
         with self._holder.container():
-            bar_col, stop_col = st.columns([6, 1], vertical_alignment="center")
-            self._bar = bar_col.progress(0.0, text=label)
-            stop_col.button("⏹ Stop", key=f"{key}_stop_{next(_SEQ)}", on_click=_mark_stopped, args=(key,),
-                            width="stretch",
-                            help="Stop this computation. The page keeps the settings; nothing keeps running.")
+            if not stop_button:  # the page has a Stop button of its own
+                self._bar = st.progress(0.0, text=label)
+            else:
+                bar_col, stop_col = st.columns([6, 1], vertical_alignment="center")
+                self._bar = bar_col.progress(0.0, text=label)
+                stop_col.button("⏹ Stop", key=f"{key}_stop_{next(_SEQ)}", on_click=_mark_stopped, args=(key,),
+                                width="stretch",
+                                help="Stop this computation. The page keeps the settings; nothing keeps running.")
         self._t0 = time.monotonic()
         self._holding = False
         self.calls = 0

@@ -181,7 +181,7 @@ if run:
     result = BatchResult(settings=settings, skipped=images.messages(), device=describe_device())
     # Stored before the work starts: if the run is stopped, the finished images stay.
     st.session_state[f"{P}_result"] = (settings_key, result, len(images.items))
-    update = progress_bar("Evaluating:")
+    update = progress_bar("Evaluating:", stop_button=False)
     try:
         evaluate_images(model, images.items, settings, defenses=defenses, class_names=model.class_names,
                         progress=update, into=result)

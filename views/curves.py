@@ -169,7 +169,7 @@ if run:
     if not attacks or not eps:
         st.error("Choose at least one attack and one ε.")
         st.stop()
-    update = progress_bar("Curves:")
+    update = progress_bar("Curves:", stop_button=False)
     try:
         curves = robustness_curves(model, x, label, eps, curve_attacks, defenses, adaptive=settings["adaptive"],
                                    goal=goal, seed=seed, progress=update)
@@ -177,9 +177,9 @@ if run:
         if bisect:
             for atk in curve_attacks:
                 flips[(atk.name, NO_DEFENSE)] = min_flip_from_curve(model, x, curves, atk,
-                                                                    progress=progress_bar(f"Smallest ε, {atk.name}:"))
+                                                                    progress=progress_bar(f"Smallest ε, {atk.name}:", stop_button=False))
         cert = certified_radius_curve(model, x, label, sigmas, n0=16, n=cert_n, seed=seed,
-                                      progress=progress_bar("Certifying:")) if certify and sigmas else None
+                                      progress=progress_bar("Certifying:", stop_button=False)) if certify and sigmas else None
     except Cancelled:
         st.warning("Stopped.")
         st.stop()
