@@ -200,6 +200,21 @@ class PurificationResult:
     trajectory: list[PurificationStep] = field(default_factory=list)
 
 
+def reversal_step(x: torch.Tensor, v: torch.Tensor, g: torch.Tensor, t: int, steps: int, *, eta: float,
+                  eps_v: float, noise: str, noise_scale: float, noise_gen: torch.Generator) -> torch.Tensor:
+    """One update of the reversal vector (Equi4Rob's loop, shared by the classification and the
+    segmentation purifiers): normalise the gradient of the equivariance loss per image, add
+    Gaussian noise annealed as (T-1-t)/T (zero at the last step; "paper" scale 1, else 1/sqrt(d)),
+    descend by eta times its sign, clip to the eps_v ball and keep x + v in [0, 1]."""
+    g = g / g.flatten(1).norm(dim=1).clamp_min(1e-12).view(-1, 1, 1, 1)
+    w = (steps - 1 - t) / steps
+    if noise != "off" and w > 0:
+        std = noise_scale * w * (1.0 if noise == "paper" else 1.0 / math.sqrt(x[0].numel()))
+        g = g + std * torch.randn(g.shape, generator=noise_gen, device=g.device, dtype=g.dtype)
+    v = (v.detach() - eta * g.sign()).clamp(-eps_v, eps_v)
+    return (x + v).clamp(0, 1) - x
+
+
 def _record(step: int, loss: torch.Tensor, logits: torch.Tensor, v: torch.Tensor) -> PurificationStep:
     p = logits.detach().float().softmax(1)
     prob, cls = p.max(1)
@@ -235,7 +250,6 @@ def purify(model: nn.Module, x: torch.Tensor, *, views: Sequence[str] = CPU_VIEW
     v = (x + v).clamp(0, 1) - x
     traj: list[PurificationStep] = []
     n_steps = 0 if method == "random" else steps
-    d = x[0].numel()
     for t in range(n_steps):
         vs = sample_views(views, view_gen)
         v.requires_grad_(True)
@@ -243,13 +257,8 @@ def purify(model: nn.Module, x: torch.Tensor, *, views: Sequence[str] = CPU_VIEW
             loss, logits = equivariance_loss(model, x + v, vs, stage, method)
             (g,) = torch.autograd.grad(loss.sum(), v)
         traj.append(_record(t, loss, logits, v))
-        g = g / g.flatten(1).norm(dim=1).clamp_min(1e-12).view(-1, 1, 1, 1)
-        w = (steps - 1 - t) / steps
-        if noise != "off" and w > 0:
-            std = noise_scale * w * (1.0 if noise == "paper" else 1.0 / math.sqrt(d))
-            g = g + std * torch.randn(g.shape, generator=noise_gen, device=dev, dtype=g.dtype)
-        v = (v.detach() - eta * g.sign()).clamp(-eps_v, eps_v)
-        v = (x + v).clamp(0, 1) - x
+        v = reversal_step(x, v, g, t, steps, eta=eta, eps_v=eps_v, noise=noise, noise_scale=noise_scale,
+                          noise_gen=noise_gen)
         report(progress, t + 1, n_steps + 1, f"purification step {t + 1}/{n_steps}")
     with torch.no_grad():
         if final_loss or method == "random":

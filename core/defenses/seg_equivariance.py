@@ -52,7 +52,6 @@ logit map, not a 1/8-resolution class-score map.
 """
 from __future__ import annotations
 
-import math
 import time
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal, Sequence
@@ -65,7 +64,7 @@ from core import limits
 from core.attacks.base import ThreatModel
 from core.attacks.segmentation import SegmentationPGD, mask_iou
 from core.defenses.base import Defense, DefenseOutput, bpda_identity
-from core.defenses.equivariance import equivariance_loss_from_maps, min_equivariance_loss
+from core.defenses.equivariance import equivariance_loss_from_maps, min_equivariance_loss, reversal_step
 from core.defenses.equivariance_views import CPU_VIEWS, View, dense_views, sample_views
 from core.progress import ProgressFn, report
 
@@ -234,7 +233,6 @@ def purify_segmentation(model: nn.Module, x: torch.Tensor, *, views: Sequence[st
     else:
         v = torch.zeros_like(x)
     v = (x + v).clamp(0, 1) - x
-    d = x[0].numel()
     traj: list[SegPurificationStep] = []
     for t in range(steps):
         vs = sample_views(views, view_gen)
@@ -247,13 +245,8 @@ def purify_segmentation(model: nn.Module, x: torch.Tensor, *, views: Sequence[st
             with torch.no_grad():
                 ident = model.forward_logits(x + v)
         traj.append(_step_record(t, loss, ident, v, ref, record_masks))
-        g = g / g.flatten(1).norm(dim=1).clamp_min(1e-12).view(-1, 1, 1, 1)
-        w = (steps - 1 - t) / steps
-        if noise != "off" and w > 0:
-            std = noise_scale * w * (1.0 if noise == "paper" else 1.0 / math.sqrt(d))
-            g = g + std * torch.randn(g.shape, generator=noise_gen, device=dev, dtype=g.dtype)
-        v = (v.detach() - eta * g.sign()).clamp(-eps_v, eps_v)
-        v = (x + v).clamp(0, 1) - x
+        v = reversal_step(x, v, g, t, steps, eta=eta, eps_v=eps_v, noise=noise, noise_scale=noise_scale,
+                          noise_gen=noise_gen)
         report(progress, t + 1, steps + 1, f"purification step {t + 1}/{steps}")
     with torch.no_grad():
         logits = model.forward_logits(x + v)
