@@ -206,6 +206,8 @@ def _cmyk_to_rgb(im: Image.Image) -> Image.Image:
     icc = im.info.get("icc_profile")
     if icc:
         try:
+            # imported here: ImageCms needs Pillow's optional LittleCMS extension; without it only
+            # CMYK images with a colour profile lose the profile (the except below)
             from PIL import ImageCms
 
             src = ImageCms.ImageCmsProfile(io.BytesIO(icc))

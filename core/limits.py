@@ -5,6 +5,8 @@ so neither a widget nor a URL parameter can make the server do unbounded work.
 """
 from __future__ import annotations
 
+import torch
+
 MAX_UPLOAD_BYTES = 20 * 1024 * 1024  # per uploaded file
 MAX_IMAGE_PIXELS = 40_000_000  # width x height, checked before decoding (decompression bombs)
 MAX_IMAGE_SIDE = 12_000
@@ -66,8 +68,6 @@ def check_batch_pixels(x, grad: bool | None = None) -> None:
     if getattr(x, "dim", None) is None or x.dim() != 4:
         return
     if grad is None:
-        import torch
-
         grad = bool(torch.is_grad_enabled() and x.requires_grad)
     n, _, h, w = x.shape
     cap = MAX_GRAD_PIXELS if grad else MAX_FORWARD_PIXELS

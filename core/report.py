@@ -28,6 +28,7 @@ import dataclasses
 import datetime as _dt
 import hashlib
 import html
+import io
 import json
 import math
 import platform
@@ -35,9 +36,16 @@ from importlib import metadata
 from typing import Any, Sequence
 
 import numpy as np
+import plotly.io as pio
 import torch
+from PIL import Image
+from plotly.offline import get_plotlyjs
 
+from core.analysis import perturbation_stats, topk
 from core.device import describe_device
+from core.images import encode_png
+from core.viz.attack import delta_heatmap, trajectory_figure
+from core.viz.common import amplified_perturbation, topk_bar
 
 LIBRARIES = ("torch", "torchvision", "numpy", "plotly", "pillow", "scipy", "captum", "streamlit")
 SCHEMA = "robustness-explorer-report/1"
@@ -86,10 +94,6 @@ def jsonable(v: Any) -> Any:
 def _png(image: Any) -> tuple[bytes, int, int]:
     """PNG bytes, width and height of a tensor in [0, 1] ((3, H, W) or (1, 3, H, W)), an
     (H, W, 3) uint8 array, or a PIL image."""
-    from PIL import Image
-
-    from core.images import encode_png
-
     if isinstance(image, torch.Tensor):
         png = encode_png(image.detach().float().cpu())
         h, w = image.shape[-2:]
@@ -97,8 +101,6 @@ def _png(image: Any) -> tuple[bytes, int, int]:
     if isinstance(image, np.ndarray):
         image = Image.fromarray(np.ascontiguousarray(image.astype(np.uint8)))
     if isinstance(image, Image.Image):
-        import io
-
         buf = io.BytesIO()
         image.convert("RGB").save(buf, format="PNG")
         return buf.getvalue(), image.width, image.height
@@ -206,9 +208,6 @@ class Report:
 
     def to_html(self) -> str:
         """One self-contained HTML file (module docstring)."""
-        import plotly.io as pio
-        from plotly.offline import get_plotlyjs
-
         esc = html.escape
         body: list[str] = [f"<h1>{esc(self.title)}</h1>"]
         meta = f"Made {esc(self.env['created_utc'])} on {esc(self.env['device'])}"
@@ -289,10 +288,6 @@ def attack_report(result: Any, class_names: Sequence[str], *, model_name: str, i
     """The Attack Lab's report of one :class:`core.attacks.AttackResult` (image 0 of the batch):
     settings, seed, images, perturbation numbers, predictions, the replay figure and the
     per-step table; the defense's verdicts and the transfer results when given."""
-    from core.analysis import perturbation_stats, topk
-    from core.viz.attack import delta_heatmap, trajectory_figure
-    from core.viz.common import amplified_perturbation, topk_bar
-
     names = list(class_names)
     lab = int(result.labels[0])
     clean_logits, adv_logits = bare if bare is not None else (result.clean_logits, result.adv_logits)

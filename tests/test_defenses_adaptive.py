@@ -86,7 +86,7 @@ def test_eot_attack_lowers_smoothed_accuracy():
 
 
 def test_compare_defenses_non_adaptive_and_adaptive():
-    from core.defenses.compare import compare_defenses
+    from core.defenses.side_by_side import compare_defenses
 
     model = conv_net()
     x = _data(1)

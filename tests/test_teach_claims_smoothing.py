@@ -9,7 +9,7 @@ import torch
 
 from core.attacks import Goal, ThreatModel
 from core.defenses import RandomizedSmoothing, make_defense
-from core.defenses.compare import compare_defenses
+from core.defenses.side_by_side import compare_defenses
 from core.defenses.smoothing import max_certifiable_radius
 from core.images import load_sample, prepare_for_model, to_tensor
 from core.models import get_spec, load_model

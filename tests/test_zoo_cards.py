@@ -6,9 +6,9 @@ import pytest
 import torch
 
 from core.models import list_models, load_model
+from core.models.zoo import ZOO, build, load_card, load_zoo_model
 from core.train import data as zdata
-from core.train.evaluate import CURVE_EPS, EVAL_EPS, accuracy_curve, evaluate
-from core.train.zoo import ZOO, build, load_card, load_zoo_model
+from core.train.model_cards import CURVE_EPS, EVAL_EPS, accuracy_curve, evaluate
 
 torch.set_num_threads(1)
 SHIPPED = [e for e in ZOO if e.weights_path.exists()]

@@ -9,7 +9,7 @@ import pytest
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 
-from core.train.zoo import available
+from core.models.zoo import available
 
 PAGE = str(Path(__file__).resolve().parents[1] / "views" / "zoo.py")
 pytestmark = pytest.mark.skipif(len(available()) < 2, reason="zoo weights missing (tools/train_zoo.py)")

@@ -8,11 +8,12 @@ import torch
 from PIL import Image
 
 from core.explain.perturbation import perturbation_saliency
+from core.models.zoo import ZOO, build
+from core.models.zoo_net import CIFSModule, build_model
 from core.train import data as zdata
-from core.train.arch import CIFSModule, build_model
 from core.train.cifs import cifs_loss
 from core.train.jsigr import GRID_STRIDE, MASK_RADIUS, JSIGR, perturbation_maps
-from core.train.zoo import ZOO, build
+from core.train.recipes import recipe_class
 
 torch.set_num_threads(1)
 
@@ -29,7 +30,7 @@ def test_recipe_loss_falls(entry, batch):
     x, y = batch
     torch.manual_seed(0)
     model = build(entry.name)
-    recipe = entry.recipe_cls()  # J-SIGR without a teacher: saliency from the model itself
+    recipe = recipe_class(entry)()  # J-SIGR without a teacher: saliency from the model itself
     idx = torch.arange(len(y))
     recipe.prepare(model, x, y)
     opt = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)

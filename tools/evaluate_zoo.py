@@ -9,7 +9,7 @@ The full test set comes from the Debian package dataset-fashion-mnist
 (``apt-get install -y --no-install-recommends dataset-fashion-mnist``); ``--subset`` needs only
 the shipped assets/data/fashion_mnist_test_1000.npz. The evaluation is deterministic for a given
 thread count (``--threads``, default 1, as the cards were made); the attacks are those of
-core/train/evaluate.py.
+core/train/model_cards.py.
 """
 from __future__ import annotations
 
@@ -22,8 +22,8 @@ sys.path.insert(0, str(ROOT))
 
 import torch  # noqa: E402
 
-from core.train.evaluate import METRIC_LABELS, METRICS  # noqa: E402
-from core.train.zoo import ZOO_BY_NAME, available, load_card  # noqa: E402
+from core.models.zoo import ZOO_BY_NAME, available, load_card  # noqa: E402
+from core.train.model_cards import METRIC_LABELS, METRICS  # noqa: E402
 
 sys.path.insert(0, str(ROOT / "tools"))
 import train_zoo  # noqa: E402

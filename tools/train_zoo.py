@@ -16,7 +16,7 @@ Phases (``--phase``, default ``all`` = subset, train, evaluate, docs):
   and on the shipped subset, and PGD-10 accuracy-versus-ε curves on the subset, into the cards
   (the same code as tools/evaluate_zoo.py).
 * ``docs``     — docs/models/zoo.md, the table of all cards (and the cards' title/paper/about
-  refreshed from core/train/zoo.py).
+  refreshed from core/models/zoo.py).
 
 Threads: ``--threads`` (default 1, to share a small machine). Deterministic for a given thread
 count. Progress bars with tqdm when it is importable, plain lines otherwise.
@@ -38,8 +38,10 @@ import torch  # noqa: E402
 
 from core.train import data as zdata  # noqa: E402
 from core.train.common import TrainConfig, fit  # noqa: E402
-from core.train.evaluate import EVAL_EPS, METRICS, card_evaluation  # noqa: E402
-from core.train.zoo import ZOO, ZOO_BY_NAME, build, get_entry, load_zoo_model  # noqa: E402
+from core.models.zoo import ZOO, ZOO_BY_NAME, build, get_entry, load_zoo_model  # noqa: E402
+from core.models.zoo_net import FMNIST_MEAN, FMNIST_STD  # noqa: E402
+from core.train.model_cards import EVAL_EPS, METRICS, card_evaluation  # noqa: E402
+from core.train.recipes import recipe_class  # noqa: E402
 
 DOC = ROOT / "docs" / "models" / "zoo.md"
 
@@ -107,7 +109,8 @@ def phase_train(names: list[str], cfg: TrainConfig) -> None:
             teacher = trained.get(entry.teacher) or load_zoo_model(entry.teacher)
         torch.manual_seed(cfg.seed)
         model = build(name)
-        recipe = entry.recipe_cls(teacher=teacher) if entry.teacher else entry.recipe_cls()
+        make_recipe = recipe_class(entry)
+        recipe = make_recipe(teacher=teacher) if entry.teacher else make_recipe()
         bar = Bar(f"train {name}")
         t0 = time.perf_counter()
         log = fit(model, recipe, x, y, cfg, progress=bar)
@@ -117,11 +120,11 @@ def phase_train(names: list[str], cfg: TrainConfig) -> None:
         torch.save(model.state_dict(), entry.weights_path)
         trained[name] = model
         card = {
-            "name": name, "title": entry.title, "paper": entry.recipe_cls.paper, "recipe": entry.recipe_cls.key,
+            "name": name, "title": entry.title, "paper": entry.paper, "recipe": entry.recipe,
             "about": entry.about,
             "architecture": {**model.net.config, "parameters": sum(p.numel() for p in model.parameters()),
                              "input": "[0, 1], (N, 1, 28, 28) or (N, 3, 28, 28) averaged to grey",
-                             "normalisation": [zdata_mean(), zdata_std()]},
+                             "normalisation": [FMNIST_MEAN, FMNIST_STD]},
             "recipe_params": recipe.params(),
             "teacher": entry.teacher,
             "train_config": cfg.as_dict(),
@@ -142,18 +145,6 @@ def phase_train(names: list[str], cfg: TrainConfig) -> None:
             card["evaluation_stale"] = True
         write_card(name, card)
         print(f"{name}: trained in {secs:.0f} s, last-epoch loss {log.epoch_loss[-1]:.3f}", flush=True)
-
-
-def zdata_mean() -> float:
-    from core.train.arch import FMNIST_MEAN
-
-    return FMNIST_MEAN
-
-
-def zdata_std() -> float:
-    from core.train.arch import FMNIST_STD
-
-    return FMNIST_STD
 
 
 def evaluation_for(name: str, full: bool = True, subset: bool = True, batch_size: int = 500) -> dict:
@@ -187,11 +178,11 @@ def phase_evaluate(names: list[str], full: bool = True, batch_size: int = 500) -
 
 
 def refresh_descriptions() -> None:
-    """Copy the descriptive fields (title, paper, about) from core/train/zoo.py into the cards."""
+    """Copy the descriptive fields (title, paper, about) from core/models/zoo.py into the cards."""
     for e in ZOO:
         if e.card_path.exists():
             card = read_card(e.name)
-            card.update(title=e.title, paper=e.recipe_cls.paper, about=e.about)
+            card.update(title=e.title, paper=e.paper, about=e.about)
             write_card(e.name, card)
 
 
@@ -219,7 +210,7 @@ Made by `tools/train_zoo.py` (training, evaluation and this table); re-check a c
 `tools/evaluate_zoo.py <name>` (full test set) or `--subset`. Cards: `assets/zoo/<name>.json`;
 weights: `assets/zoo/<name>.pt` (state dicts, loaded with `weights_only=True`, `strict=True`).
 
-**Shared architecture** (`core/train/arch.py`): four 3×3 conv blocks (16, 32, 64, 128 channels,
+**Shared architecture** (`core/models/zoo_net.py`): four 3×3 conv blocks (16, 32, 64, 128 channels,
 strides 2, 1, 2, 1, batch norm, ReLU), global average pooling, linear; 98,682 parameters; [0, 1]
 input, 1 or 3 channels (3 are averaged to grey). Variants: SiLU (FGSM tricks), stride (2, 1, 1, 1)
 (feature-map size), two CIFS probes (CIFS).
@@ -231,7 +222,7 @@ thread. "train s" is wall-clock time on a 2-core CPU shared with other jobs (loa
 training), so it is only a rough cost comparison. Adversarial recipes use ε = 0.1 (L∞); multi-step ones PGD-5 with step 0.05. These are
 small demonstration models trained for minutes, far from the papers' converged numbers.
 
-**Evaluation** (`core/train/evaluate.py`): robust accuracy (correct on the clean *and* the
+**Evaluation** (`core/train/model_cards.py`): robust accuracy (correct on the clean *and* the
 attacked image) at ε = {EVAL_EPS} (L∞), the usual Fashion-MNIST budget; FGSM; PGD-20 (step
 2.5ε/20, random start); APGD-CE with 20 iterations (paper: 100). All white-box on the final
 logits; for CIFS the attacker's gradient treats the channel mask as constant, as in the paper's
@@ -246,8 +237,8 @@ Each recipe's file in `core/train/` cites its paper and lists its defaults and e
 (fewer attack steps, the shared short budget, CIFS's mask scaling, J-SIGR being a
 reconstruction, which FGSM tricks are implemented).
 
-""" + "\n".join(f"- **{e.title}** (`{e.name}`, `core/train/{e.recipe_cls.__module__.rsplit('.', 1)[-1]}.py`; "
-                 f"{e.recipe_cls.paper}): {e.about}" for e in ZOO) + """
+""" + "\n".join(f"- **{e.title}** (`{e.name}`, `core/train/{recipe_class(e).__module__.rsplit('.', 1)[-1]}.py`; "
+                 f"{e.paper}): {e.about}" for e in ZOO) + """
 
 ## Reproduce
 

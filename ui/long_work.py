@@ -37,7 +37,7 @@ a model is bounded by ``limits.MAX_GRAD_PIXELS``/``MAX_FORWARD_PIXELS``). A sess
 every slot taken shows "Waiting…" in its bar, and can be stopped while it waits. On a CPU more
 concurrent computations than cores only share the cores, so waiting costs no throughput.
 
-``ui.evaluation.stop_button`` (the Batch and Curves pages) is the same mechanism with a
+``ui.sweep_widgets.stop_button`` (the Batch and Curves pages) is the same mechanism with a
 permanent button in the sidebar, for pages that keep partial results after a Stop.
 """
 from __future__ import annotations

@@ -19,7 +19,7 @@ from core.progress import Cancelled
 from core.viz.curves import batch_figure, eps_axis
 from ui.common import device_caption, get_model, model_picker, progress_bar
 from ui.presets import consume_autorun, preset_bar
-from ui.evaluation import defenses_input, format_numbers, numbers_input, parse_numbers, stop_button
+from ui.sweep_widgets import defenses_input, format_numbers, numbers_input, parse_numbers, stop_button
 from ui.report import report_download
 from ui.urlstate import UrlParam, UrlState, model_param, share_caption
 

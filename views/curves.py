@@ -19,7 +19,7 @@ from core.viz.curves import certified_radius_figure, curve_figure, eps_axis
 from core.viz.defenses import image_grid_figure
 from ui.common import device_caption, image_and_model, image_tensor, progress_bar
 from ui.presets import consume_autorun, preset_bar
-from ui.evaluation import defenses_input, format_numbers, numbers_input, parse_numbers, stop_button
+from ui.sweep_widgets import defenses_input, format_numbers, numbers_input, parse_numbers, stop_button
 from ui.report import report_download
 from ui.urlstate import (UrlParam, UrlState, image_picker_params, model_param, share_caption, upload_note)
 

@@ -8,7 +8,7 @@ import torch
 
 from core.analysis import topk
 from core.defenses import DEFENSES, EquivariancePurification
-from core.defenses.compare import compare_defenses
+from core.defenses.side_by_side import compare_defenses
 from core.defenses.equivariance import equivariance_error_summary
 from core.progress import Cancelled
 from core.viz.common import amplified_perturbation, to_numpy_image

@@ -7,7 +7,7 @@ import streamlit as st
 import torch
 
 from core.attacks import make_attack
-from core.explain.compare import agreement_rows, build_panels, panel_maps
+from core.explain.saliency_panels import agreement_rows, build_panels, panel_maps
 from core.explain.defended import DEFENDED_OPTIONS, defended_view
 from core.explain.saliency import METHODS
 from core.progress import Cancelled

@@ -10,12 +10,12 @@ import torch
 
 from core.explain.channels import analyse_channels
 from core.explain.saliency import METHODS, compute_map, spearman
+from core.models.zoo import available, load_card
+from core.models.zoo_net import FMNIST_CLASSES
 from core.progress import Cancelled
 from core.train import data as zdata
-from core.train.arch import FMNIST_CLASSES
-from core.train.compare import ZOO_ATTACKS, attack_each, cifs_masks, live_curves
-from core.train.evaluate import CURVE_EPS, METRIC_LABELS, METRICS
-from core.train.zoo import available, load_card
+from core.train.model_cards import CURVE_EPS, METRIC_LABELS, METRICS
+from core.train.zoo_under_attack import ZOO_ATTACKS, attack_each, cifs_masks, live_curves
 from core.viz.explain import channel_profile, pr_nr_sums, saliency_row
 from core.viz.zoo import amplified_delta, cifs_mask_figure, curves_figure, outcome_figure, upscale
 from ui.common import device_caption, get_model, image_picker, progress_bar
@@ -257,4 +257,4 @@ with st.expander("The methods, in a few sentences", expanded=stored is None):
     for e in entries:
         ev = cards[e.name].get("evaluation", {}).get("full_test", {})
         nums = ", ".join(f"{METRIC_LABELS[m]} {100 * ev[m]['accuracy']:.1f} %" for m in METRICS if m in ev)
-        st.markdown(f"**{e.title}** — *{e.recipe_cls.paper}*. {e.about}" + (f"  \nCard: {nums}." if nums else ""))
+        st.markdown(f"**{e.title}** — *{e.paper}*. {e.about}" + (f"  \nCard: {nums}." if nums else ""))

@@ -24,7 +24,7 @@ import torch
 from torch import nn
 
 from core import limits
-from core.explain.saliency import as_float_input, check_range
+from core.explain.common import as_float_input, check_range
 from core.progress import ProgressFn, report
 
 TOPK = 5

@@ -35,7 +35,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from core import limits
-from core.explain.saliency import as_float_input, blur, check_range, default_batch
+from core.explain.common import as_float_input, blur, check_range, default_batch
 from core.progress import ProgressFn, report
 
 Output = Literal["logits", "softmax"]

@@ -60,9 +60,11 @@ from captum.attr import (InputXGradient, IntegratedGradients, LayerAttribution, 
                          NoiseTunnel, Occlusion, Saliency)
 from scipy.stats import spearmanr
 from torch import nn
-from torchvision.transforms.functional import gaussian_blur
 
 from core import limits
+from core.explain.common import as_float_input, blur, check_range, default_batch
+from core.explain.jacobian import jacobian_norm_map
+from core.explain.perturbation import perturbation_saliency
 from core.models.fast import fast_view
 from core.progress import ProgressFn, report
 
@@ -94,23 +96,6 @@ def _targets(target: int | torch.Tensor | list[int], n: int, dev: torch.device) 
     return t.contiguous()
 
 
-def as_float_input(x: torch.Tensor, dev: torch.device) -> torch.Tensor:
-    """``x`` detached on ``dev``; float32 unless it already has a float dtype of 32 bits or more."""
-    x = x.detach().to(dev)
-    return x if x.dtype in (torch.float32, torch.float64) else x.float()
-
-
-def blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
-    """Gaussian blur of a batch with standard deviation ``sigma`` px (kernel ±3σ, reflect
-    padding, kernel clipped to the image size)."""
-    if sigma <= 0:
-        return x.clone()
-    k = 2 * math.ceil(3 * sigma) + 1
-    limit = 2 * ((min(x.shape[-2:]) - 1) // 2) + 1  # reflect padding needs pad < side
-    k = max(1, min(k, limit))
-    return gaussian_blur(x, [k, k], [sigma, sigma])
-
-
 def make_baseline(x: torch.Tensor, kind: Baseline, blur_sigma: float = IG_BLUR_SIGMA) -> torch.Tensor:
     """The reference input of IG / occlusion: zeros ("black") or a blurred copy ("blur")."""
     if kind == "black":
@@ -118,19 +103,6 @@ def make_baseline(x: torch.Tensor, kind: Baseline, blur_sigma: float = IG_BLUR_S
     if kind == "blur":
         return blur(x, blur_sigma)
     raise ValueError(f"baseline must be 'black' or 'blur', not {kind!r}")
-
-
-def default_batch(dev: torch.device, cuda: int = 32, cpu: int = 4) -> int:
-    """Images per forward pass for the batched methods: 4 on the CPU (measured on Lite0 at
-    224 px with one thread: 32 ms/image at batch 4, 56 ms/image at batch 16, cache-bound), 32 on
-    CUDA."""
-    return cuda if dev.type == "cuda" else cpu
-
-
-def check_range(name: str, value: int | float, lo: int | float, hi: int | float) -> None:
-    """Refuse a work parameter outside [lo, hi] (limits live in :mod:`core.limits`)."""
-    if not (lo <= value <= hi):
-        raise ValueError(f"{name} must be in [{lo}, {hi}], got {value}")
 
 
 def _prep(model: nn.Module, x: torch.Tensor, target, grad: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
@@ -270,14 +242,10 @@ class MethodInfo:
 
 
 def _perturbation(model, x, target, **kw):
-    from core.explain.perturbation import perturbation_saliency
-
     return perturbation_saliency(model, x, **kw)
 
 
 def _jacobian(model, x, target, **kw):
-    from core.explain.jacobian import jacobian_norm_map
-
     return jacobian_norm_map(model, x, **kw)
 
 

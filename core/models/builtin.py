@@ -1,4 +1,5 @@
-"""The models bundled with the app (registered on import of the registry)."""
+"""The bundled ImageNet classifiers, EfficientNet-Lite0/1/2 (registered on import; the registry
+imports this module first, then :mod:`.segmentation_builtin` and :mod:`.zoo_builtin`)."""
 from __future__ import annotations
 
 import importlib
@@ -7,7 +8,7 @@ import torch
 
 from core.models.efficientnet_lite import build_from_state_dict
 from core.models.imagenet import imagenet_classes
-from core.models.registry import ModelSpec, register
+from core.models.spec import ModelSpec, register
 from core.models.wrappers import ImageClassifier
 
 # Preprocessing that reproduces the official accuracy (DESIGN.md): (x - 0.498) / 0.502 on
@@ -46,6 +47,3 @@ for _v, _size in _LITE.items():
         description=f"ImageNet-1k classifier, {_size}px, no SE, ReLU6 (Tan & Le 2019, Lite variant).",
         loader=(lambda v=_v: load_efficientnet_lite(v)),
     ))
-
-from core.models import segmentation_builtin  # noqa: E402,F401  (registers the segmentation models)
-from core.models import zoo_builtin  # noqa: E402,F401  (registers the Fashion-MNIST zoo)

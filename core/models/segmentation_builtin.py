@@ -10,7 +10,7 @@ from pathlib import Path
 
 import torch
 
-from core.models.registry import ModelSpec, register
+from core.models.spec import ModelSpec, register
 from core.models.selfie_segmentation import (GENERAL_SIZE, LANDSCAPE_SIZE, SelfieSegmenter,
                                              build_selfie_segmenter)
 

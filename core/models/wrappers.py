@@ -6,10 +6,13 @@ smoothing noise and purification therefore all work in pixel space.
 """
 from __future__ import annotations
 
+import copy
+
 import torch
 from torch import nn
 
 from core import limits
+from core.models.fast import fused_efficientnet_lite
 
 
 class ReadOnlyMixin:
@@ -77,10 +80,6 @@ class ImageClassifier(ReadOnlyMixin, nn.Module):
     def fused_copy(self) -> "ImageClassifier":
         """A frozen copy with batch norm folded into the convolutions, in channels_last
         (see :mod:`core.models.fast`); only for networks that declare ``supports_fusion``."""
-        import copy
-
-        from core.models.fast import fused_efficientnet_lite
-
         clone = copy.copy(self)  # shallow: shares buffers, gets its own module dict below
         clone._modules = dict(self._modules)
         clone._modules["net"] = fused_efficientnet_lite(self.net)

@@ -8,8 +8,8 @@ imports. Each loader reads its state dict with ``torch.load(weights_only=True)``
 """
 from __future__ import annotations
 
-from core.models.registry import ModelSpec, register
-from core.train.zoo import ZOO, load_zoo_model
+from core.models.spec import ModelSpec, register
+from core.models.zoo import ZOO, load_zoo_model
 
 for _e in ZOO:
     if not _e.weights_path.exists():
@@ -21,7 +21,7 @@ for _e in ZOO:
         resize_size=0,
         licence="MIT (trained by this project; Fashion-MNIST © Zalando SE, MIT)",
         source=f"assets/zoo/{_e.name}.pt, trained by tools/train_zoo.py",
-        description=f"{_e.title} ({_e.recipe_cls.paper}); 28×28 grey Fashion-MNIST, 10 classes.",
+        description=f"{_e.title} ({_e.paper}); 28×28 grey Fashion-MNIST, 10 classes.",
         loader=(lambda n=_e.name: load_zoo_model(n)),
         num_classes=10,
     ))

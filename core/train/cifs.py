@@ -4,7 +4,7 @@ Sugiyama, ICML 2021; ``HanshuYAN/CIFS``, ``models/nets/resnet_CIFS.py``), traine
 Architecture: the zoo network with a CIFS module after block 3 (64 channels, non-linear probe
 Linear(64, 32) → Softplus(β = 5) → Linear(32, 10)) and after block 4 (128 channels, linear
 probe), as the paper puts one after each of the two layer4 blocks of ResNet-18 (non-linear
-first, linear second). Probe, relevance, and mask: see :class:`core.train.arch.CIFSModule`.
+first, linear second). Probe, relevance, and mask: see :class:`core.models.zoo_net.CIFSModule`.
 
 Loss (the paper's, with L = 2 probes and β = 2):
 
@@ -29,7 +29,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from core.train.arch import ZooClassifier
+from core.models.zoo_net import ZooClassifier
 from core.train.common import EPS, Recipe
 from core.train.pgd_at import pgd_examples
 
@@ -43,9 +43,6 @@ def cifs_loss(logits: torch.Tensor, probes: list[torch.Tensor], y: torch.Tensor,
 
 class CIFS(Recipe):
     key = "cifs"
-    title = "CIFS + PGD-AT"
-    paper = "Yan et al., ICML 2021"
-    arch = {"cifs": True}
 
     def __init__(self, eps: float = EPS, steps: int = 5, beta: float = 2.0, step: float | None = None) -> None:
         self.eps, self.steps, self.beta = float(eps), int(steps), float(beta)

@@ -28,7 +28,7 @@ import torch
 from torch import nn
 
 from core.progress import ProgressFn, report
-from core.train.arch import ZooClassifier
+from core.models.zoo_net import ZooClassifier
 
 EPS = 0.1  # the usual L∞ budget on Fashion-MNIST (in [0, 1] pixels; ≈ 25.5/255)
 
@@ -52,13 +52,11 @@ class TrainConfig:
 
 
 class Recipe:
-    """One training method. Subclasses set ``key``, ``title``, ``paper``, ``arch`` (overrides of
-    :func:`core.train.arch.build_model` arguments) and implement :meth:`loss`."""
+    """One training method. Subclasses set ``key`` (the name :mod:`core.models.zoo` entries use
+    for it; the title, paper and architecture variant of each model are in that catalogue) and
+    implement :meth:`loss`."""
 
     key: ClassVar[str] = ""
-    title: ClassVar[str] = ""
-    paper: ClassVar[str] = ""
-    arch: ClassVar[dict] = {}
 
     def params(self) -> dict:
         """The recipe's hyperparameters, for the model card."""

@@ -18,9 +18,6 @@ from core.train.pgd_at import PGDAT
 
 class FeatureSizeAT(PGDAT):
     key = "feature_size"
-    title = "Larger feature map (stride) + PGD-AT"
-    paper = "Xu et al., arXiv 2202.12435"
-    arch = {"strides": (2, 1, 1, 1)}
 
     def params(self) -> dict:
         return {**super().params(), "strides": [2, 1, 1, 1], "final_map": "14×14 (base 7×7)"}

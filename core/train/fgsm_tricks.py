@@ -30,15 +30,12 @@ import torch
 import torch.nn.functional as F
 
 from core.attacks.base import attack_objective, project
-from core.train.arch import ZooClassifier
+from core.models.zoo_net import ZooClassifier
 from core.train.common import EPS, Recipe, eval_mode
 
 
 class FGSMTricks(Recipe):
     key = "fgsm_tricks"
-    title = "FGSM-AT + bag of tricks (masking, SiLU)"
-    paper = "Li et al., arXiv 2209.02684 (2022)"
-    arch = {"activation": "silu"}
 
     def __init__(self, eps: float = EPS, mask_ratio: float = 0.4, first_conv_l2: float = 0.0) -> None:
         if not 0 <= mask_ratio < 1:

@@ -36,8 +36,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from core.explain.common import blur
+from core.explain.perturbation import grid_centres, soft_masks
+from core.models.zoo_net import ZooClassifier
 from core.progress import ProgressFn, report
-from core.train.arch import ZooClassifier
 from core.train.common import Recipe, eval_mode
 
 GRID_STRIDE = 7.0
@@ -51,10 +53,6 @@ def perturbation_maps(model: nn.Module, x: torch.Tensor, stride: float = GRID_ST
     """Greydanus saliency ½‖f(x) − f(x')‖² on the logits, bilinearly upsampled, normalised
     per image to max 1: (N, H, W). Same masks and blur as
     :func:`core.explain.perturbation.perturbation_saliency`, batched over images."""
-    # imported here: core.explain pulls in captum, which the model registry should not pay for
-    from core.explain.perturbation import grid_centres, soft_masks
-    from core.explain.saliency import blur
-
     n, _, h, w = x.shape
     masks = soft_masks(h, w, stride, radius, dtype=x.dtype).to(x.device)  # (K, H, W)
     gh, gw = len(grid_centres(h, stride)), len(grid_centres(w, stride))
@@ -76,8 +74,6 @@ def perturbation_maps(model: nn.Module, x: torch.Tensor, stride: float = GRID_ST
 
 class JSIGR(Recipe):
     key = "jsigr"
-    title = "J-SIGR (reconstruction)"
-    paper = "Liu et al., arXiv 2207.13036 (2022) — brief's reconstruction"
 
     def __init__(self, lambda_j: float = 0.1, lambda_s: float = 1.0, teacher: nn.Module | None = None) -> None:
         self.lambda_j, self.lambda_s = float(lambda_j), float(lambda_s)

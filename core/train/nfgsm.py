@@ -17,14 +17,12 @@ import torch.nn.functional as F
 
 from core.attacks.base import ThreatModel
 from core.attacks.nfgsm import NFGSM as NFGSMAttack
-from core.train.arch import ZooClassifier
+from core.models.zoo_net import ZooClassifier
 from core.train.common import EPS, Recipe, eval_mode
 
 
 class NFGSM(Recipe):
     key = "nfgsm"
-    title = "N-FGSM training"
-    paper = "de Jorge et al., NeurIPS 2022"
 
     def __init__(self, eps: float = EPS, k: float = 2.0, alpha: float | None = None) -> None:
         self.eps, self.k = float(eps), float(k)

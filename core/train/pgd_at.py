@@ -18,7 +18,7 @@ import torch.nn.functional as F
 
 from core.attacks.base import ThreatModel
 from core.attacks.pgd import PGD
-from core.train.arch import ZooClassifier
+from core.models.zoo_net import ZooClassifier
 from core.train.common import EPS, Recipe, eval_mode
 
 
@@ -35,8 +35,6 @@ def pgd_examples(model: ZooClassifier, x: torch.Tensor, y: torch.Tensor, gen: to
 
 class PGDAT(Recipe):
     key = "pgd_at"
-    title = "PGD adversarial training"
-    paper = "Madry et al., ICLR 2018"
 
     def __init__(self, eps: float = EPS, steps: int = 5, step: float | None = None) -> None:
         self.eps, self.steps = float(eps), int(steps)

@@ -8,14 +8,12 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from core.train.arch import ZooClassifier
+from core.models.zoo_net import ZooClassifier
 from core.train.common import Recipe
 
 
 class Standard(Recipe):
     key = "standard"
-    title = "Standard training"
-    paper = "—"
 
     def loss(self, model: ZooClassifier, x: torch.Tensor, y: torch.Tensor, idx: torch.Tensor,
              gen: torch.Generator) -> tuple[torch.Tensor, dict[str, float]]:

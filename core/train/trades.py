@@ -18,14 +18,12 @@ import torch.nn.functional as F
 
 from core.attacks.base import ThreatModel
 from core.attacks.trades import TradesKL
-from core.train.arch import ZooClassifier
+from core.models.zoo_net import ZooClassifier
 from core.train.common import EPS, Recipe, eval_mode
 
 
 class TRADES(Recipe):
     key = "trades"
-    title = "TRADES (β = 6)"
-    paper = "Zhang et al., ICML 2019"
 
     def __init__(self, eps: float = EPS, steps: int = 5, beta: float = 6.0, step: float | None = None) -> None:
         self.eps, self.steps, self.beta = float(eps), int(steps), float(beta)

@@ -4,6 +4,7 @@ from __future__ import annotations
 import numpy as np
 import plotly.graph_objects as go
 import torch
+from plotly.colors import sequential
 
 FONT = dict(size=13)
 
@@ -14,8 +15,6 @@ def explicit_scale(name: str) -> list[list]:
     plotly.js misreads the 7-digit-looking first stop of some named scales (Inferno's "#000004")
     and draws zero as a light colour; explicit rgb() stops avoid it.
     """
-    from plotly.colors import sequential
-
     colours = getattr(sequential, name)
     out = []
     for i, c in enumerate(colours):

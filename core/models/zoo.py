@@ -1,50 +1,45 @@
-"""The model zoo: which models exist, how each is trained, where its weights and card live.
+"""The model zoo's catalogue: which models exist, what each one is, where its weights and card live.
 
-Every entry shares the architecture of :mod:`core.train.arch` and the budget of
-:class:`core.train.common.TrainConfig`; only the recipe differs. Weights are
-``assets/zoo/<name>.pt`` (a state dict), model cards ``assets/zoo/<name>.json``; both are made
-by ``tools/train_zoo.py`` and re-checked by ``tools/evaluate_zoo.py``.
+Every entry shares the architecture of :mod:`core.models.zoo_net` (with the variant in
+``arch``) and the training budget of :class:`core.train.common.TrainConfig`; only the recipe
+differs. The recipe itself (the training loss) lives in :mod:`core.train` and is found by the
+entry's ``recipe`` key (:func:`core.train.recipes.recipe_class`): loading and describing a zoo
+model never imports the training code. Weights are ``assets/zoo/<name>.pt`` (a state dict),
+model cards ``assets/zoo/<name>.json``; both are made by ``tools/train_zoo.py`` and re-checked
+by ``tools/evaluate_zoo.py``.
 """
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Any
 
 import torch
 
-from core.train.arch import ZooClassifier, build_model
-from core.train.cifs import CIFS
-from core.train.common import Recipe
-from core.train.feature_size import FeatureSizeAT
-from core.train.fgsm_tricks import FGSMTricks
-from core.train.jsigr import JSIGR
-from core.train.nfgsm import NFGSM
-from core.train.pgd_at import PGDAT
-from core.train.standard import Standard
-from core.train.trades import TRADES
+from core.models.zoo_net import ZooClassifier, build_model
 
 ZOO_DIR = Path(__file__).resolve().parents[2] / "assets" / "zoo"
 
 
 @dataclass(frozen=True)
 class ZooEntry:
-    """One zoo model: registry name, recipe, an explanation for the page."""
+    """One zoo model: registry name, the method that trained it, its architecture variant, an
+    explanation for the page."""
 
     name: str
-    recipe_cls: Callable[..., Recipe]
+    recipe: str  # key of the training recipe (core.train.recipes.RECIPES)
+    title: str  # the method, as the page and the card name it
+    paper: str  # where the method comes from
     about: str
+    arch_overrides: tuple[tuple[str, Any], ...] = ()  # build_model arguments that differ from the default
     teacher: str | None = None  # zoo model whose outputs the recipe needs (J-SIGR's saliency)
     short: str = ""  # a label for narrow places (figure titles)
 
     @property
-    def title(self) -> str:
-        return self.recipe_cls.title
-
-    @property
     def arch(self) -> dict:
-        return dict(self.recipe_cls.arch)
+        """The :func:`core.models.zoo_net.build_model` arguments of this model's variant."""
+        return dict(self.arch_overrides)
 
     @property
     def weights_path(self) -> Path:
@@ -56,38 +51,46 @@ class ZooEntry:
 
 
 ZOO: list[ZooEntry] = [
-    ZooEntry("fmnist-standard", short="Standard", recipe_cls=Standard,
+    ZooEntry("fmnist-standard", short="Standard", recipe="standard", title="Standard training", paper="—",
              about="Plain cross-entropy on clean images. Accurate on clean images and the reference point: "
              "a perturbation of ε = 0.1 usually flips its prediction."),
-    ZooEntry("fmnist-pgd-at", short="PGD-AT", recipe_cls=PGDAT,
+    ZooEntry("fmnist-pgd-at", short="PGD-AT", recipe="pgd_at", title="PGD adversarial training",
+             paper="Madry et al., ICLR 2018",
              about="Madry et al.'s adversarial training: every batch is replaced by its PGD-5 adversarial "
              "examples, so the model learns on the worst case it can find in the ε-ball. It gives up some clean "
              "accuracy for robustness; the other adversarial recipes are variations on this trade."),
-    ZooEntry("fmnist-trades", short="TRADES", recipe_cls=TRADES,
+    ZooEntry("fmnist-trades", short="TRADES", recipe="trades", title="TRADES (β = 6)", paper="Zhang et al., ICML 2019",
              about="TRADES keeps the clean cross-entropy and adds β = 6 times the KL divergence between the "
              "predictions on the clean image and on a nearby adversarial one: a tunable trade-off between "
              "accuracy and smoothness around each image."),
-    ZooEntry("fmnist-nfgsm", short="N-FGSM", recipe_cls=NFGSM,
+    ZooEntry("fmnist-nfgsm", short="N-FGSM", recipe="nfgsm", title="N-FGSM training",
+             paper="de Jorge et al., NeurIPS 2022",
              about="N-FGSM: one gradient step from a strongly noised image (noise up to 2ε, step ε, no projection). "
              "Costs two passes per batch instead of six, and the noise prevents the single-step training "
              "from collapsing (catastrophic overfitting)."),
-    ZooEntry("fmnist-fgsm-tricks", short="FGSM tricks", recipe_cls=FGSMTricks,
+    ZooEntry("fmnist-fgsm-tricks", short="FGSM tricks", recipe="fgsm_tricks",
+             title="FGSM-AT + bag of tricks (masking, SiLU)", paper="Li et al., arXiv 2209.02684 (2022)",
+             arch_overrides=(("activation", "silu"),),
              about="Single-step FGSM training with two tricks from the 'bag of tricks' paper: 40 % of the pixels "
              "are masked when the attack gradient is taken, and SiLU replaces ReLU. The trick settings are "
              "our reading of the paper's abstract (unverified); in this short run it is the least robust of "
              "the adversarially trained models (see its card)."),
-    ZooEntry("fmnist-jsigr", short="J-SIGR", recipe_cls=JSIGR,
+    ZooEntry("fmnist-jsigr", short="J-SIGR", recipe="jsigr", title="J-SIGR (reconstruction)",
+             paper="Liu et al., arXiv 2207.13036 (2022) — brief's reconstruction",
              about="J-SIGR (the brief's reconstruction): cross-entropy plus a penalty on the network's Jacobian and "
              "on input gradients outside the region that a blur-perturbation map calls salient. It aims at "
              "saliency maps that stay on the object and at robustness to transferred attacks, not at "
              "white-box PGD; here the Jacobian penalty still buys some white-box robustness (see its card).", teacher="fmnist-standard"),
-    ZooEntry("fmnist-cifs", short="CIFS", recipe_cls=CIFS,
+    ZooEntry("fmnist-cifs", short="CIFS", recipe="cifs", title="CIFS + PGD-AT", paper="Yan et al., ICML 2021",
+             arch_overrides=(("cifs", True),),
              about="CIFS: small probes after the last two blocks score each channel's relevance to the top two "
              "classes, and a softmax mask re-weights the channels, damping those that do not support the "
              "prediction; trained with PGD-5 adversarial training. As in the paper's code, an attacker's "
              "gradient flows through the features but treats the mask as constant; an attacker that also "
              "differentiated the mask might do better."),
-    ZooEntry("fmnist-feature-size", short="Feature size", recipe_cls=FeatureSizeAT,
+    ZooEntry("fmnist-feature-size", short="Feature size", recipe="feature_size",
+             title="Larger feature map (stride) + PGD-AT", paper="Xu et al., arXiv 2202.12435",
+             arch_overrides=(("strides", (2, 1, 1, 1)),),
              about="Same network with block 3's stride set to 1, so the last feature map is 14×14 instead of 7×7 "
              "before the average pooling; trained with PGD-5. The paper argues that averaging over more "
              "positions damps perturbations."),

@@ -4,10 +4,10 @@ from __future__ import annotations
 import pytest
 import torch
 
+from core.models.zoo_net import build_model
 from core.train import data as zdata
-from core.train.arch import build_model
-from core.train.compare import attack_each, cifs_masks, live_curves, zoo_threat
-from core.train.evaluate import accuracy_curve
+from core.train.model_cards import accuracy_curve
+from core.train.zoo_under_attack import attack_each, cifs_masks, live_curves, zoo_threat
 
 torch.set_num_threads(1)
 

@@ -14,7 +14,7 @@ from torch import nn
 from core.attacks import make_attack
 from core.attacks.base import ThreatModel
 from core.progress import ProgressFn, report
-from core.train.evaluate import CURVE_STEPS, accuracy_curve
+from core.train.model_cards import CURVE_STEPS, accuracy_curve
 
 ZOO_ATTACKS = ("FGSM", "PGD", "APGD-CE")
 
@@ -76,7 +76,7 @@ def attack_each(models: dict[str, nn.Module], x: torch.Tensor, label: int, attac
 
 def live_curves(models: dict[str, nn.Module], x: torch.Tensor, y: torch.Tensor, eps_list: tuple[float, ...],
                 steps: int = CURVE_STEPS, seed: int = 0, progress: ProgressFn = None) -> dict[str, list[dict]]:
-    """{model: [{"eps", "accuracy", "correct", "n"}]}: :func:`core.train.evaluate.accuracy_curve`
+    """{model: [{"eps", "accuracy", "correct", "n"}]}: :func:`core.train.model_cards.accuracy_curve`
     (the cards' PGD-10 curve) on a small batch, for each model."""
     out: dict[str, list[dict]] = {}
     for j, (name, model) in enumerate(models.items()):

@@ -6,7 +6,7 @@ import torch
 
 from core.defenses.cifs_lite import cifs_lite_forward
 from core.defenses.transforms import jpeg
-from core.explain import compare, defended, saliency
+from core.explain import defended, saliency, saliency_panels
 from explain_tiny import TinyNet, no_hooks_left
 
 torch.set_num_threads(1)
@@ -38,19 +38,19 @@ def test_jpeg_view_and_panels(setup):
     net, x, xa = setup
     view = defended.defended_view(net, "JPEG re-encoding", jpeg_quality=50)
     torch.testing.assert_close(view.transform(xa), jpeg(xa, 50))
-    panels = compare.build_panels(net, x, xa, view, target_mode="own")
+    panels = saliency_panels.build_panels(net, x, xa, view, target_mode="own")
     assert [p.key for p in panels] == ["clean", "adversarial", "defended"]
     torch.testing.assert_close(panels[2].image, jpeg(xa, 50))
     with torch.no_grad():
         for p in panels:
             assert p.target == p.pred == int(net(p.image).argmax())
-    fixed = compare.build_panels(net, x, xa, view, target_mode="clean")
+    fixed = saliency_panels.build_panels(net, x, xa, view, target_mode="clean")
     assert {p.target for p in fixed} == {panels[0].pred}
-    maps = compare.panel_maps(panels, "input_x_gradient")
+    maps = saliency_panels.panel_maps(panels, "input_x_gradient")
     assert len(maps) == 3 and maps[0].shape == (16, 16)
-    rows = compare.agreement_rows(panels, maps, signed=True, frac=0.2)
+    rows = saliency_panels.agreement_rows(panels, maps, signed=True, frac=0.2)
     assert [r["compared with clean"] for r in rows] == ["Adversarial", "Defended (JPEG q=50)"]
-    same = compare.agreement_rows(panels[:1] * 2, [maps[0], maps[0]], signed=True)
+    same = saliency_panels.agreement_rows(panels[:1] * 2, [maps[0], maps[0]], signed=True)
     assert same[0]["Spearman ρ"] == pytest.approx(1.0) and same[0]["top-10% IoU"] == 1.0
     with pytest.raises(KeyError):
         defended.defended_view(net, "Randomized smoothing")

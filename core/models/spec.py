@@ -1,0 +1,38 @@
+"""What a registered model is (:class:`ModelSpec`) and the table the registering modules add to.
+
+Kept apart from :mod:`core.models.registry` so that the modules that register the bundled
+models (:mod:`core.models.builtin` and the ones it imports) depend only on this table, and the
+registry can import them at module level without an import circle.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable
+
+from torch import nn
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """Metadata of one registered model."""
+
+    name: str
+    task: str  # "classification" or "segmentation"
+    input_size: tuple[int, int]  # (H, W) the model expects
+    resize_size: int  # short side before centre-cropping (classification); 0 = stretch
+    licence: str
+    source: str
+    description: str
+    loader: Callable[[], nn.Module] = field(compare=False, repr=False)
+    num_classes: int = 1000
+
+
+REGISTERED: dict[str, ModelSpec] = {}  # name -> spec, in registration order
+
+
+def register(spec: ModelSpec) -> ModelSpec:
+    """Add a model to the registry (a name may be registered once)."""
+    if spec.name in REGISTERED:
+        raise ValueError(f"model {spec.name!r} is already registered")
+    REGISTERED[spec.name] = spec
+    return spec

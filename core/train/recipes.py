@@ -1,0 +1,30 @@
+"""Which training recipe made which zoo model: recipe key -> class.
+
+The zoo's catalogue (:mod:`core.models.zoo`) names each model's recipe by key, so that loading
+a model does not import the training code; this module is the other direction, used by
+``tools/train_zoo.py`` and the tests that train.
+"""
+from __future__ import annotations
+
+from core.models.zoo import ZooEntry
+from core.train.cifs import CIFS
+from core.train.common import Recipe
+from core.train.feature_size import FeatureSizeAT
+from core.train.fgsm_tricks import FGSMTricks
+from core.train.jsigr import JSIGR
+from core.train.nfgsm import NFGSM
+from core.train.pgd_at import PGDAT
+from core.train.standard import Standard
+from core.train.trades import TRADES
+
+RECIPES: dict[str, type[Recipe]] = {cls.key: cls for cls in (
+    Standard, PGDAT, TRADES, NFGSM, FGSMTricks, JSIGR, CIFS, FeatureSizeAT)}
+
+
+def recipe_class(entry: ZooEntry) -> type[Recipe]:
+    """The recipe class that trains zoo model ``entry``."""
+    try:
+        return RECIPES[entry.recipe]
+    except KeyError:
+        raise KeyError(f"zoo model {entry.name!r} names an unknown recipe {entry.recipe!r}; "
+                       f"known: {', '.join(RECIPES)}") from None

@@ -1,0 +1,152 @@
+"""The shape of the code: ``core`` has no import circles (modules or subpackages), loading a
+model does not import the training code, and nothing refers to notes outside the repository."""
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+CORE = ROOT / "core"
+
+
+def _module_name(path: Path) -> str:
+    parts = list(path.relative_to(ROOT).with_suffix("").parts)
+    if parts[-1] == "__init__":
+        parts = parts[:-1]
+    return ".".join(parts)
+
+
+def _module_level_imports(tree: ast.Module) -> list[ast.Import | ast.ImportFrom]:
+    """Imports that run when the module is imported: at module level and in class bodies or
+    module-level ``if``/``try`` blocks, not in functions and not under ``if TYPE_CHECKING``."""
+    found: list[ast.Import | ast.ImportFrom] = []
+
+    def walk(nodes: list[ast.stmt]) -> None:
+        for node in nodes:
+            if isinstance(node, (ast.Import, ast.ImportFrom)):
+                found.append(node)
+            elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                continue
+            elif isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
+                walk(node.orelse)
+            else:
+                for name in ("body", "orelse", "finalbody"):
+                    walk(getattr(node, name, []) or [])
+                for handler in getattr(node, "handlers", []) or []:
+                    walk(handler.body)
+
+    walk(tree.body)
+    return found
+
+
+def import_graph(package_dir: Path = CORE) -> dict[str, set[str]]:
+    """Module -> the modules of the package it imports at module level (``from pkg import sub``
+    counts as importing ``pkg.sub`` when that is a module, else ``pkg``)."""
+    files = {_module_name(p): p for p in sorted(package_dir.rglob("*.py"))}
+    graph: dict[str, set[str]] = {}
+    for name, path in files.items():
+        is_package = path.name == "__init__.py"
+        deps: set[str] = set()
+        for node in _module_level_imports(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Import):
+                deps.update(a.name for a in node.names if a.name in files)
+                continue
+            if node.level:
+                base = name.split(".") if is_package else name.split(".")[:-1]
+                base = base[:len(base) - (node.level - 1)]
+                source = ".".join(base + ([node.module] if node.module else []))
+            else:
+                source = node.module or ""
+            for alias in node.names:
+                if f"{source}.{alias.name}" in files:
+                    deps.add(f"{source}.{alias.name}")
+                elif source in files:
+                    deps.add(source)
+        graph[name] = deps - {name}
+    return graph
+
+
+def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
+    """One import circle as a list of nodes (first == last), or None."""
+    state: dict[str, int] = {}  # 1 = on the current path, 2 = done
+    path: list[str] = []
+
+    def visit(node: str) -> list[str] | None:
+        state[node] = 1
+        path.append(node)
+        for nxt in sorted(graph.get(node, ())):
+            if state.get(nxt) == 1:
+                return path[path.index(nxt):] + [nxt]
+            if nxt not in state:
+                found = visit(nxt)
+                if found:
+                    return found
+        path.pop()
+        state[node] = 2
+        return None
+
+    for start in sorted(graph):
+        if start not in state:
+            found = visit(start)
+            if found:
+                return found
+    return None
+
+
+def _component(module: str) -> str:
+    """core.models.zoo -> core.models; core.report -> core.report."""
+    return ".".join(module.split(".")[:2])
+
+
+def test_cycle_finder_sees_a_circle():
+    assert find_cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == ["a", "b", "c", "a"]
+    assert find_cycle({"a": {"b"}, "b": set(), "c": {"a", "b"}}) is None
+
+
+def test_import_graph_reads_the_code():
+    graph = import_graph()
+    # known edges, so that an empty or broken graph cannot pass the tests below
+    assert "core.models.zoo_net" in graph["core.train.common"]
+    assert "core.explain.perturbation" in graph["core.explain.saliency"]
+    assert "core.models.fast" in graph["core.attacks.base"]
+
+
+def test_no_import_circles_between_core_modules():
+    cycle = find_cycle(import_graph())
+    assert cycle is None, "import circle in core: " + " -> ".join(cycle)
+
+
+def test_no_import_circles_between_core_subpackages():
+    graph = import_graph()
+    packages: dict[str, set[str]] = {}
+    for module, deps in graph.items():
+        packages.setdefault(_component(module), set()).update(_component(d) for d in deps)
+    packages = {k: v - {k} for k, v in packages.items()}
+    cycle = find_cycle(packages)
+    assert cycle is None, "circle between core's parts: " + " -> ".join(cycle)
+
+
+def test_models_do_not_import_training():
+    graph = import_graph()
+    offenders = {m: sorted(d for d in deps if d.startswith("core.train"))
+                 for m, deps in graph.items() if m.startswith("core.models")}
+    assert not {m: d for m, d in offenders.items() if d}
+
+
+def test_loading_a_zoo_model_does_not_import_training():
+    code = (
+        "import sys\n"
+        "import core.models.registry as registry\n"
+        "names = [s.name for s in registry.list_models('fashion-mnist')]\n"
+        "assert names, 'no zoo model registered (assets/zoo missing?)'\n"
+        "model = registry.load_model(names[0], 'cpu')\n"
+        "import torch\n"
+        "assert model(torch.zeros(1, 3, 28, 28)).shape == (1, 10)\n"
+        "print(sorted(m for m in sys.modules if m == 'core.train' or m.startswith('core.train.')"
+        " or m.startswith(('core.attacks', 'core.explain', 'captum'))))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[]", f"loading a zoo model imported {out.stdout.strip()}"
