@@ -38,7 +38,7 @@ CMYK goes through the embedded ICC profile to sRGB when there is one (LittleCMS 
 Preprocessing (:func:`resize_center_crop`) follows torchvision's ``Resize(int)`` +
 ``CenterCrop`` on PIL images exactly (same output sizes, same rounding of the crop offset,
 Pillow's antialiased bicubic), which is the preprocessing that reproduces the official
-EfficientNet-Lite accuracy (DESIGN.md).
+EfficientNet-Lite accuracy (docs/ALGORITHMS.md, ImageNet classifiers).
 """
 from __future__ import annotations
 

@@ -64,7 +64,7 @@ CLEAN_TOP1: dict[tuple[str, str], int] = {
 
 
 def _attack_base(p: str) -> dict[str, Any]:
-    """The widget defaults of ``ui.common.attack_picker(p)`` for PGD (ALGORITHMS.md CPU column)."""
+    """The widget defaults of ``ui.common.attack_picker(p)`` for PGD (the CPU defaults of docs/ALGORITHMS.md)."""
     return {f"{p}_attack": "PGD", f"{p}_norm": "linf", f"{p}_eps_linf": 4, f"{p}_steps": 10, f"{p}_step": 1.0,
             f"{p}_rs": True, f"{p}_restarts": 1, f"{p}_goal": "untargeted", f"{p}_seed": 0}
 

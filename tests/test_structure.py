@@ -3,6 +3,7 @@ model does not import the training code, and nothing refers to notes outside the
 from __future__ import annotations
 
 import ast
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -150,3 +151,51 @@ def test_loading_a_zoo_model_does_not_import_training():
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "[]", f"loading a zoo model imported {out.stdout.strip()}"
+
+
+# --------------------------------------------------------------------------- outside references
+# Notes that lived outside the repository (a design brief, an algorithm brief, a shared folder):
+# a reader of the project cannot follow a reference to them. The project's own notes are
+# docs/ALGORITHMS.md and the module docstrings.
+_OUTSIDE = re.compile(r"(?<![\w/])(?:\.\./)+shared\b|/work/|\bshared/(?:DESIGN|ALGORITHMS)\b|\bDESIGN\.md\b"
+                      r"|(?<!docs/)(?<![\w/])ALGORITHMS\.md\b")
+_TEXT_SUFFIXES = {".py", ".md", ".txt", ".toml", ".cfg", ".ini", ".json", ".yaml", ".yml", ".sh", ".html", ".css"}
+
+
+def _tracked_files() -> list[Path]:
+    try:
+        out = subprocess.run(["git", "ls-files", "-z"], cwd=ROOT, capture_output=True, check=True, timeout=60)
+        names = [n for n in out.stdout.decode("utf-8").split("\0") if n]
+    except (OSError, subprocess.SubprocessError):  # not a git checkout (an unpacked archive)
+        skip = {".git", ".venv", "__pycache__", "node_modules"}
+        names = [str(p.relative_to(ROOT)) for p in ROOT.rglob("*")
+                 if p.is_file() and not skip.intersection(p.relative_to(ROOT).parts)]
+    return [ROOT / n for n in names if Path(n).suffix in _TEXT_SUFFIXES]
+
+
+def outside_references(text: str) -> list[str]:
+    """The references to notes outside the repository in ``text``."""
+    return [m.group(0) for m in _OUTSIDE.finditer(text)]
+
+
+def test_outside_reference_pattern():
+    assert outside_references("see ALGORITHMS.md section 8") == ["ALGORITHMS.md"]
+    assert outside_references("(DESIGN.md)") == ["DESIGN.md"]
+    assert outside_references("../shared/notes.txt and ../../shared") == ["../shared", "../../shared"]
+    assert outside_references("cd /work/main && make") == ["/work/"]
+    assert outside_references("summary in docs/ALGORITHMS.md; core/shared_state.py") == []
+
+
+def test_no_tracked_file_refers_to_notes_outside_the_repository():
+    files = _tracked_files()
+    assert any(p.name == "ALGORITHMS.md" for p in files), "docs/ALGORITHMS.md is missing"
+    assert len(files) > 50
+    me = Path(__file__).resolve()
+    found = {}
+    for path in files:
+        if path.resolve() == me or not path.is_file():
+            continue
+        refs = outside_references(path.read_text(encoding="utf-8", errors="replace"))
+        if refs:
+            found[str(path.relative_to(ROOT))] = sorted(set(refs))
+    assert not found, f"references to notes outside the repository: {found}"

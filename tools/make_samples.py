@@ -1,6 +1,6 @@
 """Regenerate the bundled sample photos in ``assets/samples/`` from installed packages.
 
-    cd /work/main && PYTHONPATH=. .venv/bin/python tools/make_samples.py
+    PYTHONPATH=. .venv/bin/python tools/make_samples.py     (from the repository root)
 
 Sources (tools only, not runtime dependencies): scikit-image 0.26.0 (``skimage/data/``),
 scikit-learn 1.9.1 (``sklearn/datasets/images/``) and matplotlib 3.11.2

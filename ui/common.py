@@ -117,7 +117,7 @@ class AttackChoice:
 
 
 def attack_picker(key: str, class_names: list[str] | None = None, attacks: list[str] | None = None) -> AttackChoice:
-    """Attack, threat model, goal and seed. Defaults follow ALGORITHMS.md's CPU column."""
+    """Attack, threat model, goal and seed. Defaults: the CPU column of docs/ALGORITHMS.md."""
     from core.attacks import ATTACK_INFO, ATTACKS, Goal, ThreatModel, default_threat
 
     names = attacks or list(ATTACKS)

@@ -2,7 +2,7 @@
 
 ``ATTACKS`` maps the names the app shows to the attack classes; ``make_attack(name, threat,
 **params)`` builds one. ``ATTACK_INFO`` has a short newcomer-friendly description of each, and
-``DEFAULT_THREATS`` / :func:`default_threat` the CPU defaults of ALGORITHMS.md section 8.
+``DEFAULT_THREATS`` / :func:`default_threat` the CPU defaults (table in docs/ALGORITHMS.md).
 """
 from __future__ import annotations
 
@@ -46,7 +46,7 @@ ATTACK_INFO: dict[str, str] = {
              "unless 'respect ε' is on.",
 }
 
-# Interactive CPU defaults (ALGORITHMS.md section 8). ``step``/``steps`` of attacks that ignore
+# Interactive CPU defaults (docs/ALGORITHMS.md). ``step``/``steps`` of attacks that ignore
 # them are set to what the attack actually does, for display.
 DEFAULT_THREATS: dict[str, ThreatModel] = {
     "FGSM": ThreatModel(norm="linf", eps=4 / 255, step=4 / 255, steps=1, random_start=False),

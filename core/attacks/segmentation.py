@@ -3,7 +3,7 @@
 After the semantic-segmentation attacks of Mao et al., *Robust Perception through
 Equivariance* (ICML 2023; ``cvlab-columbia/Equi4Rob``: ``learning/attack_new_single.py``,
 ``learning/targeted_attack_new_single.py``), which are PGD (Madry et al., ICLR 2018) on the mean
-per-pixel loss. ALGORITHMS.md section 6.
+per-pixel loss. Summary: docs/ALGORITHMS.md.
 
 Our models have one output class (person probability), so the per-pixel loss is binary
 cross-entropy on the logit map ℓ(x) (N, 1, h, w) at the model's output resolution:
@@ -29,7 +29,7 @@ whose final iterate scores highest). The perturbation lives at the *image's* res
 to its own size inside (differentiably).
 
 Defaults: paper (Cityscapes) ε = 4/255, α = 1/255, 50 steps, random start; app (CPU) the same
-with 10 steps (ALGORITHMS.md section 8).
+with 10 steps (docs/ALGORITHMS.md).
 
 Metrics (at the model's output resolution, binary masks at 0.5): IoU with the clean mask,
 pixel accuracy (share of pixels whose label did not change), and for targeted attacks the share

@@ -18,7 +18,7 @@ Deviations and extensions:
   x' = x the gradient of the KL is exactly zero, so the attack could not move.
 * Targeted goals (a chosen or the least likely class) have no KL form; for them the attack
   ascends the standard targeted objective −CE(f(x'), t) instead, with the same start and steps.
-* L2 (not in the brief's TRADES section, but in the paper's code as ``distance='l_2'``): steps
+* L2 (not in the paper's text, but in its code as ``distance='l_2'``): steps
   α·∇/‖∇‖₂ and projection onto the L2 ball, as in :mod:`core.attacks.pgd`.
 * ``threat.restarts`` > 1 repeats the attack from fresh noise and keeps, per example, the
   restart whose final iterate has the highest objective (one extra forward pass per restart).

@@ -3,11 +3,11 @@ selection.
 
 Paper: H. Yan, J. Zhang, G. Niu, J. Feng, V. Tan, M. Sugiyama, *CIFS: Improving Adversarial
 Robustness of CNNs via Channel-wise Importance-based Feature Selection*, ICML 2021
-(``HanshuYAN/CIFS``, ``models/nets/resnet_CIFS.py``). See ALGORITHMS.md section 2.
+(``HanshuYAN/CIFS``, ``models/nets/resnet_CIFS.py``). Summary: docs/ALGORITHMS.md.
 
 CIFS trains probes that score each channel's relevance to the top predicted classes and
 reweights the channels by a softmax mask. This file is **not** CIFS: it is the training-free
-proposal of the brief (marked *[inferred]* there), labelled "CIFS-lite (untrained,
+proposal of this project (not from the paper), labelled "CIFS-lite (untrained,
 exploratory)" in the app:
 
 * the probe is the pretrained classifier's own final linear layer on the head map A (C×H×W,

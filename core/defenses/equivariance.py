@@ -2,7 +2,7 @@
 
 Paper: Mao, L. Zhang, A. Joshi, J. Yang, H. Wang, C. Vondrick, *Robust Perception through
 Equivariance*, ICML 2023 (arXiv 2212.06079; code ``cvlab-columbia/Equi4Rob``, whose released
-pipeline is for segmentation). See ALGORITHMS.md section 1a.
+pipeline is for segmentation). Summary: docs/ALGORITHMS.md.
 
 Idea: on clean images a dense feature map F is roughly equivariant, F(x) ≈ g⁻¹(F(g(x))) for
 flips, resizes, rotations and colour changes; adversarial noise breaks that. The defense adds a
@@ -26,15 +26,15 @@ Baselines from the paper: ``method="random"`` (v uniform in the same budget, no 
 and ``method="invariance"`` (cosine of globally average-pooled features of the views, no
 warping).
 
-Defaults. CPU (ALGORITHMS.md section 8): K = 3 views (h-flip, ×0.75 resize with aspect jitter,
+Defaults. CPU (docs/ALGORITHMS.md): K = 3 views (h-flip, ×0.75 resize with aspect jitter,
 ±10° rotation), T = 5, ε_v = 6/255 (1.5·ε for ε = 4/255), η = ε_v/4; noise annealed in units
 of the normalised gradient's RMS (``noise="annealed"``, scale 1). ``paper_settings()``: the
 paper's eight views, T = 20, η = 1.0 and the paper's absolute N(0, 1) noise on the unit-norm
 gradient. With η = 1 the clip makes every step set v = −ε_v·sign(noisy gradient), and that
 noise dominates the unit-norm gradient until the last, noise-free step.
 
-Feature stage. The repository only releases segmentation; for classifiers the brief infers the
-pre-pool map. ``DEFAULT_STAGE`` = "stage6" (192×7×7 at 224 px) was chosen on EfficientNet-Lite0
+Feature stage. The repository only releases segmentation; for classifiers we take a
+pre-pool map (our inference, not the paper's). ``DEFAULT_STAGE`` = "stage6" (192×7×7 at 224 px) was chosen on EfficientNet-Lite0
 by measuring which stage's purification recovers more PGD-attacked predictions
 (``bench/equivariance_defaults.py``; figures in ``docs/BENCHMARKS.md``, Defenses): stage6
 recovered the most (or tied) in every run, ``head`` (1280×7×7) recovered fewer but changed fewer

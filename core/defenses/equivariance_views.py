@@ -202,7 +202,7 @@ class ViewRecipe:
 
 ASPECT = (0.8, 1.2)
 VIEW_RECIPES: dict[str, ViewRecipe] = {
-    # CPU defaults (ALGORITHMS.md section 8): flip, x0.75 resize, ±10° rotation.
+    # CPU defaults (docs/ALGORITHMS.md): flip, x0.75 resize, ±10° rotation.
     "hflip": ViewRecipe(flip=True, description="horizontal flip"),
     "resize0.75": ViewRecipe(scale=0.75, jitter=ASPECT, description="resize x0.75, aspect jitter 0.8-1.2"),
     "rotate10": ViewRecipe(max_angle=10.0, description="rotation by U(-10°, 10°)"),

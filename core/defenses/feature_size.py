@@ -2,8 +2,8 @@
 
 Paper: C. Xu, W. Zhang, J. Wang, M. Yang, *Understanding Adversarial Robustness from Feature
 Maps of Convolutional Layers*, arXiv 2202.12435 / IEEE TNNLS 2025; code ``MTandHJ/rcm``
-(``Major/models/base.py: ADArch``, ``Major/models/cifar_resnet.py``). See ALGORITHMS.md
-section 4.
+(``Major/models/base.py: ADArch``, ``Major/models/cifar_resnet.py``). Summary:
+docs/ALGORITHMS.md.
 
 Claim: larger feature maps before *average* pooling damp a perturbation's effect on the pooled
 feature. Two knobs, both applied to a copy of the model (the shared model is never changed):

@@ -2,7 +2,7 @@
 
 Paper: Mao, L. Zhang, A. Joshi, J. Yang, H. Wang, C. Vondrick, *Robust Perception through
 Equivariance*, ICML 2023 (arXiv 2212.06079; ``cvlab-columbia/Equi4Rob``, whose released
-pipeline *is* segmentation). ALGORITHMS.md section 1a. The views, their inverse warps and the
+pipeline *is* segmentation; summary in docs/ALGORITHMS.md). The views, their inverse warps and the
 cosine loss are shared with the classifier version: :mod:`core.defenses.equivariance_views`
 (``sample_views``, ``dense_views``) and ``equivariance_loss_from_maps`` of
 :mod:`core.defenses.equivariance`; this file adds what is specific to dense outputs.
@@ -27,7 +27,7 @@ annealed with weight (T−1−t)/T (in units of the normalised gradient's RMS by
 paper's absolute N(0, 1) with ``noise="paper"``); v ← clip(v − η·sign(g), ±ε_v), box clip.
 The defended mask is the model's mask of x + v.
 
-Defaults (CPU, ALGORITHMS.md section 8): K = 3 views (h-flip, ×0.75 resize with aspect jitter,
+Defaults (CPU, docs/ALGORITHMS.md): K = 3 views (h-flip, ×0.75 resize with aspect jitter,
 ±10° rotation), T = 5, ε_v = 6/255 (1.5·ε for ε = 4/255), η = ε_v/4, annealed noise.
 Paper: K = 8, T = 20, η = 1.0.
 

@@ -2,7 +2,7 @@
 Randomized Smoothing*, ICML 2019; ``locuslab/smoothing``: ``code/core.py``) and Smooth-Reduce
 (Joshi, Pham, Cho, Boytsov, Condessa, Kolter, Hegde, *Smooth-Reduce: Leveraging Patches for
 Improved Certified Robustness*, 2022; ``NYU-DICE-Lab/SmoothReduce``: ``PatchModel``).
-See ALGORITHMS.md section 5.
+Summary with the other methods: docs/ALGORITHMS.md.
 
 Smoothed classifier g(x) = argmax_c P_{n~N(0,σ²I)}[f(x + n) = c], noise in [0, 1] pixel space
 (normalisation is inside the model), not clipped.
@@ -20,7 +20,7 @@ logits by default, or the element-wise max) and smooths F exactly as above. The 
 to the whole input before resizing and patching, so overlapping patches share it, and the
 certificate holds for the input as given (the resize is part of F).
 
-Defaults (CPU column of ALGORITHMS.md section 8): smoothing σ = 0.25, n0 = 16, n = 128,
+Defaults (the CPU defaults of docs/ALGORITHMS.md): smoothing σ = 0.25, n0 = 16, n = 128,
 α = 0.001, batch 32 (R_max ≈ 1.6σ: the ceiling is low at this n); Smooth-Reduce σ = 0.25,
 n0 = 8, n = 64, resize to input size + 32 (256 for 224 px), patches of the input size, stride
 32 (2×2 = 4 patches), mean of logits. The papers use n0 = 100, n = 100,000.

@@ -3,8 +3,8 @@
 Source: Yan, Zhang, Niu, Feng, Tan, Sugiyama, "CIFS: Improving Adversarial Robustness of CNNs
 via Channel-wise Importance-based Feature Selection", ICML 2021 (``HanshuYAN/CIFS``). The paper
 states the pattern (attacks suppress PR channels and over-activate NR ones on non-robust
-models); the measuring recipe below is the one in ALGORITHMS.md section 2 (*inferred* from the
-method, not copied from the authors' plotting code):
+models); the measuring recipe below is this project's (*inferred* from the method, not taken
+from the authors' plotting code; summary in docs/ALGORITHMS.md):
 
 1. A the output of a chosen stage (default ``head``, the map before global average pooling),
    ā_c(x) = mean_{h,w} A_c(x), for the natural image and the adversarial one.

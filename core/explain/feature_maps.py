@@ -1,8 +1,8 @@
 """Feature-map size probes: does a larger last map make the pretrained model harder to fool?
 
 Paper: Xu, Zhang, Wang, Yang, "Understanding Adversarial Robustness from Feature Maps of
-Convolutional Layers", arXiv 2202.12435 / IEEE TNNLS 2025 (``MTandHJ/rcm``); ALGORITHMS.md
-section 4. The model variants (nearest input upsampling inside the wrapper, stride 1 in chosen
+Convolutional Layers", arXiv 2202.12435 / IEEE TNNLS 2025 (``MTandHJ/rcm``); summary in
+docs/ALGORITHMS.md. The model variants (nearest input upsampling inside the wrapper, stride 1 in chosen
 stages on a deep copy) come from :mod:`core.defenses.feature_size`, the one implementation the
 defense page uses too.
 

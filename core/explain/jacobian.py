@@ -13,8 +13,8 @@ squared Frobenius norm of J = ∂z/∂x, here split by pixel instead of summed:
   the sum over *all* classes (1 backward pass per projection; seeded). Hoffman's default is
   n_proj = 1 for training; a map needs more, 8 here.
 
-Part of the J-SIGR explanation zoo (ALGORITHMS.md section 3); J-SIGR itself is a training
-regulariser and is not run here.
+Part of the explanation zoo around J-SIGR; the regulariser itself trains the zoo model of
+:mod:`core.train.jsigr`.
 """
 from __future__ import annotations
 

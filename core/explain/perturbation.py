@@ -1,6 +1,6 @@
 """Blur-perturbation saliency (Greydanus, Koul, Dodge, Fern, "Visualizing and Understanding
 Atari Agents", ICML 2018; ``greydanus/visualize_atari: saliency.py``), the interpretable map
-that J-SIGR asks the model's gradients to imitate (ALGORITHMS.md section 3).
+that J-SIGR asks the model's gradients to imitate (:mod:`core.train.jsigr`).
 
 For each centre c of a regular grid:
 

@@ -11,7 +11,7 @@ from core.models.imagenet import imagenet_classes
 from core.models.spec import ModelSpec, register
 from core.models.wrappers import ImageClassifier
 
-# Preprocessing that reproduces the official accuracy (DESIGN.md): (x - 0.498) / 0.502 on
+# Preprocessing that reproduces the official accuracy (docs/ALGORITHMS.md): (x - 0.498) / 0.502 on
 # [0, 1] input, after resizing the short side to size + 32 (bicubic) and centre-cropping.
 LITE_MEAN = (0.498, 0.498, 0.498)
 LITE_STD = (0.502, 0.502, 0.502)

@@ -76,8 +76,8 @@ ZOO: list[ZooEntry] = [
              "our reading of the paper's abstract (unverified); in this short run it is the least robust of "
              "the adversarially trained models (see its card)."),
     ZooEntry("fmnist-jsigr", short="J-SIGR", recipe="jsigr", title="J-SIGR (reconstruction)",
-             paper="Liu et al., arXiv 2207.13036 (2022) — brief's reconstruction",
-             about="J-SIGR (the brief's reconstruction): cross-entropy plus a penalty on the network's Jacobian and "
+             paper="Liu et al., arXiv 2207.13036 (2022) — our reconstruction",
+             about="J-SIGR (our reconstruction of it): cross-entropy plus a penalty on the network's Jacobian and "
              "on input gradients outside the region that a blur-perturbation map calls salient. It aims at "
              "saliency maps that stay on the object and at robustness to transferred attacks, not at "
              "white-box PGD; here the Jacobian penalty still buys some white-box robustness (see its card).", teacher="fmnist-standard"),

@@ -1,6 +1,6 @@
 """J-SIGR — Jacobian norm + Selective Input Gradient Regularization (Liu, Wu, Zhao, Boussaid,
-Bennamoun, Xie, arXiv 2207.13036, 2022; Pattern Recognition 145, 2024). **This is the brief's
-reconstruction** (ALGORITHMS.md section 3, marked *[inferred]*): the authors' code was not
+Bennamoun, Xie, arXiv 2207.13036, 2022; Pattern Recognition 145, 2024). **This is the project's
+reconstruction** (see docs/ALGORITHMS.md): the authors' code was not
 available, and the objective below has not been checked against the paper.
 
     L = CE(f(x), y) + λ_J · ½‖J_f(x)‖_F² + λ_S · ‖(1 − Ŝ(x)) ⊙ ∇_x CE(f(x), y)‖₂²
@@ -13,7 +13,7 @@ available, and the objective below has not been checked against the paper.
   [0, 1] (divided by its maximum) and treated as a constant; the penalty is on the input
   gradient of each image's own CE *outside* the salient region (the "selective" part, after
   Xing et al., arXiv 2205.08685). The masks and the blur come from
-  :mod:`core.explain.perturbation` (``soft_masks``) and :mod:`core.explain.saliency`
+  :mod:`core.explain.perturbation` (``soft_masks``) and :mod:`core.explain.common`
   (``blur``), evaluated here in batches.
 
 Defaults and deviations (all *unverified*, chosen for this CPU budget):
@@ -22,8 +22,8 @@ Defaults and deviations (all *unverified*, chosen for this CPU budget):
   published value available: our choice).
 * Ŝ is computed once, before training, by a **teacher** — the zoo's standard model — on a 4×4
   grid (stride 7 px, mask radius 4 px, blur σ = 3 px) on the logits: 16 forward passes per
-  image instead of recomputing with the model being trained (the brief allows "the model in
-  no-grad mode or a teacher"). Without a teacher (tests), Ŝ comes from the current model in
+  image instead of recomputing with the model being trained (a saliency map from a fixed
+  model is treated as a constant either way). Without a teacher (tests), Ŝ comes from the current model in
   eval mode, per batch.
 * Cost: about 4–5 passes per step (two double-backprop terms).
 
