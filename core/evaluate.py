@@ -5,13 +5,16 @@ set of images. The Batch evaluation page and ``python -m core evaluate`` both ca
 Per image (:func:`evaluate_image`), with the same code as the robustness curves
 (:func:`core.curves.robustness_curves`): one batched attack over all ε (one row per ε) where the
 attack allows it, the bare model's and each defense's verdicts on every adversarial image, and
-each defense's verdict on the clean image. Every image is attacked with the same ``seed``, so an
-image's numbers do not depend on the other images or their order.
+each defense's verdict on the clean image. Each image is attacked with its own seed,
+:func:`image_seed` of the run's ``seed`` and the image's identity (its key: name and content hash
+when the reader gives one, else its name), so an image's numbers do not depend on the other images,
+their order, the batching or the number of workers (:mod:`core.engine`).
 
-**Labels.** Images here come without an ImageNet label (the bundled photos have none), so the
-label of an image is the *bare model's prediction on the clean image*. Accuracy is therefore the
-agreement with that clean prediction: 100 % for the bare model at ε = 0 by construction, and a
-defense can score below 100 % on clean images when it changes the prediction.
+**Labels.** With a true label per image (:mod:`core.labels`) accuracy is true accuracy and a
+success is counted only on images classified correctly when clean (RobustBench's counting).
+Without one, the label of an image is the *bare model's prediction on the clean image*: accuracy
+is then the agreement with that clean prediction, 100 % for the bare model at ε = 0 by
+construction, and a defense can score below 100 % on clean images when it changes the prediction.
 
 Metrics per (defense, ε), over the n images:
 
@@ -27,6 +30,7 @@ Only untargeted attacks are evaluated here.
 """
 from __future__ import annotations
 
+import hashlib
 import math
 import time
 from dataclasses import asdict, dataclass, field
@@ -46,6 +50,12 @@ if TYPE_CHECKING:  # pragma: no cover
 
 LABEL_NOTE = ("No ImageNet labels are known for these images: each image's label is the bare model's prediction "
               "on the clean image, so accuracy means agreement with the clean prediction.")
+
+
+def image_seed(seed: int, identity: str) -> int:
+    """The seed of one image: the first 31 bits of sha256(f"{seed}:{identity}"), so it depends only
+    on the run's seed and the image's identity (not on order, batching or workers)."""
+    return int.from_bytes(hashlib.sha256(f"{int(seed)}:{identity}".encode("utf-8")).digest()[:4], "big") >> 1
 
 
 @dataclass(frozen=True)
@@ -135,6 +145,9 @@ class ImageEval:
     correct: dict[str, list[bool]]
     success: dict[str, list[bool]]
     elapsed_s: float = 0.0
+    key: str = ""  # the image's identity (core.image_sets.ImageItem.key, or its name)
+    seed: int = 0  # image_seed(run seed, key): the attack's seed; the defenses use seed + 1
+    true_label: bool = False  # label from a label source (else the clean prediction)
 
     def to_rows(self, eps: Sequence[float], class_names: Sequence[str] | None = None) -> list[dict]:
         rows = []
@@ -151,25 +164,34 @@ class ImageEval:
 
 def evaluate_image(model: nn.Module, x: torch.Tensor, name: str, settings: EvalSettings,
                    defenses: dict[str, Defense], *, class_names: Sequence[str] | None = None,
-                   progress: ProgressFn = None) -> ImageEval:
-    """Attack one image (1, 3, H, W) at every ε and classify the results (module docstring)."""
+                   progress: ProgressFn = None, label: int | None = None, key: str | None = None) -> ImageEval:
+    """Attack one image (1, 3, H, W) at every ε and classify the results (module docstring).
+    ``label``: the true class (None: the bare model's clean prediction); ``key``: the image's
+    identity for its seed (default: ``name``)."""
     t0 = time.perf_counter()
+    key = name if key is None else key
+    seed = image_seed(settings.seed, key)
     dev = next((p.device for p in model.parameters()), x.device)
     with torch.no_grad():
-        label = int(model(x.to(dev)).argmax(1)[0])
-    clean = {NO_DEFENSE: label}
+        pred = int(model(x.to(dev)).argmax(1)[0])
+    true_label = label is not None
+    label = pred if label is None else int(label)
+    clean = {NO_DEFENSE: pred}
     for dname, d in defenses.items():
-        clean[dname] = classify(model, d, x, label, seed=settings.seed + 1).pred[0]
+        clean[dname] = classify(model, d, x, label, seed=seed + 1).pred[0]
     curves = robustness_curves(model, x, label, settings.eps, [settings.curve_attack()], defenses,
-                               adaptive=settings.adaptive, goal=Goal(), seed=settings.seed, keep_images=False,
+                               adaptive=settings.adaptive, goal=Goal(), seed=seed, keep_images=False,
                                progress=progress)
     ev = ImageEval(name=name, label=label, label_name=class_names[label] if class_names else str(label),
-                   clean=clean, pred={}, confidence={}, correct={}, success={})
+                   clean=clean, pred={}, confidence={}, correct={}, success={}, key=key, seed=seed,
+                   true_label=true_label)
     for s in curves.series:
         ev.pred[s.defense] = s.verdicts.pred
         ev.confidence[s.defense] = s.verdicts.confidence
         ev.correct[s.defense] = s.verdicts.correct
-        ev.success[s.defense] = s.verdicts.success
+        # a success needs a correct clean verdict (always so in agreement mode for the bare model)
+        ok = clean.get(s.defense, label) == label
+        ev.success[s.defense] = [bool(v and ok) for v in s.verdicts.success]
     ev.elapsed_s = time.perf_counter() - t0
     return ev
 
@@ -206,6 +228,8 @@ class BatchResult:
     complete: bool = True
     elapsed_s: float = 0.0
     device: str = ""
+    label_note: str = LABEL_NOTE  # how labels were obtained (core.labels' notes)
+    extra_notes: list[str] = field(default_factory=list)  # e.g. engine, resumed run
 
     @property
     def defense_names(self) -> list[str]:
@@ -218,15 +242,17 @@ class BatchResult:
         return [r for ev in self.images for r in ev.to_rows(self.settings.eps, class_names)]
 
     def to_dict(self, class_names: Sequence[str] | None = None) -> dict:
-        return {"settings": self.settings.to_dict(), "label_note": LABEL_NOTE, "complete": self.complete,
+        return {"settings": self.settings.to_dict(), "label_note": self.label_note, "complete": self.complete,
                 "n_images": len(self.images), "summary": self.summary(), "images": [asdict(ev) for ev in self.images],
                 "skipped": list(self.skipped), "elapsed_s": self.elapsed_s, "device": self.device}
 
 
 def evaluate_images(model: nn.Module, items: Sequence[tuple[str, torch.Tensor]], settings: EvalSettings, *,
                     defenses: dict[str, Defense] | None = None, class_names: Sequence[str] | None = None,
-                    progress: ProgressFn = None, into: BatchResult | None = None) -> BatchResult:
-    """Evaluate every (name, image) in order. ``progress(done, total, message)`` counts in
+                    progress: ProgressFn = None, into: BatchResult | None = None,
+                    labels: dict[str, int] | None = None) -> BatchResult:
+    """Evaluate every (name, image) — or :class:`core.image_sets.ImageItem` — in order;
+    ``labels`` maps names to true classes (absent: agreement mode). ``progress(done, total, message)`` counts in
     thousandths of an image; raising :class:`core.progress.Cancelled` from it stops the work
     after the current attack step. ``into`` (a :class:`BatchResult`) receives each image as
     soon as it is done, so a caller that is interrupted keeps the finished ones (its
@@ -239,13 +265,15 @@ def evaluate_images(model: nn.Module, items: Sequence[tuple[str, torch.Tensor]],
     defenses = settings.build_defenses(model) if defenses is None else defenses
     names = class_names if class_names is not None else getattr(model, "class_names", None)
     total = len(items) * 1000
-    for i, (name, x) in enumerate(items):
+    for i, item in enumerate(items):
+        name, x, key = _unpack(item)
         def sub(d: int, t: int, m: str = "", i=i, name=name) -> None:
             # 999 at most: the count reaches (i + 1)·1000 only once the image is stored
             report(progress, i * 1000 + min(999, int(1000 * d / max(t, 1))), total,
                    f"image {i + 1}/{len(items)} ({name}): {m}")
         report(progress, i * 1000, total, f"image {i + 1}/{len(items)} ({name})")
-        out.images.append(evaluate_image(model, x, name, settings, defenses, class_names=names,
+        out.images.append(evaluate_image(model, x, name, settings, defenses, class_names=names, key=key,
+                                         label=labels.get(name) if labels is not None else None,
                                          progress=sub if progress is not None else None))
         out.elapsed_s = time.perf_counter() - t0
     report(progress, total, total, "done")
@@ -254,6 +282,14 @@ def evaluate_images(model: nn.Module, items: Sequence[tuple[str, torch.Tensor]],
     return out
 
 
+
+
+def _unpack(item: Any) -> tuple[str, torch.Tensor, str]:
+    """(name, image, key) of a (name, image) pair or an ImageItem-like object."""
+    if hasattr(item, "key") and hasattr(item, "value"):
+        return item.name, item.value, item.key
+    name, x = item[0], item[1]
+    return name, x, name
 
 
 def batch_report(result: BatchResult, class_names: Sequence[str] | None = None, *, page: str = "",
@@ -265,7 +301,7 @@ def batch_report(result: BatchResult, class_names: Sequence[str] | None = None, 
     from core.viz.curves import batch_figure
 
     s = result.settings
-    notes = [LABEL_NOTE]
+    notes = [result.label_note, *result.extra_notes]
     if not result.complete:
         notes.append(f"Stopped early: {len(result.images)} image(s) evaluated.")
     if not s.adaptive and s.defenses:
@@ -308,5 +344,5 @@ def write_csv(rows: Sequence[dict], path: Any, columns: Sequence[str] | None = N
             w.writerow({k: ("" if r.get(k) is None else r.get(k)) for k in columns})
 
 
-__all__ = ["BatchResult", "Cancelled", "EvalSettings", "ImageEval", "LABEL_NOTE", "batch_report", "evaluate_image",
+__all__ = ["image_seed", "BatchResult", "Cancelled", "EvalSettings", "ImageEval", "LABEL_NOTE", "batch_report", "evaluate_image",
            "evaluate_images", "summarize", "write_csv"]

@@ -1,0 +1,154 @@
+"""Batch evaluation at scale: a stream of images, true labels, resumable results, and the same
+per-image work on this process (the *local* engine) or on a Ray cluster (:mod:`core.ray_engine`).
+
+The unit of work is one image (:class:`Job`): its key (identity), name, prepared tensor and true
+label (or None). :class:`ImageWorker` loads the model and builds the defenses once, then evaluates
+jobs with :func:`core.evaluate.evaluate_image`; the local engine runs one in this process, the Ray
+engine one per actor. Because every image's seed is :func:`core.evaluate.image_seed` of the run's
+seed and the image's key, and every worker runs torch with the same number of threads per image
+(``threads``, recorded with the run: float sums in a convolution depend on how the work is split
+between threads), an image's result is the same bit for bit whichever engine, worker or order
+computed it.
+
+**Where the attack per image is chosen.** :meth:`ImageWorker.evaluate` hands the settings to
+:func:`core.evaluate.evaluate_image`, which attacks with ``settings.curve_attack()``: an ensemble
+attack (several attacks, the worst case per image) slots in there, and both engines use it.
+
+:func:`run_evaluation` drives a run: it reads the items lazily (memory does not grow with the
+number of images beyond one small record per finished image), labels each one
+(:class:`core.labels.Labeler`), skips the keys already in the output folder's
+:class:`core.runs.RunStore` (checking that their recorded label is still the same), sends the rest
+to the engine, and appends each result as it arrives. Interrupting it (Ctrl-C, a kill, a crash)
+loses at most the images in flight.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any, Callable, Iterable, Iterator
+
+import torch
+
+from core.evaluate import BatchResult, EvalSettings, ImageEval, evaluate_image
+from core.labels import LabelError, Labeler
+from core.runs import RunStore
+
+ENGINES = ("local", "ray")
+
+
+@dataclass(frozen=True)
+class Job:
+    """One image to evaluate."""
+
+    key: str
+    name: str
+    x: torch.Tensor  # (1, 3, H, W) in [0, 1], already prepared for the model
+    label: int | None
+
+
+class ImageWorker:
+    """Loads the model once and evaluates images one at a time (the body of both engines)."""
+
+    def __init__(self, model_name: str, settings: EvalSettings, threads: int = 1,
+                 model: torch.nn.Module | None = None) -> None:
+        torch.set_num_threads(max(1, int(threads)))
+        if model is None:
+            from core.models import load_model
+
+            model = load_model(model_name)
+        self.model = model
+        self.settings = settings
+        self.defenses = settings.build_defenses(model)
+        self.class_names = getattr(model, "class_names", None)
+
+    def evaluate(self, job: Job) -> ImageEval:
+        x = job.x if job.x.dim() == 4 else job.x.unsqueeze(0)
+        return evaluate_image(self.model, x, job.name, self.settings, self.defenses, class_names=self.class_names,
+                              label=job.label, key=job.key)
+
+
+ResultFn = Callable[[ImageEval], None]
+
+
+def run_local(jobs: Iterable[Job], worker: ImageWorker, on_result: ResultFn) -> None:
+    """The local engine: every job in this process, in order."""
+    for job in jobs:
+        on_result(worker.evaluate(job))
+
+
+@dataclass
+class RunStats:
+    """What a run did: images read, skipped as already done, evaluated now, seconds."""
+
+    read: int = 0
+    resumed: int = 0
+    evaluated: int = 0
+    seconds: float = 0.0
+    engine: str = "local"
+    workers: int = 1
+
+
+def _value(item: Any) -> torch.Tensor:
+    x = item.value
+    return x if x.dim() == 4 else x.unsqueeze(0)
+
+
+def run_evaluation(items: Iterable[Any], settings: EvalSettings, *, model_name: str, labeler: Labeler,
+                   store: RunStore, engine: str = "local", threads: int = 1, workers: int = 1,
+                   address: str | None = None, gpus_per_worker: float = 0.0,
+                   model: torch.nn.Module | None = None,
+                   on_image: Callable[[RunStats, ImageEval | None], None] | None = None,
+                   result: BatchResult | None = None) -> tuple[BatchResult, RunStats]:
+    """Evaluate a stream of :class:`core.image_sets.ImageItem` (``name``, ``key``, ``value`` =
+    prepared tensor) into ``store`` with the chosen engine (module docstring); returns the
+    result over every image of the store in the source's order, and the run's counts.
+    ``on_image(stats, ev)`` is called after each image (``ev`` None for a resumed one)."""
+    if engine not in ENGINES:
+        raise ValueError(f"unknown engine {engine!r}; known: {', '.join(ENGINES)}")
+    t0 = time.perf_counter()
+    stats = RunStats(engine=engine, workers=workers if engine == "ray" else 1)
+    order: list[str] = []
+    out = result if result is not None else BatchResult(settings=settings)
+    out.complete = False
+    out.label_note = labeler.note()
+
+    def jobs() -> Iterator[Job]:
+        for item in items:
+            stats.read += 1
+            label = labeler.label(item.name)
+            order.append(item.key)
+            if item.key in store:
+                old = store.done[item.key]
+                if label is not None and (old.label != label or not old.true_label):
+                    raise LabelError(f"“{item.name}”: its label is now {label}, but the run in the output folder "
+                                     f"evaluated it with label {old.label}; use another output folder.")
+                stats.resumed += 1
+                if on_image is not None:
+                    on_image(stats, None)
+                continue
+            yield Job(item.key, item.name, _value(item), label)
+
+    def on_result(ev: ImageEval) -> None:
+        if store.add(ev):
+            stats.evaluated += 1
+        stats.seconds = time.perf_counter() - t0
+        if on_image is not None:
+            on_image(stats, ev)
+
+    try:
+        if engine == "local":
+            run_local(jobs(), ImageWorker(model_name, settings, threads, model=model), on_result)
+        else:
+            from core.ray_engine import run_ray
+
+            run_ray(jobs(), model_name=model_name, settings=settings, threads=threads, workers=workers,
+                    address=address, gpus_per_worker=gpus_per_worker, on_result=on_result)
+        out.complete = True
+    finally:
+        stats.seconds = time.perf_counter() - t0
+        out.images = store.images(order)
+        out.elapsed_s = stats.seconds
+    return out, stats
+
+
+__all__ = ["ENGINES", "ImageWorker", "Job", "RunStats", "run_evaluation", "run_local"]
