@@ -19,6 +19,17 @@ Decoding untrusted bytes (:func:`decode_image`) follows three rules:
   the MPO variant that cameras and phones write), WebP, BMP, TIFF and GIF, so no other Pillow
   parser ever sees untrusted bytes. The format is detected from the content, never from the
   file name. Animated GIF/WebP and multi-page TIFF give their first frame.
+* **A decode budget for every format, from the file's structure.** Before ``Image.open``,
+  :func:`check_structure` walks the container without decoding anything: a JPEG's marker
+  segments are counted and its scans (SOS markers) are counted through the entropy-coded data;
+  more than ``limits.MAX_JPEG_SCANS`` scans (a "scan bomb": decode time grows with scans x
+  pixels) or ``limits.MAX_JPEG_SEGMENTS`` segments are refused. A PNG's chunks are counted and
+  its metadata (text, ICC, EXIF and private chunks) is bounded in number and bytes
+  (``limits.MAX_PNG_CHUNKS``, ``MAX_PNG_META_CHUNKS``, ``MAX_PNG_META_BYTES``); Pillow's own caps
+  on decompressed text/ICC chunks are reported as metadata bombs, not as damage. The other
+  formats' decode work is bounded by the pixel limits (BMP, GIF, WebP and TIFF decode their
+  first frame in time linear in its pixels). Together: no accepted file takes more than a
+  few seconds of one core.
 * **Every failure is an ImageError with a sentence a user can act on.** Unexpected exceptions
   (including ``MemoryError``) inside decoding are converted; ``KeyboardInterrupt`` and
   ``SystemExit`` are not caught. Pillow's warnings are silenced with ``warnings.catch_warnings``
@@ -43,7 +54,10 @@ EfficientNet-Lite accuracy (docs/ALGORITHMS.md, ImageNet classifiers).
 from __future__ import annotations
 
 import functools
+import hashlib
 import io
+import threading
+from collections import OrderedDict
 import json
 import math
 import struct
@@ -65,6 +79,10 @@ __all__ = [
     "ImageError",
     "SUPPORTED_FORMATS",
     "decode_image",
+    "decode_image_cached",
+    "clear_decode_cache",
+    "check_structure",
+    "image_header",
     "Sample",
     "SAMPLES_DIR",
     "list_samples",
@@ -252,6 +270,135 @@ def _check_size(width: int, height: int, who: str) -> None:
         )
 
 
+
+# --------------------------------------------------------------------------- decode budget
+_JPEG_NO_LENGTH = frozenset([0x01, *range(0xD0, 0xD9)])  # TEM, RST0-7, SOI
+
+
+def jpeg_structure(data: bytes) -> tuple[int, int]:
+    """(marker segments before the first scan, scans) of a JPEG, from its markers alone.
+
+    The entropy-coded data after each SOS is skipped to the next marker that is neither a
+    stuffed ``FF 00`` nor a restart marker; fill bytes (``FF FF``) are skipped. Stops at EOI or
+    at the end of the data (a truncated file counts what it has)."""
+    n = len(data)
+    i = 2  # after SOI
+    segments = scans = 0
+    while i < n:
+        j = data.find(b"\xff", i)
+        if j < 0 or j + 1 >= n:
+            break
+        k = j + 1
+        while k < n and data[k] == 0xFF:  # fill bytes
+            k += 1
+        if k >= n:
+            break
+        m = data[k]
+        i = k + 1
+        if m == 0x00 or m in _JPEG_NO_LENGTH:
+            continue
+        if m == 0xD9:  # EOI
+            break
+        if i + 2 > n:
+            break
+        length = (data[i] << 8) | data[i + 1]
+        i += length
+        if m == 0xDA:  # SOS: skip the entropy-coded data
+            scans += 1
+            while i < n:
+                j = data.find(b"\xff", i)
+                if j < 0 or j + 1 >= n:
+                    return segments, scans
+                nxt = data[j + 1]
+                if nxt == 0x00 or 0xD0 <= nxt <= 0xD7 or nxt == 0xFF:
+                    i = j + 2 if nxt != 0xFF else j + 1
+                    continue
+                i = j
+                break
+        elif scans == 0:
+            segments += 1
+    return segments, scans
+
+
+_PNG_SIG = b"\x89PNG\r\n\x1a\n"
+_PNG_CRITICAL = frozenset([b"IHDR", b"PLTE", b"IDAT", b"IEND"])
+
+
+def png_structure(data: bytes) -> tuple[int, int, int]:
+    """(chunks, metadata chunks, metadata bytes) of a PNG, from its chunk headers alone (no CRC
+    check, no decompression); stops at IEND or the end of the data."""
+    n = len(data)
+    i = len(_PNG_SIG)
+    chunks = meta = meta_bytes = 0
+    while i + 8 <= n:
+        length = int.from_bytes(data[i:i + 4], "big")
+        typ = data[i + 4:i + 8]
+        chunks += 1
+        if typ not in _PNG_CRITICAL:
+            meta += 1
+            meta_bytes += min(length, n - i)
+        if typ == b"IEND":
+            break
+        i += 12 + length
+    return chunks, meta, meta_bytes
+
+
+def check_structure(data: bytes, name: str = "") -> None:
+    """The decode budget (module docstring): refuse a JPEG or PNG whose structure would make
+    decoding (or reading its metadata) cost far more than its pixel count suggests, with an
+    :class:`ImageError` naming the reason. Other formats pass (their cost is bounded by pixels)."""
+    who = _who(name)
+    if data[:2] == b"\xff\xd8":
+        segments, scans = jpeg_structure(data)
+        if scans > limits.MAX_JPEG_SCANS:
+            raise ImageError(
+                f"{who} is a JPEG with {scans} scans; at most {limits.MAX_JPEG_SCANS} are accepted (ordinary "
+                "progressive JPEGs have about 10; this many make decoding take minutes: a scan bomb). "
+                "It was not decoded.")
+        if segments > limits.MAX_JPEG_SEGMENTS:
+            raise ImageError(
+                f"{who} is a JPEG with {segments} metadata segments before its image data; at most "
+                f"{limits.MAX_JPEG_SEGMENTS} are accepted (a metadata bomb). It was not decoded.")
+    elif data[:8] == _PNG_SIG:
+        chunks, meta, meta_bytes = png_structure(data)
+        if chunks > limits.MAX_PNG_CHUNKS:
+            raise ImageError(
+                f"{who} is a PNG made of {chunks} chunks; at most {limits.MAX_PNG_CHUNKS} are accepted "
+                "(a chunk bomb). It was not decoded.")
+        if meta > limits.MAX_PNG_META_CHUNKS or meta_bytes > limits.MAX_PNG_META_BYTES:
+            raise ImageError(
+                f"{who} is a PNG with {meta} metadata chunks ({_fmt_bytes(meta_bytes)}); at most "
+                f"{limits.MAX_PNG_META_CHUNKS} chunks and {_fmt_limit_bytes(limits.MAX_PNG_META_BYTES)} of "
+                "metadata are accepted (a metadata bomb). It was not decoded.")
+
+
+_META_BOMB_TEXT = ("decompressed data too large", "too much memory used in text chunks", "too many")
+
+
+def _metadata_bomb(e: BaseException, who: str, fmt: str) -> ImageError | None:
+    """Pillow's caps on decompressed text/ICC chunks, as a metadata-bomb message (or None)."""
+    msg = str(e).lower()
+    if isinstance(e, ValueError) and any(t in msg for t in _META_BOMB_TEXT):
+        return ImageError(f"{who} is a {fmt or 'PNG'} whose metadata (text or colour-profile chunks) inflates "
+                          "beyond the decoder's limit (a metadata bomb). It was not used.")
+    return None
+
+
+def image_header(data: bytes) -> tuple[str, int, int] | None:
+    """(format, width, height) from the header alone, without decoding pixels; None when the
+    header cannot be read (then :func:`decode_image` gives the reason). Cheap: used to count a
+    set's declared pixels before decoding."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            with Image.open(io.BytesIO(bytes(data)), formats=list(_OPEN_FORMATS)) as im:
+                return str(im.format), int(im.size[0]), int(im.size[1])
+    except Image.DecompressionBombError:
+        return "?", limits.MAX_IMAGE_SIDE + 1, limits.MAX_IMAGE_SIDE + 1
+    except Exception:
+        return None
+
+
 def _decode(data: bytes, name: str) -> Image.Image:
     who = _who(name)
     if not isinstance(data, (bytes, bytearray, memoryview)):
@@ -264,6 +411,9 @@ def _decode(data: bytes, name: str) -> Image.Image:
             f"{who} is {_fmt_bytes(len(data))}; the limit is "
             f"{_fmt_limit_bytes(limits.MAX_UPLOAD_BYTES)} per image."
         )
+
+    # 0. The decode budget, from the structure alone.
+    check_structure(data, name)
 
     # 1. Header only: format, mode, size. Pillow's bomb warning is silenced (by the caller)
     # because our own, lower limit is checked right below with a clearer message; Pillow's
@@ -285,7 +435,10 @@ def _decode(data: bytes, name: str) -> Image.Image:
             f"{who} is not an image in a supported format{detail}. "
             f"Supported formats: {_SUPPORTED_TEXT}."
         ) from None
-    except (OSError, EOFError, ValueError, SyntaxError, IndexError, TypeError, struct.error):
+    except (OSError, EOFError, ValueError, SyntaxError, IndexError, TypeError, struct.error) as e:
+        bomb = _metadata_bomb(e, who, "")
+        if bomb is not None:
+            raise bomb from None
         what = _sniff(data) or "it is damaged or truncated"
         raise ImageError(f"{who} could not be read as an image ({what}).") from None
 
@@ -303,6 +456,9 @@ def _decode(data: bytes, name: str) -> Image.Image:
     except MemoryError:
         raise
     except Exception as e:
+        bomb = _metadata_bomb(e, who, im.format)
+        if bomb is not None:
+            raise bomb from None
         msg = str(e).lower()
         if "truncat" in msg or isinstance(e, EOFError) or "premature" in msg:
             raise ImageError(
@@ -356,6 +512,83 @@ def decode_image(data: bytes, name: str = "") -> Image.Image:
             f"{_who(name)} could not be read as an image ({type(e).__name__}). "
             f"Supported formats: {_SUPPORTED_TEXT}."
         ) from None
+
+
+# Decoded uploads, per file content: a rerun (another seed, attack or Run) and other visitors
+# uploading the same file get the decoded image without decoding again; a file being decoded
+# by one session is waited for, not decoded a second time. Refusals are remembered too.
+DECODE_CACHE_BYTES = 256 * 1024 * 1024  # decoded RGB bytes kept in all
+DECODE_CACHE_ENTRIES = 32
+_CACHE: "OrderedDict[tuple[bytes, str], tuple[Image.Image | None, str, int]]" = OrderedDict()
+_CACHE_LOCK = threading.Lock()
+_INFLIGHT: dict[tuple[bytes, str], threading.Lock] = {}
+_cache_bytes = 0
+
+
+def _cache_get(key: tuple[bytes, str]) -> tuple[Image.Image | None, str, int] | None:
+    with _CACHE_LOCK:
+        hit = _CACHE.get(key)
+        if hit is not None:
+            _CACHE.move_to_end(key)
+        return hit
+
+
+def _cache_put(key: tuple[bytes, str], entry: tuple[Image.Image | None, str, int]) -> None:
+    global _cache_bytes
+    if entry[2] > DECODE_CACHE_BYTES:
+        return
+    with _CACHE_LOCK:
+        if key in _CACHE:
+            return
+        _CACHE[key] = entry
+        _cache_bytes += entry[2]
+        while _CACHE and (_cache_bytes > DECODE_CACHE_BYTES or len(_CACHE) > DECODE_CACHE_ENTRIES):
+            _, old = _CACHE.popitem(last=False)
+            _cache_bytes -= old[2]
+
+
+def clear_decode_cache() -> None:
+    """Forget every cached decode (tests; memory measurements)."""
+    global _cache_bytes
+    with _CACHE_LOCK:
+        _CACHE.clear()
+        _cache_bytes = 0
+
+
+def decode_cache_info() -> dict[str, int]:
+    with _CACHE_LOCK:
+        return {"entries": len(_CACHE), "bytes": _cache_bytes}
+
+
+def decode_image_cached(data: bytes, name: str = "") -> Image.Image:
+    """:func:`decode_image` with a process-wide cache keyed by the SHA-256 of the bytes (and the
+    name, which the messages quote), bounded by ``DECODE_CACHE_BYTES`` of decoded pixels. Returns
+    a fresh copy; a refusal raises the same :class:`ImageError` again without decoding."""
+    if not isinstance(data, (bytes, bytearray, memoryview)):
+        return decode_image(data, name)
+    key = (hashlib.sha256(data).digest(), str(name))
+    hit = _cache_get(key)
+    if hit is None:
+        with _CACHE_LOCK:
+            lock = _INFLIGHT.setdefault(key, threading.Lock())
+        with lock:  # the same file uploaded in several tabs at once is decoded once
+            hit = _cache_get(key)
+            if hit is None:
+                try:
+                    im = decode_image(data, name)
+                    hit = (im, "", im.size[0] * im.size[1] * 3)
+                except ImageError as e:
+                    hit = (None, str(e), 0)
+                _cache_put(key, hit)
+        with _CACHE_LOCK:
+            if _INFLIGHT.get(key) is lock:
+                del _INFLIGHT[key]
+    im, err, _ = hit
+    if im is None:
+        raise ImageError(err)
+    out = im.copy()
+    out.info = dict(im.info)
+    return out
 
 
 # --------------------------------------------------------------------------- samples

@@ -5,9 +5,18 @@ so neither a widget nor a URL parameter can make the server do unbounded work.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 
-MAX_UPLOAD_BYTES = 20 * 1024 * 1024  # per uploaded file
+# One upload limit. Streamlit's uploader (browser) counts a "MB" as 1,000,000 bytes; the server's
+# own upload handler allows a little more (MiB), so the file that the browser lets through is the
+# file that core accepts. .streamlit/config.toml's server.maxUploadSize must equal MAX_UPLOAD_MB
+# (tests/test_hostile_safety.py reads it back); pages pass it to every uploader and show it in the
+# uploader's help (ui/common.upload_help).
+MAX_UPLOAD_MB = 20
+MAX_UPLOAD_BYTES = MAX_UPLOAD_MB * 1_000_000  # per uploaded file
+MAX_UPLOAD_FILES = 50  # files in one multi-file upload (the Batch page's "Image files")
 MAX_IMAGE_PIXELS = 40_000_000  # width x height, checked before decoding (decompression bombs)
 MAX_IMAGE_SIDE = 12_000
 MAX_RESIZE_PIXELS = 4_000_000  # model preprocessing resizes at most this much (else crop first)
@@ -54,10 +63,56 @@ MAX_POOLING_TRIALS = 10_000  # trials of the average-vs-max pooling demo
 MAX_CURVE_EPS = 16  # ε values per curve (= rows of one batched attack)
 MAX_CURVE_SIGMAS = 8  # σ values of a certified-radius curve
 MAX_EVAL_IMAGES = 200  # images per batch evaluation (app and command line)
-MAX_ZIP_BYTES = 20 * 1024 * 1024  # an uploaded archive (the server's upload limit is the same)
+MAX_ZIP_BYTES = MAX_UPLOAD_BYTES  # an uploaded archive (the upload limit)
 MAX_ZIP_MEMBERS = 1000  # archive entries looked at; the rest are ignored with a message
 MAX_ZIP_TOTAL_BYTES = 200 * 1024 * 1024  # declared uncompressed size of all members read
 MAX_URL_VALUE_CHARS = 200  # one query-parameter value (longer values are ignored)
+
+# Decode budget of one file (core/images.py), checked from the file's structure BEFORE decoding.
+# Decode time of a progressive JPEG grows with scans x pixels (libjpeg re-reads its coefficient
+# buffer for every scan): 2,000 scans of 40 MP took 5 s, 20,000 took 52 s. Ordinary progressive
+# JPEGs have about 10 scans (libjpeg's default script for colour), 64 leaves a wide margin.
+MAX_JPEG_SCANS = 64
+MAX_JPEG_SEGMENTS = 4096  # marker segments before the first scan (APPn, DQT, DHT, COM ...)
+MAX_PNG_CHUNKS = 20_000  # chunks of any kind (a 20 MB PNG written in 8 KB IDAT chunks has 2,500)
+MAX_PNG_META_CHUNKS = 512  # ancillary (text, ICC, EXIF, private) chunks
+MAX_PNG_META_BYTES = 8 * 1024 * 1024  # their stored bytes together
+
+# Reading a set of images (core/image_sets.iter_images): budgets of one archive, folder, list or
+# multi-file upload, checked as members are read (declared pixels from each header BEFORE decoding).
+MAX_SET_PIXELS = 800_000_000  # server: sum of width x height over the files read (20 files of 40 MP)
+MAX_SET_SECONDS = 120.0  # server: wall-clock for reading one set
+
+
+@dataclass(frozen=True)
+class ReadBudget:
+    """What reading one set of images may cost; None = no cap (the command line)."""
+
+    max_images: int | None  # images kept; more -> a note, reading stops
+    max_total_pixels: int | None  # sum of declared width*height of every image file read (decoded or not)
+    max_seconds: float | None  # wall-clock for reading the whole set
+    max_file_bytes: int  # one member / file
+    max_members: int | None  # entries looked at (archives/folders/lists)
+    max_archive_bytes: int | None = None  # an archive given as bytes or a file
+    max_total_bytes: int | None = None  # declared uncompressed bytes of all members read
+
+
+def server_read_budget() -> ReadBudget:
+    """The app's budget, from this module's values at call time (tests may lower them)."""
+    return ReadBudget(max_images=MAX_EVAL_IMAGES, max_total_pixels=MAX_SET_PIXELS, max_seconds=MAX_SET_SECONDS,
+                      max_file_bytes=MAX_UPLOAD_BYTES, max_members=MAX_ZIP_MEMBERS, max_archive_bytes=MAX_ZIP_BYTES,
+                      max_total_bytes=MAX_ZIP_TOTAL_BYTES)
+
+
+def cli_read_budget() -> ReadBudget:
+    """The command line's larger budget: no cap on images, pixels, time or members (the user's
+    own files, stoppable with Ctrl-C); per-file limits stay those of the app."""
+    return ReadBudget(max_images=None, max_total_pixels=None, max_seconds=None, max_file_bytes=MAX_UPLOAD_BYTES,
+                      max_members=None, max_archive_bytes=None, max_total_bytes=None)
+
+
+SERVER_READ_BUDGET = server_read_budget()
+CLI_READ_BUDGET = cli_read_budget()
 
 
 def check_batch_pixels(x, grad: bool | None = None) -> None:

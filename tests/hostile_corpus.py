@@ -703,6 +703,84 @@ def misnamed_cases() -> list[Case]:
     return [Case(n, d, "ok", "misnamed", (20, 12)) for n, d in names]
 
 
+# --------------------------------------------------------------------------- sets and names
+# Hostile names for every sink (Markdown, HTML, terminal, CSV): each would do something if a sink
+# interpreted it (an image beacon, a link, Streamlit directives, KaTeX, HTML, terminal escapes that
+# set the title / clear the screen / forge a line, spreadsheet formulas, bidi overrides).
+BEACON = "http://127.0.0.1:9/beacon.png"
+HOSTILE_NAMES = [
+    f"![x]({BEACON}).png",
+    "[click](javascript:alert(1)).png",
+    f"<img src={BEACON}>.png",
+    "<script>alert(1)</script>.png",
+    ":red[**RED**] :material/home: :smile:.png",
+    "$\\frac{a}{b}$.png",
+    "# heading\n- item.png",
+    "www.example.com.png",
+    "user@example.com.png",
+    "`code` *em* _u_ ~~s~~.png",
+    "\x1b]0;owned\x07\x1b[2J.png",
+    "ok.png\rnote: all 200 images are fine",
+    "=HYPERLINK(\"http://x\",\"y\").png",
+    "+1+2.png", "-2+3.png", "@SUM(A1).png", "\tx.png",
+    "rtl\u202egnp.exe.png",
+]
+
+
+def scan_bomb_jpeg(w: int, h: int, scans: int, seed: int = 0) -> bytes:
+    """A progressive JPEG of w x h whose last scan is repeated until it has ``scans`` scans (a
+    valid file that libjpeg decodes, in time that grows with scans x pixels)."""
+    prog = _save(_rgb(w, h, seed), "JPEG", quality=50, progressive=True)
+    last_sos = prog.rfind(b"\xff\xda")
+    have = prog.count(b"\xff\xda")
+    return prog[:-2] + prog[last_sos:-2] * max(0, scans - have) + b"\xff\xd9"
+
+
+def cut_png(w: int, h: int) -> bytes:
+    """A PNG that declares w x h but whose pixel data stops after a few rows (the decoder still
+    allocates and works on the declared size before it finds out)."""
+    rows = b"".join(b"\x00" + bytes(3 * w) for _ in range(4))
+    return _png_raw(w, h, 8, 2, idat=zlib.compress(rows), iend=False)
+
+
+def zeros_png(w: int, h: int) -> bytes:
+    """A complete, valid w x h black PNG (tiny on disk, w*h*3 bytes when decoded)."""
+    return _png_raw(w, h, 8, 2, idat=_zeros_zlib(h * (3 * w + 1)))
+
+
+def make_zip(entries: list[tuple[str, bytes]], method: int = 8) -> bytes:
+    import zipfile
+
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", method) as zf:
+        for name, data in entries:
+            zf.writestr(name, data)
+    return buf.getvalue()
+
+
+def patch_zip_name(data: bytes, old: bytes, new: bytes, utf8_flag: bool = False) -> bytes:
+    """Replace a member's name bytes (same length) in its local and central headers; optionally
+    set the "name is UTF-8" flag (bit 11) in both: names that zipfile would never write."""
+    assert len(old) == len(new)
+    out = bytearray(data.replace(old, new))
+    if utf8_flag:
+        for sig, off in ((b"PK\x03\x04", 6), (b"PK\x01\x02", 8)):
+            i = out.find(sig)
+            while i >= 0:
+                n_off = 26 if sig == b"PK\x03\x04" else 28
+                nlen = int.from_bytes(out[i + n_off:i + n_off + 2], "little")
+                start = i + (30 if sig == b"PK\x03\x04" else 46)
+                if bytes(out[start:start + nlen]) == new:
+                    flags = int.from_bytes(out[i + off:i + off + 2], "little") | 0x800
+                    out[i + off:i + off + 2] = flags.to_bytes(2, "little")
+                i = out.find(sig, i + 4)
+    return bytes(out)
+
+
+def small_png(seed: int = 0, w: int = 20, h: int = 12) -> bytes:
+    return _save(_rgb(w, h, seed), "PNG")
+
+
 def build_corpus() -> list[Case]:
     cases = (valid_cases() + transparency_cases() + deep_cases() + cmyk_cases() + exif_cases() + animated_cases()
              + bomb_cases() + disguise_cases() + polyglot_cases() + truncated_cases() + random_cases()

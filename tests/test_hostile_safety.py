@@ -157,8 +157,10 @@ def _config_options() -> dict:
 def test_config_toml_takes_effect():
     opts = _config_options()
     assert opts["server.address"] == "127.0.0.1"
-    assert opts["server.maxUploadSize"] == limits.MAX_UPLOAD_BYTES // (1024 * 1024) == 20
-    assert opts["server.maxUploadSize"] * 1024 * 1024 >= limits.MAX_ZIP_BYTES  # an archive fits the upload
+    # One upload limit: the browser refuses files over maxUploadSize x 1,000,000 bytes, core over
+    # MAX_UPLOAD_BYTES; both come from limits.MAX_UPLOAD_MB.
+    assert opts["server.maxUploadSize"] == limits.MAX_UPLOAD_MB == 20
+    assert limits.MAX_UPLOAD_BYTES == limits.MAX_UPLOAD_MB * 1_000_000 == limits.MAX_ZIP_BYTES
     assert opts["server.enableXsrfProtection"] is True
     assert opts["server.enableCORS"] is True
     assert opts["server.enableStaticServing"] is False
