@@ -23,7 +23,6 @@ import time
 from pathlib import Path
 from typing import Any, Sequence, TextIO
 
-from core import limits
 
 EXIT_OK, EXIT_ERROR, EXIT_INTERRUPTED = 0, 1, 130
 
@@ -200,7 +199,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True)
     e = sub.add_parser("evaluate", help="evaluate a folder, a .zip of images, or the bundled photos",
                        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    e.add_argument("source", help="a folder of images, a .zip archive, or the word 'bundled'")
+    e.add_argument("source", help="a folder of images, a .zip archive, a .txt list of image paths, the word "
+                                  "'bundled', or 'labelled-imagenet' / 'labelled-fashion-mnist' (labelled samples)")
     e.add_argument("--samples", default=None, metavar="KEY,KEY",
                    help="with the source 'bundled': only these bundled photos (sample keys, e.g. chelsea,coffee)")
     e.add_argument("--model", default="EfficientNet-Lite0", help="registered classifier (default: %(default)s)")
@@ -220,9 +220,12 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--adaptive", action="store_true", help="attack through each defense (BPDA/EOT/plain)")
     e.add_argument("--seed", type=int, default=0)
     e.add_argument("--max-images", type=int, default=None,
-                   help=f"use at most this many images (by name; ceiling {limits.MAX_EVAL_IMAGES})")
+                   help="use at most this many images (by name; default: all, no ceiling on the command line)")
     e.add_argument("--out", required=True, help="output folder (created if needed)")
     e.add_argument("--quiet", action="store_true", help="no progress bar")
+    from core.cli_scale import add_scale_options
+
+    add_scale_options(e)
     return p
 
 
@@ -256,58 +259,16 @@ def write_outputs(result: Any, class_names: Sequence[str], out: Path) -> dict[st
 
 
 def cmd_evaluate(args: argparse.Namespace, stderr: TextIO) -> int:
-    from core.device import describe_device
-    from core.evaluate import BatchResult, evaluate_images
-    from core.image_sets import ImageSetError, read_bundled, read_source
-    from core.images import prepare_for_model, to_tensor
-    from core.models import get_spec, load_model
+    from core.cli_scale import evaluate_at_scale
+    from core.models import get_spec
 
     try:
         settings = _settings(args)
-        spec = get_spec(settings.model)
+        get_spec(settings.model)
     except (ValueError, KeyError, argparse.ArgumentTypeError) as e:
         stderr.write(f"error: {e}\n")
         return EXIT_ERROR
-    if spec.task != "classification":
-        stderr.write(f"error: {settings.model} is not a classifier\n")
-        return EXIT_ERROR
-    prepare = lambda im: to_tensor(prepare_for_model(im, spec))  # noqa: E731 - the app's preprocessing
-    try:
-        if args.samples is not None:
-            if args.source != "bundled":
-                raise ImageSetError("--samples only goes with the source 'bundled'.")
-            images = read_bundled(prepare, [k.strip() for k in args.samples.split(",") if k.strip()],
-                                  max_images=args.max_images)
-        else:
-            images = read_source(args.source, prepare, max_images=args.max_images)
-    except ImageSetError as e:
-        stderr.write(f"error: {e}\n")
-        return EXIT_ERROR
-    for m in images.messages():
-        stderr.write(f"note: {m}\n")
-    if not images.items:
-        stderr.write("error: no usable images\n")
-        return EXIT_ERROR
-    model = load_model(settings.model)
-    result = BatchResult(settings=settings, skipped=images.messages(), device=describe_device())
-    stderr.write(f"Evaluating {len(images.items)} image(s) with {settings.attack} at ε = "
-                 + ", ".join(f"{e * 255:g}/255" if settings.norm == "linf" else f"{e:g}" for e in settings.eps)
-                 + f" on {settings.model} ({result.device})\n")
-    progress = None if args.quiet else TextProgress(stderr)
-    code = EXIT_OK
-    try:
-        evaluate_images(model, images.items, settings, class_names=model.class_names, progress=progress, into=result)
-    except KeyboardInterrupt:
-        stderr.write(f"\ninterrupted: writing the {len(result.images)} finished image(s)\n")
-        code = EXIT_INTERRUPTED
-    paths = write_outputs(result, model.class_names, Path(args.out))
-    for r in result.summary():
-        if r["kind"] == "attack":
-            e = r["eps"] * 255 if settings.norm == "linf" else r["eps"]
-            sr = "—" if r["success_rate"] is None else f"{r['success_rate']:.0%}"
-            stderr.write(f"  {r['defense']:<28} ε = {e:<6.3g} accuracy {r['accuracy']:6.1%}  success rate {sr}\n")
-    stderr.write("wrote " + ", ".join(str(p) for p in paths.values()) + "\n")
-    return code
+    return evaluate_at_scale(args, settings, stderr)
 
 
 def main(argv: Sequence[str] | None = None, stderr: TextIO | None = None) -> int:

@@ -1,0 +1,165 @@
+"""Evaluation at scale on the local engine: true-label accounting, resumable runs (an interrupted run
+resumed from its folder gives the same tables as an uninterrupted one), settings that differ from
+the folder's refused, the labelled sample and label mistakes on the command line."""
+from __future__ import annotations
+
+import io
+import json
+
+import pytest
+import torch
+from torch import nn
+
+from core.cli import main
+from core.cli_scale import register_labelled_sources
+from core.engine import run_evaluation
+from core.evaluate import EvalSettings, image_seed
+from core.image_sets import iter_images
+from core.images import prepare_for_model, to_tensor
+from core.labels import Labeler, parse_labels
+from core.limits import CLI_READ_BUDGET
+from core.models import get_spec
+from core.runs import RESULTS_FILE, RunMismatch, RunStore, eval_to_json, run_fingerprint
+
+MODEL = "fmnist-standard"  # a small zoo model: the whole labelled Fashion-MNIST sample takes about a second
+ARGS = ["evaluate", "labelled-fashion-mnist", "--model", MODEL, "--attack", "PGD", "--eps", "8,16", "--steps", "3",
+        "--seed", "4", "--quiet"]
+
+
+def fmnist_items():
+    register_labelled_sources()
+    spec = get_spec(MODEL)
+    return iter_images("labelled-fashion-mnist", lambda im: to_tensor(prepare_for_model(im, spec)),
+                       budget=CLI_READ_BUDGET)
+
+
+def settings(**kw):
+    return EvalSettings(**{"model": MODEL, "attack": "PGD", "eps": (8 / 255, 16 / 255), "steps": 3, "seed": 4, **kw})
+
+
+def store(folder, s, labeler):
+    return RunStore(folder, run_fingerprint(s, model=s.model, labels=labeler.spec.to_dict(), threads=1))
+
+
+def cli(args, tmp_out):
+    err = io.StringIO()
+    code = main([*args, "--out", str(tmp_out)], stderr=err)
+    return code, err.getvalue()
+
+
+def test_interrupted_run_resumed_gives_the_same_tables(tmp_path):
+    full, part = tmp_path / "full", tmp_path / "part"
+    code, err = cli(ARGS, full)
+    assert code == 0, err
+    assert "labels: file-name pattern" in err
+    # a run stopped after 7 images (the same command with --max-images), then the full command again
+    code, err = cli([*ARGS, "--max-images", "7"], part)
+    assert code == 0, err
+    assert len((part / RESULTS_FILE).read_text().splitlines()) == 7
+    with open(part / RESULTS_FILE, "a") as f:  # a process killed while writing its 8th line
+        f.write('{"name": "fashionMNIST_07_6.png", "lab')
+    code, err = cli(ARGS, part)
+    assert code == 0, err
+    assert "resuming: 7 image(s)" in err and "incomplete last line was dropped" in err
+    for f in ("summary.csv", "images.csv"):
+        assert (part / f).read_bytes() == (full / f).read_bytes()
+    lines = (part / RESULTS_FILE).read_text().splitlines()
+    assert len(lines) == 20 and len({json.loads(x)["key"] for x in lines}) == 20
+    # a third run finds everything done and evaluates nothing
+    code, err = cli(ARGS, part)
+    assert code == 0 and "resuming: 20 image(s)" in err
+    assert len((part / RESULTS_FILE).read_text().splitlines()) == 20
+    # different settings are refused, naming what differs, and nothing is appended
+    code, err = cli([*ARGS[:7], "8,12", *ARGS[8:]], part)
+    assert code == 1 and "holds a run with other settings" in err and "settings.eps" in err
+    assert "Traceback" not in err
+    code, err = cli([*ARGS, "--labels", "none"], part)
+    assert code == 1 and "labels.kind" in err
+    assert len((part / RESULTS_FILE).read_text().splitlines()) == 20
+
+
+def test_keyboard_interrupt_keeps_finished_images_and_resume_matches(tmp_path):
+    s = settings()
+    lb = Labeler(parse_labels("pattern"), [str(i) for i in range(10)])
+    ref, _ = run_evaluation(fmnist_items(), s, model_name=MODEL, labeler=lb, store=store(tmp_path / "a", s, lb))
+
+    def stop(stats, ev):
+        if stats.evaluated == 5:
+            raise KeyboardInterrupt
+
+    st = store(tmp_path / "b", s, lb)
+    with pytest.raises(KeyboardInterrupt):
+        run_evaluation(fmnist_items(), s, model_name=MODEL, labeler=lb, store=st, on_image=stop)
+    st.close()
+    st = store(tmp_path / "b", s, lb)
+    assert len(st.done) == 5
+    res, stats = run_evaluation(fmnist_items(), s, model_name=MODEL, labeler=lb, store=st)
+    assert (stats.resumed, stats.evaluated) == (5, 15)
+    assert [eval_to_json(e) for e in res.images] != []
+    strip = lambda e: {**json.loads(eval_to_json(e)), "elapsed_s": 0}  # noqa: E731
+    assert [strip(e) for e in res.images] == [strip(e) for e in ref.images]
+    assert res.summary() == ref.summary()
+    with pytest.raises(RunMismatch, match="seed"):
+        store(tmp_path / "b", settings(seed=5), lb)
+
+
+class Two(nn.Module):
+    """Class = which half of the image is brighter (a hand-made 2-class model)."""
+
+    class_names = ["left", "right"]
+
+    def __init__(self):
+        super().__init__()
+        self.w = nn.Parameter(torch.zeros(1), requires_grad=False)
+        self.eval()
+
+    def forward(self, x):
+        left, right = x[..., :4].mean((1, 2, 3)), x[..., 4:].mean((1, 2, 3))
+        return 40 * torch.stack([left - right, right - left], 1)
+
+
+class Item:
+    def __init__(self, name, value):
+        self.name, self.key, self.value = name, name + "#k", value
+
+
+def test_true_labels_count_success_only_on_correct_clean_images(tmp_path):
+    def img(left, right):
+        x = torch.empty(1, 3, 8, 8)
+        x[..., :4], x[..., 4:] = left, right
+        return x
+
+    # a: class 0, margin 0.4 (survives ε = 0.1), b: class 1 with margin 0.02 (flips), c: labelled 1 but
+    # predicted 0 (misclassified when clean: never a success, never correct)
+    items = [Item("0_a.png", img(0.7, 0.3)), Item("1_b.png", img(0.49, 0.51)), Item("1_c.png", img(0.6, 0.4))]
+    s = EvalSettings(model="two", attack="FGSM", eps=(0.1,))
+    lb = Labeler(parse_labels(r"pattern:^(\d)_"), Two.class_names)
+    res, _ = run_evaluation(items, s, model_name="two", labeler=lb, model=Two(),
+                            store=RunStore(tmp_path, run_fingerprint(s, model="two", labels={}, threads=1)))
+    a, b, c = res.images
+    assert [e.label for e in res.images] == [0, 1, 1] and all(e.true_label for e in res.images)
+    assert (a.correct["No defense"], a.success["No defense"]) == ([True], [False])
+    assert (b.correct["No defense"], b.success["No defense"]) == ([False], [True])
+    assert (c.clean["No defense"], c.correct["No defense"], c.success["No defense"]) == (0, [False], [False])
+    rows = {r["kind"]: r for r in res.summary()}
+    assert rows["clean"]["accuracy"] == pytest.approx(2 / 3)
+    assert rows["attack"]["accuracy"] == pytest.approx(1 / 3)  # robust accuracy
+    assert rows["attack"]["success_rate"] == pytest.approx(1 / 2)  # among the 2 correct clean images
+    assert a.seed == image_seed(0, "0_a.png#k") != b.seed
+    assert "true accuracy" in res.label_note.lower()
+
+
+def test_label_mistakes_on_the_command_line(tmp_path):
+    bad = tmp_path / "labels.csv"
+    bad.write_text("file,label\nfashionMNIST_00_9.png,9\nfashionMNIST_00_9.png,3\n", encoding="utf-8")
+    code, err = cli([*ARGS, "--labels", str(bad)], tmp_path / "o1")
+    assert code == 1 and "labels.csv, line 3: “fashionMNIST_00_9.png” is listed twice" in err
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1
+    partial = tmp_path / "partial.json"
+    partial.write_text(json.dumps({"fashionMNIST_00_9.png": "Ankle boot", "fashionMNIST_01_2.png": 2}))
+    code, err = cli([*ARGS, "--labels", str(partial)], tmp_path / "o2")
+    assert code == 1 and "“fashionMNIST_02_1.png” has no entry in the label file partial.json" in err
+    # the two labelled images were kept: fixing the file and running again resumes them
+    assert len((tmp_path / "o2" / RESULTS_FILE).read_text().splitlines()) == 2
+    code, err = cli([*ARGS, "--labels", "folder"], tmp_path / "o3")
+    assert code == 1 and "is not inside a class folder" in err
