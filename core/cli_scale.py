@@ -11,18 +11,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Iterator, TextIO
 
-LABELLED_SOURCES = {"labelled-imagenet": "imagenet", "labelled-fashion-mnist": "fashion-mnist"}
-LABELLED_DIR = Path(__file__).resolve().parent.parent / "assets" / "labelled"
-
-
-def register_labelled_sources() -> None:
-    """Make "labelled-imagenet" and "labelled-fashion-mnist" sources of
-    :func:`core.image_sets.iter_images` (the foolbox samples in ``assets/labelled/``)."""
-    from core.image_sets import NAMED_SOURCES, register_named_source
-
-    for word, sub in LABELLED_SOURCES.items():
-        if word not in NAMED_SOURCES:
-            register_named_source(word, lambda sub=sub: LABELLED_DIR / sub)
+from core.labelled_samples import LABELLED_SOURCES, register_labelled_sources
 
 
 def add_scale_options(e: argparse.ArgumentParser) -> None:
@@ -74,10 +63,11 @@ class ImageProgress:
         self.total = 0  # files in the source (0: not known yet)
         self.t0 = time.perf_counter()
         self._last = 0.0
-        self._lines = 0
+        self.cap: int | None = None  # --max-images / --samples: never more than this
 
     def files(self, done: int, total: int, name: str) -> None:
-        self.total = max(self.total, total)
+        if total and not self.total:
+            self.total = total if self.cap is None else min(total, self.cap)
 
     def __call__(self, stats: Any, ev: Any) -> None:
         now = time.perf_counter()
@@ -91,6 +81,9 @@ class ImageProgress:
         left = (self.total - n) if self.total else 0
         eta = f" ETA {_fmt_s(left / rate)}" if rate > 0 and left > 0 else ""
         of = f"/{self.total}" if self.total else ""
+        if self.total:
+            k = int(round(20 * min(1.0, n / self.total)))
+            of += f" [{'#' * k}{'-' * (20 - k)}]"
         name = self.terminal(ev.name)[:60] if ev is not None else "(resumed)"
         line = (f"{n}{of} images ({stats.resumed} resumed, {stats.evaluated} now) "
                 f"{rate:.2f} img/s{eta}  {name}")
@@ -103,6 +96,23 @@ class ImageProgress:
     def end(self) -> None:
         if self.tty:
             self.stream.write("\n")
+
+
+def count_files(source: str) -> int:
+    """The number of files under a folder source (for the ETA; the reader walks lazily and does not
+    know it in advance), 0 for other sources (archives and list files report their own count)."""
+    import os
+
+    from core.image_sets import NAMED_SOURCES
+
+    p = Path(NAMED_SOURCES[source]()) if source in NAMED_SOURCES else Path(source)
+    if not p.is_dir():
+        return 0
+    n = 0
+    for _dir, dirs, files in os.walk(p, followlinks=False):
+        dirs[:] = [d for d in dirs if not d.startswith(".") and d != "__MACOSX"]
+        n += sum(1 for f in files if not f.startswith("."))
+    return n
 
 
 def _select(items: Iterator[Any], samples: list[str] | None, max_images: int | None) -> Iterator[Any]:
@@ -180,6 +190,10 @@ def evaluate_at_scale(args: argparse.Namespace, settings: Any, stderr: TextIO) -
 
     prepare = lambda im: to_tensor(prepare_for_model(im, spec))  # noqa: E731 - the app's preprocessing
     progress = ImageProgress(stderr, terminal)
+    progress.total = len(samples) if samples is not None else count_files(source)
+    if args.max_images is not None or samples is not None:
+        progress.cap = len(samples) if samples is not None else args.max_images
+        progress.total = min(progress.total, progress.cap) if progress.total else 0
     result = BatchResult(settings=settings, device=describe_device(), skipped=notes)
     engine = "local" if args.engine == "local" else f"Ray ({args.workers} worker(s), "\
                                                      f"{args.address or 'a local cluster'})"
@@ -216,7 +230,10 @@ def evaluate_at_scale(args: argparse.Namespace, settings: Any, stderr: TextIO) -
         return EXIT_ERROR if code == EXIT_OK else code
     paths = write_outputs(result, class_names, Path(args.out))
     for r in result.summary():
-        if r["kind"] == "attack":
+        if r["kind"] == "clean":
+            stderr.write(f"  {terminal(r['defense']):<28} clean      accuracy {r['accuracy']:6.1%}"
+                         f"{'' if labeler.labelled else ' (agreement)'}\n")
+        else:
             e = r["eps"] * 255 if settings.norm == "linf" else r["eps"]
             sr = "—" if r["success_rate"] is None else f"{r['success_rate']:.0%}"
             stderr.write(f"  {terminal(r['defense']):<28} ε = {e:<6.3g} accuracy {r['accuracy']:6.1%}  "

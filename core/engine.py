@@ -31,6 +31,7 @@ import torch
 
 from core.evaluate import BatchResult, EvalSettings, ImageEval, evaluate_image
 from core.labels import LabelError, Labeler
+from core.progress import ProgressFn, report
 from core.runs import RunStore
 
 ENGINES = ("local", "ray")
@@ -151,4 +152,30 @@ def run_evaluation(items: Iterable[Any], settings: EvalSettings, *, model_name: 
     return out, stats
 
 
-__all__ = ["ENGINES", "ImageWorker", "Job", "RunStats", "run_evaluation", "run_local"]
+def evaluate_on_cluster(items: list[Any], settings: EvalSettings, labeler: Labeler, address: str,
+                        progress: ProgressFn, into: BatchResult, *, workers: int = 2, threads: int = 1) -> BatchResult:
+    """The Batch evaluation page's run on a configured Ray cluster (``RAY_ADDRESS``): the items
+    (ImageItems) go to ``workers`` actors there, results arrive into ``into`` as they finish (kept
+    in a temporary run folder), and ``progress(done, total, message)`` counts whole images;
+    raising :class:`core.progress.Cancelled` from it stops the run, keeping the finished images."""
+    import tempfile
+
+    total = len(items)
+    with tempfile.TemporaryDirectory(prefix="batch-ray-") as tmp:
+        store = RunStore(tmp, {"settings": settings.to_dict()})
+
+        def on_image(stats: RunStats, ev: ImageEval | None) -> None:
+            into.images = [store.done[k] for k in (i.key for i in items) if k in store.done]
+            report(progress, stats.evaluated, total, f"{stats.evaluated}/{total} images on the cluster"
+                   + (f" ({ev.name})" if ev is not None else ""))
+
+        report(progress, 0, total, f"starting {workers} worker(s) on the cluster at {address}")
+        try:
+            run_evaluation(items, settings, model_name=settings.model, labeler=labeler, store=store, engine="ray",
+                           threads=threads, workers=workers, address=address, on_image=on_image, result=into)
+        finally:
+            store.close()
+    return into
+
+
+__all__ = ["ENGINES", "evaluate_on_cluster", "ImageWorker", "Job", "RunStats", "run_evaluation", "run_local"]

@@ -142,7 +142,8 @@ class LabelSpec:
     def describe(self) -> str:
         return {"none": "none (agreement with the clean prediction)", "folder": "class folders (ImageFolder)",
                 "file": f"mapping file {PurePosixPath(self.path).name}",
-                "pattern": f"file-name pattern {self.pattern}"}[self.kind]
+                "pattern": ("file names (the number before the extension)" if self.pattern == _DEFAULT_PATTERN
+                            else f"file-name pattern {self.pattern}")}[self.kind]
 
     def to_dict(self) -> dict:
         return {"kind": self.kind, "path": self.path, "pattern": self.pattern}

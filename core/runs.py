@@ -13,7 +13,8 @@ is already in ``results.jsonl``. A process killed while writing leaves at most o
 line, which is dropped (and truncated away) on the next open; a key written twice (a worker that
 died after its result was sent) is kept once. The final tables are made from the file's images
 sorted by key's order of first appearance in the image source, so an interrupted-then-resumed run
-gives the same tables as an uninterrupted one.
+gives the same tables as an uninterrupted one. The tables hold the images of the source read this
+time (a folder may be moved or mounted elsewhere: the source's path is not compared).
 """
 from __future__ import annotations
 
@@ -127,8 +128,9 @@ class RunStore:
         return True
 
     def images(self, order: list[str] | None = None) -> list[ImageEval]:
-        """The finished images: in ``order`` (keys, e.g. the source's order) when given, then any
-        others by key."""
+        """The finished images: those whose keys are in ``order`` (the keys read from the source
+        this time), in that order, when given; else all, by key. Images of another source
+        evaluated into the same folder stay in the file but not in the tables."""
         if order is None:
             return [self.done[k] for k in sorted(self.done)]
         seen = set()
@@ -137,7 +139,6 @@ class RunStore:
             if k in self.done and k not in seen:
                 out.append(self.done[k])
                 seen.add(k)
-        out += [self.done[k] for k in sorted(self.done) if k not in seen]
         return out
 
     def close(self) -> None:

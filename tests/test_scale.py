@@ -11,7 +11,7 @@ import torch
 from torch import nn
 
 from core.cli import main
-from core.cli_scale import register_labelled_sources
+from core.labelled_samples import register_labelled_sources
 from core.engine import run_evaluation
 from core.evaluate import EvalSettings, image_seed
 from core.image_sets import iter_images
@@ -51,7 +51,7 @@ def test_interrupted_run_resumed_gives_the_same_tables(tmp_path):
     full, part = tmp_path / "full", tmp_path / "part"
     code, err = cli(ARGS, full)
     assert code == 0, err
-    assert "labels: file-name pattern" in err
+    assert "labels: file names (the number before the extension)" in err
     # a run stopped after 7 images (the same command with --max-images), then the full command again
     code, err = cli([*ARGS, "--max-images", "7"], part)
     assert code == 0, err
@@ -163,3 +163,22 @@ def test_label_mistakes_on_the_command_line(tmp_path):
     assert len((tmp_path / "o2" / RESULTS_FILE).read_text().splitlines()) == 2
     code, err = cli([*ARGS, "--labels", "folder"], tmp_path / "o3")
     assert code == 1 and "is not inside a class folder" in err
+
+
+def test_the_labelled_sample_matches_its_manifest():
+    import hashlib
+
+    from core.labelled_samples import LABELLED_DIR, labelled_samples
+    from core.models.imagenet import imagenet_classes
+
+    for which, names in (("imagenet", imagenet_classes()), ("fashion-mnist", None)):
+        samples = labelled_samples(which)
+        assert len(samples) == 20
+        for s in samples:
+            assert hashlib.sha256(s.path.read_bytes()).hexdigest() == next(
+                e["sha256"] for e in json.loads((LABELLED_DIR / "SAMPLES.json").read_text())["sets"][which]
+                if e["file"] == s.file)
+            assert int(s.file.rsplit("_", 1)[1].split(".")[0]) == s.label
+            if names is not None:
+                assert names[s.label] == s.class_name
+    assert "MIT" in (LABELLED_DIR / "LICENSE-foolbox.txt").read_text()

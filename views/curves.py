@@ -11,6 +11,8 @@ from core import limits
 from core.analysis import topk
 from core.attacks import ATTACK_INFO, ATTACKS, Goal, ThreatModel, default_threat
 from core.defenses import DEFENSES
+from core.images import decode_image
+from core.labelled_samples import TITLE, labelled_samples
 from core.curves import (NO_DEFENSE, CurveAttack, certified_radius_curve, min_flip_from_curve, robustness_curves)
 from core.progress import Cancelled
 from core.report import Report
@@ -84,6 +86,14 @@ preset_bar(P)  # one-click presets and the guided tour's settings (ui/presets.py
 
 with st.sidebar:
     img, img_label, model_name, model = image_and_model(P)
+    true_label = None  # the labelled ImageNet sample gives the true class
+    samples_l = labelled_samples("imagenet")
+    if len(model.class_names) == 1000 and st.toggle(f"Use the {TITLE['imagenet']} instead", False, key=f"{P}_lab",
+                                                    help="20 ImageNet validation photos with their true labels."):
+        pick = st.selectbox("Labelled photo", range(len(samples_l)), key=f"{P}_lab_pick",
+                            format_func=lambda i: f"{samples_l[i].file} ({samples_l[i].class_name})")
+        img = decode_image(samples_l[pick].path.read_bytes(), samples_l[pick].file)
+        img_label, true_label = samples_l[pick].file, samples_l[pick].label
     st.header("Attacks")
     norm = st.radio("Norm", ["linf", "l2"], horizontal=True, key=f"{P}_norm",
                     format_func=lambda n: {"linf": "L∞", "l2": "L2"}[n])
@@ -145,7 +155,8 @@ dev = next(model.parameters()).device
 with torch.no_grad():
     clean_top = topk(model(x.to(dev)).float().cpu(), model.class_names)
 names = model.class_names
-label = st.selectbox("Correct class", range(len(names)), index=clean_top.top1, key=f"{P}_label",
+label = st.selectbox("Correct class", range(len(names)), index=clean_top.top1 if true_label is None else true_label,
+                     key=f"{P}_label" if true_label is None else f"{P}_label_true_{img_label}",
                      format_func=lambda i: f"{i}: {names[i]}",
                      help="By default the model's own clean prediction; set it if you know the true class.")
 

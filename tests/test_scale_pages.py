@@ -1,0 +1,48 @@
+"""The labelled ImageNet sample on the Batch evaluation and Robustness curves pages (AppTest):
+true labels, true accuracy, the matching command line."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from core.evaluate import EvalSettings, evaluate_images
+from core.image_sets import read_folder
+from core.images import prepare_for_model, to_tensor
+from core.labelled_samples import LABELLED_DIR, labelled_samples
+from core.models import get_spec, load_model
+
+pytestmark = pytest.mark.slow
+PAGES = Path(__file__).resolve().parents[1] / "views"
+
+
+def test_batch_page_labelled_sample_uses_true_labels():
+    at = AppTest.from_file(str(PAGES / "batch.py"), default_timeout=120)
+    for k, v in {"src": "labelled", "attack": "FGSM", "eps": "1", "max": "2"}.items():
+        at.query_params[k] = v
+    at.run()
+    assert not at.exception, at.exception
+    text = "\n".join(str(e.value) for e in at.info)
+    assert "true accuracy" in text.lower() and "clean prediction" not in text
+    at.button(key="bat_run").click().run()
+    assert not at.exception, at.exception
+    df = at.dataframe[0].value
+    spec = get_spec("EfficientNet-Lite0")
+    images = read_folder(LABELLED_DIR / "imagenet", lambda im: to_tensor(prepare_for_model(im, spec)), max_images=2)
+    truth = {s.file: s.label for s in labelled_samples("imagenet")}
+    s = EvalSettings(model="EfficientNet-Lite0", attack="FGSM", eps=(1 / 255,), steps=10, step_ratio=0.25,
+                     random_start=True)
+    want = evaluate_images(load_model("EfficientNet-Lite0"), images.items, s, labels=truth).summary()
+    assert df["accuracy"].tolist() == pytest.approx([r["accuracy"] for r in want])
+    assert "python -m core evaluate labelled-imagenet" in "\n".join(c.value for c in at.code)
+
+
+def test_curves_page_labelled_photo_sets_the_true_class():
+    at = AppTest.from_file(str(PAGES / "curves.py"), default_timeout=120)
+    at.run()
+    assert not at.exception, at.exception
+    at.toggle(key="cur_lab").set_value(True).run()
+    assert not at.exception, at.exception
+    sel = next(s for s in at.selectbox if s.label == "Correct class")
+    assert sel.value == labelled_samples("imagenet")[0].label == 243
