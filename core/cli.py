@@ -1,10 +1,13 @@
-"""Command line: ``python -m core evaluate <folder | archive.zip | bundled> --model … --attack …
---eps 1,2,4,8 --defense … --out outdir``.
+"""Command line: ``python -m core evaluate <folder | archive.zip | list.txt | bundled | labelled-imagenet>
+--model … --attack … --eps 1,2,4,8 --defense … [--labels …] [--engine ray …] --out outdir``.
 
-Evaluates a set of images with :func:`core.evaluate.evaluate_images` — the code the Batch
-evaluation page runs, so the numbers are the same for the same images and settings — with a text
-progress bar on stderr, and writes to ``outdir``:
+Evaluates a set of images with :func:`core.evaluate.evaluate_image` — the per-image code the Batch
+evaluation page runs, so the numbers are the same for the same images and settings — streaming the
+images (no cap on their number, :mod:`core.cli_scale`), with a progress line and ETA on stderr, on
+this process or a Ray cluster (:mod:`core.engine`), and writes to ``outdir``:
 
+* ``run.json`` and ``results.jsonl``: the run's settings and one line per finished image, so the
+  same command run again resumes (:mod:`core.runs`);
 * ``summary.csv``: accuracy, success rate, abstentions and mean confidence per defense and ε;
 * ``images.csv``: every image × defense × ε;
 * ``results.json``: the report document (settings, seeds, library versions, device, the tables);
@@ -12,8 +15,10 @@ progress bar on stderr, and writes to ``outdir``:
 
 ε values are in k/255 for L∞ (as in the app: ``--eps 1,2,4,8`` means 1/255 … 8/255) and in the
 [0, 1] pixel scale for L2. Images are read as in the app (:mod:`core.image_sets`): decoded with
-the app's decoder, in name order, with the same limits; each image's label is the model's clean
-prediction. Ctrl-C stops the run and still writes the images finished so far (marked incomplete).
+the app's decoder, in name order, with the app's per-file limits. With ``--labels`` accuracy is
+true accuracy (:mod:`core.labels`); without, each image's label is the model's clean prediction.
+Ctrl-C stops the run and still writes the images finished so far (marked incomplete); run the
+same command again to finish it.
 """
 from __future__ import annotations
 
