@@ -112,6 +112,8 @@ def run_evaluation(items: Iterable[Any], settings: EvalSettings, *, model_name: 
     out = result if result is not None else BatchResult(settings=settings)
     out.complete = False
     out.label_note = labeler.note()
+    if labeler.labelled:
+        out.label_source = labeler.spec.describe()
 
     def jobs() -> Iterator[Job]:
         for item in items:

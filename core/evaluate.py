@@ -229,6 +229,7 @@ class BatchResult:
     elapsed_s: float = 0.0
     device: str = ""
     label_note: str = LABEL_NOTE  # how labels were obtained (core.labels' notes)
+    label_source: str = "clean prediction of the bare model"  # or core.labels.LabelSpec.describe()
     extra_notes: list[str] = field(default_factory=list)  # e.g. engine, resumed run
 
     @property
@@ -242,7 +243,7 @@ class BatchResult:
         return [r for ev in self.images for r in ev.to_rows(self.settings.eps, class_names)]
 
     def to_dict(self, class_names: Sequence[str] | None = None) -> dict:
-        return {"settings": self.settings.to_dict(), "label_note": self.label_note, "complete": self.complete,
+        return {"settings": {**self.settings.to_dict(), "label": self.label_source}, "label_note": self.label_note, "complete": self.complete,
                 "n_images": len(self.images), "summary": self.summary(), "images": [asdict(ev) for ev in self.images],
                 "skipped": list(self.skipped), "elapsed_s": self.elapsed_s, "device": self.device}
 
@@ -307,7 +308,9 @@ def batch_report(result: BatchResult, class_names: Sequence[str] | None = None, 
     if not s.adaptive and s.defenses:
         notes.append("Non-adaptive attacker: the attack saw only the undefended model. A defense that holds here "
                      "is not shown to be robust.")
-    rep = Report(title, page=page, settings=s.to_dict(), seeds={"attack": s.seed, "defenses": s.seed + 1},
+    rep = Report(title, page=page, settings={**s.to_dict(), "label": result.label_source},
+                 seeds={"run": s.seed, "attack": "per image: image_seed(run seed, image key)",
+                        "defenses": "per image: the attack's seed + 1"},
                  notes=notes)
     summary = result.summary()
     rep.add_section("Summary", f"{len(result.images)} image(s), {s.attack} ({s.norm}), "

@@ -182,3 +182,23 @@ def test_the_labelled_sample_matches_its_manifest():
             if names is not None:
                 assert names[s.label] == s.class_name
     assert "MIT" in (LABELLED_DIR / "LICENSE-foolbox.txt").read_text()
+
+
+def test_scale_options_are_checked_and_ray_is_not_imported_by_the_local_engine(tmp_path):
+    for extra, msg in ((["--workers", "0"], "--workers must be at least 1"),
+                       (["--threads", "0"], "--threads must be between 1 and 256"),
+                       (["--address", "auto"], "--address goes with --engine ray"),
+                       (["--max-images", "0"], "--max-images must be at least 1")):
+        code, err = cli([*ARGS, *extra], tmp_path / "o")
+        assert code == 1 and msg in err and "Traceback" not in err
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    code = ("import sys, io; from core.cli import main; err = io.StringIO(); "
+            f"rc = main({[*ARGS, '--max-images', '2', '--out', str(tmp_path / 'p')]!r}, stderr=err); "
+            "assert rc == 0, err.getvalue(); assert 'ray' not in sys.modules, 'ray was imported'; print('ok')")
+    proc = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True, timeout=300,
+                          env={**__import__("os").environ, "PYTHONPATH": str(root)})
+    assert proc.returncode == 0 and "ok" in proc.stdout, proc.stderr[-2000:]

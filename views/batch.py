@@ -197,7 +197,9 @@ if stop:
 
 if run:
     result = BatchResult(settings=settings, skipped=images.messages(), device=describe_device(),
-                         label_note=labeler.note() if labeler.labelled else LABEL_NOTE)
+                         label_note=labeler.note() if labeler.labelled else LABEL_NOTE,
+                         label_source=labeler.spec.describe() if labeler.labelled else
+                         "clean prediction of the bare model")
     items = [ImageItem(n, k, x) for (n, x), k in zip(images.items, images.keys)]  # keys: per-image seeds
     # Stored before the work starts: if the run is stopped, the finished images stay.
     st.session_state[f"{P}_result"] = (settings_key, result, len(images.items))
