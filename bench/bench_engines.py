@@ -49,7 +49,7 @@ def main() -> None:
     spec = get_spec(a.model)
     model = load_model(a.model)
     lb = Labeler(parse_labels("pattern"), model.class_names)
-    jobs = [Job(it.key, it.name, it.value.unsqueeze(0), lb.label(it.name))
+    jobs = [Job(it.key, it.name, it.value if it.value.dim() == 4 else it.value.unsqueeze(0), lb.label(it.name))
             for it in iter_images(a.set, lambda im: to_tensor(prepare_for_model(im, spec)), budget=CLI_READ_BUDGET)]
     n = len(jobs)
     s = EvalSettings(model=a.model, attack=a.attack, eps=(1 / 255, 4 / 255), steps=a.steps or None)

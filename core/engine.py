@@ -138,6 +138,7 @@ def run_evaluation(items: Iterable[Any], settings: EvalSettings, *, model_name: 
         if on_image is not None:
             on_image(stats, ev)
 
+    threads_before = torch.get_num_threads()
     try:
         if engine == "local":
             run_local(jobs(), ImageWorker(model_name, settings, threads, model=model), on_result)
@@ -148,6 +149,7 @@ def run_evaluation(items: Iterable[Any], settings: EvalSettings, *, model_name: 
                     address=address, gpus_per_worker=gpus_per_worker, on_result=on_result)
         out.complete = True
     finally:
+        torch.set_num_threads(threads_before)  # the local engine's setting ends with the run
         stats.seconds = time.perf_counter() - t0
         out.images = store.images(order)
         out.elapsed_s = stats.seconds

@@ -47,7 +47,13 @@ def canon(ev) -> str:
 def local_results():
     s = settings(attack="PGD", steps=4, random_start=True)  # random start: the per-image seeds matter
     out = []
-    run_local(jobs(), ImageWorker(MODEL, s, threads=1), out.append)
+    import torch
+
+    before = torch.get_num_threads()
+    try:
+        run_local(jobs(), ImageWorker(MODEL, s, threads=1), out.append)
+    finally:
+        torch.set_num_threads(before)
     return s, {ev.key: canon(ev) for ev in out}
 
 
@@ -86,3 +92,18 @@ def test_cli_ray_engine_writes_the_local_engine_tables(cluster, tmp_path):
     assert "engine Ray (2 worker(s)" in err.getvalue()
     for f in ("summary.csv", "images.csv"):
         assert (tmp_path / "ray" / f).read_bytes() == (tmp_path / "local" / f).read_bytes()
+
+
+def test_batch_page_cluster_run_matches_local(cluster, local_results):
+    from core.engine import evaluate_on_cluster
+    from core.evaluate import BatchResult
+
+    s, want = local_results
+    items = list(fmnist_items())[:4]
+    seen = []
+    out = BatchResult(settings=s)
+    evaluate_on_cluster(items, s, Labeler(parse_labels("pattern"), [str(i) for i in range(10)]), "auto",
+                        lambda d, t, m: seen.append((d, t)), out, workers=1)
+    assert out.complete and [e.key for e in out.images] == [i.key for i in items]
+    assert [canon(e) for e in out.images] == [want[i.key] for i in items]
+    assert seen[0] == (0, 4) and seen[-1] == (4, 4)
