@@ -6,7 +6,9 @@ default) with one torch thread per image (the setting that makes their results i
 clock runs from the first image handed to the engine to the last result, after the workers have
 loaded the model (Ray's start-up and the actors' model loading are printed apart: they are paid
 once per run, not per image). Prints images/s of each, the ratio of each Ray run to the local
-engine, and the per-image overhead of Ray at 1 worker ((t_ray1 - t_local) / n). The runs are
+engine, the per-image overhead of Ray at 1 worker ((t_ray1 - t_local) / n), and the seconds per
+image spent inside ``evaluate_image`` (so that a slower Ray run can be told apart: slower compute
+in the worker process, or time between the images). The runs are
 interleaved over ``--repeats`` so that load from other processes hits them alike; the median is kept.
 
     OMP_WAIT_POLICY=PASSIVE .venv/bin/python bench/bench_engines.py [--set labelled-imagenet]
@@ -65,21 +67,33 @@ def main() -> None:
     pools[2] = pools[1] + make_actors(a.model, s, workers=1, threads=1, gpus_per_worker=0)
     ray.get([x.pid.remote() for x in pools[2]])
     times: dict[str, list[float]] = {"local": [], "ray1": [], "ray2": []}
+    work: dict[str, list[float]] = {k: [] for k in times}  # seconds inside evaluate_image, summed over images
+
+    def sink(k: str, acc: list[float]):
+        return lambda ev: acc.append(ev.elapsed_s)
+
     for _ in range(a.repeats):
+        acc: list[float] = []
         t = time.perf_counter()
-        run_local(jobs, local, lambda ev: None)
+        run_local(jobs, local, sink("local", acc))
         times["local"].append(time.perf_counter() - t)
+        work["local"].append(sum(acc))
         for w in (1, 2):
+            acc = []
             t = time.perf_counter()
-            run_ray(jobs, model_name=a.model, settings=s, workers=w, on_result=lambda ev: None, actors=pools[w])
+            run_ray(jobs, model_name=a.model, settings=s, workers=w, on_result=sink(f"ray{w}", acc),
+                    actors=pools[w])
             times[f"ray{w}"].append(time.perf_counter() - t)
+            work[f"ray{w}"].append(sum(acc))
     ray.shutdown()
     med = {k: statistics.median(v) for k, v in times.items()}
+    wmed = {k: statistics.median(v) for k, v in work.items()}
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, torch threads per image 1")
     print(f"{a.set}: {n} images, {a.model}, {a.attack} steps={a.steps}, 2 ε; {a.repeats} repeats (median)")
     print(f"once per run: ray.init {t_init:.1f} s, one actor ready (model loaded) {t_actor:.1f} s")
     for k in ("local", "ray1", "ray2"):
-        print(f"  {k:<6} {med[k]:7.2f} s  {n / med[k]:6.2f} images/s  ratio to local {med['local'] / med[k]:.2f}x")
+        print(f"  {k:<6} {med[k]:7.2f} s  {n / med[k]:6.2f} images/s  ratio to local {med['local'] / med[k]:.2f}x"
+              f"  (evaluate_image itself: {wmed[k] / n:.2f} s per image)")
     print(f"Ray overhead at 1 worker: {(med['ray1'] - med['local']) / n * 1000:+.0f} ms per image")
 
 
