@@ -202,3 +202,30 @@ def test_scale_options_are_checked_and_ray_is_not_imported_by_the_local_engine(t
     proc = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True, timeout=300,
                           env={**__import__("os").environ, "PYTHONPATH": str(root)})
     assert proc.returncode == 0 and "ok" in proc.stdout, proc.stderr[-2000:]
+
+
+def test_no_image_cap_on_the_command_line_and_list_files(tmp_path):
+    import csv
+
+    import numpy as np
+    from PIL import Image
+
+    from core import limits
+
+    n = limits.MAX_EVAL_IMAGES + 1  # one more than the app's ceiling
+    src = tmp_path / "many"
+    src.mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(n):
+        Image.fromarray(rng.integers(0, 256, (28, 28), dtype=np.uint8)).save(src / f"img_{i:04d}_{i % 10}.png")
+    fast = ["--model", MODEL, "--attack", "FGSM", "--eps", "8", "--quiet", "--labels", "pattern"]
+    code, err = cli(["evaluate", str(src), *fast], tmp_path / "o")
+    assert code == 0, err
+    rows = list(csv.DictReader(open(tmp_path / "o" / "images.csv", encoding="utf-8")))
+    assert len({r["image"] for r in rows}) == n and {r["label"] for r in rows} == {str(i) for i in range(10)}
+    # a list file: one path per line, relative to the list
+    (tmp_path / "list.txt").write_text("many/img_0003_3.png\nmany/img_0001_1.png\n", encoding="utf-8")
+    code, err = cli(["evaluate", str(tmp_path / "list.txt"), *fast], tmp_path / "l")
+    assert code == 0, err
+    rows = list(csv.DictReader(open(tmp_path / "l" / "images.csv", encoding="utf-8")))
+    assert [r["label"] for r in rows] == ["3", "1"]
