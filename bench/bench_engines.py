@@ -4,8 +4,8 @@ on the same labelled images (core/engine.py, core/ray_engine.py).
 Every engine evaluates the same jobs (the 20 labelled ImageNet photos on EfficientNet-Lite0 by
 default) with one torch thread per image (the setting that makes their results identical). The
 clock runs from the first image handed to the engine to the last result, after the workers have
-loaded the model (Ray's start-up and the actors' model loading are printed apart: they are paid
-once per run, not per image). Prints images/s of each, the ratio of each Ray run to the local
+loaded the model and evaluated two images untimed (Ray's start-up and the actors' model loading
+are printed apart: they are paid once per run, not per image). Prints images/s of each, the ratio of each Ray run to the local
 engine, the per-image overhead of Ray at 1 worker ((t_ray1 - t_local) / n), and the seconds per
 image spent inside ``evaluate_image`` (so that a slower Ray run can be told apart: slower compute
 in the worker process, or time between the images). The runs are
@@ -72,6 +72,11 @@ def main() -> None:
     def sink(k: str, acc: list[float]):
         return lambda ev: acc.append(ev.elapsed_s)
 
+    # warm-up, untimed: every worker and the local engine evaluate two images first (the fused model
+    # copy, oneDNN's kernels and the allocator's pools are made on first use in each process)
+    run_local(jobs[:2], local, lambda ev: None)
+    for actor in pools[2]:
+        run_ray(jobs[:2], model_name=a.model, settings=s, workers=1, on_result=lambda ev: None, actors=[actor])
     for _ in range(a.repeats):
         acc: list[float] = []
         t = time.perf_counter()
