@@ -11,8 +11,8 @@ between threads), an image's result is the same bit for bit whichever engine, wo
 computed it.
 
 **Where the attack per image is chosen.** :meth:`ImageWorker.evaluate` hands the settings to
-:func:`core.evaluate.evaluate_image`, which attacks with ``settings.curve_attack()``: an ensemble
-attack (several attacks, the worst case per image) slots in there, and both engines use it.
+:func:`core.evaluate.evaluate_image`, which attacks with :func:`core.evaluate.image_attacks`: an
+ensemble attack (several attacks, the worst case per image) slots in there, and both engines use it.
 
 :func:`run_evaluation` drives a run: it reads the items lazily (memory does not grow with the
 number of images beyond one small record per finished image), labels each one

@@ -162,6 +162,14 @@ class ImageEval:
         return rows
 
 
+def image_attacks(settings: EvalSettings) -> list[CurveAttack]:
+    """The attack(s) run on every image of a batch evaluation — the one place where that is chosen
+    (both engines of :mod:`core.engine` and the Batch page go through :func:`evaluate_image`). Today
+    the settings' single attack; an ensemble (several attacks, the worst case per image and ε)
+    belongs here."""
+    return [settings.curve_attack()]
+
+
 def evaluate_image(model: nn.Module, x: torch.Tensor, name: str, settings: EvalSettings,
                    defenses: dict[str, Defense], *, class_names: Sequence[str] | None = None,
                    progress: ProgressFn = None, label: int | None = None, key: str | None = None) -> ImageEval:
@@ -179,7 +187,7 @@ def evaluate_image(model: nn.Module, x: torch.Tensor, name: str, settings: EvalS
     clean = {NO_DEFENSE: pred}
     for dname, d in defenses.items():
         clean[dname] = classify(model, d, x, label, seed=seed + 1).pred[0]
-    curves = robustness_curves(model, x, label, settings.eps, [settings.curve_attack()], defenses,
+    curves = robustness_curves(model, x, label, settings.eps, image_attacks(settings), defenses,
                                adaptive=settings.adaptive, goal=Goal(), seed=seed, keep_images=False,
                                progress=progress)
     ev = ImageEval(name=name, label=label, label_name=class_names[label] if class_names else str(label),
@@ -347,5 +355,5 @@ def write_csv(rows: Sequence[dict], path: Any, columns: Sequence[str] | None = N
             w.writerow({k: ("" if r.get(k) is None else r.get(k)) for k in columns})
 
 
-__all__ = ["image_seed", "BatchResult", "Cancelled", "EvalSettings", "ImageEval", "LABEL_NOTE", "batch_report", "evaluate_image",
+__all__ = ["image_attacks", "image_seed", "BatchResult", "Cancelled", "EvalSettings", "ImageEval", "LABEL_NOTE", "batch_report", "evaluate_image",
            "evaluate_images", "summarize", "write_csv"]

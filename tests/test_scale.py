@@ -229,3 +229,24 @@ def test_no_image_cap_on_the_command_line_and_list_files(tmp_path):
     assert code == 0, err
     rows = list(csv.DictReader(open(tmp_path / "l" / "images.csv", encoding="utf-8")))
     assert [r["label"] for r in rows] == ["3", "1"]
+
+
+def test_run_store_keeps_each_key_once_and_drops_a_torn_line(tmp_path):
+    from core.evaluate import ImageEval
+
+    fp = {"format": 1, "x": 1}
+    ev = ImageEval(name="a.png", label=1, label_name="one", clean={"No defense": 1}, pred={"No defense": [0]},
+                   confidence={"No defense": [0.25]}, correct={"No defense": [False]},
+                   success={"No defense": [True]}, key="a.png#00", seed=7, true_label=True)
+    st = RunStore(tmp_path, fp)
+    assert st.add(ev) and not st.add(ev)
+    st.close()
+    line = (tmp_path / RESULTS_FILE).read_text()
+    # a worker's result written twice (it died after sending it) and a torn last line
+    (tmp_path / RESULTS_FILE).write_text(line + line + line[:30])
+    st = RunStore(tmp_path, fp)
+    assert list(st.done) == ["a.png#00"] and st.dropped_partial
+    assert st.images(["b#1", "a.png#00"]) == [ev]  # only the keys asked for, in their order
+    assert (tmp_path / RESULTS_FILE).read_text() == line + line  # the torn line is cut off
+    with pytest.raises(RunMismatch, match=r"x: 1 in the folder, 2 now"):
+        RunStore(tmp_path, {"format": 1, "x": 2})
