@@ -25,7 +25,7 @@ from core import limits
 from core.cli import TextProgress, cli_command, defense_arg, parse_defense, parse_eps
 from core.curves import NO_DEFENSE
 from core.evaluate import BatchResult, EvalSettings, evaluate_images, summarize
-from core.image_sets import (ImageSetError, decode_entries, read_bundled, read_folder, read_source, read_zip,
+from core.image_sets import (ImageItem, ImageSetError, decode_entries, read_bundled, read_folder, read_source, read_zip,
                              unsafe_name_reason, zip_entries)
 from core.images import to_tensor
 from core.progress import Cancelled
@@ -303,7 +303,14 @@ def test_cli_on_two_bundled_photos_matches_the_in_process_evaluation(tmp_path):
     images = read_bundled(lambda im: to_tensor(prepare_for_model(im, spec)), ["chelsea", "coffee"])
     s = EvalSettings(model="EfficientNet-Lite0", attack="FGSM", eps=(0.5 / 255, 2 / 255),
                      defenses=(("JPEG", (("quality", 50),)),))
-    res = evaluate_images(model, images.items, s)
+    # the command line evaluates with one torch thread per image (--threads 1): the same here, since
+    # how a convolution's sums are split between threads changes the last bits
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        res = evaluate_images(model, [ImageItem(n, k, x) for (n, x), k in zip(images.items, images.keys)], s)
+    finally:
+        torch.set_num_threads(before)
     want = res.summary()
     assert len(want) == len(summary)
     for w, got in zip(want, summary):
