@@ -20,6 +20,8 @@ from core.ray_engine import ROOT, make_actors, run_ray
 from core.runs import eval_to_json
 from tests.test_scale import ARGS, MODEL, fmnist_items, settings
 
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture(scope="module")
 def cluster():
