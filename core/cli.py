@@ -19,6 +19,13 @@ the app's decoder, in name order, with the app's per-file limits. With ``--label
 true accuracy (:mod:`core.labels`); without, each image's label is the model's clean prediction.
 Ctrl-C stops the run and still writes the images finished so far (marked incomplete); run the
 same command again to finish it.
+
+Every option is checked before any work (:func:`validate_evaluate`): the output folder (writable,
+not a file), the source, the model, numeric ranges (ε, steps, restarts, step ratio, seed, image
+count, scale options) and each defense; each problem is one ``error: …`` line and the exit code is
+2. Nothing user-derived reaches the terminal raw (:func:`core.safe_text.terminal`), CSV cells go
+through :func:`core.safe_text.csv_cell` (no spreadsheet formula), and an unexpected failure is one
+line too, never a traceback.
 """
 from __future__ import annotations
 
@@ -29,7 +36,9 @@ from pathlib import Path
 from typing import Any, Sequence, TextIO
 
 
-EXIT_OK, EXIT_ERROR, EXIT_INTERRUPTED = 0, 1, 130
+from core.safe_text import terminal
+
+EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
 
 class TextProgress:
@@ -52,7 +61,7 @@ class TextProgress:
     def line(self, done: int, total: int, message: str = "") -> str:
         frac = 0.0 if total <= 0 else min(1.0, max(0.0, done / total))
         n = int(round(frac * self.width))
-        return f"[{'#' * n}{'-' * (self.width - n)}] {frac * 100:5.1f}% {message}"[:160]
+        return f"[{'#' * n}{'-' * (self.width - n)}] {frac * 100:5.1f}% {terminal(message)}"[:160]
 
     def __call__(self, done: int, total: int, message: str = "") -> None:
         now = time.perf_counter()
@@ -263,26 +272,158 @@ def write_outputs(result: Any, class_names: Sequence[str], out: Path) -> dict[st
     return paths
 
 
+# ----------------------------------------------------------------------------- validation (before any work)
+EPS_MAX = {"linf": 64.0, "l2": 50.0}  # as the Batch page: k/255 for L∞, pixel scale for L2
+MAX_STEP_RATIO = 10.0
+
+
+def say(stream: TextIO, kind: str, text: Any) -> None:
+    """One line ``kind: text`` with every control character made visible."""
+    stream.write(f"{kind}: {terminal(text)}\n")
+
+
+def check_out_dir(out: str, create: bool = True) -> str | None:
+    """Why ``--out`` cannot be used (a file, not writable, under a file), or None. With
+    ``create``, makes the folder (as the run would) and writes and removes a probe file in it;
+    otherwise checks the nearest existing folder's permissions only."""
+    import os
+    import tempfile
+
+    p = Path(out)
+    if p.exists() and not p.is_dir():
+        return f"--out {out} is a file, not a folder"
+    parent = p
+    while not parent.exists():
+        parent = parent.parent
+    if not parent.is_dir():
+        return f"--out {out} lies under {parent}, which is a file"
+    if not create:
+        return None if os.access(parent, os.W_OK | os.X_OK) else f"--out {out} is not a writable folder"
+    try:
+        p.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(prefix=".write-test-", dir=p)
+        os.close(fd)
+        os.remove(probe)
+    except OSError as e:
+        return f"--out {out} is not a writable folder ({e.strerror or type(e).__name__})"
+    return None
+
+
+def check_source(source: str, samples: str | None) -> str | None:
+    """Why the source (and ``--samples``) cannot be read, or None (nothing is decoded here)."""
+    from core.image_sets import NAMED_SOURCES
+    from core.images import list_samples
+    from core.labelled_samples import register_labelled_sources
+
+    register_labelled_sources()
+    if samples is not None:
+        if source != "bundled":
+            return "--samples only goes with the source 'bundled'"
+        known = {s.key for s in list_samples()}
+        unknown = [k for k in (x.strip() for x in samples.split(",")) if k and k not in known]
+        if unknown:
+            return f"--samples: unknown bundled photos {', '.join(unknown)}; known: {', '.join(sorted(known))}"
+        return None
+    if source == "bundled" or source in NAMED_SOURCES or Path(source).is_dir() or Path(source).is_file():
+        return None
+    words = ", ".join(["'bundled'", *(f"'{w}'" for w in NAMED_SOURCES)])
+    return f"{source} is neither a folder nor a file (nor one of the words {words})"
+
+
+def validate_evaluate(args: argparse.Namespace) -> tuple[Any, list[str]]:
+    """(settings or None, every problem with the options), checked before any work."""
+    import math
+
+    from core.attacks import ATTACKS
+    from core.models import get_spec
+
+    errors: list[str] = []
+    why = check_source(str(args.source), args.samples)
+    if why:
+        errors.append(why)
+    try:
+        spec = get_spec(args.model)
+        if spec.task not in ("classification", "fashion-mnist"):
+            errors.append(f"--model {args.model} is not a classifier")
+    except (KeyError, ValueError) as e:
+        errors.append(f"--model: {e.args[0] if e.args else e}")
+    norm = args.norm or ATTACKS[args.attack].norms[0]
+    if norm not in ATTACKS[args.attack].norms:
+        errors.append(f"--norm {norm}: {args.attack} supports {', '.join(ATTACKS[args.attack].norms)}")
+    eps: list[float] = []
+    try:
+        eps = parse_eps(args.eps, norm)
+        shown = [e * 255 if norm == "linf" else e for e in eps]
+        bad = [v for v in shown if not (math.isfinite(v) and 0 <= v <= EPS_MAX[norm])]
+        if bad:
+            errors.append(f"--eps: each value must be in 0..{EPS_MAX[norm]:g} ({'k/255' if norm == 'linf' else 'L2'}); "
+                          f"got {', '.join(f'{v:g}' for v in bad)}")
+        if len(set(eps)) > limits.MAX_CURVE_EPS:
+            errors.append(f"--eps: at most {limits.MAX_CURVE_EPS} values, got {len(set(eps))}")
+    except argparse.ArgumentTypeError as e:
+        errors.append(str(e))
+    if args.steps is not None and not 1 <= args.steps <= limits.MAX_ATTACK_STEPS:
+        errors.append(f"--steps must be in 1..{limits.MAX_ATTACK_STEPS}, not {args.steps}")
+    if not 1 <= args.restarts <= limits.MAX_RESTARTS:
+        errors.append(f"--restarts must be in 1..{limits.MAX_RESTARTS}, not {args.restarts}")
+    if args.step_ratio is not None and not (math.isfinite(args.step_ratio) and 0 < args.step_ratio <= MAX_STEP_RATIO):
+        errors.append(f"--step-ratio must be in (0, {MAX_STEP_RATIO:g}], not {args.step_ratio:g}")
+    if not 0 <= args.seed < 2**31:
+        errors.append(f"--seed must be in 0..{2**31 - 1}, not {args.seed}")
+    if args.max_images is not None and args.max_images < 1:
+        errors.append(f"--max-images must be at least 1, not {args.max_images}")
+    from core.cli_scale import check_scale_options
+
+    errors += check_scale_options(args)
+    for d in args.defense:
+        try:
+            parse_defense(d)
+        except argparse.ArgumentTypeError as e:
+            errors.append(f"--defense {d}: {e}")
+    settings = None
+    if not errors:
+        try:
+            settings = _settings(args)
+            settings.threat()  # the attack's own checks (steps, restarts, step size)
+        except (ValueError, KeyError, argparse.ArgumentTypeError) as e:
+            errors.append(str(e.args[0] if isinstance(e, KeyError) and e.args else e))
+            settings = None
+    why = check_out_dir(args.out, create=not errors)  # only a valid command creates the output folder
+    if why:
+        errors.append(why)
+    return settings, errors
+
+
 def cmd_evaluate(args: argparse.Namespace, stderr: TextIO) -> int:
     from core.cli_scale import evaluate_at_scale
     from core.models import get_spec
 
-    try:
-        settings = _settings(args)
-        get_spec(settings.model)
-    except (ValueError, KeyError, argparse.ArgumentTypeError) as e:
-        stderr.write(f"error: {e}\n")
-        return EXIT_ERROR
+    settings, errors = validate_evaluate(args)
+    if errors:
+        for e in errors:
+            say(stderr, "error", e)
+        return EXIT_USAGE
+    get_spec(settings.model)
     return evaluate_at_scale(args, settings, stderr)
 
 
 def main(argv: Sequence[str] | None = None, stderr: TextIO | None = None) -> int:
     stderr = stderr if stderr is not None else sys.stderr
-    args = build_parser().parse_args(argv)
+    args = build_parser().parse_args(argv)  # argparse's own errors: usage + one line, exit 2
     if args.command == "evaluate":
-        return cmd_evaluate(args, stderr)
+        try:
+            return cmd_evaluate(args, stderr)
+        except KeyboardInterrupt:
+            say(stderr, "interrupted", "stopped before the evaluation started")
+            return EXIT_INTERRUPTED
+        except OSError as e:  # e.g. the output folder became unwritable, the disk is full
+            say(stderr, "error", f"{e.strerror or type(e).__name__}: {e.filename or ''}".rstrip(": "))
+            return EXIT_ERROR
+        except Exception as e:  # noqa: BLE001 - never a traceback on the command line
+            say(stderr, "error", f"unexpected {type(e).__name__}: {e}")
+            return EXIT_ERROR
     return EXIT_ERROR  # pragma: no cover - argparse requires a command
 
 
-__all__ = ["TextProgress", "build_parser", "cli_command", "defense_arg", "main", "parse_defense", "parse_eps",
+__all__ = ["TextProgress", "build_parser", "check_out_dir", "check_source", "say", "validate_evaluate", "cli_command", "defense_arg", "main", "parse_defense", "parse_eps",
            "write_outputs"]

@@ -341,8 +341,12 @@ def batch_report(result: BatchResult, class_names: Sequence[str] | None = None, 
 
 
 def write_csv(rows: Sequence[dict], path: Any, columns: Sequence[str] | None = None) -> None:
-    """Rows (dicts) as a CSV file with a header (columns: the given ones, else the union)."""
+    """Rows (dicts) as a CSV file with a header (columns: the given ones, else the union). Text
+    cells that a spreadsheet would run as a formula (``=``, ``+``, ``-``, ``@``, tab, CR first)
+    get a leading apostrophe (:func:`core.safe_text.csv_cell`)."""
     import csv
+
+    from core.safe_text import csv_cell
 
     if columns is None:
         columns = []
@@ -352,7 +356,7 @@ def write_csv(rows: Sequence[dict], path: Any, columns: Sequence[str] | None = N
         w = csv.DictWriter(f, fieldnames=list(columns), extrasaction="ignore")
         w.writeheader()
         for r in rows:
-            w.writerow({k: ("" if r.get(k) is None else r.get(k)) for k in columns})
+            w.writerow({k: ("" if r.get(k) is None else csv_cell(r.get(k))) for k in columns})
 
 
 __all__ = ["image_attacks", "image_seed", "BatchResult", "Cancelled", "EvalSettings", "ImageEval", "LABEL_NOTE", "batch_report", "evaluate_image",

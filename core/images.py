@@ -80,6 +80,8 @@ __all__ = [
     "SUPPORTED_FORMATS",
     "decode_image",
     "decode_image_cached",
+    "decode_cache_has",
+    "decode_cache_info",
     "clear_decode_cache",
     "check_structure",
     "image_header",
@@ -553,6 +555,14 @@ def clear_decode_cache() -> None:
     with _CACHE_LOCK:
         _CACHE.clear()
         _cache_bytes = 0
+
+
+def decode_cache_has(data: bytes, name: str = "") -> bool:
+    """Whether :func:`decode_image_cached` would answer from the cache."""
+    if not isinstance(data, (bytes, bytearray, memoryview)):
+        return False
+    with _CACHE_LOCK:
+        return (hashlib.sha256(data).digest(), str(name)) in _CACHE
 
 
 def decode_cache_info() -> dict[str, int]:

@@ -27,7 +27,6 @@ import base64
 import dataclasses
 import datetime as _dt
 import hashlib
-import html
 import io
 import json
 import math
@@ -41,6 +40,7 @@ import torch
 from PIL import Image
 from plotly.offline import get_plotlyjs
 
+from core import safe_text
 from core.analysis import perturbation_stats, topk
 from core.device import describe_device
 from core.images import encode_png
@@ -208,7 +208,7 @@ class Report:
 
     def to_html(self) -> str:
         """One self-contained HTML file (module docstring)."""
-        esc = html.escape
+        esc = safe_text.html
         body: list[str] = [f"<h1>{esc(self.title)}</h1>"]
         meta = f"Made {esc(self.env['created_utc'])} on {esc(self.env['device'])}"
         if self.page:
@@ -253,7 +253,7 @@ class Report:
 
     @staticmethod
     def _kv_table(caption: str, values: dict) -> str:
-        esc = html.escape
+        esc = safe_text.html
         rows = "".join(f"<tr><th>{esc(str(k))}</th><td>{esc(_fmt(v if not isinstance(v, dict) else json.dumps(jsonable(v), ensure_ascii=False)))}</td></tr>"
                        for k, v in jsonable(values).items())
         cap = f"<caption>{esc(caption)}</caption>" if caption else ""
@@ -261,7 +261,7 @@ class Report:
 
     @staticmethod
     def _table(columns: Sequence[str], rows: Sequence[dict], caption: str) -> str:
-        esc = html.escape
+        esc = safe_text.html
         head = "".join(f"<th>{esc(str(c))}</th>" for c in columns)
         body = "".join("<tr>" + "".join(f"<td>{esc(_fmt(r.get(c)))}</td>" for c in columns) + "</tr>" for r in rows)
         cap = f"<caption>{esc(caption)}</caption>" if caption else ""

@@ -328,14 +328,14 @@ def test_cli_errors_are_reported(tmp_path):
     from core.cli import main
 
     err = io.StringIO()
-    assert main(["evaluate", str(tmp_path / "missing"), "--out", str(tmp_path / "o")], stderr=err) == 1
+    assert main(["evaluate", str(tmp_path / "missing"), "--out", str(tmp_path / "o")], stderr=err) == 2
     assert "neither a folder" in err.getvalue()
     (tmp_path / "empty").mkdir()
     err = io.StringIO()
     assert main(["evaluate", str(tmp_path / "empty"), "--out", str(tmp_path / "o")], stderr=err) == 1
     assert "no usable images" in err.getvalue()
     err = io.StringIO()
-    assert main(["evaluate", "bundled", "--eps", "1,x", "--out", str(tmp_path / "o")], stderr=err) == 1
+    assert main(["evaluate", "bundled", "--eps", "1,x", "--out", str(tmp_path / "o")], stderr=err) == 2
     err = io.StringIO()
-    assert main(["evaluate", str(tmp_path), "--samples", "chelsea", "--out", str(tmp_path / "o")], stderr=err) == 1
+    assert main(["evaluate", str(tmp_path), "--samples", "chelsea", "--out", str(tmp_path / "o")], stderr=err) == 2
     assert "--samples" in err.getvalue()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import io
+import re
 import json
 import zipfile
 from pathlib import Path
@@ -26,10 +27,11 @@ TIMEOUT = 90
 
 
 def _texts(at) -> str:
+    """The page's text as a reader sees it (Markdown backslash escapes of user names removed)."""
     parts = []
     for kind in ("markdown", "success", "error", "warning", "info", "caption", "code"):
         parts += [e.value for e in getattr(at, kind)]
-    return "\n".join(str(p) for p in parts)
+    return re.sub(r"\\([!-/:-@\[-`{-~])", r"\1", "\n".join(str(p) for p in parts))
 
 
 def _array(v) -> list[float]:

@@ -12,14 +12,42 @@ from PIL import Image
 
 from core import limits
 from core.device import describe_device
-from core.images import ImageError, decode_image, list_samples, load_sample, prepare_for_model, to_tensor
+from core import safe_text
+from core.images import (ImageError, decode_cache_has, decode_image_cached, list_samples, load_sample,
+                         prepare_for_model, to_tensor)
 from core.models import get_spec, list_models, load_model
 from core.progress import ProgressFn
 
+
 def md_escape(text: str) -> str:
-    """Text that Streamlit's Markdown shows literally (file names come from users)."""
-    text = str(text).replace("\n", " ")[:200]
-    return "".join("\\" + c if c in "\\`*_{}[]()<>#+-.!|~$:" else c for c in text)
+    """Text that Streamlit's Markdown shows literally (file names come from users):
+    :func:`core.safe_text.md`."""
+    return safe_text.md(text)
+
+
+def upload_help(what: str = "image") -> str:
+    """The uploader's help: the one upload limit (``limits.MAX_UPLOAD_MB``, the same number as
+    ``server.maxUploadSize``; pass ``max_upload_size=limits.MAX_UPLOAD_MB`` to the uploader)."""
+    if what == "zip":
+        return (f"At most {limits.MAX_UPLOAD_MB} MB (1 MB = 1,000,000 bytes), {limits.MAX_ZIP_MEMBERS} entries and "
+                f"{limits.MAX_SET_PIXELS / 1e6:g} megapixels of images in all.")
+    if what == "files":
+        return (f"At most {limits.MAX_UPLOAD_FILES} files of {limits.MAX_UPLOAD_MB} MB each (1 MB = 1,000,000 "
+                f"bytes) and {limits.MAX_SET_PIXELS / 1e6:g} megapixels in all.")
+    return (f"At most {limits.MAX_UPLOAD_MB} MB (1 MB = 1,000,000 bytes) and "
+            f"{limits.MAX_IMAGE_PIXELS / 1e6:.0f} megapixels.")
+
+
+def decode_upload(data: bytes, name: str, key: str) -> Image.Image:
+    """An uploaded file decoded once per content (core.images.decode_image_cached): a rerun gets
+    it from the cache; a first decode runs as stoppable work (bar, Stop, a concurrency slot)."""
+    if decode_cache_has(data, name):
+        return decode_image_cached(data, name)
+    from ui.long_work import stoppable_progress
+
+    with stoppable_progress("Decoding the upload…", key=f"{key}_decode") as progress:
+        progress(0, 1, "")
+        return decode_image_cached(data, name)
 
 
 UPLOAD_TYPES = ["png", "jpg", "jpeg", "webp", "bmp", "tif", "tiff", "gif"]
@@ -50,13 +78,12 @@ def image_picker(key: str, default: str = "chelsea", label: str = "Image") -> tu
         return load_sample(chosen), titles[chosen]
     up = st.file_uploader(
         "Upload an image (PNG, JPEG, WebP, BMP, TIFF, GIF)", type=UPLOAD_TYPES, key=f"{key}_upload",
-        help=f"At most {limits.MAX_UPLOAD_BYTES // (1024 * 1024)} MB and "
-             f"{limits.MAX_IMAGE_PIXELS / 1e6:.0f} megapixels.")
+        help=upload_help(), max_upload_size=limits.MAX_UPLOAD_MB)
     if up is None:
         st.info("Choose a file to upload, or switch to a bundled photo.")
         return None, ""
     try:
-        return decode_image(up.getvalue(), up.name), md_escape(up.name)
+        return decode_upload(up.getvalue(), up.name, key), md_escape(up.name)
     except ImageError as e:
         st.error(f"Could not use **{md_escape(up.name)}**: {md_escape(e)}")
         return None, ""

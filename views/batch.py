@@ -8,19 +8,21 @@ import os
 import streamlit as st
 
 from core import limits
+from core.safe_text import md
 from core.attacks import ATTACK_INFO, ATTACKS
 from core.cli import cli_command
 from core.defenses import DEFENSES
 from core.device import describe_device
 from core.evaluate import LABEL_NOTE, BatchResult, EvalSettings, batch_report, evaluate_images
-from core.image_sets import ImageItem, ImageSet, ImageSetError, decode_entries, read_bundled, read_folder, read_zip
+from core.image_sets import ImageItem, ImageSet, ImageSetError, read_bundled, read_files, read_folder, read_zip
 from core.images import list_samples, prepare_for_model, to_tensor
 from core.labelled_samples import LABELLED_DIR, TITLE
 from core.labels import Labeler, LabelError, parse_labels
 from core.models import get_spec
 from core.progress import Cancelled
 from core.viz.curves import batch_figure, eps_axis
-from ui.common import device_caption, get_model, model_picker, progress_bar
+from ui.common import device_caption, get_model, model_picker, progress_bar, upload_help
+from ui.long_work import stoppable_progress
 from ui.presets import consume_autorun, preset_bar
 from ui.sweep_widgets import defenses_input, format_numbers, numbers_input, parse_numbers, stop_button
 from ui.report import report_download
@@ -69,18 +71,33 @@ URL_PARAMS = [
 ]
 
 
-@st.cache_data(max_entries=4, show_spinner="Reading the images…")
-def _read_zip(data: bytes, model_name: str, max_images: int) -> ImageSet:
+def _read_upload(kind: str, content: bytes | list[tuple[str, bytes]], model_name: str, max_images: int) -> ImageSet:
+    """An uploaded archive or files, read once per content, model and cap (kept in the session, so
+    a rerun never decodes again; a refusal is kept too): reading is stoppable work with a progress
+    bar, Stop and one of the server's concurrency slots, within the app's read budget."""
+    digest = hashlib.sha256()
+    for name, blob in ([("", content)] if kind == "zip" else content):
+        digest.update(hashlib.sha256(name.encode("utf-8", "surrogatepass")).digest() + hashlib.sha256(blob).digest())
+    key = (kind, digest.hexdigest(), model_name, max_images)
+    cached = st.session_state.get(f"{P}_read")
+    if cached is not None and cached[0] == key:
+        if isinstance(cached[1], ImageSetError):
+            raise cached[1]
+        return cached[1]
     spec = get_spec(model_name)
-    return read_zip(data, lambda im: to_tensor(prepare_for_model(im, spec)), max_images=max_images)
-
-
-@st.cache_data(max_entries=4, show_spinner="Reading the images…")
-def _read_files(files: tuple[tuple[str, bytes], ...], model_name: str, max_images: int) -> ImageSet:
-    spec = get_spec(model_name)
-    entries = sorted(files, key=lambda e: e[0])
-    return decode_entries(list(entries), lambda im: to_tensor(prepare_for_model(im, spec)), max_images=max_images,
-                          source="files")
+    prepare = lambda im: to_tensor(prepare_for_model(im, spec))  # noqa: E731
+    st.session_state.pop(f"{P}_read", None)  # the previous upload's images are released first
+    try:
+        with stoppable_progress("Reading the images…", key=f"{P}_read") as progress:
+            images = (read_zip(content, prepare, max_images=max_images, progress=progress) if kind == "zip"
+                      else read_files(content, prepare, max_images=max_images, progress=progress))
+    except ImageSetError as e:
+        st.session_state[f"{P}_read"] = (key, e)
+        raise
+    except Cancelled as e:
+        raise ImageSetError(f"Reading was stopped: {e}.") from None
+    st.session_state[f"{P}_read"] = (key, images)
+    return images
 
 
 st.title("🗂️ Batch evaluation")
@@ -149,23 +166,28 @@ elif src == SOURCES["labelled"]:
                          max_images=max_images)
 elif src == SOURCES["zip"]:
     st.caption("Links cannot carry uploads: after opening a shared link, upload the archive again.")
-    up = st.file_uploader(f"ZIP archive of images (at most {limits.MAX_ZIP_BYTES // 2**20} MB)", type=["zip"],
-                          key=f"{P}_zip")
+    up = st.file_uploader(f"ZIP archive of images (at most {limits.MAX_UPLOAD_MB} MB)", type=["zip"],
+                          key=f"{P}_zip", help=upload_help("zip"), max_upload_size=limits.MAX_UPLOAD_MB)
     if up is not None:
         try:
-            images = _read_zip(up.getvalue(), model_name, max_images)
+            images = _read_upload("zip", up.getvalue(), model_name, max_images)
         except ImageSetError as e:
-            st.error(f"Could not use **{up.name}**: {e}")
+            st.error(f"Could not use **{md(up.name)}**: {md(e, max_chars=600)}")
 else:
     st.caption("Links cannot carry uploads: after opening a shared link, upload the files again.")
-    ups = st.file_uploader("Image files", type=["png", "jpg", "jpeg", "webp", "bmp", "tif", "tiff", "gif"],
-                           accept_multiple_files=True, key=f"{P}_files")
+    ups = st.file_uploader(f"Image files (at most {limits.MAX_UPLOAD_FILES}, {limits.MAX_UPLOAD_MB} MB each)",
+                           type=["png", "jpg", "jpeg", "webp", "bmp", "tif", "tiff", "gif"],
+                           accept_multiple_files=True, key=f"{P}_files", help=upload_help("files"),
+                           max_upload_size=limits.MAX_UPLOAD_MB)
     if ups:
-        images = _read_files(tuple((u.name, u.getvalue()) for u in ups), model_name, max_images)
+        try:
+            images = _read_upload("files", [(u.name, u.getvalue()) for u in ups], model_name, max_images)
+        except ImageSetError as e:
+            st.error(f"Could not use these files: {md(e, max_chars=600)}")
 
 if images is not None and images.messages():
     with st.expander(f"{len(images.skipped) + images.more_skipped} file(s) skipped or ignored"):
-        st.markdown("\n".join(f"- {m}" for m in images.messages()))
+        st.markdown("\n".join(f"- {md(m, max_chars=600)}" for m in images.messages()))
 if images is None or not images.items:
     st.info("Choose some images (bundled photos, a ZIP archive or image files).")
     st.stop()
@@ -173,10 +195,11 @@ labeler = Labeler(parse_labels("pattern" if src == SOURCES["labelled"] else None
 try:
     labels = {n: labeler.label(n) for n in images.names} if labeler.labelled else None
 except LabelError as e:
-    st.error(f"Cannot use the labels: {e}")
+    st.error(f"Cannot use the labels: {md(e, max_chars=600)}")
     st.stop()
 st.info(f"**Labels.** {labeler.note() if labeler.labelled else LABEL_NOTE}")
-st.caption(f"{len(images.items)} image(s): " + ", ".join(images.names[:12]) + (" …" if len(images.items) > 12 else ""))
+st.caption(f"{len(images.items)} image(s): " + ", ".join(md(n, max_chars=80) for n in images.names[:12])
+           + (" …" if len(images.items) > 12 else ""))
 
 try:
     settings = EvalSettings(model=model_name, attack=attack, norm=norm, eps=tuple(eps), steps=steps, step_ratio=ratio,
