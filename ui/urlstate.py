@@ -33,7 +33,7 @@ from typing import Any, Callable, Mapping, Sequence
 
 import streamlit as st
 
-from core import limits
+from core import limits, safe_text
 
 Kind = str  # "int", "float", "bool", "choice", "list"
 _INT = re.compile(r"^[+-]?\d{1,12}$")
@@ -272,7 +272,7 @@ class UrlState:
         notes = st.session_state.pop(self._notes_key, None)
         if notes:
             st.warning("Some settings in the link could not be used as given:\n\n"
-                       + "\n".join(f"- {n}" for n in notes))
+                       + "\n".join(f"- {safe_text.md(n, max_chars=300)}" for n in notes))  # they quote the URL
 
 
 def share_caption(uploads: bool = True) -> None:
