@@ -49,7 +49,7 @@ from typing import Any
 
 import streamlit as st
 
-from core import limits
+from core import limits, safe_text
 from core.progress import Cancelled
 
 _FLAG = "_long_work_stopped_{}"
@@ -109,8 +109,9 @@ class StoppableProgress:
             raise Cancelled(f"the computation took longer than the limit of {self.max_seconds:g} s "
                             f"(at {done} of {total}); choose fewer steps or samples")
         frac = min(1.0, max(0.0, done / total)) if total > 0 else 0.0
-        # Each update is also the point where Streamlit can interrupt the script (Stop).
-        self._bar.progress(frac, text=f"{self.label} {message}".strip())
+        # Each update is also the point where Streamlit can interrupt the script (Stop). The bar's
+        # text is Markdown and messages quote image and member names: escaped for that sink.
+        self._bar.progress(frac, text=f"{self.label} {safe_text.md(message, max_chars=160)}".strip())
 
     def __enter__(self) -> "StoppableProgress":
         slots = _slots()

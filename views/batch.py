@@ -169,6 +169,9 @@ elif src == SOURCES["zip"]:
     up = st.file_uploader(f"ZIP archive of images (at most {limits.MAX_UPLOAD_MB} MB)", type=["zip"],
                           key=f"{P}_zip", help=upload_help("zip"), max_upload_size=limits.MAX_UPLOAD_MB)
     if up is not None:
+        # A file that the browser refuses (over the limit) never reaches the server, and Streamlit's
+        # uploader keeps the previous one: say which file is in use.
+        st.caption(f"In use: **{md(up.name)}** ({len(up.getvalue()) / 1e6:.2f} MB).")
         try:
             images = _read_upload("zip", up.getvalue(), model_name, max_images)
         except ImageSetError as e:
