@@ -15,6 +15,13 @@ reports
   memory at the end (``VmRSS``), to show whether memory keeps growing;
 * errors: pages showing a traceback, Streamlit's redacted error, or an attack error.
 
+With ``--hostile K``, K more sessions upload hostile files for as long as the ordinary sessions
+run, cycling through: a progressive JPEG with 20,000 scans (a scan bomb), a PNG of 50,000 chunks,
+a valid 40-megapixel PNG (the most a single file may cost), a ZIP of 200 cut 40-megapixel PNGs to
+the Batch page (an archive pixel bomb: stopped by the set's pixel budget), and a ZIP whose member
+names are Markdown images/links. The ordinary sessions' latencies then show what the hostile
+uploads cost other visitors; the hostile uploads' own latencies and any error are reported too.
+
 The browser runs on the same machine, so on a small CPU its rendering competes with the server;
 the latencies are what a user on that machine would see, not the server's alone.
 
@@ -61,6 +68,41 @@ WORKLOAD = [
     {"attack": "CW-L2"},
 ]
 ERROR_MARKERS = ("Traceback", "redacted", "Cannot run this attack")
+
+
+def hostile_files() -> list[tuple[str, str, bytes, str]]:
+    """(page, file name, bytes, text that shows the page has dealt with it)."""
+    import io
+    import zipfile
+
+    sys.path.insert(0, str(ROOT / "tests"))
+    from hostile_corpus import _png_chunk, _png_raw, cut_png, zeros_png  # noqa: PLC0415 - the test corpus
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.new("RGB", (4000, 3000), (120, 80, 40)).save(buf, "JPEG", quality=50, progressive=True)
+    prog = buf.getvalue()
+    last = prog.rfind(b"\xff\xda")
+    scan_bomb = prog[:-2] + prog[last:-2] * 20_000 + b"\xff\xd9"
+    rows = b"\x00" + bytes(12)
+    chunks = _png_raw(4, 1, 8, 2, rows, extra=[_png_chunk(b"tEXt", b"k\x00v")] * 50_000)
+
+    def zipped(entries) -> bytes:
+        z = io.BytesIO()
+        with zipfile.ZipFile(z, "w", zipfile.ZIP_DEFLATED) as zf:
+            for n, d in entries:
+                zf.writestr(n, d)
+        return z.getvalue()
+
+    cut = cut_png(7000, 5700)
+    names = zipped([("![x](http://127.0.0.1:9/beacon.png).png", zeros_png(64, 48)),
+                    (":red[**x**] $y$ <img src=x>.txt", b"not an image")])
+    return [("attack_lab", "scan_bomb.jpg", scan_bomb, r"Could not use"),
+            ("attack_lab", "chunks.png", chunks, r"Could not use"),
+            ("attack_lab", "big_40MP.png", zeros_png(7000, 5700), r"Clean prediction \(top 5\)"),
+            ("batch", "pixel_bomb.zip", zipped([(f"{i:03d}.png", cut) for i in range(200)]),
+             r"megapixels, the limit for one set"),
+            ("batch", "names.zip", names, r"image\(s\):")]
 
 
 def _free_port() -> int:
@@ -120,6 +162,7 @@ def server(host: str = "127.0.0.1", timeout: float = 120):
 
 @dataclass
 class Stats:
+    hostile: list[tuple[str, float]] = field(default_factory=list)  # (file, seconds until dealt with)
     loads: list[float] = field(default_factory=list)
     runs: list[float] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
@@ -178,6 +221,37 @@ async def session(i: int, ctx, url: str, iterations: int, deadline: float, stats
         await page.close()
 
 
+async def hostile_session(i: int, ctx, url: str, files, stop: asyncio.Event, stats: Stats) -> None:
+    """Uploads hostile files one after another until ``stop`` is set."""
+    page = await ctx.new_page()
+    try:
+        k = i
+        while not stop.is_set():
+            where, name, data, done_text = files[k % len(files)]
+            k += 1
+            try:
+                t0 = time.perf_counter()
+                if where == "attack_lab":
+                    await page.goto(f"{url}/attack_lab?src=upload", wait_until="domcontentloaded")
+                else:
+                    await page.goto(f"{url}/batch?src=zip", wait_until="domcontentloaded")
+                await page.locator("input[type=file]").first.wait_for(state="attached", timeout=300_000)
+                await page.locator("input[type=file]").first.set_input_files(
+                    files=[{"name": name, "mimeType": "application/octet-stream", "buffer": data}])
+                await page.get_by_text(re.compile(done_text)).first.wait_for(timeout=300_000)
+                await _wait_idle(page, 300_000)
+                stats.hostile.append((name, time.perf_counter() - t0))
+                body = await page.inner_text("body")
+                bad = [m for m in ("Traceback", "redacted") if m in body]
+                if bad or await page.locator("img[src*='beacon']").count():
+                    stats.errors.append(f"hostile {i} {name}: {bad or 'beacon image'}")
+            except Exception as e:  # noqa: BLE001
+                if not stop.is_set():
+                    stats.errors.append(f"hostile {i} {name}: {type(e).__name__}: {str(e)[:200]}")
+    finally:
+        await page.close()
+
+
 async def sampler(pid: int, stats: Stats, stop: asyncio.Event, t_start: float) -> None:
     while not stop.is_set():
         with contextlib.suppress(OSError):
@@ -188,7 +262,8 @@ async def sampler(pid: int, stats: Stats, stop: asyncio.Event, t_start: float) -
             await asyncio.wait_for(stop.wait(), 0.5)
 
 
-async def soak(url: str, pid: int, n: int, iterations: int, max_seconds: float) -> tuple[Stats, float]:
+async def soak(url: str, pid: int, n: int, iterations: int, max_seconds: float,
+               hostile: int = 0) -> tuple[Stats, float]:
     from playwright.async_api import async_playwright
 
     stats = Stats()
@@ -201,8 +276,15 @@ async def soak(url: str, pid: int, n: int, iterations: int, max_seconds: float) 
             t0 = time.perf_counter()
             deadline = time.monotonic() + max_seconds
             mon = asyncio.create_task(sampler(pid, stats, stop, t0))
+            stop_hostile = asyncio.Event()
+            files = hostile_files() if hostile else []
+            bad = [asyncio.create_task(hostile_session(i, ctx, url, files, stop_hostile, stats)) for i in range(hostile)]
             await asyncio.gather(*(session(i, ctx, url, iterations, deadline, stats) for i in range(n)))
             wall = time.perf_counter() - t0
+            stop_hostile.set()
+            for t in bad:
+                t.cancel()
+            await asyncio.gather(*bad, return_exceptions=True)
             stop.set()
             await mon
             await ctx.close()
@@ -216,10 +298,12 @@ def main() -> None:
     ap.add_argument("--sessions", type=int, default=8)
     ap.add_argument("--iterations", type=int, default=3, help="runs per session")
     ap.add_argument("--max-seconds", type=float, default=600, help="stop starting new work after this long")
+    ap.add_argument("--hostile", type=int, default=0, help="extra sessions uploading hostile files meanwhile")
     ap.add_argument("--json", help="also write the numbers to this file")
     args = ap.parse_args()
-    if not (1 <= args.sessions <= 64 and 1 <= args.iterations <= 100 and 0 < args.max_seconds <= 3600):
-        raise SystemExit("--sessions 1..64, --iterations 1..100, --max-seconds up to 3600")
+    if not (1 <= args.sessions <= 64 and 1 <= args.iterations <= 100 and 0 < args.max_seconds <= 3600
+            and 0 <= args.hostile <= 16):
+        raise SystemExit("--sessions 1..64, --iterations 1..100, --max-seconds up to 3600, --hostile 0..16")
     if not Path(CHROMIUM).exists():
         raise SystemExit(f"{CHROMIUM} is missing (apt-get install chromium)")
 
@@ -227,7 +311,7 @@ def main() -> None:
         # Warm-up: one session loads the page once, so the model load is not in the numbers.
         warm, _ = asyncio.run(soak(url, proc.pid, 1, 1, 180))
         cpu0 = cpu_seconds(proc.pid)
-        stats, wall = asyncio.run(soak(url, proc.pid, args.sessions, args.iterations, args.max_seconds))
+        stats, wall = asyncio.run(soak(url, proc.pid, args.sessions, args.iterations, args.max_seconds, args.hostile))
         cpu = cpu_seconds(proc.pid) - cpu0
         end = proc_status(proc.pid)
         stats.hwm_mb = max(stats.hwm_mb, end.get("VmHWM", 0.0))
@@ -236,6 +320,8 @@ def main() -> None:
     rss = [r for _, r in stats.rss_samples]
     result = {
         "sessions": args.sessions, "iterations": args.iterations, "max_seconds": args.max_seconds,
+        "hostile_sessions": args.hostile,
+        "hostile_uploads": {n: [round(t, 1) for m, t in stats.hostile if m == n] for n in {m for m, _ in stats.hostile}},
         "runs_finished": done, "runs_unfinished": stats.unfinished, "errors": stats.errors,
         "wall_s": round(wall, 1), "throughput_runs_per_min": round(60 * done / wall, 2) if wall else None,
         "run_latency_s": {f"p{q}": round(percentile(stats.runs, q), 2) for q in (50, 90, 99)},

@@ -25,6 +25,15 @@ def md_escape(text: str) -> str:
     return safe_text.md(text)
 
 
+@st.cache_resource(scope="session", show_spinner=False)
+def session_store() -> dict:
+    """A dict private to the visitor's session for large objects (e.g. a decoded upload set).
+    Streamlit drops session-scoped resources as soon as the tab disconnects, whereas
+    ``st.session_state`` is kept ``server.disconnectedSessionTTL`` seconds for a reconnect (and
+    reaped lazily), so memory held here is released when the session ends."""
+    return {}
+
+
 def upload_help(what: str = "image") -> str:
     """The uploader's help: the one upload limit (``limits.MAX_UPLOAD_MB``, the same number as
     ``server.maxUploadSize``; pass ``max_upload_size=limits.MAX_UPLOAD_MB`` to the uploader)."""

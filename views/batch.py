@@ -21,7 +21,7 @@ from core.labels import Labeler, LabelError, parse_labels
 from core.models import get_spec
 from core.progress import Cancelled
 from core.viz.curves import batch_figure, eps_axis
-from ui.common import device_caption, get_model, model_picker, progress_bar, upload_help
+from ui.common import device_caption, get_model, model_picker, progress_bar, session_store, upload_help
 from ui.long_work import stoppable_progress
 from ui.presets import consume_autorun, preset_bar
 from ui.sweep_widgets import defenses_input, format_numbers, numbers_input, parse_numbers, stop_button
@@ -72,31 +72,33 @@ URL_PARAMS = [
 
 
 def _read_upload(kind: str, content: bytes | list[tuple[str, bytes]], model_name: str, max_images: int) -> ImageSet:
-    """An uploaded archive or files, read once per content, model and cap (kept in the session, so
-    a rerun never decodes again; a refusal is kept too): reading is stoppable work with a progress
-    bar, Stop and one of the server's concurrency slots, within the app's read budget."""
+    """An uploaded archive or files, read once per content, model and cap (kept in the session's
+    store, released when the tab closes, so a rerun never decodes again; a refusal is kept too):
+    reading is stoppable work with a progress bar, Stop and one of the server's concurrency slots,
+    within the app's read budget."""
     digest = hashlib.sha256()
     for name, blob in ([("", content)] if kind == "zip" else content):
         digest.update(hashlib.sha256(name.encode("utf-8", "surrogatepass")).digest() + hashlib.sha256(blob).digest())
     key = (kind, digest.hexdigest(), model_name, max_images)
-    cached = st.session_state.get(f"{P}_read")
+    store = session_store()
+    cached = store.get(f"{P}_read")
     if cached is not None and cached[0] == key:
         if isinstance(cached[1], ImageSetError):
             raise cached[1]
         return cached[1]
     spec = get_spec(model_name)
     prepare = lambda im: to_tensor(prepare_for_model(im, spec))  # noqa: E731
-    st.session_state.pop(f"{P}_read", None)  # the previous upload's images are released first
+    store.pop(f"{P}_read", None)  # the previous upload's images are released first
     try:
         with stoppable_progress("Reading the images…", key=f"{P}_read") as progress:
             images = (read_zip(content, prepare, max_images=max_images, progress=progress) if kind == "zip"
                       else read_files(content, prepare, max_images=max_images, progress=progress))
     except ImageSetError as e:
-        st.session_state[f"{P}_read"] = (key, e)
+        store[f"{P}_read"] = (key, e)
         raise
     except Cancelled as e:
         raise ImageSetError(f"Reading was stopped: {e}.") from None
-    st.session_state[f"{P}_read"] = (key, images)
+    store[f"{P}_read"] = (key, images)
     return images
 
 
