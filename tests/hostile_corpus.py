@@ -468,17 +468,20 @@ def bomb_cases() -> list[Case]:
     # Text and ICC chunks that inflate to 16 MB (Pillow caps text chunks at 1 MB).
     rows = _rows(np.zeros((4, 4, 3), np.uint8))
     ztxt = _png_chunk(b"zTXt", b"bomb\x00\x00" + _zeros_zlib(16 << 20))
-    out.append(Case("ztxt_bomb.png", _png_raw(4, 4, 8, 2, rows, extra=[ztxt]), "either", "bomb"))
+    out.append(Case("ztxt_bomb.png", _png_raw(4, 4, 8, 2, rows, extra=[ztxt]), "error", "bomb", msg="metadata bomb"))
     iccp = _png_chunk(b"iCCP", b"icc\x00\x00" + _zeros_zlib(16 << 20))
-    out.append(Case("iccp_bomb.png", _png_raw(4, 4, 8, 2, rows, extra=[iccp]), "either", "bomb"))
+    out.append(Case("iccp_bomb.png", _png_raw(4, 4, 8, 2, rows, extra=[iccp]), "error", "bomb", msg="metadata bomb"))
     itxt = _png_chunk(b"iTXt", b"bomb\x00\x01\x00\x00\x00" + _zeros_zlib(16 << 20))
-    out.append(Case("itxt_bomb.png", _png_raw(4, 4, 8, 2, rows, extra=[itxt]), "either", "bomb"))
+    out.append(Case("itxt_bomb.png", _png_raw(4, 4, 8, 2, rows, extra=[itxt]), "error", "bomb", msg="metadata bomb"))
     # 50,000 one-byte IDAT chunks.
     z = zlib.compress(rows)
     many = PNG_SIG + _png_chunk(b"IHDR", struct.pack(">IIBBBBB", 4, 4, 8, 2, 0, 0, 0))
     many += b"".join(_png_chunk(b"IDAT", z[i:i + 1]) for i in range(len(z)))
     many += b"".join(_png_chunk(b"tEXt", b"k\x00v") for _ in range(50_000)) + _png_chunk(b"IEND", b"")
-    out.append(Case("png_50000_chunks.png", many, "either", "bomb"))
+    out.append(Case("png_50000_chunks.png", many, "error", "bomb", msg="chunk bomb"))
+    # 600 small text chunks in a well-formed PNG: a metadata bomb by count, not damage
+    meta = _png_raw(4, 4, 8, 2, rows, extra=[_png_chunk(b"tEXt", f"k{i}".encode() + b"\x00v") for i in range(600)])
+    out.append(Case("png_600_text_chunks.png", meta, "error", "bomb", msg="metadata bomb"))
     # A BMP with RLE8 data that claims a large (but allowed) size and ends early.
     out.append(Case("bmp_rle8_short.bmp", _bmp_header(6000, 6000, bpp=8, compression=1, data=b"\x00\x01" * 10,
                                                       offset=54 + 1024), "either", "bomb"))
@@ -491,7 +494,17 @@ def bomb_cases() -> list[Case]:
     prog = _save(_rgb(64, 64), "JPEG", quality=50, progressive=True)
     last_sos = prog.rfind(b"\xff\xda")
     scan = prog[last_sos:-2]
-    out.append(Case("jpeg_2000_scans.jpg", prog[:-2] + scan * 2000 + b"\xff\xd9", "either", "bomb"))
+    out.append(Case("jpeg_2000_scans.jpg", prog[:-2] + scan * 2000 + b"\xff\xd9", "error", "bomb", msg="scan bomb"))
+    # The scan bomb at full size: a flat 12000x3333 progressive JPEG whose last (65-byte) scan is
+    # repeated to 20,000 scans: 1.6 MB that took 52 s of a core to decode before the scan count.
+    flat = _save(Image.new("RGB", (12000, 3333), (120, 80, 40)), "JPEG", quality=50, progressive=True)
+    last = flat.rfind(b"\xff\xda")
+    out.append(Case("jpeg_20000_scans_12000x3333.jpg", flat[:-2] + flat[last:-2] * 20_000 + b"\xff\xd9", "error",
+                    "bomb", msg="scan bomb"))
+    # 5,000 APP segments before the image data
+    soi, body = prog[:2], prog[2:]
+    out.append(Case("jpeg_5000_app_segments.jpg", soi + b"\xff\xe5\x00\x04ab" * 5000 + body, "error", "bomb",
+                    msg="metadata bomb"))
     # Over the byte limit.
     out.append(Case("too_many_bytes.png", _save(_rgb(8, 8), "PNG") + bytes(limits.MAX_UPLOAD_BYTES), "error",
                     "bomb", msg="limit"))
