@@ -168,3 +168,36 @@ def test_list_files_named_sources_and_the_command_line_budget(tmp_path):
     assert read_source("test-words", size).names == ["0.png", "1.png", "2.png"]
     assert read_folder(tmp_path / "imgs", size, budget=limits.cli_read_budget()).names == ["0.png", "1.png", "2.png"]
     assert limits.cli_read_budget().max_images is None and limits.server_read_budget().max_images == limits.MAX_EVAL_IMAGES
+
+
+def test_an_upload_is_decoded_once_per_content_even_from_many_threads(monkeypatch):
+    import threading
+
+    from core import images
+
+    images.clear_decode_cache()
+    calls = []
+    real = images.decode_image
+
+    def counting(data, name=""):  # a spy: the real decoder runs
+        calls.append(name)
+        time.sleep(0.2)  # hold the decode long enough for the other threads to arrive
+        return real(data, name)
+
+    monkeypatch.setattr(images, "decode_image", counting)
+    data = small_png(7, 300, 200)
+    out = []
+    threads = [threading.Thread(target=lambda: out.append(images.decode_image_cached(data, "a.png"))) for _ in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(calls) == 1 and len(out) == 6
+    assert all(o.tobytes() == out[0].tobytes() and o is not out[1] for o in out[:1])
+    assert images.decode_image_cached(data, "a.png").size == (300, 200) and len(calls) == 1  # a rerun
+    bomb = scan_bomb_jpeg(64, 48, 500)
+    for _ in range(3):  # a refusal is remembered too
+        with pytest.raises(images.ImageError, match="scan bomb"):
+            images.decode_image_cached(bomb, "b.jpg")
+    assert calls.count("b.jpg") == 1
+    images.clear_decode_cache()
