@@ -40,7 +40,7 @@ import re
 import stat
 import time
 import zipfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path, PurePosixPath
 from typing import Any, Callable, Generic, Iterable, Iterator, TypeVar
 
@@ -439,7 +439,7 @@ def _budget_for(max_images: int | None, budget: ReadBudget | None) -> ReadBudget
     b = budget if budget is not None else limits.server_read_budget()
     if max_images is not None:
         ceiling = b.max_images if b.max_images is not None else int(max_images)
-        b = ReadBudget(**{**b.__dict__, "max_images": max(0, min(int(max_images), ceiling))})
+        b = replace(b, max_images=max(0, min(int(max_images), ceiling)))
     return b
 
 
