@@ -144,7 +144,8 @@ def _config_options() -> dict:
             "names = ['server.address', 'server.port', 'server.headless', 'server.maxUploadSize', "
             "'server.maxMessageSize', 'server.enableXsrfProtection', 'server.enableCORS', "
             "'server.enableStaticServing', 'server.fileWatcherType', 'browser.gatherUsageStats', "
-            "'client.showErrorDetails', 'client.toolbarMode', 'runner.magicEnabled', 'runner.fastReruns']; "
+            "'client.showErrorDetails', 'client.toolbarMode', 'runner.magicEnabled', 'runner.fastReruns', "
+            "'server.disconnectedSessionTTL']; "
             "print(json.dumps({n: config.get_option(n) for n in names}))")
     env = {k: v for k, v in os.environ.items() if not k.startswith("STREAMLIT_")}
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
@@ -168,6 +169,7 @@ def test_config_toml_takes_effect():
     assert opts["browser.gatherUsageStats"] is False
     assert opts["client.showErrorDetails"] == "none"
     assert opts["runner.fastReruns"] is True  # Stop (ui/long_work.py) relies on it
+    assert opts["server.disconnectedSessionTTL"] == 30  # a closed tab's memory is kept 30 s, not 120 (SECURITY.md)
 
 
 def test_start_script_binds_to_loopback_unless_told_otherwise():
