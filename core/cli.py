@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import Any, Sequence, TextIO
 
 
+from core import limits
 from core.safe_text import terminal
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
