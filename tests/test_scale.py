@@ -190,7 +190,7 @@ def test_scale_options_are_checked_and_ray_is_not_imported_by_the_local_engine(t
                        (["--address", "auto"], "--address goes with --engine ray"),
                        (["--max-images", "0"], "--max-images must be at least 1")):
         code, err = cli([*ARGS, *extra], tmp_path / "o")
-        assert code == 1 and msg in err and "Traceback" not in err
+        assert code == 2 and msg in err and "Traceback" not in err  # option errors: exit 2, before any work
     import subprocess
     import sys
     from pathlib import Path
