@@ -17,10 +17,9 @@ from core.image_sets import ImageItem, ImageSet, ImageSetError, decode_entries, 
 from core.images import list_samples, prepare_for_model, to_tensor
 from core.labelled_samples import LABELLED_DIR, TITLE
 from core.labels import Labeler, LabelError, parse_labels
-from core.models import get_spec
 from core.progress import Cancelled
 from core.viz.curves import batch_figure, eps_axis
-from ui.common import device_caption, get_model, model_picker, progress_bar
+from ui.common import device_caption, get_model, model_picker, model_spec, progress_bar
 from ui.presets import consume_autorun, preset_bar
 from ui.sweep_widgets import defenses_input, format_numbers, numbers_input, parse_numbers, stop_button
 from ui.report import report_download
@@ -71,13 +70,13 @@ URL_PARAMS = [
 
 @st.cache_data(max_entries=4, show_spinner="Reading the images…")
 def _read_zip(data: bytes, model_name: str, max_images: int) -> ImageSet:
-    spec = get_spec(model_name)
+    spec = model_spec(model_name)
     return read_zip(data, lambda im: to_tensor(prepare_for_model(im, spec)), max_images=max_images)
 
 
 @st.cache_data(max_entries=4, show_spinner="Reading the images…")
 def _read_files(files: tuple[tuple[str, bytes], ...], model_name: str, max_images: int) -> ImageSet:
-    spec = get_spec(model_name)
+    spec = model_spec(model_name)
     entries = sorted(files, key=lambda e: e[0])
     return decode_entries(list(entries), lambda im: to_tensor(prepare_for_model(im, spec)), max_images=max_images,
                           source="files")
@@ -133,7 +132,7 @@ url.write()
 url.show_notes()
 
 # ----------------------------------------------------------------------------- the images
-spec = get_spec(model_name)
+spec = model_spec(model_name)
 images: ImageSet | None = None
 sample_keys: list[str] | None = None
 if src == SOURCES["bundled"]:

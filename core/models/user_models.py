@@ -474,6 +474,17 @@ def register_default() -> list[str]:
         return []
 
 
+def use_models_file(path: str | Path) -> list[str]:
+    """Use ``path`` as the description file (the ``--models`` option): before the registry is
+    first used it replaces the default; afterwards its models are registered at once."""
+    from core.models import registry
+
+    os.environ[ENV_VAR] = str(path)
+    if registry._BUILTIN_DONE:
+        return register_models_file(path)
+    return []
+
+
 def unregister_user_models(names: list[str]) -> None:
     """Remove user models (tests; a reloaded description file)."""
     from core.models.registry import unregister
