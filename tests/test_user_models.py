@@ -139,6 +139,8 @@ def test_resnet18_files_match_torchvision_and_are_attacked(files, name):
     assert fast is not model and not any(isinstance(m, nn.BatchNorm2d) for m in fast.modules())
     with torch.no_grad():
         torch.testing.assert_close(fast(x), ref, rtol=0, atol=1e-4)
+        f_map, f_kept = fast.forward_features(x, ("layer2",))  # the fast copy keeps the stages
+        torch.testing.assert_close(f_kept["layer2"], kept["layer2"], rtol=0, atol=1e-4)
     _pgd_check(model)
 
 
@@ -312,3 +314,48 @@ def test_fusion_does_not_apply_without_batch_norm(arch):
         net = torchvision.models.get_model(arch, weights=None)
     assert not any(isinstance(m, nn.BatchNorm2d) for m in net.modules())
     assert fx_fused(net) is None
+
+
+def test_project_architectures_zoo_and_efficientnet_lite(tmp_path):
+    """The project's own architectures, given their shipped weights, equal the bundled models."""
+    from core.models.builtin import _lite_weights_path
+    from core.train.zoo import ZOO
+
+    zoo = ZOO[0]
+    (tmp_path / "m.toml").write_text(
+        f'[[model]]\nname = "u-zoo"\narchitecture = "zoo:{zoo.name}"\nweights = "{zoo.weights_path}"\n'
+        'input_size = 28\nresize = "stretch"\nnormalization = "none"\nnum_classes = 10\n\n'
+        f'[[model]]\nname = "u-lite"\narchitecture = "efficientnet_lite"\nweights = "{_lite_weights_path(0)}"\n'
+        'input_size = 224\nresize_size = 256\nmean = [0.498, 0.498, 0.498]\nstd = [0.502, 0.502, 0.502]\n')
+    names = register_models_file(tmp_path / "m.toml")
+    try:
+        assert names == ["u-zoo", "u-lite"] and get_spec("u-zoo").task == "fashion-mnist"
+        x = torch.rand(2, 1, 28, 28)
+        with torch.no_grad():
+            assert torch.equal(load_model("u-zoo", "cpu")(x), load_model(zoo.name, "cpu")(x))
+            x = torch.rand(1, 3, 224, 224)
+            lite = load_model("u-lite", "cpu")
+            ref = load_model("EfficientNet-Lite0", "cpu")(x)
+            assert torch.equal(lite(x), ref)
+            torch.testing.assert_close(fast_view(lite)(x), ref, rtol=0, atol=1e-4)
+        assert capabilities(lite) == {"head", "stages", "cam", "stride"}
+    finally:
+        unregister_user_models(names)
+
+
+def test_defenses_on_user_models_work_or_say_what_is_missing(files):
+    from core.defenses import DEFENSES, make_defense
+
+    x = _x(1)
+    for name, lacking in (("t-r18-pt", set()),
+                          ("t-onnx", {"Equivariance purification", "CIFS-lite (untrained, exploratory)"})):
+        model = load_model(name, "cpu")
+        for dn in DEFENSES:
+            kw = {"stage": "layer3" if name == "t-r18-pt" else "head", "steps": 1} \
+                if dn == "Equivariance purification" else {}
+            if dn in lacking:
+                with pytest.raises(ValueError, match="needs .*; " + name + " has none"):
+                    make_defense(dn, model, **kw)
+                continue
+            out = make_defense(dn, model, **kw).defend(x)
+            assert out.logits.shape == (1, 10) and bool(torch.isfinite(out.logits).all()), dn

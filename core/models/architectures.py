@@ -259,21 +259,45 @@ CAPABILITY_TEXT = {
 }
 
 
-def fx_fused(net: nn.Module) -> nn.Module | None:
-    """A BN-folded, channels_last copy of ``net`` via ``torch.fx`` (``fuse`` folds every
-    Conv2d → BatchNorm2d pair whose conv feeds only the BN), or None when the network cannot be
-    traced or has nothing to fold. Used for the attack engine's fast copy (core/models/fast.py)."""
-    from torch.fx.experimental.optimization import fuse
+def conv_bn_pairs(net: nn.Module) -> list[tuple[str, str]]:
+    """(conv, bn) module names where a Conv2d's output goes only into a BatchNorm2d, found by
+    tracing ``net`` with ``torch.fx`` (the order of calls, not the order of declaration). Modules
+    called more than once are left out. Empty when the network cannot be traced."""
+    from collections import Counter
 
-    if not any(isinstance(m, nn.BatchNorm2d) for m in net.modules()):
-        return None
+    import torch.fx
+
     try:
-        fused = fuse(net, inplace=False)
+        graph = torch.fx.symbolic_trace(net).graph
     except Exception:  # noqa: BLE001 — not symbolically traceable (data-dependent control flow)
-        return None
-    before = sum(isinstance(m, nn.BatchNorm2d) for m in net.modules())
-    after = sum(isinstance(m, nn.BatchNorm2d) for m in fused.modules())
-    if after >= before:
-        return None
-    return fused.to(memory_format=torch.channels_last).eval()
+        return []
+    mods = dict(net.named_modules())
+    calls = Counter(n.target for n in graph.nodes if n.op == "call_module")
+    pairs = []
+    for node in graph.nodes:
+        if node.op != "call_module" or not isinstance(mods.get(node.target), nn.BatchNorm2d):
+            continue
+        src = node.args[0] if node.args else None
+        if (isinstance(src, torch.fx.Node) and src.op == "call_module" and isinstance(mods.get(src.target), nn.Conv2d)
+                and len(src.users) == 1 and calls[src.target] == 1 and calls[node.target] == 1):
+            pairs.append((src.target, node.target))
+    return pairs
 
+
+def fx_fused(net: nn.Module) -> nn.Module | None:
+    """A deep copy of ``net`` with every batch norm that directly follows a convolution folded
+    into it (the BN becomes ``nn.Identity``), in channels_last; module types and names are kept,
+    so ``AdaptedNet``'s stage access still works on the copy. None when nothing can be folded.
+    Used for the attack engine's fast copy (core/models/fast.py)."""
+    import copy
+
+    from core.models.fast import fold_bn_
+
+    pairs = conv_bn_pairs(net)
+    if not pairs:
+        return None
+    fused = copy.deepcopy(net)
+    for conv, bn in pairs:
+        fold_bn_(fused.get_submodule(conv), fused.get_submodule(bn))
+        fused.set_submodule(bn, nn.Identity())
+    return fused.to(memory_format=torch.channels_last).eval()

@@ -17,7 +17,6 @@ every key. Every problem raises :class:`ModelFileError` with a message meant for
 from __future__ import annotations
 
 import io
-import pickle
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -97,15 +96,16 @@ def read_weights_bytes(data: bytes, name: str) -> dict[str, torch.Tensor]:
         if data[:2] == b"PK" or data[:1] == b"\x80":
             try:
                 obj = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
-            except pickle.UnpicklingError as e:
+            except Exception as e:  # noqa: BLE001 — pickle.UnpicklingError from the weights-only unpickler
+                if type(e).__name__ != "UnpicklingError":
+                    raise ModelFileError(f"{name} is not a readable PyTorch file "
+                                         f"({(str(e).splitlines() or [type(e).__name__])[0][:200]}).") from None
                 first = str(e).split("\n")[0] if "WeightsUnpickler" not in str(e) else \
                     next((ln for ln in str(e).splitlines() if "Unsupported" in ln or "GLOBAL" in ln), str(e)[:200])
                 raise ModelFileError(
                     f"{name} was refused: it pickles Python objects or code, which are never run here "
                     f"({first.strip()}). Save only the weights: `torch.save(model.state_dict(), path)` "
                     "or a .safetensors file.") from None
-            except (RuntimeError, EOFError, ValueError, OSError) as e:
-                raise ModelFileError(f"{name} is not a readable PyTorch file ({str(e).splitlines()[0]}).") from None
         else:
             raise ModelFileError(f"{name} is not a PyTorch file (a .pt/.pth file is a zip archive or a pickle; "
                                  "this one starts differently). Is it another format?")

@@ -258,9 +258,12 @@ class UserClassifier(ImageClassifier):
         fused = fx_fused(self.net.body)
         if fused is None:
             return self  # nothing to fold: the model itself is the fast view
+        net = copy.copy(self.net)  # same AdaptedNet (stages, head) around the folded body
+        net._modules = dict(self.net._modules)
+        net._modules["body"] = fused
         clone = copy.copy(self)
         clone._modules = dict(self._modules)
-        clone._modules["net"] = fused
+        clone._modules["net"] = net
         clone._frozen = False
         clone.is_fast_copy = True
         return clone.freeze()
