@@ -245,13 +245,12 @@ def cmd_models(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
     """``python -m core models [--check]``: registered models, user models' errors and probes."""
     from core.models import list_models
     from core.models.checkpoint import ModelFileError
-    from core.models.registry import _REGISTRY
     from core.models.user_models import _REGISTERED, build_model, failed_models
 
     code = EXIT_OK
     for s in list_models():
         stdout.write(f"{s.name}\t{s.task}\t{s.origin}\t{s.source}\n")
-        if args.check and s.origin == "user" and s.name in _REGISTERED and s.name in _REGISTRY:
+        if args.check and s.origin == "user" and s.name in _REGISTERED:
             try:
                 _, probe = build_model(_REGISTERED[s.name])
                 top = ", ".join(f"{c} {p:.1%}" for c, p in probe.top)

@@ -151,6 +151,8 @@ def test_timm_model(files):
     with torch.no_grad():
         torch.testing.assert_close(model(x), files["timm"]((x - mean) / std), rtol=0, atol=1e-5)
     assert model.stage_names == ["head"] and "head" in capabilities(model)
+    with torch.no_grad():  # the fast copy (whatever it folded) computes the same function
+        torch.testing.assert_close(fast_view(model)(x), model(x), rtol=0, atol=1e-4)
     _pgd_check(model)
 
 
@@ -319,7 +321,7 @@ def test_fusion_does_not_apply_without_batch_norm(arch):
 def test_project_architectures_zoo_and_efficientnet_lite(tmp_path):
     """The project's own architectures, given their shipped weights, equal the bundled models."""
     from core.models.builtin import _lite_weights_path
-    from core.train.zoo import ZOO
+    from core.models.zoo import ZOO
 
     zoo = ZOO[0]
     (tmp_path / "m.toml").write_text(

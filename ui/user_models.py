@@ -16,6 +16,7 @@ import streamlit as st
 import torch
 
 from core import limits
+from core.device import get_device
 from core.models import get_spec, list_models
 from core.models.architectures import CAPABILITY_TEXT, capabilities
 from core.models.checkpoint import ModelFileError
@@ -154,10 +155,18 @@ def _check(key: str, up, arch: str, onnx: bool, size: int, resize: str, norm: st
     except ModelFileError as e:
         st.session_state[f"{key}_um_error"] = f"{up.name}: {e}"
         return
+    model = model.to(get_device())  # where the pages put their tensors (CUDA when present)
     spec = ModelSpec(name=name, task="classification", input_size=d.input_size, resize_size=d.resize_size,
                      licence="supplied by the user", source=f"upload {up.name}", description=d.description,
                      loader=lambda: model, num_classes=n_cls, origin="session")
     st.session_state[f"{key}_um_candidate"] = SessionModel(model, spec, probe)
+
+
+def transfer_candidates(model_name: str, num_classes: int) -> list[str]:
+    """Registered classifiers to test transfer on: same number of classes, not failed, not the model itself."""
+    failed = {n for n, _ in failed_models()}
+    return [s.name for s in list_models("classification")
+            if s.name != model_name and s.name not in failed and s.num_classes == num_classes]
 
 
 def apply_pending(key: str) -> None:

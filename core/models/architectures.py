@@ -17,13 +17,22 @@ that need stages say so (see :func:`capabilities`).
 """
 from __future__ import annotations
 
+import copy
+import difflib
 import functools
+import warnings
+from collections import Counter
 from typing import Any
 
 import torch
+import torch.fx
 from torch import nn
 
 from core.models.checkpoint import ModelFileError, match_score
+from core.models.efficientnet_lite import build_from_state_dict
+from core.models.fast import fold_bn_
+from core.models.zoo import ZOO
+from core.models.zoo import build as zoo_build
 
 
 class MissingCapability(RuntimeError):
@@ -67,16 +76,12 @@ def resolve(arch: str) -> tuple[str, str]:
             raise ModelFileError(f"unknown architecture {arch!r} (neither torchvision nor timm); "
                                  f"closest names: {', '.join(known)}.")
     if fam == "zoo":
-        from core.train.zoo import ZOO
-
         if name not in {e.name for e in ZOO}:
             raise ModelFileError(f"unknown zoo architecture {name!r}; zoo models: {', '.join(e.name for e in ZOO)}.")
     return fam, name
 
 
 def _close(name: str, names: list[str], n: int = 5) -> list[str]:
-    import difflib
-
     return difflib.get_close_matches(name, names, n=n, cutoff=0.4) or names[:n]
 
 
@@ -93,16 +98,12 @@ def build(arch: str, num_classes: int, sd: dict[str, torch.Tensor] | None = None
     if fam == "timm":
         return _timm().create_model(name, pretrained=False, num_classes=num_classes)
     if fam == "efficientnet_lite":
-        from core.models.efficientnet_lite import build_from_state_dict
-
         if sd is None:
             raise ModelFileError("efficientnet_lite reads its variant from the weights; give a weights file.")
         try:
             return build_from_state_dict(sd)
         except (KeyError, IndexError, ValueError, RuntimeError) as e:
             raise ModelFileError(f"the weights are not an EfficientNet-Lite state dict ({e}).") from None
-    from core.train.zoo import build as zoo_build
-
     return zoo_build(name).net
 
 
@@ -110,8 +111,6 @@ def build(arch: str, num_classes: int, sd: dict[str, torch.Tensor] | None = None
 def _tv_signatures() -> dict[str, dict[str, tuple[int, ...]]]:
     """Key → shape of every torchvision classification builder, built on the meta device (no
     memory, no init cost); builders that cannot be built on meta are left out."""
-    import warnings
-
     import torchvision
 
     out = {}
@@ -263,10 +262,6 @@ def conv_bn_pairs(net: nn.Module) -> list[tuple[str, str]]:
     """(conv, bn) module names where a Conv2d's output goes only into a BatchNorm2d, found by
     tracing ``net`` with ``torch.fx`` (the order of calls, not the order of declaration). Modules
     called more than once are left out. Empty when the network cannot be traced."""
-    from collections import Counter
-
-    import torch.fx
-
     try:
         graph = torch.fx.symbolic_trace(net).graph
     except Exception:  # noqa: BLE001 — not symbolically traceable (data-dependent control flow)
@@ -275,10 +270,12 @@ def conv_bn_pairs(net: nn.Module) -> list[tuple[str, str]]:
     calls = Counter(n.target for n in graph.nodes if n.op == "call_module")
     pairs = []
     for node in graph.nodes:
-        if node.op != "call_module" or not isinstance(mods.get(node.target), nn.BatchNorm2d):
+        # Exact types only: subclasses may do more in forward (timm's BatchNormAct2d applies an
+        # activation, StdConv2d standardises its weights), which folding would change.
+        if node.op != "call_module" or type(mods.get(node.target)) is not nn.BatchNorm2d:
             continue
         src = node.args[0] if node.args else None
-        if (isinstance(src, torch.fx.Node) and src.op == "call_module" and isinstance(mods.get(src.target), nn.Conv2d)
+        if (isinstance(src, torch.fx.Node) and src.op == "call_module" and type(mods.get(src.target)) is nn.Conv2d
                 and len(src.users) == 1 and calls[src.target] == 1 and calls[node.target] == 1):
             pairs.append((src.target, node.target))
     return pairs
@@ -289,10 +286,6 @@ def fx_fused(net: nn.Module) -> nn.Module | None:
     into it (the BN becomes ``nn.Identity``), in channels_last; module types and names are kept,
     so ``AdaptedNet``'s stage access still works on the copy. None when nothing can be folded.
     Used for the attack engine's fast copy (core/models/fast.py)."""
-    import copy
-
-    from core.models.fast import fold_bn_
-
     pairs = conv_bn_pairs(net)
     if not pairs:
         return None

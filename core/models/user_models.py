@@ -24,8 +24,10 @@ is returned; any problem raises :class:`ModelFileError`. A description that fail
 """
 from __future__ import annotations
 
+import copy
 import json
 import os
+import sys
 import threading
 import tomllib
 from dataclasses import dataclass, field
@@ -36,10 +38,15 @@ import torch
 from torch import nn
 
 from core import limits
+from core.images import list_samples, load_sample, prepare_for_model, to_tensor
 from core.models.architectures import AdaptedNet, build, closest_architectures, fx_fused, resolve
 from core.models.checkpoint import (ModelFileError, check_finite, compare_state_dicts, read_weights,
                                     read_weights_bytes, strip_prefixes)
+from core.models.imagenet import imagenet_classes
+from core.models.onnx_import import load_onnx, load_onnx_bytes
+from core.models.spec import REGISTERED, ModelSpec, register
 from core.models.wrappers import ImageClassifier
+from core.models.zoo import build as zoo_build
 
 ROOT = Path(__file__).resolve().parents[2]
 ENV_VAR = "EXPLORER_MODELS"
@@ -74,8 +81,6 @@ class ModelDescription:
 
 
 def _imagenet() -> list[str]:
-    from core.models.imagenet import imagenet_classes
-
     return imagenet_classes()
 
 
@@ -253,8 +258,6 @@ class UserClassifier(ImageClassifier):
         return super().fused_copy
 
     def _fx_fused_copy(self) -> ImageClassifier:
-        import copy
-
         fused = fx_fused(self.net.body)
         if fused is None:
             return self  # nothing to fold: the model itself is the fast view
@@ -282,9 +285,6 @@ class Probe:
 
 
 def _probe_image(d: ModelDescription) -> tuple[str, torch.Tensor]:
-    from core.images import list_samples, load_sample, prepare_for_model, to_tensor
-    from core.models.registry import ModelSpec
-
     sample = list_samples()[0]
     spec = ModelSpec(name=d.name, task="classification", input_size=d.input_size, resize_size=d.resize_size,
                      licence="", source="", description="", loader=lambda: None)
@@ -328,8 +328,6 @@ def build_model(d: ModelDescription, weights: dict[str, torch.Tensor] | bytes | 
     ``weights`` may be given (an upload's bytes or a state dict) instead of ``d.weights``/``d.onnx``.
     """
     if d.onnx is not None or (isinstance(weights, bytes) and weights_name.lower().endswith(".onnx")):
-        from core.models.onnx_import import load_onnx, load_onnx_bytes
-
         body = load_onnx(d.onnx) if weights is None else load_onnx_bytes(weights, weights_name)
         check_finite(body.state_dict(), "the ONNX file")
         net: nn.Module = AdaptedNet(body, "onnx")
@@ -382,8 +380,6 @@ def _probe(model: nn.Module, x: torch.Tensor, label: str, d: ModelDescription) -
 
 def _build_zoo(d: ModelDescription, sd: dict[str, torch.Tensor]) -> tuple[nn.Module, Probe]:
     """A zoo architecture (28×28 grey input, Fashion-MNIST normalisation of its own)."""
-    from core.train.zoo import build as zoo_build
-
     _, name = resolve(d.architecture)
     model = zoo_build(name)
     model.name = d.name
@@ -410,8 +406,6 @@ def task_of(d: ModelDescription) -> str:
 
 def register_description(d: ModelDescription) -> None:
     """Register ``d`` (loaded and validated on first use by ``load_model``)."""
-    from core.models.registry import ModelSpec, register
-
     def loader(desc: ModelDescription = d) -> nn.Module:
         try:
             return build_model(desc)[0]
@@ -450,14 +444,12 @@ def models_file_path() -> Path | None:
 
 def register_models_file(path: str | Path) -> list[str]:
     """Register every valid model of a description file; failures are recorded, never raised."""
-    from core.models.registry import _REGISTRY
-
     good, bad = parse_models_file(path)
     names = []
     for label, err in bad:
         record_failure(label, err)
     for d in good:
-        if d.name in _REGISTRY:
+        if d.name in REGISTERED:
             record_failure(d.name, f"the name {d.name!r} is already taken by a bundled model.")
             continue
         register_description(d)
@@ -480,10 +472,8 @@ def register_default() -> list[str]:
 def use_models_file(path: str | Path) -> list[str]:
     """Use ``path`` as the description file (the ``--models`` option): before the registry is
     first used it replaces the default; afterwards its models are registered at once."""
-    from core.models import registry
-
     os.environ[ENV_VAR] = str(path)
-    if registry._BUILTIN_DONE:
+    if "core.models.registry" in sys.modules:  # the default file was read when it was imported
         return register_models_file(path)
     return []
 
