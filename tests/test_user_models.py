@@ -361,3 +361,32 @@ def test_defenses_on_user_models_work_or_say_what_is_missing(files):
                 continue
             out = make_defense(dn, model, **kw).defend(x)
             assert out.logits.shape == (1, 10) and bool(torch.isfinite(out.logits).all()), dn
+
+
+def test_command_line_lists_checks_and_evaluates_user_models(files, tmp_path, monkeypatch):
+    """python -m core models --check and evaluate --models: probe shown, failures exit 1."""
+    import io as _io
+
+    from core.cli import main
+
+    monkeypatch.setenv("EXPLORER_MODELS", "")  # restored after the test (use_models_file sets it)
+    d = files["dir"]
+    (tmp_path / "m.toml").write_text(
+        f'[[model]]\nname = "cli-r18"\narchitecture = "resnet18"\nweights = "{d / "r18.pt"}"\ninput_size = 64\n'
+        f'resize = "stretch"\nnormalization = "imagenet"\nnum_classes = 10\n\n'
+        f'[[model]]\nname = "cli-bad"\narchitecture = "resnet34"\nweights = "{d / "r18.pt"}"\ninput_size = 64\n'
+        'normalization = "imagenet"\nnum_classes = 10\n')
+    out, err = _io.StringIO(), _io.StringIO()
+    import sys as _sys
+
+    monkeypatch.setattr(_sys, "stdout", out)
+    try:
+        code = main(["models", "--models", str(tmp_path / "m.toml"), "--check"], stderr=err)
+        assert code == 1  # cli-bad does not load
+        assert "cli-r18\tclassification\tuser" in out.getvalue() and "ok: on " in out.getvalue()
+        assert "cli-bad" in err.getvalue() and "Closest torchvision architectures" in err.getvalue()
+        code = main(["evaluate", "bundled", "--samples", "chelsea", "--model", "cli-r18", "--attack", "FGSM",
+                     "--eps", "2", "--out", str(tmp_path / "out"), "--quiet"], stderr=err)
+        assert code == 0 and (tmp_path / "out" / "summary.csv").exists()
+    finally:
+        unregister_user_models(["cli-r18", "cli-bad"])

@@ -3,7 +3,7 @@
 Attacks and explanations need gradients with respect to the input, which an ONNX runtime does
 not give; ``onnx2torch`` rebuilds the graph as a ``torch.fx.GraphModule`` of torch operations.
 
-What converts (checked with torch 2.14.1, onnx 1.23, onnx2torch 1.5, files written by
+What converts (checked with torch 2.14.1, onnx 1.23, onnx2torch 1.5.15, files written by
 ``torch.onnx.export(..., dynamo=False)``; the dynamo exporter needs ``onnxscript``, not installed):
 
 * CNNs (Conv, BatchNormalization, Relu, MaxPool, GlobalAveragePool, Gemm, Add, Concat, …) and
@@ -11,11 +11,12 @@ What converts (checked with torch 2.14.1, onnx 1.23, onnx2torch 1.5, files writt
   to float rounding.
 * The exporter deduplicates equal initialisers into ``Identity`` nodes (e.g. the zero biases of
   freshly initialised networks), and ``onnx2torch`` has no converter for ``Identity`` at opset
-  19+ and reads conv weights only from initialisers; :func:`_inline_identity_initializers`
-  rewrites such nodes into initialisers before converting.
-* Operators without a converter at the file's opset (e.g. ``Pad``-18, ``Identity``-19, anything
-  not in ``onnx2torch``'s registry) are listed in the error; the file is first down-converted to
-  opset 17 with ``onnx.version_converter`` when that removes them.
+  19+ and reads conv weights only from initialisers; when the file does not convert as it is,
+  :func:`_inline_identity_initializers` rewrites such nodes into initialisers and it is tried again.
+* Operators without a converter at the file's opset (e.g. ``Pad``-18, ``Identity``-19, ``Gelu``-20,
+  anything not in ``onnx2torch``'s registry) are listed in the error; before that, the file is
+  down-converted to opset 17 with ``onnx.version_converter`` and tried once more.
+  ``tools/onnx_support.py`` lists every standard operator without a converter.
 """
 from __future__ import annotations
 
@@ -55,9 +56,25 @@ def _inline_identity_initializers(model) -> None:
     model.graph.node.extend(keep)
 
 
+def _variant(model, attempt: str):
+    """A copy of ``model`` for one conversion attempt (see :func:`load_onnx_bytes`)."""
+    onnx, _ = _onnx()
+    if attempt == "as is":
+        return model
+    if attempt == "inline":
+        m = onnx.ModelProto()
+        m.CopyFrom(model)
+    else:
+        from onnx import version_converter
+
+        m = version_converter.convert_version(model, FALLBACK_OPSET)
+    _inline_identity_initializers(m)
+    return m
+
+
 def unsupported_ops(model) -> list[str]:
-    """``op-version`` of every node ``onnx2torch`` has no converter for (sorted, unique)."""
-    _, onnx2torch = _onnx()
+    """``op (opset n)`` of every node ``onnx2torch`` has no converter for (sorted, unique)."""
+    _onnx()
     from onnx2torch.node_converters.registry import get_converter
 
     opsets = {o.domain: o.version for o in model.opset_import}
@@ -67,7 +84,6 @@ def unsupported_ops(model) -> list[str]:
             get_converter(node.op_type, opsets.get(node.domain, opsets.get("", 0)), node.domain or "")
         except NotImplementedError:
             bad.add(f"{node.op_type} (opset {opsets.get(node.domain, opsets.get('', 0))})")
-    del onnx2torch
     return sorted(bad)
 
 
@@ -84,26 +100,30 @@ def load_onnx_bytes(data: bytes, name: str = "model.onnx") -> nn.Module:
         raise ModelFileError(f"{name} is not a valid ONNX model ({str(e).splitlines()[0][:200]}).") from None
     if len(model.graph.input) - len({i.name for i in model.graph.initializer} & {i.name for i in model.graph.input}) != 1:
         raise ModelFileError(f"{name} must have exactly one input (the image batch).")
-    _inline_identity_initializers(model)
-    bad = unsupported_ops(model)
-    if bad:
+    # Three tries, the first that converts wins: the file as it is; with Identity(initializer)
+    # nodes turned into initialisers; down-converted to opset 17 (and the same rewrite).
+    bad: list[str] = []
+    error: Exception | None = None
+    for attempt in ("as is", "inline", "opset17"):
         try:
-            from onnx import version_converter
-
-            down = version_converter.convert_version(model, FALLBACK_OPSET)
-            _inline_identity_initializers(down)
-            if not unsupported_ops(down):
-                model, bad = down, []
-        except Exception:  # noqa: BLE001 — the converter fails on some graphs; keep the first list
-            pass
-    if bad:
-        raise ModelFileError(f"{name} uses ONNX operators that do not convert to PyTorch (onnx2torch): "
-                             f"{', '.join(bad)}. Re-export with opset 17 or replace these operators.")
-    try:
-        net = onnx2torch.convert(model)
-    except Exception as e:  # noqa: BLE001 — converter errors carry their own types
-        raise ModelFileError(f"{name} could not be converted to PyTorch ({type(e).__name__}: "
-                             f"{str(e).splitlines()[0][:200]}).") from None
+            candidate = _variant(model, attempt)
+        except Exception as e:  # noqa: BLE001 — onnx.version_converter fails on some graphs
+            error = e
+            continue
+        bad = unsupported_ops(candidate)
+        if bad:
+            continue
+        try:
+            net = onnx2torch.convert(candidate)
+            break
+        except Exception as e:  # noqa: BLE001 — converter errors carry their own types
+            error = e
+    else:
+        if bad:
+            raise ModelFileError(f"{name} uses ONNX operators that do not convert to PyTorch (onnx2torch): "
+                                 f"{', '.join(bad)}. Re-export with opset 17 or replace these operators.")
+        msg = (str(error).splitlines() or [""])[0][:200]
+        raise ModelFileError(f"{name} could not be converted to PyTorch ({type(error).__name__}: {msg}).")
     return net.eval()
 
 

@@ -450,7 +450,7 @@ def register_models_file(path: str | Path) -> list[str]:
         record_failure(label, err)
     for d in good:
         if d.name in REGISTERED:
-            record_failure(d.name, f"the name {d.name!r} is already taken by a bundled model.")
+            record_failure(d.name, f"the name {d.name!r} is already registered.")
             continue
         register_description(d)
         names.append(d.name)
