@@ -39,7 +39,7 @@ from torch import nn
 
 from core import limits
 from core.images import list_samples, load_sample, prepare_for_model, to_tensor
-from core.models.architectures import AdaptedNet, build, closest_architectures, fx_fused, resolve
+from core.models.architectures import AdaptedNet, build, closest_architectures, conv_bn_pairs, fx_fused, resolve
 from core.models.checkpoint import (ModelFileError, check_finite, compare_state_dicts, read_weights,
                                     read_weights_bytes, strip_prefixes)
 from core.models.imagenet import imagenet_classes
@@ -254,7 +254,11 @@ class UserClassifier(ImageClassifier):
     @property
     def fused_copy(self):  # noqa: D102 — None (no fast copy) or a method, as fast_view expects
         if isinstance(self.net, AdaptedNet):
-            return self._fx_fused_copy if self.net.family in ("torchvision", "timm") else None
+            if self.net.family not in ("torchvision", "timm"):
+                return None
+            if "_fx_pairs" not in self.__dict__:  # traced once; no fast copy when nothing folds
+                self.__dict__["_fx_pairs"] = bool(conv_bn_pairs(self.net.body))
+            return self._fx_fused_copy if self.__dict__["_fx_pairs"] else None
         return super().fused_copy
 
     def _fx_fused_copy(self) -> ImageClassifier:
