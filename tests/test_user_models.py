@@ -393,3 +393,25 @@ def test_command_line_lists_checks_and_evaluates_user_models(files, tmp_path, mo
         assert code == 0 and (tmp_path / "out" / "summary.csv").exists()
     finally:
         unregister_user_models(["cli-r18", "cli-bad"])
+
+
+def test_uploaded_bytes_go_through_the_same_checks(files):
+    """What the browser's upload panel does: bytes of a weights or ONNX file, a description built
+    from the form; the same validation and probe as a models.toml entry."""
+    from core.models.user_models import ModelDescription
+
+    d = files["dir"]
+
+    def desc(arch):
+        return ModelDescription(name="Yours: x", architecture=arch, weights=None, onnx=None, input_size=(SIZE, SIZE),
+                                resize_size=0, mean=MEAN, std=STD, class_names=tuple(CLASSES))
+
+    model, probe = build_model(desc("resnet18"), weights=(d / "r18.safetensors").read_bytes(),
+                               weights_name="r18.safetensors")
+    assert probe.sample and len(probe.top) == 3 and abs(sum(p for _, p in probe.top)) <= 1.0
+    with torch.no_grad():
+        torch.testing.assert_close(model(_x()), load_model("t-r18-st", "cpu")(_x()), rtol=0, atol=1e-6)
+    model, _ = build_model(desc(None), weights=(d / "cnn.onnx").read_bytes(), weights_name="cnn.onnx")
+    assert model(_x()).shape == (2, 10)
+    with pytest.raises(ModelFileError, match="refused"):
+        build_model(desc("resnet18"), weights=pickle.dumps(Evil()), weights_name="evil.pt")

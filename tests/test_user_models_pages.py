@@ -75,3 +75,24 @@ def test_a_failing_user_model_is_reported_and_the_page_keeps_working(registered)
     at.selectbox(key="sal_model").set_value("EfficientNet-Lite0").run()
     assert not at.exception, at.exception
     assert "cannot be used" not in "\n".join(str(e.value) for e in at.error)
+
+
+def test_model_uploads_are_off_on_a_shared_server(monkeypatch):
+    from streamlit import config
+
+    from ui.user_models import uploads_enabled
+
+    old = config.get_option("server.address")
+    try:
+        monkeypatch.delenv("EXPLORER_MODEL_UPLOADS", raising=False)
+        config.set_option("server.address", "127.0.0.1")
+        assert uploads_enabled()
+        config.set_option("server.address", "0.0.0.0")
+        assert not uploads_enabled()
+        monkeypatch.setenv("EXPLORER_MODEL_UPLOADS", "1")
+        assert uploads_enabled()
+        config.set_option("server.address", "127.0.0.1")
+        monkeypatch.setenv("EXPLORER_MODEL_UPLOADS", "0")
+        assert not uploads_enabled()
+    finally:
+        config.set_option("server.address", old)
