@@ -41,6 +41,9 @@ def get_model(name: str) -> torch.nn.Module:
     own = user_models.session_model(name)
     if own is not None:
         return own
+    known_error = user_models.known_failure(name)
+    if known_error is not None:  # do not rebuild a model that already failed, on every rerun
+        user_models.model_failed(name, known_error)
     try:
         return _shared_model(name)
     except ModelFileError as e:
@@ -58,7 +61,9 @@ def model_picker(key: str, task: str = "classification", label: str = "Model") -
     model name. Below it: user models that failed to load, and the upload panel."""
     user_models.apply_pending(key)
     names = user_models.registered_names(task) if task == "classification" else [s.name for s in list_models(task)]
+    failed = {n for n, _ in user_models.failed_models()}
     name = st.selectbox(label, names, key=f"{key}_model",
+                        format_func=lambda n: f"{n} ⚠ cannot be loaded" if n in failed else n,
                         help="Registered models; normalisation is folded into each model, input is [0, 1].")
     if task == "classification":
         user_models.failures_note()

@@ -68,11 +68,16 @@ def session_model(name: str) -> torch.nn.Module | None:
     return sm.model if sm is not None else None
 
 
-def model_failed(name: str, error: Exception) -> None:
+def model_failed(name: str, error: Exception | str) -> None:
     """Say that a model cannot be used (and why), then stop the page; the rest of the app works."""
     st.error(f"**{name}** cannot be used: {error}")
     st.info("Pick another model in the sidebar.")
     st.stop()
+
+
+def known_failure(name: str) -> str | None:
+    """The recorded error of a user model that failed to load, or None."""
+    return dict(failed_models()).get(name)
 
 
 def failures_note() -> None:
