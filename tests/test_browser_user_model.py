@@ -21,6 +21,7 @@ def test_upload_weights_probe_and_attack(tmp_path):
         page.goto(url + "/attack_lab", wait_until="domcontentloaded")
         page.get_by_text("Use your own model").first.wait_for(timeout=90_000)
         page.get_by_text("Use your own model").first.click()
+        page.get_by_text("Upload a weights or ONNX file").first.click()
         arch = page.locator('[data-testid="stSelectbox"]').filter(has_text="Architecture").first
         arch.click()
         page.get_by_role("option", name="mobilenet_v3_small", exact=True).click()

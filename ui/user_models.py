@@ -103,6 +103,10 @@ def upload_panel(key: str) -> None:
     if not uploads_enabled():
         return
     with st.expander("Use your own model"):
+        # The file widget exists only once asked for, so a page keeps one file uploader (the image's).
+        if not st.checkbox("Upload a weights or ONNX file", key=f"{key}_um_on"):
+            st.caption("Or describe your models in models.toml (README, \"Use your own model\").")
+            return
         st.caption(f"Weights (.safetensors, .pt/.pth state dict) for an architecture, or an ONNX file; at most "
                    f"{limits.MAX_MODEL_UPLOAD_BYTES // 2**20} MB. Kept in this browser session only.")
         arch = st.selectbox("Architecture", ARCHITECTURES, key=f"{key}_um_arch")
