@@ -241,7 +241,37 @@ def build_parser() -> argparse.ArgumentParser:
     from core.cli_scale import add_scale_options
 
     add_scale_options(e)
+    e.add_argument("--models", default=None, metavar="FILE.toml",
+                   help="a model description file (your own classifiers; default: $EXPLORER_MODELS or ./models.toml)")
+    m = sub.add_parser("models", help="list the registered models, and check your own (models.toml)",
+                       description="Lists every registered model; with --check, loads and probes each user model.")
+    m.add_argument("--models", default=None, metavar="FILE.toml",
+                   help="a model description file (default: $EXPLORER_MODELS or ./models.toml)")
+    m.add_argument("--check", action="store_true", help="load every user model and show its probe prediction")
     return p
+
+
+def cmd_models(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
+    """``python -m core models [--check]``: registered models, user models' errors and probes."""
+    from core.models import list_models
+    from core.models.checkpoint import ModelFileError
+    from core.models.user_models import _REGISTERED, build_model, failed_models
+
+    code = EXIT_OK
+    for s in list_models():
+        stdout.write(f"{s.name}\t{s.task}\t{s.origin}\t{s.source}\n")
+        if args.check and s.origin == "user" and s.name in _REGISTERED:
+            try:
+                _, probe = build_model(_REGISTERED[s.name])
+                top = ", ".join(f"{c} {p:.1%}" for c, p in probe.top)
+                stdout.write(f"  ok: on {probe.sample}: {top}\n")
+            except ModelFileError as e:
+                stderr.write(f"  error: {s.name}: {e}\n")
+                code = EXIT_ERROR
+    for name, err in failed_models():
+        stderr.write(f"error: {name}: {err}\n")
+        code = EXIT_ERROR
+    return code
 
 
 def _settings(args: argparse.Namespace) -> Any:
@@ -411,6 +441,16 @@ def cmd_evaluate(args: argparse.Namespace, stderr: TextIO) -> int:
 def main(argv: Sequence[str] | None = None, stderr: TextIO | None = None) -> int:
     stderr = stderr if stderr is not None else sys.stderr
     args = build_parser().parse_args(argv)  # argparse's own errors: usage + one line, exit 2
+    if getattr(args, "models", None):
+        from core.models.user_models import use_models_file  # registers the file's models on first use
+
+        try:
+            use_models_file(args.models)
+        except Exception as e:  # noqa: BLE001 - never a traceback on the command line
+            say(stderr, "error", f"--models {args.models}: {e}")
+            return EXIT_USAGE
+    if args.command == "models":
+        return cmd_models(args, sys.stdout, stderr)
     if args.command == "evaluate":
         try:
             return cmd_evaluate(args, stderr)

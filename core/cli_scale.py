@@ -167,8 +167,11 @@ def evaluate_at_scale(args: argparse.Namespace, settings: Any, stderr: TextIO) -
             return fail(f"Unknown bundled photos: {', '.join(unknown)}; known: {', '.join(sorted(known))}.")
     if args.max_images is not None and args.max_images < 1:
         return fail("--max-images must be at least 1")
-    model = load_model(settings.model) if args.engine == "local" else None
-    class_names = list(getattr(model, "class_names", None) or _class_names(settings.model))
+    try:
+        model = load_model(settings.model) if args.engine == "local" else None
+        class_names = list(getattr(model, "class_names", None) or _class_names(settings.model))
+    except ValueError as e:  # a user model that fails its checks (core.models.checkpoint.ModelFileError)
+        return fail(f"{settings.model}: {e}")
     try:
         labeler = Labeler(parse_labels(label_arg), class_names)
         # the label file's content is not part of the fingerprint: a fixed file resumes the run, and

@@ -131,3 +131,10 @@ def check_batch_pixels(x, grad: bool | None = None) -> None:
             f"one pass would put {n} images of {h}×{w} through the model ({n * h * w / 1e6:.1f} M pixels"
             f"{', with gradients' if grad else ''}); the limit is {cap / 1e6:.1f} M pixels per pass. "
             "Use fewer samples, patches or images at once.")
+
+# Models the user supplies (core/models/user_models.py, ui/user_models.py)
+MAX_MODEL_FILE_BYTES = 2 * 1024 ** 3  # a weights or ONNX file named in the model description file
+MAX_MODEL_UPLOAD_BYTES = MAX_UPLOAD_BYTES  # one uploaded weights/ONNX file (the server's upload limit)
+MAX_MODEL_PARAMS = 400_000_000  # parameters of one user model (a ViT-L has ~300 M)
+MAX_MODEL_INPUT_SIDE = 512  # input height/width a model description may ask for
+MAX_SESSION_MODELS = 2  # uploaded models one browser session keeps (each is a full copy in memory)

@@ -126,13 +126,23 @@ def test_no_pickle_eval_exec_shell_or_network_in_app_code():
     assert not bad, "forbidden in code that handles user input:\n" + "\n".join(bad)
 
 
+# The one reader of user-supplied weights (models.toml entries, uploads): weights_only=True only.
+USER_WEIGHTS_READER = "core/models/checkpoint.py"
+
+
 def test_weights_come_from_files_the_project_ships_or_pins():
     """No loader reads a path that a user could choose: every torch.load argument is built from a
-    module-level constant path (assets/ or an installed package), not from widget or URL input."""
+    module-level constant path (assets/ or an installed package), not from widget or URL input —
+    except the user-model reader, whose every torch.load is weights_only=True (pickled code refused,
+    tests/test_user_models.py)."""
     for path in _py_files(APP_DIRS):
         text = path.read_text(encoding="utf-8")
         for call, name in _calls(path):
             if name.endswith("torch.load"):
+                if path.relative_to(ROOT).as_posix() == USER_WEIGHTS_READER:
+                    kw = {k.arg: k.value for k in call.keywords}
+                    assert isinstance(kw.get("weights_only"), ast.Constant) and kw["weights_only"].value is True
+                    continue
                 src = ast.get_source_segment(text, call.args[0]) if call.args else ""
                 assert re.search(r"WEIGHTS_DIR|_path\(|ASSETS|\bp\b|path", src or ""), (_where(path, call), src)
     for page in (ROOT / "views").glob("*.py"):

@@ -15,8 +15,12 @@ from core.device import describe_device
 from core import safe_text
 from core.images import (ImageError, decode_cache_has, decode_image_cached, list_samples, load_sample,
                          prepare_for_model, to_tensor)
-from core.models import get_spec, list_models, load_model
+from core.models import list_models, load_model
+from core.models.checkpoint import ModelFileError
+from core.models.registry import ModelSpec
 from core.progress import ProgressFn
+from ui import user_models
+
 
 
 def md_escape(text: str) -> str:
@@ -63,16 +67,45 @@ UPLOAD_TYPES = ["png", "jpg", "jpeg", "webp", "bmp", "tif", "tiff", "gif"]
 
 
 @st.cache_resource(show_spinner="Loading model…")
-def get_model(name: str) -> torch.nn.Module:
-    """The process-wide shared, read-only model (see core.models.registry.load_model)."""
+def _shared_model(name: str) -> torch.nn.Module:
     return load_model(name)
 
 
+def get_model(name: str) -> torch.nn.Module:
+    """The process-wide shared, read-only model (see core.models.registry.load_model), or this
+    session's uploaded model of that name. A user model that fails its checks stops the page
+    with its error (the rest of the app keeps working)."""
+    own = user_models.session_model(name)
+    if own is not None:
+        return own
+    known_error = user_models.known_failure(name)
+    if known_error is not None:  # do not rebuild a model that already failed, on every rerun
+        user_models.model_failed(name, known_error)
+    try:
+        return _shared_model(name)
+    except ModelFileError as e:
+        user_models.model_failed(name, e)
+        raise
+
+
+def model_spec(name: str) -> ModelSpec:
+    """The spec (input size, resize policy) of a registered or uploaded model."""
+    return user_models.spec_of(name)
+
+
 def model_picker(key: str, task: str = "classification", label: str = "Model") -> str:
-    """Select box over registered models of a task; returns the model name."""
-    names = [s.name for s in list_models(task)]
-    return st.selectbox(label, names, key=f"{key}_model",
+    """Select box over registered models of a task (and this session's uploads); returns the
+    model name. Below it: user models that failed to load, and the upload panel."""
+    user_models.apply_pending(key)
+    names = user_models.registered_names(task) if task == "classification" else [s.name for s in list_models(task)]
+    failed = {n for n, _ in user_models.failed_models()}
+    name = st.selectbox(label, names, key=f"{key}_model",
+                        format_func=lambda n: f"{n} ⚠ cannot be loaded" if n in failed else n,
                         help="Registered models; normalisation is folded into each model, input is [0, 1].")
+    if task == "classification":
+        user_models.failures_note()
+        user_models.upload_panel(key)
+    return name
 
 
 def image_picker(key: str, default: str = "chelsea", label: str = "Image") -> tuple[Image.Image | None, str]:
@@ -111,7 +144,7 @@ def image_and_model(key: str, task: str = "classification") -> tuple[Image.Image
 
 def image_tensor(img: Image.Image, model_name: str) -> torch.Tensor:
     """The picked image resized and cropped for a model, as a (1, 3, H, W) tensor in [0, 1]."""
-    return to_tensor(prepare_for_model(img, get_spec(model_name)))
+    return to_tensor(prepare_for_model(img, model_spec(model_name)))
 
 
 def eps_input(label: str, key: str, norm: str, default_linf_k: int = 4, default_l2: float = 1.0,

@@ -9,7 +9,7 @@ import torch
 from core.analysis import perturbation_stats, quantised_prediction, topk, transfer_predictions
 from core.attacks import make_attack
 from core.defenses import DEFENSES, make_defense
-from core.models import get_spec, list_models
+from core.models import get_spec
 from core.progress import Cancelled
 from core.report import attack_report
 from core.viz.attack import delta_heatmap, trajectory_figure
@@ -20,6 +20,7 @@ from ui.presets import consume_autorun, preset_bar
 from ui.defenses import defense_settings
 from ui.long_work import stoppable_progress, stopped_notice
 from ui.report import report_download
+from ui.user_models import transfer_candidates
 from ui.urlstate import UrlState, attack_lab_params, share_caption, upload_note
 
 ROUTE_TEXT = {"plain": "ordinary gradients through the defense (it is differentiable)",
@@ -211,7 +212,7 @@ d2.markdown(f"The file is rounded to 8 bits per channel. **Prediction on the dow
             " — ⚠️ rounding changed the prediction, so the file is not adversarial in the same way."))
 
 st.subheader("Does it fool the other models? (transfer)")
-others = [s.name for s in list_models("classification") if s.name != model_name]
+others = transfer_candidates(model_name, len(model.class_names))  # same classes, user models that load
 rows = None
 if others and st.checkbox(f"Classify the adversarial image with {', '.join(others)}", key="lab_transfer"):
     with st.spinner("Loading and running the other models…"):

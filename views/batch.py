@@ -18,10 +18,10 @@ from core.image_sets import ImageItem, ImageSet, ImageSetError, read_bundled, re
 from core.images import list_samples, prepare_for_model, to_tensor
 from core.labelled_samples import LABELLED_DIR, TITLE
 from core.labels import Labeler, LabelError, parse_labels
-from core.models import get_spec
 from core.progress import Cancelled
 from core.viz.curves import batch_figure, eps_axis
-from ui.common import device_caption, get_model, model_picker, progress_bar, session_store, upload_help
+from ui.common import (device_caption, get_model, model_picker, model_spec, progress_bar, session_store,
+                       upload_help)
 from ui.long_work import stoppable_progress
 from ui.presets import consume_autorun, preset_bar
 from ui.sweep_widgets import defenses_input, format_numbers, numbers_input, parse_numbers, stop_button
@@ -86,7 +86,7 @@ def _read_upload(kind: str, content: bytes | list[tuple[str, bytes]], model_name
         if isinstance(cached[1], ImageSetError):
             raise cached[1]
         return cached[1]
-    spec = get_spec(model_name)
+    spec = model_spec(model_name)
     prepare = lambda im: to_tensor(prepare_for_model(im, spec))  # noqa: E731
     store.pop(f"{P}_read", None)  # the previous upload's images are released first
     try:
@@ -152,7 +152,7 @@ url.write()
 url.show_notes()
 
 # ----------------------------------------------------------------------------- the images
-spec = get_spec(model_name)
+spec = model_spec(model_name)
 images: ImageSet | None = None
 sample_keys: list[str] | None = None
 if src == SOURCES["bundled"]:

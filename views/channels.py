@@ -14,6 +14,7 @@ from core.viz.common import to_numpy_image
 from core.viz.explain import channel_maps_grid, channel_profile, pr_nr_sums, relevance_scatter
 from ui.common import attack_picker, device_caption, image_and_model, image_tensor, progress_bar
 from ui.presets import consume_autorun, preset_bar
+from ui.user_models import require
 
 st.title("📊 Channels")
 st.markdown(
@@ -29,6 +30,7 @@ preset_bar("ch")  # one-click presets and the guided tour's settings (ui/presets
 
 with st.sidebar:
     img, img_label, model_name, model = image_and_model("ch")
+    require(model, "cam", "The Channels page")  # user models without a CAM layer get a note, not an error
     st.header("Attack")
     choice = attack_picker("ch", model.class_names)
     st.header("Channels")

@@ -13,6 +13,7 @@ from core.viz.common import to_numpy_image
 from core.viz.explain import pooling_demo_figure, sensitivity_figure, stage_sizes_figure
 from ui.common import device_caption, get_model, image_and_model, image_tensor, progress_bar
 from ui.presets import consume_autorun, preset_bar
+from ui.user_models import require
 
 st.title("🧩 Feature maps")
 st.markdown(
@@ -30,6 +31,7 @@ preset_bar("fm")  # one-click presets and the guided tour's settings (ui/presets
 
 with st.sidebar:
     img, img_label, model_name, model = image_and_model("fm")
+    require(model, "stages", "The Feature maps page")  # user models without named stages get a note
     st.header("Settings to compare")
     factors = st.multiselect("Input upsampling s (nearest)", [1.0, 1.5, 2.0], default=[1.0, 2.0], key="fm_up",
                              format_func=lambda s: f"×{s:g}", help="Each pass costs about s² times a plain one.")

@@ -13,6 +13,7 @@ from core.explain.saliency import METHODS
 from core.progress import Cancelled
 from core.viz.common import to_numpy_image
 from core.viz.explain import saliency_row
+from core.models.architectures import capabilities
 from ui.common import attack_picker, device_caption, image_and_model, image_tensor, progress_bar
 from ui.presets import consume_autorun, preset_bar
 
@@ -56,6 +57,9 @@ with st.sidebar:
             params["smoothgrad"] = {"nt_samples": st.slider("SmoothGrad samples", 4, 64, 16, key="sal_sg_n"),
                                     "stdev": st.slider("SmoothGrad noise σ", 0.05, 0.3, 0.15, 0.05, key="sal_sg_std"),
                                     "seed": choice.seed}
+        if "gradcam" in methods and "head" not in capabilities(model):
+            st.info("Grad-CAM needs a feature map before the classifier; this model has none, so it is left out.")
+            methods = [m for m in methods if m != "gradcam"]
         if "gradcam" in methods:
             stages = [s for s in model.stage_names if s != "stem"]
             params["gradcam"] = {"stage": st.selectbox("Grad-CAM stage", stages, index=len(stages) - 1,

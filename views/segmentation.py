@@ -19,6 +19,7 @@ from core.viz.segmentation import (attack_trajectory_figure, comparison_figure, 
 from ui.common import device_caption, get_model, image_picker, model_picker, progress_bar
 from ui.presets import consume_autorun, preset_bar
 from ui.segmentation import GOALS, defense_picker, goal_picker, threat_picker
+from ui.user_models import require
 
 CAM = "Class-activation mask (approximate)"
 
@@ -62,6 +63,7 @@ if img is None:
 # The photo stretched to the model's input size (as MediaPipe does); shown with its own aspect.
 if source == CAM:
     classifier = get_model(clf_name)
+    require(classifier, "head", "A class-activation mask")  # user models without a feature map get a note
     size = classifier.input_size
     size = (size, size) if isinstance(size, int) else tuple(size)
     x = to_tensor(stretch(img, size))

@@ -116,6 +116,10 @@ def default_params(name: str) -> dict[str, Any]:
     return {p.name: p.default_value() for p in DEFENSE_PARAMS.get(name, ())}
 
 
+# What a defense needs from the model (core.models.architectures.capabilities); user models may lack it.
+NEEDS = {"Equivariance purification": "head", "CIFS-lite (untrained, exploratory)": "cam"}
+
+
 def make_defense(name: str, model: nn.Module, preset: str | None = None, **params: Any) -> Defense:
     """The defense registered under ``name`` around ``model``. ``preset="paper"`` selects the
     paper's settings where a defense has them (equivariance purification)."""
@@ -123,6 +127,12 @@ def make_defense(name: str, model: nn.Module, preset: str | None = None, **param
         cls = DEFENSES[name]
     except KeyError:
         raise KeyError(f"unknown defense {name!r}; known: {', '.join(DEFENSES)}") from None
+    need = NEEDS.get(name)
+    if need is not None:
+        from core.models.architectures import CAPABILITY_TEXT, capabilities
+
+        if need not in capabilities(model):
+            raise ValueError(f"needs {CAPABILITY_TEXT[need]}; {getattr(model, 'name', '') or 'this model'} has none")
     if preset == "paper":
         if not hasattr(cls, "paper_settings"):
             raise ValueError(f"{name} has no paper preset")

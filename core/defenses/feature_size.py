@@ -146,6 +146,8 @@ def build_feature_size_model(model: nn.Module, upsample: float = 1.0,
 def stage_sizes(model: nn.Module, input_hw: tuple[int, int]) -> dict[str, tuple[int, int, int]]:
     """(channels, height, width) of every named stage for an input of size ``input_hw``,
     measured with one forward pass of a zero image."""
+    if not list(getattr(model, "stage_names", [])):
+        return {}  # a user model without named stages (core.models.architectures)
     dev = next((p.device for p in model.parameters()), torch.device("cpu"))
     x = torch.zeros(1, 3, *input_hw, device=dev)
     _, kept = model.forward_features(x, keep=tuple(model.stage_names))

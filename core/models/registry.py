@@ -13,13 +13,25 @@ import torch
 from torch import nn
 
 from core.device import get_device
-from core.models import builtin, segmentation_builtin, zoo_builtin  # noqa: F401  (register the bundled models, in this order)
+from core.models import builtin, segmentation_builtin, user_models, zoo_builtin  # noqa: F401  (register the bundled models, in this order)
 from core.models.spec import REGISTERED, ModelSpec, register
 
-__all__ = ["ModelSpec", "register", "list_models", "get_spec", "load_model"]
+__all__ = ["ModelSpec", "register", "list_models", "get_spec", "load_model", "unregister"]
 
 _CACHE: dict[tuple[str, str], nn.Module] = {}
 _LOCK = threading.Lock()
+
+# The user's models (models.toml or $EXPLORER_MODELS), after the bundled ones; a broken
+# description is recorded (user_models.failed_models), never raised.
+user_models.register_default()
+
+
+def unregister(name: str) -> None:
+    """Remove a model and its loaded instances (user models being reloaded; tests)."""
+    with _LOCK:
+        REGISTERED.pop(name, None)
+        for key in [k for k in _CACHE if k[0] == name]:
+            del _CACHE[key]
 
 
 def list_models(task: str | None = None) -> list[ModelSpec]:

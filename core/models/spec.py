@@ -25,6 +25,7 @@ class ModelSpec:
     description: str
     loader: Callable[[], nn.Module] = field(compare=False, repr=False)
     num_classes: int = 1000
+    origin: str = "bundled"  # "bundled", "user" (core/models/user_models.py) or "session" (a browser upload)
 
 
 REGISTERED: dict[str, ModelSpec] = {}  # name -> spec, in registration order
