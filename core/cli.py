@@ -248,6 +248,7 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--models", default=None, metavar="FILE.toml",
                    help="a model description file (default: $EXPLORER_MODELS or ./models.toml)")
     m.add_argument("--check", action="store_true", help="load every user model and show its probe prediction")
+    add_audit_parser(sub)
     return p
 
 
@@ -272,6 +273,72 @@ def cmd_models(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
         stderr.write(f"error: {name}: {err}\n")
         code = EXIT_ERROR
     return code
+
+
+def add_audit_parser(sub: Any) -> None:
+    """``python -m core audit``: the gradient-masking audit (core/audit.py)."""
+    a = sub.add_parser("audit", help="check a model (or a defense) for signs of gradient masking",
+                       description="Run the gradient-masking audit of core/audit.py on a zoo model (shipped test "
+                                   "subset) or an ImageNet classifier (bundled photos) and print each check's verdict.")
+    a.add_argument("--model", required=True, help="registered classifier, e.g. fmnist-cifs or EfficientNet-Lite0")
+    a.add_argument("--n", type=int, default=100, help=f"images (ceiling {limits.MAX_EVAL_IMAGES}; default %(default)s)")
+    a.add_argument("--samples", default=None, metavar="KEY,KEY", help="ImageNet models: only these bundled photos")
+    a.add_argument("--norm", default="linf", choices=["linf", "l2"])
+    a.add_argument("--eps", default=None, help="ε in pixel scale, e.g. 0.1 or 4/255 (default: 0.1 zoo, 4/255 ImageNet)")
+    a.add_argument("--steps", type=int, default=None, help="white-box PGD steps (default 20 zoo, 10 ImageNet)")
+    a.add_argument("--square-queries", type=int, default=None, help="Square Attack queries per image")
+    a.add_argument("--through-mask", action="store_true", help="CIFS models: differentiate through the channel mask")
+    a.add_argument("--defense", default=None, metavar="NAME[:key=value,...]", help="audit the model behind a defense")
+    a.add_argument("--naive", action="store_true", help="with --defense: attack with the defense's naive gradients")
+    a.add_argument("--surrogate", default="default", help="model to transfer from ('none' to skip; default: "
+                                                          "fmnist-pgd-at for zoo models, the undefended model for defenses)")
+    a.add_argument("--seed", type=int, default=0)
+    a.add_argument("--out", default=None, help="write the audit as JSON to this file")
+    a.add_argument("--quiet", action="store_true")
+
+
+def _parse_fraction(text: str) -> float:
+    num, _, den = text.partition("/")
+    try:
+        return float(num) / (float(den) if den else 1.0)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+
+
+def cmd_audit(args: argparse.Namespace, stderr: TextIO) -> int:
+    import json
+
+    from core.audit_runs import default_config, prepare, run_audit
+
+    try:
+        if not 1 <= args.n <= limits.MAX_EVAL_IMAGES:
+            raise ValueError(f"--n must be in 1..{limits.MAX_EVAL_IMAGES}")
+        defense = parse_defense(args.defense) if args.defense else None
+        sur = None if args.surrogate == "none" else args.surrogate
+        cfg = default_config(args.model, norm=args.norm, eps=_parse_fraction(args.eps) if args.eps else None,
+                             steps=args.steps, square_queries=args.square_queries)
+        target = prepare(args.model, n=args.n, samples=args.samples.split(",") if args.samples else None,
+                         through_mask=args.through_mask, defense=defense, adaptive=not args.naive, surrogate=sur)
+    except (ValueError, KeyError, argparse.ArgumentTypeError) as e:
+        stderr.write(f"error: {e}\n")
+        return EXIT_ERROR
+    stderr.write(f"Auditing {target.description} on the {target.data}, ε = {cfg.eps:.4g} ({cfg.norm})\n")
+    try:
+        res = run_audit(target, cfg, seed=args.seed, progress=None if args.quiet else TextProgress(stderr))
+    except KeyboardInterrupt:
+        stderr.write("\ninterrupted\n")
+        return EXIT_INTERRUPTED
+    for c in res.checks:
+        stderr.write(f"  [{c.verdict.upper():4s}] {c.title}: {c.meaning}\n")
+    stderr.write(f"{'FLAGGED: ' + ', '.join(res.flags()) if res.flagged else 'no check warns'} "
+                 f"({res.clean_correct}/{res.n} clean-correct images, {res.elapsed_s:.0f} s)\n")
+    if args.out:
+        doc = {"model": args.model, "description": target.description, "data": target.data,
+               "command": "python -m core audit " + " ".join(sys.argv[2:]) if sys.argv[1:2] == ["audit"] else "",
+               **res.to_dict()}
+        Path(args.out).write_text(json.dumps(doc, indent=1, default=float), encoding="utf-8")
+        stderr.write(f"wrote {args.out}\n")
+    return EXIT_OK
 
 
 def _settings(args: argparse.Namespace) -> Any:
@@ -463,6 +530,8 @@ def main(argv: Sequence[str] | None = None, stderr: TextIO | None = None) -> int
         except Exception as e:  # noqa: BLE001 - never a traceback on the command line
             say(stderr, "error", f"unexpected {type(e).__name__}: {e}")
             return EXIT_ERROR
+    if args.command == "audit":
+        return cmd_audit(args, stderr)
     return EXIT_ERROR  # pragma: no cover - argparse requires a command
 
 

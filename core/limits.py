@@ -27,6 +27,9 @@ MAX_BATCH = 64
 MAX_SMOOTHING_SAMPLES = 100_000
 MAX_PURIFICATION_STEPS = 100
 MAX_CW_ITERATIONS = 1000
+MAX_SQUARE_QUERIES = 10_000  # Square Attack: forward passes per image and restart
+MAX_ENSEMBLE_TARGETS = 9  # target classes of the ensemble's targeted APGD-DLR
+MAX_EOT_EVALS = 32  # repeated evaluations of a randomized model (ensemble 'rand', audit)
 
 # One pass through a model: N·H·W of the batch (checked by every forward of the shared models,
 # core/models/wrappers.py and selfie_segmentation.py, whatever called it: attacks, EOT, patch

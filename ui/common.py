@@ -229,6 +229,10 @@ def attack_picker(key: str, class_names: list[str] | None = None, attacks: list[
                                          max(5, limits.MAX_CW_ITERATIONS // bs), 25, key=f"{key}_iters")
         params["c_init"] = float(st.select_slider("Initial c", [0.01, 0.1, 1.0, 10.0], 1.0, key=f"{key}_c"))
         params["respect_eps"] = st.checkbox("Respect ε (project onto the L2 ball)", False, key=f"{key}_respect")
+    if name == "Square":
+        params["n_queries"] = st.slider("Queries per image", 10, limits.MAX_SQUARE_QUERIES, 1000, 10,
+                                        key=f"{key}_queries",
+                                        help="Each query is one forward pass; an image stops once it is fooled.")
     threat = ThreatModel(norm=norm, eps=eps, step=step, steps=steps, random_start=rs, restarts=restarts)
 
     mode = st.radio("Goal", ["untargeted", "targeted", "least_likely"], horizontal=True, key=f"{key}_goal",

@@ -13,6 +13,7 @@ from core.attacks.cw import CWL2
 from core.attacks.fgsm import FGSM
 from core.attacks.nfgsm import NFGSM
 from core.attacks.pgd import PGD
+from core.attacks.square import Square
 from core.attacks.trades import TradesKL
 
 ATTACKS: dict[str, type[Attack]] = {
@@ -23,6 +24,7 @@ ATTACKS: dict[str, type[Attack]] = {
     "APGD-CE": APGDCE,
     "APGD-DLR": APGDDLR,
     "CW-L2": CWL2,
+    "Square": Square,
 }
 
 ATTACK_INFO: dict[str, str] = {
@@ -44,6 +46,9 @@ ATTACK_INFO: dict[str, str] = {
     "CW-L2": "Looks for the smallest L2 change that flips the prediction, trading size against success "
              "with an optimiser and a search over the trade-off constant. ε is not a hard limit "
              "unless 'respect ε' is on.",
+    "Square": "Never looks at gradients: it only asks the model for its scores, trying random square "
+              "patches of ±ε and keeping the ones that lower the correct class's margin. Because it needs no "
+              "gradient, a defense that hides or breaks its gradients does not stop it.",
 }
 
 # Interactive CPU defaults (docs/ALGORITHMS.md). ``step``/``steps`` of attacks that ignore
@@ -56,6 +61,8 @@ DEFAULT_THREATS: dict[str, ThreatModel] = {
     "APGD-CE": ThreatModel(norm="linf", eps=4 / 255, step=8 / 255, steps=20, random_start=True),
     "APGD-DLR": ThreatModel(norm="linf", eps=4 / 255, step=8 / 255, steps=20, random_start=True),
     "CW-L2": ThreatModel(norm="l2", eps=1.0, step=0.01, steps=50, random_start=False),
+    # Square ignores step/steps (its budget is n_queries); random_start is part of the method.
+    "Square": ThreatModel(norm="linf", eps=4 / 255, step=4 / 255, steps=1, random_start=True),
 }
 
 # L2 defaults for the attacks that support both norms (224 px images: ε = 1.0, α = ε/4).
@@ -66,6 +73,7 @@ DEFAULT_L2_THREATS: dict[str, ThreatModel] = {
     "APGD-CE": ThreatModel(norm="l2", eps=1.0, step=2.0, steps=20, random_start=True),
     "APGD-DLR": ThreatModel(norm="l2", eps=1.0, step=2.0, steps=20, random_start=True),
     "CW-L2": DEFAULT_THREATS["CW-L2"],
+    "Square": ThreatModel(norm="l2", eps=1.0, step=1.0, steps=1, random_start=True),
 }
 
 
@@ -91,6 +99,6 @@ def make_attack(name: str, threat: ThreatModel | None = None, **params) -> Attac
 
 
 __all__ = ["APGD", "ATTACKS", "ATTACK_INFO", "Attack", "AttackResult", "CWL2", "DEFAULT_L2_THREATS",
-           "DEFAULT_THREATS", "FGSM", "Goal", "NFGSM", "PGD", "StepRecord", "ThreatModel", "TradesKL",
+           "DEFAULT_THREATS", "FGSM", "Goal", "NFGSM", "PGD", "Square", "StepRecord", "ThreatModel", "TradesKL",
            "apgd_checkpoints", "apgd_should_halve", "attack_objective", "default_threat", "dlr_loss", "make_attack", "project",
            "resolve_targets"]

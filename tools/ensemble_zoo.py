@@ -1,0 +1,105 @@
+"""Evaluate zoo models with the worst-case ensemble (core/ensemble.py) and, optionally, with
+torchattacks' AutoAttack on the same images (the agreement table of docs/BENCHMARKS.md).
+
+    OMP_NUM_THREADS=1 PYTHONPATH=. .venv/bin/python tools/ensemble_zoo.py --out /tmp/zooeval [names]
+    ... --oracle 200     # also torchattacks.AutoAttack('standard') on the first 200 images
+    ... --merge DIR      # copy the results in DIR into the cards (evaluation.ensemble) and docs
+
+Images: the shipped 1,000-image test subset (assets/data), float in [0, 1]; ε = 0.1 (L∞).
+CIFS is evaluated twice: as shipped (the attacks' gradient treats its channel mask as a
+constant) and through its mask (core/attacks/cifs_adaptive.py); the card quotes the lower.
+One JSON per model in the output folder: the ensemble summary, per-image verdicts and timing.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+import torch  # noqa: E402
+
+from core.attacks.cifs_adaptive import has_cifs, through_mask  # noqa: E402
+from core.ensemble import EnsembleConfig, worst_case  # noqa: E402
+from core.train.data import load_test_subset, to_float  # noqa: E402
+from core.train.zoo import ZOO_BY_NAME, available, load_zoo_model  # noqa: E402
+
+EPS = 0.1
+CONFIG = EnsembleConfig(norm="linf", eps=EPS, apgd_steps=50, n_targets=3, square_queries=1000, square_p_init=0.8)
+
+
+def torchattacks_autoattack(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, seed: int = 0) -> torch.Tensor:
+    """Per image: robust under torchattacks.AutoAttack(version='standard') (its own defaults:
+    APGD-CE, APGD-T over 9 targets, FAB-T, Square 5,000 queries)."""
+    import torchattacks
+
+    aa = torchattacks.AutoAttack(model, norm="Linf", eps=EPS, version="standard", n_classes=10, seed=seed)
+    adv = aa(x, y)
+    with torch.no_grad():
+        return (model(adv).argmax(1) == y) & (model(x).argmax(1) == y)
+
+
+def evaluate_one(name: str, n: int, oracle: int, seed: int = 0) -> dict:
+    x, y, _ = load_test_subset()
+    x, y = to_float(x)[:n], y[:n].long()
+    model = load_zoo_model(name)
+    out: dict = {"model": name, "n": n, "eps": EPS, "norm": "linf", "seed": seed, "threads": torch.get_num_threads(),
+                 "torch": torch.__version__, "command": " ".join(sys.argv)}
+    views = [("as_shipped", model)] + ([("through_mask", through_mask(model))] if has_cifs(model) else [])
+    for label, m in views:
+        t0 = time.perf_counter()
+        r = worst_case(m, x, y, CONFIG, seed=seed,
+                       progress=lambda d, t, msg: print(f"  {name} {label}: {msg}", file=sys.stderr, flush=True)
+                       if d == t or d % 5 == 0 else None)
+        s = r.summary()
+        s["robust_per_image"] = [int(v) for v in r.robust]
+        s["found_by"] = r.found_by
+        s["seconds"] = round(time.perf_counter() - t0, 1)
+        out[label] = s
+        print(f"{name} {label}: clean {s['clean_accuracy']:.3f} robust {s['robust_accuracy']:.3f} "
+              f"({s['seconds']} s) {[(b['attack'], b['fooled']) for b in s['breakdown']]}", flush=True)
+    if oracle:
+        for label, m in views:
+            t0 = time.perf_counter()
+            rob = torchattacks_autoattack(m, x[:oracle], y[:oracle], seed=seed)
+            mine = torch.tensor(out[label]["robust_per_image"][:oracle]).bool()
+            out[label]["oracle"] = {"n": oracle, "torchattacks_autoattack_robust": int(rob.sum()),
+                                    "ensemble_robust": int(mine.sum()),
+                                    "both_robust": int((rob & mine).sum()),
+                                    "only_ensemble_robust": int((mine & ~rob).sum()),
+                                    "only_torchattacks_robust": int((rob & ~mine).sum()),
+                                    "seconds": round(time.perf_counter() - t0, 1)}
+            print(f"{name} {label} oracle: {out[label]['oracle']}", flush=True)
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("models", nargs="*")
+    ap.add_argument("--out", default=None, help="folder for one JSON per model")
+    ap.add_argument("--n", type=int, default=1000, help="images of the shipped subset (first n)")
+    ap.add_argument("--oracle", type=int, default=0, help="also run torchattacks' AutoAttack on the first N images")
+    ap.add_argument("--threads", type=int, default=1)
+    args = ap.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    names = args.models or [e.name for e in available()]
+    for nm in names:
+        if nm not in ZOO_BY_NAME:
+            ap.error(f"unknown model {nm}")
+    out_dir = Path(args.out) if args.out else None
+    if out_dir:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    for nm in names:
+        res = evaluate_one(nm, args.n, args.oracle)
+        if out_dir:
+            suffix = ".oracle" if args.oracle else ""
+            (out_dir / f"{nm}{suffix}.json").write_text(json.dumps(res, indent=1), encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
