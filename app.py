@@ -27,6 +27,7 @@ PAGES = [
     ("views/zoo.py", "Model zoo", ":material/pets:"),
     ("views/curves.py", "Robustness curves", ":material/show_chart:"),
     ("views/batch.py", "Batch evaluation", ":material/folder_open:"),
+    ("views/audit.py", "Robustness audit", ":material/fact_check:"),
     ("views/glossary.py", "Glossary", ":material/menu_book:"),
 ]
 

@@ -127,4 +127,25 @@ def run_audit(target: AuditTarget, config: AuditConfig, *, seed: int = 0, progre
                  randomized=target.randomized, seed=seed, progress=progress)
 
 
-__all__ = ["AuditTarget", "default_config", "default_surrogate", "prepare", "run_audit"]
+
+def audit_report(result: AuditResult, target: AuditTarget, settings: dict, seed: int):
+    """The page's report download (core.report.Report): checklist, figures, numbers."""
+    from core.report import Report
+    from core.viz.audit import attack_comparison_figure, checklist_rows, success_vs_eps_figure
+
+    rep = Report(f"Gradient-masking audit: {target.description}", page="views/audit.py", settings=settings,
+                 seeds={"audit": seed}, notes=list(result.notes))
+    rep.add_section("Verdict", ("Flagged: " + ", ".join(result.flags())) if result.flagged else "No check warns.")
+    rep.add_text(f"Data: {target.data}; {result.clean_correct} of {result.n} classified correctly.")
+    rep.add_table([{k: v for k, v in r.items() if k} for r in checklist_rows(result)], "Checks")
+    rep.add_figure(success_vs_eps_figure(result), "White-box success against ε")
+    rep.add_figure(attack_comparison_figure(result), "White-box vs transfer vs Square")
+    rep.add_section("Numbers")
+    for c in result.checks:
+        if c.numbers:
+            rep.add_numbers({k: v for k, v in c.numbers.items() if k != "rows"}, c.title)
+    rep.add_table(result.comparison, "Attack comparison")
+    return rep
+
+
+__all__ = ["AuditTarget", "audit_report", "default_config", "default_surrogate", "prepare", "run_audit"]

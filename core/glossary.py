@@ -112,6 +112,22 @@ GLOSSARY: dict[str, Term] = {
         "gradient attack fails; the model is still vulnerable. Signs: a one-step attack beats many steps, "
         "or an adaptive attack (BPDA, EOT) suddenly succeeds. Athalye, Carlini & Wagner (2018).",
         "", ("bpda", "eot", "adaptive-attack")),
+    "square-attack": Term(
+        "Square Attack",
+        "A black-box attack that only reads the model's scores: random square patches, kept when they help.",
+        "Andriushchenko et al. (ECCV 2020). Each query changes one random square window of the image by "
+        "$\\pm\\varepsilon$ (L∞) or moves perturbation mass between two windows (L2), and keeps the change if the "
+        "margin of the true class went down. The squares shrink on a fixed schedule. It never uses gradients, so "
+        "hiding or breaking gradients does not stop it: when it beats a gradient attack, the gradients were masked.",
+        "", ("gradient-masking", "worst-case-ensemble")),
+    "worst-case-ensemble": Term(
+        "Worst-case ensemble (AutoAttack)",
+        "Run several different attacks and count an image as robust only if all of them fail.",
+        "Croce & Hein (ICML 2020). APGD with cross-entropy, then targeted APGD with the DLR loss towards the "
+        "most likely wrong classes, then the Square Attack, each on the images the previous ones did not fool. "
+        "The robust accuracy it reports is the number this project quotes: diverse attacks, one without "
+        "gradients, remove most false robustness claims.",
+        "", ("apgd", "square-attack", "gradient-masking")),
     "bpda": Term(
         "BPDA (Backward Pass Differentiable Approximation)",
         "Run the defense forward, but treat it as the identity when computing gradients.",
@@ -252,6 +268,7 @@ GLOSSARY: dict[str, Term] = {
 
 # The terms each page uses (page keys as in core.presets.PAGE_PATHS).
 PAGE_TERMS: dict[str, tuple[str, ...]] = {
+    "audit": ("gradient-masking", "transfer", "square-attack", "worst-case-ensemble", "adaptive-attack", "eot"),
     "lab": ("adversarial-example", "epsilon", "linf", "fgsm", "pgd", "targeted", "adaptive-attack", "bpda",
             "transfer", "psnr"),
     "def": ("adaptive-attack", "bpda", "eot", "input-transformation", "gradient-masking", "randomized-smoothing",

@@ -42,13 +42,14 @@ PAGE_PATHS: dict[str, str] = {
     "cur": "views/curves.py",
     "bat": "views/batch.py",
     "zoo": "views/zoo.py",
+    "audit": "views/audit.py",
     "glossary": "views/glossary.py",
 }
 
 PAGE_TITLES: dict[str, str] = {
     "home": "Home", "lab": "Attack Lab", "def": "Defenses", "cert": "Certify", "seg": "Segmentation",
     "sal": "Saliency", "ch": "Channels", "fm": "Feature maps", "cur": "Robustness curves",
-    "bat": "Batch evaluation", "zoo": "Model zoo", "glossary": "Glossary",
+    "bat": "Batch evaluation", "zoo": "Model zoo", "audit": "Robustness audit", "glossary": "Glossary",
 }
 
 LITE0 = "EfficientNet-Lite0"
@@ -101,6 +102,9 @@ BASE: dict[str, dict[str, Any]] = {
             "bat_def_names": [], "bat_adaptive": False},
     "zoo": {"zoo_models": ["fmnist-standard", "fmnist-pgd-at"], "zoo_source": "test", "zoo_cls": 0, "zoo_k": 0,
             "zoo_attack": "PGD", "zoo_eps": 0.1, "zoo_steps": 20, "zoo_seed": 0, "zoo_sal": "saliency"},
+    "audit": {"audit_model": "fmnist-cifs", "audit_through": False, "audit_defense": "none", "audit_adaptive": True,
+              "audit_surrogate": "fmnist-pgd-at", "audit_n": 100, "audit_eps": 0.1, "audit_steps": 20,
+              "audit_queries": 1000, "audit_seed": 0},
 }
 
 
@@ -238,6 +242,15 @@ PRESETS: dict[str, list[Preset]] = {
            "PGD-trained Fashion-MNIST model.", {},
            "On this T-shirt the attack flips the standard model but not the adversarially trained one; the curves "
            "below show it is not a lucky image."),
+    ],
+    "audit": [
+        _p("audit", "cifs_mask_blind", "Is CIFS really robust?", "The gradient-masking audit of the CIFS zoo model "
+           "as shipped: its attacker treats the channel mask as a constant.", {}, 
+           "Transfer from the PGD-AT model and the gradient-free Square Attack beat the white-box attack at 2ε: "
+           "the card's PGD number was the attack failing, not the model holding.", autorun=False),
+        _p("audit", "pgd_at_passes", "A real defense: PGD-AT", "The same audit on the PGD adversarially trained model.",
+           {"audit_model": "fmnist-pgd-at", "audit_surrogate": "fmnist-trades"},
+           "No check warns: the white-box attack is the strongest one, so its number can be trusted.", autorun=False),
     ],
 }
 

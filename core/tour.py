@@ -129,6 +129,14 @@ STEPS: list[TourStep] = [
         preset="zoo/standard_vs_at",
         latex=r"\min_\theta \ \mathbb{E}_{(x,y)} \max_{\|\delta\|_\infty \le \varepsilon} L\big(f_\theta(x+\delta), y\big)",
         path="defenses"),
+    TourStep(
+        "How to tell a real defense from a broken one", "audit",
+        f"A robustness number is only as good as the attack behind it. The audit runs the checks of the "
+        f"evaluation checklists: a {link('transfer', 'transferred')} attack or the gradient-free "
+        f"{link('square-attack', 'Square Attack')} must not beat the white-box attack, a huge ε must always win, "
+        f"and the gradient must point uphill. A model that fails them shows {link('gradient-masking', 'gradient masking')}; "
+        f"quote the {link('worst-case-ensemble', 'worst-case ensemble')} instead.",
+        preset="audit/cifs_mask_blind", path="defenses"),
     # ---------------------------------------------------------------- explanations
     TourStep(
         "Where does the model look?", "sal",
