@@ -18,6 +18,9 @@ if [ ! -f "$STAMP" ]; then
   if [ "${1:-}" = "dev" ]; then
     # torchattacks is only a test oracle; it pins an old requests, so it goes in without deps.
     .venv/bin/python -m pip install -q --disable-pip-version-check --no-deps torchattacks==3.5.1 2>&1 | grep -v "^WARNING: Location" || true
+    # The oracle tests fail on CI without it: say so here, loudly, rather than there.
+    .venv/bin/python -c "import torchattacks; torchattacks.AutoAttack; torchattacks.Square" \
+      || { echo "setup: torchattacks (the test oracle) did not install; the oracle tests need it" >&2; exit 1; }
   fi
   touch "$STAMP"
 fi

@@ -27,7 +27,12 @@ def require_browser() -> None:
         if os.environ.get("CI"):
             pytest.fail("Chromium is missing on CI (scripts/test.sh installs Debian's chromium)")
         pytest.skip("Debian's chromium is not installed (scripts/test.sh installs it when run as root)")
-    pytest.importorskip("playwright")
+    try:
+        import playwright  # noqa: F401
+    except ImportError:
+        if os.environ.get("CI"):
+            pytest.fail("playwright is missing on CI (requirements-dev.txt installs it)")
+        pytest.skip("playwright is not installed (requirements-dev.txt)")
 
 
 def _free_port() -> int:

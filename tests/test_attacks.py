@@ -17,6 +17,7 @@ from core.attacks import (APGD, ATTACK_INFO, ATTACKS, CWL2, DEFAULT_L2_THREATS, 
 from core.attacks.base import Recorder
 from core.attacks.trades import kl_to_clean
 from core.progress import Cancelled
+from oracles import require_torchattacks
 
 # (name, norm) pairs of every registered attack and every norm it supports.
 ATTACK_NORMS = [(name, norm) for name, cls in ATTACKS.items() for norm in cls.norms]
@@ -568,7 +569,7 @@ def test_registry_defaults_and_params():
 # ----------------------------------------------------------------------------- reference
 
 def test_fgsm_and_pgd_agree_with_torchattacks(conv):
-    torchattacks = pytest.importorskip("torchattacks")
+    torchattacks = require_torchattacks()
     model, x, y = conv
     eps, alpha = 8 / 255, 2 / 255
 

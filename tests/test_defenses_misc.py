@@ -1,6 +1,8 @@
 """Feature-map size, CIFS-lite, the input transforms and the registry (core/defenses/)."""
 from __future__ import annotations
 
+import math
+
 import io
 
 import numpy as np
@@ -77,6 +79,22 @@ def test_cifs_lite_infinite_temperature_is_the_plain_model(lite0):
     assert torch.allclose(big, lite0(x), atol=1e-3)
 
 
+def test_cifs_lite_mask_exact_values_on_a_hand_made_classifier():
+    class Head:  # 3 classes, 4 channels: class k's weight row is ln(3)·e_k
+        classifier_weight = math.log(3) * torch.eye(3, 4)
+
+    logits = torch.tensor([[3.0, 2.0, 0.0], [0.0, 1.0, 5.0]])  # top-2: {0, 1} and {2, 1}
+    m = cifs_lite_mask(Head(), logits, temperature=1.0)
+    # g = ln3·(e_0 + e_1): 4·softmax = 4·[3, 3, 1, 1]/8
+    torch.testing.assert_close(m[0], torch.tensor([1.5, 1.5, 0.5, 0.5]))
+    torch.testing.assert_close(m[1], torch.tensor([0.5, 1.5, 1.5, 0.5]))
+    # T = 2 halves g: 4·[√3, √3, 1, 1]/(2√3 + 2)
+    r3 = math.sqrt(3)
+    torch.testing.assert_close(cifs_lite_mask(Head(), logits[:1], temperature=2.0)[0],
+                               torch.tensor([4 * r3, 4 * r3, 4.0, 4.0]) / (2 * r3 + 2))
+    assert torch.equal(cifs_lite_mask(Head(), logits, temperature=float("inf")), torch.ones(2, 4))
+
+
 def test_cifs_lite_mask_and_relevance(lite0):
     w = lite0.classifier_weight
     assert torch.equal(channel_relevance(lite0, 281), w[281])
@@ -85,8 +103,6 @@ def test_cifs_lite_mask_and_relevance(lite0):
     logits[0, 5], logits[0, 9] = 3.0, 2.0
     m = cifs_lite_mask(lite0, logits, temperature=1.0)
     assert m.shape == (1, 1280) and m.sum().item() == pytest.approx(1280, rel=1e-5)  # mean multiplier 1
-    ref = 1280 * torch.softmax(w[5] + w[9], 0)
-    assert torch.allclose(m[0], ref, atol=1e-5)
     # the relevant channels are amplified
     assert m[0, (w[5] + w[9]).argmax()] == m.max()
     d = CIFSLite(lite0, temperature=1.0)

@@ -112,7 +112,10 @@ def test_clopper_pearson_edge_cases():
 def test_rmax_table(n, ratio):
     assert max_certifiable_radius(n, 0.001, 1.0) == pytest.approx(ratio, abs=0.006)
     assert max_certifiable_radius(n, 0.001, 0.25) == pytest.approx(0.25 * max_certifiable_radius(n, 0.001, 1.0))
-    assert max_certifiable_radius(n, 0.001, 1.0) == pytest.approx(norm.ppf(0.001 ** (1 / n)))
+    # the ceiling is what a unanimous vote certifies: scipy's binomial test gives the same
+    # one-sided Clopper–Pearson bound for n successes out of n (an independent computation)
+    p_low = binomtest(n, n, alternative="greater").proportion_ci(confidence_level=1 - 0.001).low
+    assert max_certifiable_radius(n, 0.001, 1.0) == pytest.approx(norm.ppf(p_low), rel=1e-6)
 
 
 def test_radius_is_zero_at_or_below_one_half():
@@ -180,7 +183,8 @@ def test_smoothing_defense_output_and_eot_gradient():
     assert out.logits.shape == (2, 3) and out.certificate is not None
     assert out.diagnostics["counts"].sum(1).tolist() == [32, 32]
     assert out.diagnostics["noisy_samples"].shape == (2, 3, 3, 8, 8)
-    assert out.certificate.details["max_radius"] == pytest.approx(max_certifiable_radius(32, 0.01, 0.1))
+    # σ·Φ⁻¹(α^(1/n)) for σ = 0.1, n = 32, α = 0.01: 0.01^(1/32) = 0.865964, Φ⁻¹ = 1.107515
+    assert out.certificate.details["max_radius"] == pytest.approx(0.1107515, abs=1e-6)
     for adaptive in (True, False):
         xa = x.clone().requires_grad_(True)
         (g,) = torch.autograd.grad(d.as_model(adaptive=adaptive)(xa)[:, 0].sum(), xa)

@@ -9,7 +9,7 @@ import torch
 from audit_toys import LinearToy, linear_robust, toy_data
 from core.attacks.apgd import APGDCE
 from core.ensemble import EnsembleConfig, EOTModel, worst_case
-from test_square import require_torchattacks
+from oracles import require_torchattacks
 
 CFG = EnsembleConfig(eps=0.1, apgd_steps=20, n_targets=3, square_queries=60)
 

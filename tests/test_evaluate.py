@@ -293,7 +293,7 @@ def test_cli_on_two_bundled_photos_matches_the_in_process_evaluation(tmp_path):
     assert {r["image"] for r in per_image} == {"chelsea.jpg", "coffee.jpg"}
     assert doc["settings"]["attack"] == "FGSM" and doc["settings"]["eps"] == pytest.approx([0.5 / 255, 2 / 255])
     assert doc["environment"]["torch"] and doc["environment"]["device"]
-    assert "plotly-graph-div" in html and 'id="report-data"' in html or "id='report-data'" in html
+    assert "plotly-graph-div" in html and ('id="report-data"' in html or "id='report-data'" in html)
 
     # the same numbers from the same code in this process (what the Batch evaluation page runs)
     from core.images import prepare_for_model

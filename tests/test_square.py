@@ -2,8 +2,6 @@
 without gradients, and torchattacks' Square as an independent oracle."""
 from __future__ import annotations
 
-import os
-
 import pytest
 import torch
 
@@ -12,16 +10,7 @@ from core import limits
 from core.attacks import ATTACKS, Goal, ThreatModel, default_threat, make_attack
 from core.attacks.pgd import PGD
 from core.attacks.square import Square, eta_pattern, p_schedule, square_side
-
-
-def require_torchattacks():
-    try:
-        import torchattacks
-    except ImportError:
-        if os.environ.get("CI") == "true":
-            pytest.fail("torchattacks (the test oracle) is missing on CI: scripts/setup.sh dev installs it")
-        pytest.skip("torchattacks (test oracle) not installed: scripts/setup.sh dev")
-    return torchattacks
+from oracles import require_torchattacks
 
 
 def test_p_schedule_is_the_papers_piecewise_halving():

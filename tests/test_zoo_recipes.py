@@ -3,8 +3,11 @@ closed form equals autograd; the batched J-SIGR saliency equals the shared Greyd
 3-channel input is the grey input; photo conversion."""
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
+from torch import nn
 from PIL import Image
 
 from core.explain.perturbation import perturbation_saliency
@@ -74,16 +77,46 @@ def test_cifs_mask_classes_and_loss():
     y = torch.tensor([0, 1, 2, 3])
     out, p, mask = mod(z, y)
     torch.testing.assert_close(mask.sum(1), torch.full((4,), 8.0))  # C·softmax: mean multiplier 1
-    # training: the true class and the best other class of the probe
-    other = p.detach().scatter(1, y[:, None], float("-inf")).argmax(1)
-    g = mod.fc1.weight[y] + mod.fc1.weight[other]
-    torch.testing.assert_close(mask, 8 * torch.softmax(g, 1))
     torch.testing.assert_close(out, z * mask[:, :, None, None])
+    # Exact values on a hand-made probe: class k's weight row is ln(3)·e_k (k < 8), no bias; channel 5
+    # has the largest mean, so with label 2 the classes are {2 (true), 5 (best other)} and
+    # g = ln3·(e_2 + e_5): mask = 8·[1, 1, 3, 1, 1, 3, 1, 1]/12.
+    hm = CIFSModule(8, 10, hidden=None)
+    with torch.no_grad():
+        hm.fc1.weight.zero_()
+        hm.fc1.weight[:8] = math.log(3) * torch.eye(8)
+        hm.fc1.bias.zero_()
+    zh = torch.full((1, 8, 3, 3), 0.1)
+    zh[:, 5] = 1.0
+    _, _, mh = hm(zh, torch.tensor([2]))
+    torch.testing.assert_close(mh[0], torch.tensor([2 / 3, 2 / 3, 2, 2 / 3, 2 / 3, 2, 2 / 3, 2 / 3]))
+    # at test time (no label) the probe's top-2 are used: classes 5 and the tie-broken next; with
+    # channel 3 raised to 0.5 they are {5, 3}
+    zh[:, 3] = 0.5
+    _, _, mt = hm(zh)
+    torch.testing.assert_close(mt[0], torch.tensor([2 / 3, 2 / 3, 2 / 3, 2, 2 / 3, 2, 2 / 3, 2 / 3]))
     # loss: 3/(β+1)·[CE + (β/L)·Σ CE_probe]
     logits = torch.randn(4, 10)
     ce = torch.nn.functional.cross_entropy
     expect = 3 / 3 * (ce(logits, y) + 1.0 * (ce(p, y) + ce(p, y)))
     torch.testing.assert_close(cifs_loss(logits, [p, p], y, beta=2.0), expect)
+
+
+def test_jsigr_terms_on_a_linear_model():
+    """On f(x) = W·x the Jacobian is W everywhere, so the penalty's estimate of ‖J‖_F² (C·‖vᵀJ‖²
+    with a random unit v, averaged over images) approaches ‖W‖_F², the loss adds ½·λ_J·‖W‖_F²;
+    with a constant saliency map (Ŝ = 1) the selective input-gradient term vanishes."""
+    torch.manual_seed(0)
+    lin = nn.Sequential(nn.Flatten(), nn.Linear(28 * 28, 10))
+    n = 3000
+    x, y = torch.rand(n, 1, 28, 28), torch.randint(0, 10, (n,))
+    r = JSIGR(lambda_j=0.1, lambda_s=1.0)
+    r.maps = torch.ones(n, 28, 28)  # a constant map, normalised by its maximum
+    loss, stats = r.loss(lin, x, y, torch.arange(n), torch.Generator().manual_seed(1))
+    w2 = float(lin[1].weight.detach().pow(2).sum())
+    assert stats["sigr"] == 0.0
+    assert stats["jac"] == pytest.approx(w2, rel=0.05)  # unbiased estimate, 3000 projections
+    assert float(loss) == pytest.approx(stats["ce"] + 0.5 * 0.1 * stats["jac"], rel=1e-5)
 
 
 def test_jsigr_maps_equal_shared_perturbation_saliency(batch):
