@@ -74,7 +74,7 @@ def prepare(model_name: str, *, n: int = 100, samples: Sequence[str] | None = No
         x = torch.cat([t for _, t in imgs.items])
         with torch.no_grad():
             y = model(x).argmax(1)
-        data = f"{x.shape[0]} bundled photos ({', '.join(imgs.names())}), labelled with the model's clean prediction"
+        data = f"{x.shape[0]} bundled photos ({', '.join(n for n, _ in imgs.items)}), labelled with the model's clean prediction"
     else:
         raise ValueError(f"{model_name} is not a classifier")
     desc = model_name

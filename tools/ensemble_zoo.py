@@ -77,6 +77,56 @@ def evaluate_one(name: str, n: int, oracle: int, seed: int = 0) -> dict:
     return out
 
 
+def worst_case_block(name: str, res: dict, audit: dict | None, audit_view: dict | None, oracle: dict | None) -> dict:
+    """The card's ``worst_case`` block from this tool's JSON (and the audits' JSON, if any)."""
+    views = {k: res[k] for k in ("as_shipped", "through_mask") if k in res}
+    quoted_view = min(views, key=lambda k: views[k]["robust_accuracy"])
+    keep = ("n", "clean_accuracy", "robust_accuracy", "clean_correct", "robust", "breakdown", "seconds")
+    block = {"eps": res["eps"], "norm": res["norm"], "data": f"first {res['n']} images of the shipped test subset",
+             "attacks": "APGD-CE (50 it.), APGD-T (targeted APGD-DLR, top-3 other classes, 50 it.), Square "
+                        "(1,000 queries, p_init 0.8); each on the images still correct (core/ensemble.py)",
+             "config": views["as_shipped"]["config"], "seed": res["seed"], "threads": res["threads"],
+             "command": res["command"], "robust_accuracy": views[quoted_view]["robust_accuracy"],
+             "clean_accuracy": views[quoted_view]["clean_accuracy"], "quoted_view": quoted_view,
+             **{k: {kk: v[kk] for kk in keep if kk in v} for k, v in views.items()}}
+    for label, a in (("audit", audit), ("audit_through_mask", audit_view)):
+        if a:
+            block[label] = {"flagged": a["flagged"], "flags": a["flags"], "n": a["n"], "eps": a["config"]["eps"],
+                            "description": a.get("description", ""), "command": a.get("command", ""),
+                            "checks": {c["key"]: c["verdict"] for c in a["checks"]}}
+    if oracle:
+        block["agreement"] = {k: v["oracle"] for k, v in oracle.items() if isinstance(v, dict) and "oracle" in v}
+    return block
+
+
+def merge(folder: Path, audits: Path | None) -> None:
+    """Write each model's ``worst_case`` block into its card and regenerate docs/models/zoo.md."""
+    sys.path.insert(0, str(ROOT / "tools"))
+    import train_zoo
+
+    from core.train.zoo import load_card
+
+    for e in available():
+        f = folder / f"{e.name}.json"
+        if not f.exists():
+            print(f"  {e.name}: no results in {folder}")
+            continue
+        res = json.loads(f.read_text(encoding="utf-8"))
+        of = folder / f"{e.name}.oracle.json"
+        oracle = json.loads(of.read_text(encoding="utf-8")) if of.exists() else None
+
+        def read(p: Path | None) -> dict | None:
+            return json.loads(p.read_text(encoding="utf-8")) if p is not None and p.exists() else None
+
+        audit = read(audits / f"{e.name}.json") if audits else None
+        audit_view = read(audits / f"{e.name}-through-mask.json") if audits else None
+        card = load_card(e.name)
+        card["worst_case"] = worst_case_block(e.name, res, audit, audit_view, oracle)
+        train_zoo.write_card(e.name, card)
+        print(f"  wrote the worst-case block of {e.name}")
+    train_zoo.phase_docs()
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("models", nargs="*")
@@ -84,7 +134,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--n", type=int, default=1000, help="images of the shipped subset (first n)")
     ap.add_argument("--oracle", type=int, default=0, help="also run torchattacks' AutoAttack on the first N images")
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--merge", default=None, metavar="DIR", help="write the results in DIR into the cards and docs")
+    ap.add_argument("--audits", default=None, metavar="DIR", help="with --merge: the audits' JSON (python -m core audit --out)")
     args = ap.parse_args(argv)
+    if args.merge:
+        merge(Path(args.merge), Path(args.audits) if args.audits else None)
+        return 0
     torch.set_num_threads(args.threads)
     names = args.models or [e.name for e in available()]
     for nm in names:

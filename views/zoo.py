@@ -205,12 +205,19 @@ rows = []
 for n in chosen:
     ev = cards[n].get("evaluation", {})
     full = ev.get("full_test", {})
+    wc = cards[n].get("worst_case", {})
+    aud = wc.get("audit")
     rows.append({"model": titles[n], **{f"{METRIC_LABELS[m]} %": round(100 * full[m]["accuracy"], 1)
                                          for m in METRICS if m in full},
+                 "worst case %": round(100 * wc["robust_accuracy"], 1) if wc else None,
+                 "audit": ("—" if not aud else ("⚠️ " + ", ".join(aud["flags"]) if aud["flagged"] else "✅ pass")),
                  "train s": cards[n]["training"]["seconds"]})
 st.dataframe(rows, hide_index=True, width="stretch")
-st.caption("Model cards: full 10,000-image test set, ε = 0.1 (L∞). APGD-CE with 20 iterations. "
-           "Re-check any card with `tools/evaluate_zoo.py`.")
+st.caption("Model cards: full 10,000-image test set, ε = 0.1 (L∞), single white-box attacks (APGD-CE with 20 "
+           "iterations; for CIFS a mask-blind attacker). **Worst case**: the number to quote — the AutoAttack-style "
+           "ensemble (APGD-CE, targeted APGD-DLR, Square) on 200 shipped test images. **Audit**: the "
+           "gradient-masking checks of the Robustness audit page; ⚠️ means a single attack's number overstates "
+           "robustness. Re-check any card with `tools/evaluate_zoo.py` and `tools/ensemble_zoo.py`.")
 
 # ------------------------------------------------------------------ 3. saliency
 st.header("Saliency: J-SIGR against standard")
