@@ -66,3 +66,14 @@ def test_bad_upload_is_reported_and_page_survives():
     at.button(key="lab_run").click().run()
     assert not at.exception, at.exception
     assert "Download" in _texts(at) or len(at.metric) >= 4
+
+
+def test_square_shows_queries_used():
+    at = AppTest.from_file(PAGE, default_timeout=180).run()
+    at.selectbox(key="lab_attack").set_value("Square").run()
+    at.slider(key="lab_queries").set_value(10)
+    at.button(key="lab_run").click().run()
+    assert not at.exception, at.exception
+    q = next(m for m in at.metric if m.label == "Queries used").value
+    used, budget = (int(v) for v in q.split(" / "))
+    assert budget == 10 and 0 <= used <= 10

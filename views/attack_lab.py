@@ -181,6 +181,10 @@ with b3:
     st.metric("PSNR", "∞" if stats["psnr"] == float("inf") else f"{stats['psnr']:.1f} dB",
               help="Above ~40 dB the change is usually invisible.")
     st.metric(f"P({names[lab][:18]})", f"{p_adv:.1%}", f"{(p_adv - p_clean) * 100:+.1f} pts")
+    if "queries" in res.params:  # score-based attacks (Square): forward passes used, of the budget
+        st.metric("Queries used", f"{res.params['queries'][0]} / {res.params['n_queries']}",
+                  help="Forward passes of the model the attack asked for (it never uses gradients); "
+                       "it stops as soon as the image is fooled.")
 
 if is_presenter():  # presenter mode: the replay, download, transfer and report sections are hidden
     st.stop()
