@@ -72,7 +72,7 @@ def test_audit_refuses_bad_input():
 def test_cifs_view_has_the_same_logits_and_differentiates_the_mask():
     from core.attacks.cifs_adaptive import through_mask
     from core.train.data import load_test_subset, to_float
-    from core.train.zoo import load_zoo_model
+    from core.models.zoo import load_zoo_model
 
     xs, ys, _ = load_test_subset()
     x = to_float(xs)[:8]

@@ -51,7 +51,7 @@ def test_bookkeeping_first_success_and_breakdown():
 
 def test_ensemble_is_never_above_its_first_attack_alone():
     from core.train.data import load_test_subset, to_float
-    from core.train.zoo import load_zoo_model
+    from core.models.zoo import load_zoo_model
 
     xs, ys, _ = load_test_subset()
     x, y = to_float(xs)[:48], ys[:48].long()

@@ -110,7 +110,7 @@ def test_square_registry_defaults_and_limits():
 def test_square_agrees_with_torchattacks_on_a_zoo_model(norm, eps, ta_norm):
     torchattacks = require_torchattacks()
     from core.train.data import load_test_subset, to_float
-    from core.train.zoo import load_zoo_model
+    from core.models.zoo import load_zoo_model
 
     xs, ys, _ = load_test_subset()
     x, y = to_float(xs)[:100], ys[:100].long()

@@ -26,7 +26,7 @@ import torch  # noqa: E402
 from core.attacks.cifs_adaptive import has_cifs, through_mask  # noqa: E402
 from core.ensemble import EnsembleConfig, worst_case  # noqa: E402
 from core.train.data import load_test_subset, to_float  # noqa: E402
-from core.train.zoo import ZOO_BY_NAME, available, load_zoo_model  # noqa: E402
+from core.models.zoo import ZOO_BY_NAME, available, load_zoo_model  # noqa: E402
 
 EPS = 0.1
 CONFIG = EnsembleConfig(norm="linf", eps=EPS, apgd_steps=50, n_targets=3, square_queries=1000, square_p_init=0.8)
@@ -104,7 +104,7 @@ def merge(folder: Path, audits: Path | None) -> None:
     sys.path.insert(0, str(ROOT / "tools"))
     import train_zoo
 
-    from core.train.zoo import load_card
+    from core.models.zoo import load_card
 
     for e in available():
         f = folder / f"{e.name}.json"
