@@ -1,8 +1,9 @@
 """Square Attack (L∞) on EfficientNet-Lite0 at 224 px: cost per query vs the batched-forward floor,
 and what it does to the bundled photos at ε = 4/255.
 
-1. Overhead: the seven bundled photos, ε = 0.25/255 (small enough that no photo is fooled, so the
-   batch stays at 7 and every iteration queries every photo), ``--queries`` queries. Prints the
+1. Overhead: the seven bundled photos, ε = 0.25/255 (small, so that most photos are not fooled and
+   the batch stays near 7; a fooled photo stops querying, which only lowers Square's rate, since
+   smaller batches cost more per image), ``--queries`` queries. Prints the
    median over interleaved repeats of
      * floor: ``--queries`` batched forward passes (no gradient) of the same 7 images on the
        engine's fused copy (core/models/fast.py), which is what Square queries;

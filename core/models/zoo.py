@@ -85,9 +85,11 @@ ZOO: list[ZooEntry] = [
              arch_overrides=(("cifs", True),),
              about="CIFS: small probes after the last two blocks score each channel's relevance to the top two "
              "classes, and a softmax mask re-weights the channels, damping those that do not support the "
-             "prediction; trained with PGD-5 adversarial training. As in the paper's code, an attacker's "
-             "gradient flows through the features but treats the mask as constant; an attacker that also "
-             "differentiated the mask might do better."),
+             "prediction; trained with PGD-5 adversarial training. As in the paper's code, the model's own "
+             "gradient treats the mask as constant, and single white-box attacks that use it overstate its "
+             "robustness: the gradient-masking audit flags it (transfer from PGD-AT and the gradient-free Square "
+             "Attack beat white-box PGD at ε = 0.2), even when the attack differentiates through the mask. Its "
+             "card quotes the worst-case ensemble, well below the PGD-20 figure."),
     ZooEntry("fmnist-feature-size", short="Feature size", recipe="feature_size",
              title="Larger feature map (stride) + PGD-AT", paper="Xu et al., arXiv 2202.12435",
              arch_overrides=(("strides", (2, 1, 1, 1)),),
