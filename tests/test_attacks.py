@@ -363,7 +363,7 @@ def test_apgd_restarts_pick_the_best_run_per_example(conv):
 @pytest.mark.parametrize("name", list(ATTACKS))
 def test_trajectory_length_and_progress_calls(conv, name):
     model, x, y = conv
-    params = {"binary_steps": 2, "iterations": 3} if name == "CW-L2" else {}
+    params = {"binary_steps": 2, "iterations": 3} if name == "CW-L2" else {"n_queries": 8} if name == "Square" else {}
     tm = default_threat(name)
     if name in ("PGD", "TRADES-KL", "APGD-CE", "APGD-DLR"):
         tm = threat_for(name, tm.norm, steps=4, restarts=2)
@@ -536,7 +536,7 @@ def test_cw_leaves_model_parameters_alone():
 # ----------------------------------------------------------------------------- registry
 
 def test_registry_defaults_and_params():
-    assert set(ATTACKS) == {"FGSM", "PGD", "N-FGSM", "TRADES-KL", "APGD-CE", "APGD-DLR", "CW-L2"}
+    assert set(ATTACKS) == {"FGSM", "PGD", "N-FGSM", "TRADES-KL", "APGD-CE", "APGD-DLR", "CW-L2", "Square"}
     assert set(ATTACK_INFO) == set(ATTACKS) == set(DEFAULT_THREATS)
     assert all(len(v) > 40 for v in ATTACK_INFO.values())
     for name in ATTACKS:
