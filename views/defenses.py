@@ -205,3 +205,22 @@ with st.expander("What do these defenses do?"):
         "forward but treats it as the identity when computing gradients. **EOT** (Expectation over "
         "Transformation) averages the model's output over the defense's randomness, so the gradient points "
         "where the *average* prediction changes. A defense is only credible if it holds against these.")
+
+with st.expander("What the gradient-masking audit found"):
+    st.markdown(
+        "We ran the **Robustness audit** (its page, or `python -m core audit`) on EfficientNet-Lite0 behind "
+        "JPEG (quality 25), 3-bit colour depth and a 3×3 median filter, on four bundled photos (astronaut, "
+        "chelsea, coffee, rocket; PGD-5, Square with 100 queries, ε = 4/255; labels are the undefended "
+        "model's answers, and only one photo kept its label under JPEG-25 and under 3-bit colour, so those "
+        "rates rest on one photo).\n\n"
+        "- **Naive gradients** (what autograd gives through the defense): JPEG and bit-depth reduction are "
+        "flagged. Their input gradient is exactly zero on every image, so white-box PGD never moves, not even "
+        "at ε = 32/255, while an attack transferred from the undefended model fools the photo (and for JPEG "
+        "at 8/255 the gradient-free Square Attack does too). The robustness they seem to give a gradient "
+        "attacker is gradient masking.\n"
+        "- **Adaptive attacker** (BPDA): no check warns; white-box PGD through the defense fools the photo "
+        "already at 2/255. Neither defense holds against an attacker who knows it.\n\n"
+        "Commands: `python -m core audit --model EfficientNet-Lite0 --samples coffee,chelsea,astronaut,rocket "
+        "--steps 5 --square-queries 100 --defense JPEG:quality=25 --naive` (drop `--naive` for BPDA; "
+        "`--defense \"Bit-depth reduction:bits=3\"`, `--defense \"Median filter:kernel=3\"`). The "
+        "equivariance purifier and the smoothing defenses were not audited yet (CPU time).")
