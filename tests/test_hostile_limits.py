@@ -80,6 +80,8 @@ def _cases(trip):
     from core.explain.jacobian import jacobian_norm_map
     from core.explain.perturbation import perturbation_saliency
     from core.explain.saliency import integrated_gradients_map, occlusion_map, smoothgrad_map
+    from core.audit import AuditConfig, audit
+    from core.ensemble import EnsembleConfig, worst_case
     from core.image_sets import zip_entries
 
     linf = dict(norm="linf", eps=4 / 255, step=1 / 255)
@@ -94,6 +96,14 @@ def _cases(trip):
         ("cw iterations", lambda: make_attack("CW-L2", binary_steps=2, iterations=M.MAX_CW_ITERATIONS // 2 + 1)),
         ("cw binary steps x iterations", lambda: make_attack("CW-L2", binary_steps=M.MAX_CW_ITERATIONS, iterations=2)),
         ("pgd steps via make_attack", lambda: make_attack("PGD", ThreatModel(**linf, steps=10**9))),
+        ("square queries", lambda: make_attack("Square", n_queries=M.MAX_SQUARE_QUERIES + 1)),
+        ("ensemble targets", lambda: worst_case(trip, X, torch.zeros(X.shape[0], dtype=torch.long),
+                                                EnsembleConfig(n_targets=M.MAX_ENSEMBLE_TARGETS + 1))),
+        ("ensemble square queries", lambda: EnsembleConfig(square_queries=M.MAX_SQUARE_QUERIES + 1)),
+        ("ensemble verdicts", lambda: EnsembleConfig(version="rand", verdict_evals=M.MAX_EOT_EVALS + 1)),
+        ("audit images", lambda: audit(trip, torch.zeros(M.MAX_EVAL_IMAGES + 1, 3, 8, 8),
+                                       torch.zeros(M.MAX_EVAL_IMAGES + 1, dtype=torch.long))),
+        ("audit steps", lambda: AuditConfig(steps=M.MAX_ATTACK_STEPS)),
         ("smoothing n", lambda: make_defense("Randomized smoothing", trip, n=M.MAX_SMOOTHING_SAMPLES + 1)),
         ("smoothing n0", lambda: make_defense("Randomized smoothing", trip, n0=M.MAX_SMOOTHING_SAMPLES + 1)),
         ("smoothing eot", lambda: make_defense("Randomized smoothing", trip, eot_samples=M.MAX_EOT_SAMPLES + 1)),
