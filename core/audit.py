@@ -158,8 +158,8 @@ def _success(model: nn.Module, attack_model: nn.Module, attack, x: torch.Tensor,
     if targets is not None:
         with torch.no_grad():
             votes = torch.stack([(model(adv).argmax(1).cpu() == targets) for _ in range(repeats)]).float()
-        return float((votes.mean(0) > 0.5).float().mean())
-    return float((~_correct(model, adv, y, repeats)).float().mean())
+        return float((votes.mean(0) > 0.5).double().mean())
+    return float((~_correct(model, adv, y, repeats)).double().mean())
 
 
 def _fmt(v: float) -> str:
@@ -301,7 +301,7 @@ def audit(model: nn.Module, x: torch.Tensor, y: torch.Tensor, config: AuditConfi
     if randomized:
         with torch.no_grad():
             preds = torch.stack([model(x.to(_dev(model))).argmax(1).cpu() for _ in range(cfg.repeats)])
-        unstable = float((preds != preds[:1]).any(0).float().mean())
+        unstable = float((preds != preds[:1]).any(0).double().mean())
         tick("repeated evaluations")
         single = _success(model, model, _pgd(cfg.eps, cfg), xc, yc, seed + 95, rep)
         eot = base
@@ -337,8 +337,8 @@ def _gradient_check(model: nn.Module, x: torch.Tensor, y: torch.Tensor, cfg: Aud
     g = g.detach()
     finite = torch.isfinite(g.flatten(1)).all(1)
     zero = (g.flatten(1).abs().amax(1) == 0) & finite
-    zero_share = float(zero.float().mean())
-    nonfinite_share = float((~finite).float().mean())
+    zero_share = float(zero.double().mean())
+    nonfinite_share = float((~finite).double().mean())
     h = cfg.eps
     gen = torch.Generator(device="cpu").manual_seed(seed + 7)
 
@@ -353,7 +353,7 @@ def _gradient_check(model: nn.Module, x: torch.Tensor, y: torch.Tensor, cfg: Aud
     along = step((g_clean.sign() if cfg.norm == "linf" else g_clean).to(dev))
     rand = torch.stack([step((torch.randint(0, 2, x.shape, generator=gen).float() * 2 - 1).to(dev))
                         for _ in range(cfg.random_dirs)])
-    wins = float(((along > rand.median(0).values) & ~zero.cpu()).float().mean())  # a zero gradient never wins
+    wins = float(((along > rand.median(0).values) & ~zero.cpu()).double().mean())  # a zero gradient never wins
     bad = zero_share + nonfinite_share > 0.05 or wins < 0.75
     return Check(
         "gradients", "Input gradients are informative", "warn" if bad else "pass",

@@ -127,11 +127,11 @@ class EnsembleResult:
 
     @property
     def clean_accuracy(self) -> float:
-        return float(self.clean_correct.float().mean()) if self.n else float("nan")
+        return float(self.clean_correct.double().mean()) if self.n else float("nan")
 
     @property
     def robust_accuracy(self) -> float:
-        return float(self.robust.float().mean()) if self.n else float("nan")
+        return float(self.robust.double().mean()) if self.n else float("nan")
 
     def breakdown(self) -> list[dict]:
         """Per attack: images it ran on, images it fooled first, robust accuracy after it."""
@@ -229,7 +229,7 @@ def worst_case(model: nn.Module, x: torch.Tensor, y: torch.Tensor, config: Ensem
                 report(progress, min(done, total_batches), max(total_batches, done),
                        f"{name}{'' if rank is None else f' (target rank {rank + 1})'}: batch {b + 1}")
         breakdown.append({"attack": name, "ran_on": ran_on, "fooled": fooled,
-                          "robust_after": int(robust.sum()), "robust_accuracy_after": float(robust.float().mean())})
+                          "robust_after": int(robust.sum()), "robust_accuracy_after": float(robust.double().mean())})
     spread = None
     if cfg.version == "rand":
         _, spread = _verdict(model, x_adv, y, cfg, batch_size)
