@@ -82,7 +82,8 @@ def worst_case_block(name: str, res: dict, audit: dict | None, audit_view: dict 
     views = {k: res[k] for k in ("as_shipped", "through_mask") if k in res}
     quoted_view = min(views, key=lambda k: views[k]["robust_accuracy"])
     keep = ("n", "clean_accuracy", "robust_accuracy", "clean_correct", "robust", "breakdown", "seconds")
-    block = {"eps": res["eps"], "norm": res["norm"], "data": f"first {res['n']} images of the shipped test subset",
+    block = {"eps": res["eps"], "norm": res["norm"], "n": res["n"],
+             "data": f"first {res['n']} images of the shipped test subset",
              "attacks": "APGD-CE (50 it.), APGD-T (targeted APGD-DLR, top-3 other classes, 50 it.), Square "
                         "(1,000 queries, p_init 0.8); each on the images still correct (core/ensemble.py)",
              "config": views["as_shipped"]["config"], "seed": res["seed"], "threads": res["threads"],
