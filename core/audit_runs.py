@@ -52,8 +52,10 @@ def default_surrogate(model_name: str, defense: str | None) -> str | None:
 
 def prepare(model_name: str, *, n: int = 100, samples: Sequence[str] | None = None, through_mask: bool = False,
             defense: tuple[str, tuple[tuple[str, Any], ...]] | None = None, adaptive: bool = True,
-            surrogate: str | None = "default") -> AuditTarget:
-    """Load the model, the labelled batch, the defense view and the surrogate."""
+            surrogate: str | None = "default", labelled: bool = False) -> AuditTarget:
+    """Load the model, the labelled batch, the defense view and the surrogate. ``labelled``
+    (ImageNet models): the shipped labelled ImageNet sample (true labels) instead of the bundled
+    photos."""
     from core.models import get_spec, load_model
 
     spec = get_spec(model_name)
@@ -64,6 +66,16 @@ def prepare(model_name: str, *, n: int = 100, samples: Sequence[str] | None = No
         xs, ys, _ = load_test_subset()
         x, y = to_float(xs)[:n], ys[:n].long()
         data = f"first {x.shape[0]} images of the shipped Fashion-MNIST test subset"
+    elif spec.task == "classification" and labelled:
+        from PIL import Image
+
+        from core.images import prepare_for_model, to_tensor
+        from core.labelled_samples import labelled_samples
+
+        items = labelled_samples("imagenet")[:n]
+        x = torch.cat([to_tensor(prepare_for_model(Image.open(it.path).convert("RGB"), spec)) for it in items])
+        y = torch.tensor([it.label for it in items], dtype=torch.long)
+        data = f"{x.shape[0]} photos of the shipped labelled ImageNet sample (true labels)"
     elif spec.task == "classification":
         from core.image_sets import read_bundled
         from core.images import prepare_for_model, to_tensor

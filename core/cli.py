@@ -283,6 +283,8 @@ def add_audit_parser(sub: Any) -> None:
     a.add_argument("--model", required=True, help="registered classifier, e.g. fmnist-cifs or EfficientNet-Lite0")
     a.add_argument("--n", type=int, default=100, help=f"images (ceiling {limits.MAX_EVAL_IMAGES}; default %(default)s)")
     a.add_argument("--samples", default=None, metavar="KEY,KEY", help="ImageNet models: only these bundled photos")
+    a.add_argument("--labelled", action="store_true",
+                   help="ImageNet models: the shipped labelled ImageNet sample (true labels) instead of the bundled photos")
     a.add_argument("--norm", default="linf", choices=["linf", "l2"])
     a.add_argument("--eps", default=None, help="ε in pixel scale, e.g. 0.1 or 4/255 (default: 0.1 zoo, 4/255 ImageNet)")
     a.add_argument("--steps", type=int, default=None, help="white-box PGD steps (default 20 zoo, 10 ImageNet)")
@@ -318,7 +320,8 @@ def cmd_audit(args: argparse.Namespace, stderr: TextIO) -> int:
         cfg = default_config(args.model, norm=args.norm, eps=_parse_fraction(args.eps) if args.eps else None,
                              steps=args.steps, square_queries=args.square_queries)
         target = prepare(args.model, n=args.n, samples=args.samples.split(",") if args.samples else None,
-                         through_mask=args.through_mask, defense=defense, adaptive=not args.naive, surrogate=sur)
+                         through_mask=args.through_mask, defense=defense, adaptive=not args.naive, surrogate=sur,
+                         labelled=args.labelled)
     except (ValueError, KeyError, argparse.ArgumentTypeError) as e:
         stderr.write(f"error: {e}\n")
         return EXIT_ERROR
