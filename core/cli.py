@@ -277,6 +277,8 @@ def cmd_models(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
 
 def add_audit_parser(sub: Any) -> None:
     """``python -m core audit``: the gradient-masking audit (core/audit.py)."""
+    from core import limits
+
     a = sub.add_parser("audit", help="check a model (or a defense) for signs of gradient masking",
                        description="Run the gradient-masking audit of core/audit.py on a zoo model (shipped test "
                                    "subset) or an ImageNet classifier (bundled photos) and print each check's verdict.")
@@ -310,6 +312,7 @@ def _parse_fraction(text: str) -> float:
 def cmd_audit(args: argparse.Namespace, stderr: TextIO) -> int:
     import json
 
+    from core import limits
     from core.audit_runs import default_config, prepare, run_audit
 
     try:
