@@ -102,7 +102,8 @@ BASE: dict[str, dict[str, Any]] = {
             "bat_def_names": [], "bat_adaptive": False},
     "zoo": {"zoo_models": ["fmnist-standard", "fmnist-pgd-at"], "zoo_source": "test", "zoo_cls": 0, "zoo_k": 0,
             "zoo_attack": "PGD", "zoo_eps": 0.1, "zoo_steps": 20, "zoo_seed": 0, "zoo_sal": "saliency"},
-    "audit": {"audit_model": "fmnist-cifs", "audit_through": False, "audit_defense": "none", "audit_adaptive": True,
+    "audit": {"audit_model": "fmnist-cifs", "audit_through": False, "audit_labelled": False, "audit_defense": "none",
+              "audit_adaptive": True,
               "audit_surrogate": "fmnist-pgd-at", "audit_n": 100, "audit_eps": 0.1, "audit_steps": 20,
               "audit_queries": 1000, "audit_seed": 0},
 }

@@ -49,10 +49,13 @@ with st.sidebar:
     sur_default = ("(the undefended model)" if default_sur == "" else default_sur) or "(none)"
     surrogate = st.selectbox("Surrogate to transfer from", sur_choices, index=sur_choices.index(sur_default)
                              if sur_default in sur_choices else 0, key=f"{P}_surrogate")
+    labelled = st.checkbox("Labelled ImageNet sample (true labels)", False, key=f"{P}_labelled", disabled=zoo,
+                           help="ImageNet models: the 20 shipped labelled validation photos instead of the bundled "
+                                "photos labelled with the model's own answer.")
     st.header("Budget")
     n = st.slider("Images", 4, limits.MAX_EVAL_IMAGES, 100 if zoo else 7, key=f"{P}_n",
                   help="Zoo models: the first images of the shipped test subset. ImageNet models: the bundled photos "
-                       "(at most 7), labelled with the model's clean prediction.")
+                       "(at most 7, labelled with the model's clean prediction) or the labelled sample (at most 20).")
     eps = float(st.number_input("ε (L∞, pixel scale: 4/255 ≈ 0.0157)", 0.001, 0.5, 0.1 if zoo else 0.0157, 0.005,
                                 format="%.4f", key=f"{P}_eps",
                                 help="The claim's budget. The audit also attacks at 2ε and up to 8ε."))
@@ -62,7 +65,8 @@ with st.sidebar:
     run = st.button("Run audit", type="primary", key=f"{P}_run", width="stretch") or consume_autorun(P)
     device_caption()
 
-settings = {"model": model_name, "through_mask": through, "defense": defense, "adaptive": adaptive,
+settings = {"model": model_name, "through_mask": through, "labelled": labelled and not zoo, "defense": defense,
+            "adaptive": adaptive,
             "surrogate": surrogate, "n": n, "eps": eps, "steps": steps, "square_queries": queries}
 key = repr(sorted(settings.items())) + str(seed)
 stopped_notice(P)
@@ -70,7 +74,7 @@ if run:
     sur = {"(none)": None, "(the undefended model)": ""}.get(surrogate, surrogate)
     try:
         target = prepare(model_name, n=n, through_mask=through, defense=None if defense == "none" else (defense, ()),
-                         adaptive=adaptive, surrogate=sur)
+                         adaptive=adaptive, surrogate=sur, labelled=labelled and not zoo)
         cfg = default_config(model_name, eps=eps, steps=steps, square_queries=queries)
         with stoppable_progress("Auditing…", key=P) as update:
             result = run_audit(target, cfg, seed=seed, progress=update)
