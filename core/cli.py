@@ -181,9 +181,17 @@ def cli_command(settings: Any, source: str = "bundled", samples: Sequence[str] |
     args = ["python", "-m", "core", "evaluate", source]
     if samples:
         args += ["--samples", ",".join(samples)]
-    args += ["--model", s.model, "--attack", s.attack]
-    if s.norm != ATTACKS[s.attack].norms[0]:
+    from core.evaluate import WORST_CASE_CLI
+
+    args += ["--model", s.model, "--attack", WORST_CASE_CLI if s.worst_case else s.attack]
+    if s.norm != ("linf" if s.worst_case else ATTACKS[s.attack].norms[0]):
         args += ["--norm", s.norm]
+    if s.worst_case:
+        p = dict(s.attack_params)
+        if "n_targets" in p:
+            args += ["--targets", str(p["n_targets"])]
+        if "square_queries" in p:
+            args += ["--square-queries", str(p["square_queries"])]
     args += ["--eps", eps]
     if s.steps is not None:
         args += ["--steps", str(t.steps)]
@@ -219,7 +227,16 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--samples", default=None, metavar="KEY,KEY",
                    help="with the source 'bundled': only these bundled photos (sample keys, e.g. chelsea,coffee)")
     e.add_argument("--model", default="EfficientNet-Lite0", help="registered classifier (default: %(default)s)")
-    e.add_argument("--attack", default="FGSM", choices=list(ATTACKS), help="attack (default: %(default)s)")
+    from core.evaluate import WORST_CASE_CLI
+
+    e.add_argument("--attack", default="FGSM", choices=[*ATTACKS, WORST_CASE_CLI],
+                   help=f"attack (default: %(default)s); {WORST_CASE_CLI}: the worst case per image and ε over "
+                        "APGD-CE, targeted APGD-DLR and Square (the robust accuracy to quote; --steps sets APGD's "
+                        "iterations, --targets and --square-queries its other budgets)")
+    e.add_argument("--targets", type=int, default=None,
+                   help=f"with --attack {WORST_CASE_CLI}: target classes of APGD-T (default 3; 0: none)")
+    e.add_argument("--square-queries", type=int, default=None,
+                   help=f"with --attack {WORST_CASE_CLI}: Square's queries per image and ε (default 1000; 0: no Square)")
     e.add_argument("--norm", default=None, choices=["linf", "l2"], help="threat norm (default: the attack's first)")
     e.add_argument("--eps", default="1,2,4,8", help="comma-separated ε: k/255 for L∞, pixel scale for L2 "
                                                     "(default: %(default)s)")
@@ -351,24 +368,44 @@ def _settings(args: argparse.Namespace) -> Any:
     from core.attacks import ATTACKS
     from core.evaluate import EvalSettings
 
-    norm = args.norm or ATTACKS[args.attack].norms[0]
+    attack, norm, params = _attack_choice(args)
     eps = parse_eps(args.eps, norm)
     defenses = tuple(parse_defense(d) for d in args.defense)
-    return EvalSettings(model=args.model, attack=args.attack, norm=norm, eps=tuple(eps), steps=args.steps,
+    return EvalSettings(model=args.model, attack=attack, norm=norm, eps=tuple(eps), steps=args.steps,
                         step_ratio=args.step_ratio, random_start=args.random_start, restarts=args.restarts,
-                        defenses=defenses, adaptive=args.adaptive, seed=args.seed)
+                        attack_params=params, defenses=defenses, adaptive=args.adaptive, seed=args.seed)
+
+
+def _attack_choice(args: argparse.Namespace) -> tuple[str, str, tuple]:
+    """(attack name of EvalSettings, norm, attack_params) of the options; ``worst-case`` is the
+    ensemble (:data:`core.evaluate.WORST_CASE`)."""
+    from core.attacks import ATTACKS
+    from core.evaluate import WORST_CASE, WORST_CASE_CLI
+
+    if args.attack == WORST_CASE_CLI:
+        params = tuple((k, v) for k, v in (("n_targets", getattr(args, "targets", None)),
+                                            ("square_queries", getattr(args, "square_queries", None))) if v is not None)
+        return WORST_CASE, args.norm or "linf", params
+    return args.attack, args.norm or ATTACKS[args.attack].norms[0], ()
 
 
 def write_outputs(result: Any, class_names: Sequence[str], out: Path) -> dict[str, Path]:
     """summary.csv, images.csv, results.json and report.html of a batch result."""
+    from core.curves import NO_DEFENSE
     from core.evaluate import batch_report, write_csv
 
     out.mkdir(parents=True, exist_ok=True)
     paths = {k: out / f for k, f in (("summary", "summary.csv"), ("images", "images.csv"), ("json", "results.json"),
                                       ("html", "report.html"))}
     norm = result.settings.norm
-    write_csv([{**r, "eps_255": r["eps"] * 255 if norm == "linf" else ""} for r in result.summary()], paths["summary"],
-              ["defense", "kind", "eps", "eps_255", "n", "accuracy", "success_rate", "abstain_rate", "mean_confidence"])
+    # the bare model's rows carry the per-attack breakdown (which attack fooled each image first)
+    by_eps = {b["eps"]: b for b in result.breakdown()}
+    extra = ["clean_misclassified", *[f"fooled_by_{a}" for a in result.breakdown_attacks()], "not_fooled"]
+    rows = [{**r, "eps_255": r["eps"] * 255 if norm == "linf" else "",
+             **({k: by_eps[r["eps"]][k] for k in extra} if r["kind"] == "attack" and r["defense"] == NO_DEFENSE
+                and r["eps"] in by_eps else {})} for r in result.summary()]
+    write_csv(rows, paths["summary"], ["defense", "kind", "attack", "eps", "eps_255", "n", "accuracy", "success_rate",
+                                       "abstain_rate", "mean_confidence", *extra])
     write_csv(result.image_rows(class_names), paths["images"])
     rep = batch_report(result, class_names, page="python -m core evaluate")
     paths["json"].write_text(rep.to_json(), encoding="utf-8")
@@ -451,9 +488,24 @@ def validate_evaluate(args: argparse.Namespace) -> tuple[Any, list[str]]:
             errors.append(f"--model {args.model} is not a classifier")
     except (KeyError, ValueError) as e:
         errors.append(f"--model: {e.args[0] if e.args else e}")
-    norm = args.norm or ATTACKS[args.attack].norms[0]
-    if norm not in ATTACKS[args.attack].norms:
+    from core.evaluate import WORST_CASE_CLI
+
+    worst = args.attack == WORST_CASE_CLI
+    _, norm, _ = _attack_choice(args)
+    if not worst and norm not in ATTACKS[args.attack].norms:
         errors.append(f"--norm {norm}: {args.attack} supports {', '.join(ATTACKS[args.attack].norms)}")
+    for opt, v, hi in (("--targets", getattr(args, "targets", None), limits.MAX_ENSEMBLE_TARGETS),
+                       ("--square-queries", getattr(args, "square_queries", None), limits.MAX_SQUARE_QUERIES)):
+        if v is not None and not worst:
+            errors.append(f"{opt} needs --attack {WORST_CASE_CLI}")
+        elif v is not None and not 0 <= v <= hi:
+            errors.append(f"{opt} must be in 0..{hi}, not {v}")
+    if worst and (args.step_ratio is not None or args.random_start is not None or args.restarts != 1):
+        errors.append(f"--step-ratio, --random-start and --restarts do not apply to --attack {WORST_CASE_CLI} "
+                      "(APGD and Square set their own); --steps sets APGD's iterations")
+    if worst and args.adaptive:
+        errors.append(f"--adaptive: --attack {WORST_CASE_CLI} attacks the bare model only (defenses classify its "
+                      "examples); choose a single attack for an adaptive attacker")
     eps: list[float] = []
     try:
         eps = parse_eps(args.eps, norm)

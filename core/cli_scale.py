@@ -241,6 +241,15 @@ def evaluate_at_scale(args: argparse.Namespace, settings: Any, stderr: TextIO) -
             sr = "—" if r["success_rate"] is None else f"{r['success_rate']:.0%}"
             stderr.write(f"  {terminal(r['defense']):<28} ε = {e:<6.3g} accuracy {r['accuracy']:6.1%}  "
                          f"success rate {sr}\n")
+    names = result.breakdown_attacks()
+    for b in result.breakdown():
+        e = b["eps"] * 255 if settings.norm == "linf" else b["eps"]
+        parts = [f"{a} {b[f'fooled_by_{a}']}" for a in names] + [f"none {b['not_fooled']}"]
+        if b["clean_misclassified"]:
+            parts.insert(0, f"clean {b['clean_misclassified']}")
+        stderr.write(f"  robust accuracy at ε = {e:<6.3g} {b['robust_accuracy']:6.1%}  fooled first by: "
+                     f"{', '.join(parts)}\n")
+    stderr.write(f"note: {terminal(result.robust_accuracy_note())}\n")
     stderr.write("wrote " + ", ".join(terminal(str(p)) for p in paths.values()) + "\n")
     return code
 

@@ -52,6 +52,18 @@ LABEL_NOTE = ("No ImageNet labels are known for these images: each image's label
               "on the clean image, so accuracy means agreement with the clean prediction.")
 
 
+WORST_CASE = "Worst case"
+"""The batch attack choice that runs the worst-case ensemble (:mod:`core.ensemble`) per image and ε."""
+WORST_CASE_CLI = "worst-case"
+WORST_CASE_PARAMS = ("n_targets", "square_queries")  # attack_params the ensemble accepts
+NOT_FOUND = "none"  # found_by of an image the attack did not fool at that ε
+
+
+def batch_attacks() -> list[str]:
+    """The attack choices of a batch evaluation: every registered attack, then :data:`WORST_CASE`."""
+    return [*ATTACKS, WORST_CASE]
+
+
 def image_seed(seed: int, identity: str) -> int:
     """The seed of one image: the first 31 bits of sha256(f"{seed}:{identity}"), so it depends only
     on the run's seed and the image's identity (not on order, batching or workers)."""
@@ -76,21 +88,50 @@ class EvalSettings:
     seed: int = 0
 
     def __post_init__(self) -> None:
-        if self.attack not in ATTACKS:
-            raise ValueError(f"unknown attack {self.attack!r}; known: {', '.join(ATTACKS)}")
-        if self.norm not in ATTACKS[self.attack].norms:
+        if self.attack == WORST_CASE:
+            if self.norm not in ("linf", "l2"):
+                raise ValueError(f"{WORST_CASE} supports linf, l2, not {self.norm}")
+            if self.adaptive:
+                raise ValueError(f"{WORST_CASE} attacks the bare model only; the adaptive attacker is not available "
+                                 "with it (choose a single attack for adaptive attacks through a defense)")
+            if self.step_ratio is not None or self.random_start is not None or self.restarts != 1:
+                raise ValueError(f"{WORST_CASE} sets its own step sizes, random starts and restarts (APGD, Square); "
+                                 "only steps (APGD iterations) can be chosen")
+            bad = [k for k, _ in self.attack_params if k not in WORST_CASE_PARAMS]
+            if bad:
+                raise ValueError(f"{WORST_CASE} takes the parameters {', '.join(WORST_CASE_PARAMS)}, not {', '.join(bad)}")
+        elif self.attack not in ATTACKS:
+            raise ValueError(f"unknown attack {self.attack!r}; known: {', '.join(batch_attacks())}")
+        elif self.norm not in ATTACKS[self.attack].norms:
             raise ValueError(f"{self.attack} supports {', '.join(ATTACKS[self.attack].norms)}, not {self.norm}")
         object.__setattr__(self, "eps", tuple(check_eps_list(self.eps, self.norm)))
+        if self.attack == WORST_CASE:
+            self.ensemble_config(max(self.eps))  # the ensemble's own checks (steps, targets, queries)
         for name, _ in self.defenses:
             if name not in DEFENSES:
                 raise ValueError(f"unknown defense {name!r}; known: {', '.join(DEFENSES)}")
         if not (isinstance(self.seed, int) and 0 <= self.seed < 2**31):
             raise ValueError("seed must be an integer in 0..2³¹−1")
 
+    @property
+    def worst_case(self) -> bool:
+        """Whether every image is attacked by the worst-case ensemble (:data:`WORST_CASE`)."""
+        return self.attack == WORST_CASE
+
+    def ensemble_config(self, eps: float) -> Any:
+        """The :class:`core.ensemble.EnsembleConfig` at ε (worst case only): ``steps`` are the
+        APGD iterations (default 50), ``attack_params`` may set ``n_targets`` and ``square_queries``."""
+        from core.ensemble import EnsembleConfig
+
+        steps = {} if self.steps is None else {"apgd_steps": int(self.steps)}
+        return EnsembleConfig(norm=self.norm, eps=float(eps), **steps, **dict(self.attack_params))
+
     def threat(self) -> ThreatModel:
         """The template threat model (at the largest ε)."""
-        d = default_threat(self.attack, self.norm)
         eps = max(self.eps)
+        if self.worst_case:
+            return self.ensemble_config(eps).threat()
+        d = default_threat(self.attack, self.norm)
         ratio = self.step_ratio if self.step_ratio is not None else (d.step / d.eps if d.eps > 0 else 0.25)
         return ThreatModel(norm=self.norm, eps=eps, step=eps * ratio,
                            steps=int(self.steps if self.steps is not None else d.steps),
@@ -98,7 +139,17 @@ class EvalSettings:
                            restarts=int(self.restarts))
 
     def curve_attack(self) -> CurveAttack:
+        if self.worst_case:
+            raise ValueError(f"{WORST_CASE} is an ensemble, not one attack of a curve")
         return CurveAttack(self.attack, self.threat(), tuple(self.attack_params), "scale")
+
+    def attack_description(self) -> str:
+        """What attacked every image, for summaries and reports."""
+        if self.worst_case:
+            c = self.ensemble_config(max(self.eps))
+            return (f"{WORST_CASE}: {' → '.join(c.attack_names())}, each on the images still classified correctly "
+                    f"(APGD {c.apgd_steps} iterations, {c.n_targets} target classes, Square {c.square_queries} queries)")
+        return f"{self.attack} alone (one attack)"
 
     def build_defenses(self, model: nn.Module) -> dict[str, Defense]:
         """The defenses, each with its default parameters overridden by the given ones (a
@@ -120,7 +171,11 @@ class EvalSettings:
                 "attack_params": {k: _jsonable(v) for k, v in self.attack_params},
                 "defenses": {n: {k: _jsonable(v) for k, v in p} for n, p in self.defenses},
                 "adaptive": self.adaptive, "seed": self.seed, "goal": "untargeted",
-                "label": "clean prediction of the bare model"}
+                "label": "clean prediction of the bare model",
+                # only for the worst case, so runs of a single attack made before it existed still resume
+                **({"worst_case": True, "attacked_by": self.attack_description(),
+                    "ensemble": {k: v for k, v in asdict(self.ensemble_config(max(self.eps))).items()
+                                 if k != "eps"}} if self.worst_case else {})}
 
 
 def _jsonable(v: Any) -> Any:
@@ -148,6 +203,9 @@ class ImageEval:
     key: str = ""  # the image's identity (core.image_sets.ImageItem.key, or its name)
     seed: int = 0  # image_seed(run seed, key): the attack's seed; the defenses use seed + 1
     true_label: bool = False  # label from a label source (else the clean prediction)
+    # per ε: the attack whose example fooled the bare model (worst case: its first successful attack;
+    # "clean" when misclassified without attack), else NOT_FOUND; empty in records made before it existed
+    found_by: list[str] = field(default_factory=list)
 
     def to_rows(self, eps: Sequence[float], class_names: Sequence[str] | None = None) -> list[dict]:
         rows = []
@@ -158,16 +216,44 @@ class ImageEval:
                              "label_name": self.label_name, "clean_pred": self.clean[d], "pred": p,
                              "pred_name": ("abstain" if p < 0 else (class_names[p] if class_names else str(p))),
                              "confidence": self.confidence[d][i], "correct": self.correct[d][i],
-                             "success": self.success[d][i]})
+                             "success": self.success[d][i],
+                             "found_by": (self.found_by[i] if d == NO_DEFENSE and i < len(self.found_by) else "")})
         return rows
 
 
 def image_attacks(settings: EvalSettings) -> list[CurveAttack]:
     """The attack(s) run on every image of a batch evaluation — the one place where that is chosen
-    (both engines of :mod:`core.engine` and the Batch page go through :func:`evaluate_image`). Today
-    the settings' single attack; an ensemble (several attacks, the worst case per image and ε)
-    belongs here."""
-    return [settings.curve_attack()]
+    (both engines of :mod:`core.engine` and the Batch page go through :func:`evaluate_image`):
+    the settings' single attack, or for :data:`WORST_CASE` an empty list, meaning the worst-case
+    ensemble (:func:`_worst_case_sweep`) runs instead."""
+    return [] if settings.worst_case else [settings.curve_attack()]
+
+
+def _worst_case_sweep(model: nn.Module, x: torch.Tensor, label: int, settings: EvalSettings, seed: int,
+                      progress: ProgressFn = None) -> tuple[torch.Tensor, list[str]]:
+    """The worst-case ensemble on one image at every ε: ((K, C, H, W) adversarial images — the
+    first successful example, else the clean image — and per ε the attack that found it,
+    "clean" or :data:`NOT_FOUND`). Every ε uses the image's seed, so the result depends only on
+    the run's seed and the image's key (identical under both engines and on resume)."""
+    from core.ensemble import worst_case
+
+    y = torch.tensor([int(label)])
+    advs, found = [], []
+    for i, e in enumerate(settings.eps):
+        def sub(d: int, t: int, m: str = "", i=i, e=e) -> None:
+            report(progress, i * 1000 + min(999, int(1000 * d / max(t, 1))), len(settings.eps) * 1000,
+                   f"{WORST_CASE} at ε = {e:.4g}: {m}")
+        if e == 0:  # nothing to attack: the clean verdict
+            with torch.no_grad():
+                ok = int(model(x.to(next((p.device for p in model.parameters()), x.device))).argmax(1)[0]) == label
+            advs.append(x[0].detach().cpu())
+            found.append(NOT_FOUND if ok else "clean")
+            continue
+        r = worst_case(model, x, y, settings.ensemble_config(e), seed=seed, batch_size=1,
+                       progress=sub if progress is not None else None)
+        advs.append(r.x_adv[0])
+        found.append(r.found_by[0] or NOT_FOUND)
+    return torch.stack(advs), found
 
 
 def evaluate_image(model: nn.Module, x: torch.Tensor, name: str, settings: EvalSettings,
@@ -187,19 +273,30 @@ def evaluate_image(model: nn.Module, x: torch.Tensor, name: str, settings: EvalS
     clean = {NO_DEFENSE: pred}
     for dname, d in defenses.items():
         clean[dname] = classify(model, d, x, label, seed=seed + 1).pred[0]
-    curves = robustness_curves(model, x, label, settings.eps, image_attacks(settings), defenses,
-                               adaptive=settings.adaptive, goal=Goal(), seed=seed, keep_images=False,
-                               progress=progress)
     ev = ImageEval(name=name, label=label, label_name=class_names[label] if class_names else str(label),
                    clean=clean, pred={}, confidence={}, correct={}, success={}, key=key, seed=seed,
                    true_label=true_label)
-    for s in curves.series:
-        ev.pred[s.defense] = s.verdicts.pred
-        ev.confidence[s.defense] = s.verdicts.confidence
-        ev.correct[s.defense] = s.verdicts.correct
+    attacks = image_attacks(settings)
+    if attacks:
+        curves = robustness_curves(model, x, label, settings.eps, attacks, defenses,
+                                   adaptive=settings.adaptive, goal=Goal(), seed=seed, keep_images=False,
+                                   progress=progress)
+        verdicts = [(s.defense, s.verdicts) for s in curves.series]
+    else:  # the worst case: the ensemble on the bare model; each defense classifies its examples
+        x_adv, found = _worst_case_sweep(model, x, label, settings, seed, progress)
+        ev.found_by = found
+        verdicts = [(NO_DEFENSE, classify(model, None, x_adv, label))]
+        verdicts += [(dname, classify(model, d, x_adv, label, seed=seed + 1)) for dname, d in defenses.items()]
+    for dname, v in verdicts:
+        ev.pred[dname] = v.pred
+        ev.confidence[dname] = v.confidence
+        ev.correct[dname] = v.correct
         # a success needs a correct clean verdict (always so in agreement mode for the bare model)
-        ok = clean.get(s.defense, label) == label
-        ev.success[s.defense] = [bool(v and ok) for v in s.verdicts.success]
+        ok = clean.get(dname, label) == label
+        ev.success[dname] = [bool(u and ok) for u in v.success]
+    if attacks:
+        ev.found_by = ["clean" if clean[NO_DEFENSE] != label else attacks[0].name if u else NOT_FOUND
+                       for u in ev.success[NO_DEFENSE]]
     ev.elapsed_s = time.perf_counter() - t0
     return ev
 
@@ -245,14 +342,57 @@ class BatchResult:
         return [NO_DEFENSE] + [n for n, _ in self.settings.defenses]
 
     def summary(self) -> list[dict]:
-        return summarize(self.images, self.settings.eps, self.defense_names)
+        """:func:`summarize`'s rows, each with the attack (``attack``: the registered name or
+        :data:`WORST_CASE`) so a table never shows one attack's accuracy as the worst case."""
+        return [{**r, "attack": None if r["kind"] == "clean" else self.settings.attack}
+                for r in summarize(self.images, self.settings.eps, self.defense_names)]
+
+    def breakdown_attacks(self) -> list[str]:
+        """The attacks of :meth:`breakdown`, in the order they ran."""
+        if self.settings.worst_case:
+            return self.settings.ensemble_config(max(self.settings.eps)).attack_names()
+        return [self.settings.attack]
+
+    def breakdown(self) -> list[dict]:
+        """Per ε, on the bare model: robust accuracy (share of images classified correctly after
+        the attack(s)), the images misclassified already when clean, the images each attack fooled
+        first (``fooled_by_<attack>``) and the images nothing fooled. With :data:`WORST_CASE` the
+        robust accuracy is the ensemble's worst case, otherwise one attack's."""
+        rows = []
+        n = len(self.images)
+        if not n:
+            return rows
+        names = self.breakdown_attacks()
+        for i, e in enumerate(self.settings.eps):
+            found = [ev.found_by[i] if i < len(ev.found_by) else "" for ev in self.images]
+            row = {"eps": float(e), "eps_255": float(e) * 255 if self.settings.norm == "linf" else None, "n": n,
+                   "attack": self.settings.attack, "worst_case": self.settings.worst_case,
+                   "robust_accuracy": sum(ev.correct[NO_DEFENSE][i] for ev in self.images) / n,
+                   "clean_misclassified": found.count("clean")}
+            row.update({f"fooled_by_{a}": found.count(a) for a in names})
+            row["not_fooled"] = found.count(NOT_FOUND)
+            row["unrecorded"] = found.count("")
+            rows.append(row)
+        return rows
+
+    def robust_accuracy_note(self) -> str:
+        """What the robust accuracy of this batch is: the worst case, or one attack's (then
+        pointing to the worst case)."""
+        s = self.settings
+        if s.worst_case:
+            return (f"Robust accuracy is the worst case per image and ε over an ensemble — {s.attack_description()}; "
+                    "the breakdown shows which attack fooled each image first. This is the number to quote.")
+        return (f"Robust accuracy here is one attack's ({s.attack}) and may overstate robustness: a single attack can "
+                f"miss adversarial examples another finds. For the number to quote, run the worst case over an "
+                f"ensemble (attack '{WORST_CASE}'; on the command line --attack {WORST_CASE_CLI}).")
 
     def image_rows(self, class_names: Sequence[str] | None = None) -> list[dict]:
         return [r for ev in self.images for r in ev.to_rows(self.settings.eps, class_names)]
 
     def to_dict(self, class_names: Sequence[str] | None = None) -> dict:
         return {"settings": {**self.settings.to_dict(), "label": self.label_source}, "label_note": self.label_note, "complete": self.complete,
-                "n_images": len(self.images), "summary": self.summary(), "images": [asdict(ev) for ev in self.images],
+                "n_images": len(self.images), "summary": self.summary(), "breakdown": self.breakdown(),
+                "robust_accuracy_note": self.robust_accuracy_note(), "images": [asdict(ev) for ev in self.images],
                 "skipped": list(self.skipped), "elapsed_s": self.elapsed_s, "device": self.device}
 
 
@@ -310,7 +450,7 @@ def batch_report(result: BatchResult, class_names: Sequence[str] | None = None, 
     from core.viz.curves import batch_figure
 
     s = result.settings
-    notes = [result.label_note, *result.extra_notes]
+    notes = [result.robust_accuracy_note(), result.label_note, *result.extra_notes]
     if not result.complete:
         notes.append(f"Stopped early: {len(result.images)} image(s) evaluated.")
     if not s.adaptive and s.defenses:
@@ -321,19 +461,27 @@ def batch_report(result: BatchResult, class_names: Sequence[str] | None = None, 
                         "defenses": "per image: the attack's seed + 1"},
                  notes=notes)
     summary = result.summary()
-    rep.add_section("Summary", f"{len(result.images)} image(s), {s.attack} ({s.norm}), "
+    rep.add_section("Summary", f"{len(result.images)} image(s), {s.attack_description()} ({s.norm}), "
                                f"{'adaptive' if s.adaptive else 'non-adaptive'} attacker.")
     if summary:
         rep.add_figure(batch_figure(summary, s.norm), "Accuracy and attack success rate against ε")
-    cols = ["defense", "kind", "eps", "eps_255", "n", "accuracy", "success_rate", "abstain_rate", "mean_confidence"]
+    cols = ["defense", "kind", "attack", "eps", "eps_255", "n", "accuracy", "success_rate", "abstain_rate",
+            "mean_confidence"]
     rep.add_table([{**r, "eps_255": r["eps"] * 255 if s.norm == "linf" else None} for r in summary],
                   "Summary per defense and ε", columns=cols)
+    breakdown = result.breakdown()
+    if breakdown:
+        rep.add_section("Robust accuracy" + (" (worst case)" if s.worst_case else f" ({s.attack} only)"),
+                        result.robust_accuracy_note())
+        rep.add_table(breakdown, "Robust accuracy of the bare model per ε and the attack that fooled each image first",
+                      columns=["eps", "eps_255", "n", "attack", "robust_accuracy", "clean_misclassified",
+                               *[f"fooled_by_{a}" for a in result.breakdown_attacks()], "not_fooled"])
     rep.add_numbers({"images": len(result.images), "complete": result.complete, "elapsed_s": result.elapsed_s,
                      "device": result.device}, "Run")
     rep.add_section("Per image")
     rep.add_table(result.image_rows(class_names), "Every image × defense × ε",
                   columns=["image", "defense", "eps", "label", "label_name", "clean_pred", "pred", "pred_name",
-                           "confidence", "correct", "success"])
+                           "confidence", "correct", "success", "found_by"])
     if result.skipped:
         rep.add_section("Skipped files")
         rep.add_table([{"message": m} for m in result.skipped])
@@ -359,5 +507,5 @@ def write_csv(rows: Sequence[dict], path: Any, columns: Sequence[str] | None = N
             w.writerow({k: ("" if r.get(k) is None else csv_cell(r.get(k))) for k in columns})
 
 
-__all__ = ["image_attacks", "image_seed", "BatchResult", "Cancelled", "EvalSettings", "ImageEval", "LABEL_NOTE", "batch_report", "evaluate_image",
+__all__ = ["NOT_FOUND", "WORST_CASE", "WORST_CASE_CLI", "batch_attacks", "image_attacks", "image_seed", "BatchResult", "Cancelled", "EvalSettings", "ImageEval", "LABEL_NOTE", "batch_report", "evaluate_image",
            "evaluate_images", "summarize", "write_csv"]

@@ -109,3 +109,31 @@ def test_batch_page_cluster_run_matches_local(cluster, local_results):
     assert out.complete and [e.key for e in out.images] == [i.key for i in items]
     assert [canon(e) for e in out.images] == [want[i.key] for i in items]
     assert seen[0] == (0, 4) and seen[-1] == (4, 4)
+
+
+def test_worst_case_ensemble_on_ray_matches_local_bit_for_bit(cluster):
+    import torch
+
+    from core.evaluate import WORST_CASE, BatchResult
+
+    s = settings(attack=WORST_CASE, eps=(0.1,), steps=3, attack_params=(("n_targets", 1), ("square_queries", 20)))
+    few = jobs()[:6]
+    local: list = []
+    before = torch.get_num_threads()
+    try:
+        run_local(few, ImageWorker(MODEL, s, threads=1), local.append)
+    finally:
+        torch.set_num_threads(before)
+    actors = make_actors(MODEL, s, workers=2, threads=1, gpus_per_worker=0)
+    remote: list = []
+    run_ray(iter(few), model_name=MODEL, settings=s, workers=2, on_result=remote.append, actors=actors)
+    for a in actors:
+        ray.kill(a)
+    assert sorted(map(canon, remote)) == sorted(map(canon, local))
+    assert all(ev.found_by and ev.found_by[0] in ("APGD-CE", "APGD-T", "Square", "none", "clean") for ev in local)
+    # the ensemble's robust accuracy is never above PGD's on the same images
+    p, pgd = settings(eps=(0.1,), steps=3), []
+    run_local(few, ImageWorker(MODEL, p, threads=1), pgd.append)
+    torch.set_num_threads(before)
+    acc = lambda st, evs: BatchResult(settings=st, images=evs).breakdown()[0]["robust_accuracy"]  # noqa: E731
+    assert acc(s, local) <= acc(p, pgd)
