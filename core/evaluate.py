@@ -27,6 +27,15 @@ Metrics per (defense, ε), over the n images:
 
 The row ``eps = 0`` with ``kind = "clean"`` holds the clean accuracy of each defense.
 Only untargeted attacks are evaluated here.
+
+**Worst case.** The attack choice :data:`WORST_CASE` runs the worst-case ensemble of
+:mod:`core.ensemble` (APGD-CE → targeted APGD-DLR → Square, each on the images still classified
+correctly) on every image at every ε, with the image's seed, on the bare model; each defense then
+classifies the ensemble's examples (a non-adaptive attacker: the adaptive one needs a single attack).
+Per image and ε :attr:`ImageEval.found_by` names the attack that fooled it first ("none" if none
+did), and :meth:`BatchResult.breakdown` gives robust accuracy with the per-attack counts — the
+robust accuracy the project quotes. With a single attack, :meth:`BatchResult.robust_accuracy_note`
+says the number is that attack's and points to the worst case.
 """
 from __future__ import annotations
 
@@ -354,8 +363,8 @@ class BatchResult:
         return [self.settings.attack]
 
     def breakdown(self) -> list[dict]:
-        """Per ε, on the bare model: robust accuracy (share of images classified correctly after
-        the attack(s)), the images misclassified already when clean, the images each attack fooled
+        """Per ε, on the bare model: robust accuracy (share of images classified correctly both
+        clean and after the attack(s)), the images misclassified already when clean, the images each attack fooled
         first (``fooled_by_<attack>``) and the images nothing fooled. With :data:`WORST_CASE` the
         robust accuracy is the ensemble's worst case, otherwise one attack's."""
         rows = []
@@ -367,7 +376,10 @@ class BatchResult:
             found = [ev.found_by[i] if i < len(ev.found_by) else "" for ev in self.images]
             row = {"eps": float(e), "eps_255": float(e) * 255 if self.settings.norm == "linf" else None, "n": n,
                    "attack": self.settings.attack, "worst_case": self.settings.worst_case,
-                   "robust_accuracy": sum(ev.correct[NO_DEFENSE][i] for ev in self.images) / n,
+                   # robust: classified correctly both clean and after the attack(s) (RobustBench's count;
+                   # an attack on a misclassified image that happens to make it correct does not count)
+                   "robust_accuracy": sum(ev.clean[NO_DEFENSE] == ev.label and ev.correct[NO_DEFENSE][i]
+                                          for ev in self.images) / n,
                    "clean_misclassified": found.count("clean")}
             row.update({f"fooled_by_{a}": found.count(a) for a in names})
             row["not_fooled"] = found.count(NOT_FOUND)

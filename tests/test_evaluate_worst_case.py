@@ -80,6 +80,14 @@ def test_single_attack_report_says_it_is_one_attack_and_points_to_the_worst_case
     assert note in batch_report(res).to_json()
     assert all(r["attack"] == "FGSM" for r in res.summary() if r["kind"] == "attack")
     assert res.breakdown_attacks() == ["FGSM"] and "worst_case" not in res.settings.to_dict()
+    # with true labels, an image misclassified when clean is never counted robust
+    its = items(3)
+    pred = [int(model(it.value).argmax(1)) for it in its]
+    labels = {its[0].name: (pred[0] + 1) % 4, its[1].name: pred[1], its[2].name: pred[2]}
+    res = evaluate_images(model, its, EvalSettings(model="tiny", attack="FGSM", eps=EPS), labels=labels)
+    for b in res.breakdown():
+        assert b["clean_misclassified"] == 1 and b["fooled_by_FGSM"] + b["not_fooled"] == 2
+        assert b["robust_accuracy"] == pytest.approx(b["not_fooled"] / 3)
 
 
 def test_per_image_results_do_not_depend_on_order_and_a_resumed_run_is_identical(tmp_path):
