@@ -175,7 +175,9 @@ class EvalSettings:
         t = self.threat()
         return {"model": self.model, "attack": self.attack, "norm": self.norm, "eps": list(self.eps),
                 "eps_255": [e * 255 for e in self.eps] if self.norm == "linf" else None,
-                "steps": t.steps, "step_rule": "α = ε × ratio", "step_ratio": t.step / t.eps if t.eps > 0 else None,
+                "steps": t.steps,
+                "step_rule": "APGD's own step-size schedule" if self.worst_case else "α = ε × ratio",
+                "step_ratio": None if self.worst_case else (t.step / t.eps if t.eps > 0 else None),
                 "random_start": t.random_start, "restarts": t.restarts,
                 "attack_params": {k: _jsonable(v) for k, v in self.attack_params},
                 "defenses": {n: {k: _jsonable(v) for k, v in p} for n, p in self.defenses},
