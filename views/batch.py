@@ -2,7 +2,6 @@
 images (the bundled photos, a ZIP archive or several image files)."""
 from __future__ import annotations
 
-import hashlib
 import os
 
 import streamlit as st
@@ -20,12 +19,12 @@ from core.labelled_samples import LABELLED_DIR, TITLE
 from core.labels import Labeler, LabelError, parse_labels
 from core.progress import Cancelled
 from core.viz.curves import batch_figure, eps_axis
-from ui.common import (device_caption, get_model, model_picker, model_spec, progress_bar, session_store,
-                       upload_help)
+from ui.common import device_caption, get_model, model_picker, model_spec, session_store, upload_help
 from ui.long_work import stoppable_progress
 from ui.presets import consume_autorun, preset_bar
 from ui.sweep_widgets import defenses_input, format_numbers, numbers_input, parse_numbers, stop_button
 from ui.report import report_download
+from ui.run import kept, run_and_show
 from ui.urlstate import UrlParam, UrlState, model_param, share_caption
 
 P = "bat"
@@ -212,47 +211,41 @@ try:
 except ValueError as e:
     st.error(f"Cannot evaluate with these settings: {e}")
     st.stop()
-data_key = hashlib.sha256(b"".join(hashlib.sha256(x.numpy().tobytes()).digest() for _, x in images.items)
-                          + repr(images.names).encode()).hexdigest()
-settings_key = hashlib.sha256(repr((data_key, settings)).encode()).hexdigest()
-
-stored = st.session_state.get(f"{P}_result")
+inputs = (model_name, images.names, [x for _, x in images.items])
 if stop:
-    if stored is not None and not stored[1].complete:
-        st.warning(f"Stopped after {len(stored[1].images)} of {stored[2]} image(s); the results below cover those.")
+    partial = kept(P)
+    if partial is not None and not partial[0].complete:
+        st.warning(f"Stopped after {len(partial[0].images)} of {partial[1]} image(s); the results below cover those.")
     else:
         st.warning("Stopped.")
 
-if run:
-    result = BatchResult(settings=settings, skipped=images.messages(), device=describe_device(),
-                         label_note=labeler.note() if labeler.labelled else LABEL_NOTE,
-                         label_source=labeler.spec.describe() if labeler.labelled else
-                         "clean prediction of the bare model")
-    items = [ImageItem(n, k, x) for (n, x), k in zip(images.items, images.keys)]  # keys: per-image seeds
-    # Stored before the work starts: if the run is stopped, the finished images stay.
-    st.session_state[f"{P}_result"] = (settings_key, result, len(images.items))
-    update = progress_bar("Evaluating:", stop_button=False)
-    try:
-        if on_ray:
-            from core.engine import evaluate_on_cluster  # imports Ray only when used
+# Kept before the work starts: if the run is stopped, the finished images stay.
+result = BatchResult(settings=settings, skipped=images.messages(), device=describe_device(),
+                     label_note=labeler.note() if labeler.labelled else LABEL_NOTE,
+                     label_source=labeler.spec.describe() if labeler.labelled else "clean prediction of the bare model")
+items = [ImageItem(n, k, x) for (n, x), k in zip(images.items, images.keys)]  # keys: per-image seeds
+partial = (result, len(images.items))
 
-            evaluate_on_cluster(items, settings, labeler, RAY_ADDRESS, update, result)
-        else:
-            evaluate_images(model, items, settings, defenses=defenses, class_names=model.class_names,
-                            progress=update, into=result, labels=labels)
-    except Cancelled:
-        st.warning(f"Stopped after {len(result.images)} image(s).")
-    except ValueError as e:
-        st.error(f"Cannot evaluate with these settings: {e}")
-        st.stop()
-    stored = st.session_state[f"{P}_result"]
 
-if stored is None:
+def evaluate(progress) -> tuple:
+    """Fill ``result`` on the Ray cluster or here (core does the work)."""
+    if on_ray:
+        from core.engine import evaluate_on_cluster  # imports Ray only when used
+
+        evaluate_on_cluster(items, settings, labeler, RAY_ADDRESS, progress, result)
+    else:
+        evaluate_images(model, items, settings, defenses=defenses, class_names=model.class_names,
+                        progress=progress, into=result, labels=labels)
+    return partial
+
+
+shown = run_and_show(
+    P, run=run, inputs=inputs, settings=(settings, labels, on_ray), button="Run", label="Evaluating:",
+    own_stop_button=True, keep_partial=partial if run else None, compute=evaluate)
+if shown is None:
     st.info("Press **Run** in the sidebar.")
     st.stop()
-key, result, n_total = stored
-if key != settings_key:
-    st.warning("The images or settings changed since these results were computed: press **Run** to update them.")
+result, n_total = shown.value
 if not result.images:
     st.info("No image was finished.")
     st.stop()

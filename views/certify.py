@@ -1,20 +1,17 @@
 """Certify: randomized smoothing and Smooth-Reduce certificates for one image, side by side."""
 from __future__ import annotations
 
-import hashlib
-
 import streamlit as st
-import torch
 
 from core import limits
-from core.analysis import topk
+from core.analysis import predict, topk
 from core.defenses import RandomizedSmoothing, SmoothReduce
-from core.defenses.smoothing import max_certifiable_radius, smoothing_cost_note
-from core.progress import Cancelled
+from core.defenses.smoothing import certify_each, max_certifiable_radius, smoothing_cost_note
 from core.viz.common import to_numpy_image
 from core.viz.defenses import certificate_figure, class_counts_figure, patch_grid_figure, rmax_curve_figure
-from ui.common import device_caption, image_and_model, image_tensor, progress_bar
+from ui.common import device_caption, image_and_model, image_tensor
 from ui.presets import consume_autorun, preset_bar
+from ui.run import run_and_show
 
 st.title("📜 Certify")
 st.markdown(
@@ -59,10 +56,9 @@ with st.sidebar:
 if img is None:
     st.stop()
 
+# ------------------------------------------------------------------ compute
 x = image_tensor(img, model_name)
-dev = next(model.parameters()).device
-with torch.no_grad():
-    clean_top = topk(model(x.to(dev)).float().cpu(), model.class_names)
+clean_top = topk(predict(model, x), model.class_names)
 names = model.class_names
 
 smooth = RandomizedSmoothing(model, sigma=sigma, n0=n0, n=n, alpha=alpha, batch_size=32)
@@ -78,29 +74,15 @@ with top[1]:
         st.markdown(f"**{name}**: {smoothing_cost_note(d)} Ceiling for n = {d.n}, α = {alpha:g}: "
                     f"R_max = {d.max_radius():.3f} ({d.max_radius() / sigma:.2f}σ).")
 
-settings_key = hashlib.sha256(repr((float(x.sum()), x.shape, model_name, [(k, d.params()) for k, d in methods.items()],
-                                    seed)).encode()).hexdigest()
-if run:
-    results = {}
-    try:
-        for name, d in methods.items():
-            results[name] = d.defend(x, seed=seed, progress=progress_bar(f"{name}:"))
-    except Cancelled:
-        st.warning("Stopped.")
-        st.stop()
-    except ValueError as e:
-        st.error(f"Cannot certify with these settings: {e}")
-        st.stop()
-    st.session_state["cert_result"] = (settings_key, results, {k: d.params() for k, d in methods.items()})
 
-stored = st.session_state.get("cert_result")
-if stored is None:
+shown = run_and_show("cert", run=run, inputs=(x, model_name), button="Certify", label="Certifying…",
+                     settings=([(k, d.params()) for k, d in methods.items()], seed), compute=lambda progress: certify_each(methods, x, seed=seed, progress=progress))
+if shown is None:
     st.info("Press **Certify** in the sidebar.")
     st.stop()
-key, results, used = stored
-if key != settings_key:
-    st.warning("The settings changed since these certificates were computed: press **Certify** to update them.")
 
+# ------------------------------------------------------------------ render
+results, used = shown.value
 cols = st.columns(len(results))
 summary = []
 for col, (name, out) in zip(cols, results.items()):
@@ -141,12 +123,9 @@ for col, (name, out) in zip(cols, results.items()):
         if "patch_grid" in diag:
             ens = sr.ensemble() if sr is not None else None
             if ens is not None and ens.resize == diag["resize"]:
-                with torch.no_grad():
-                    big = torch.nn.functional.interpolate(x.to(dev), size=(ens.resize, ens.resize), mode="bilinear",
-                                                          align_corners=False)
-                    pl = ens.patch_logits(x.to(dev)).softmax(-1)[0].cpu()
+                big, pl = ens.patch_view(x)
                 labels = [f"{names[int(q.argmax())][:18]} {float(q.max()):.0%}" for q in pl]
-                st.plotly_chart(patch_grid_figure(big[0].cpu(), diag["patch_grid"], diag["patch_size"], labels,
+                st.plotly_chart(patch_grid_figure(big, diag["patch_grid"], diag["patch_size"], labels,
                                                   title="Patches (clean image) and each patch's top class"),
                                 key="cert_patches", width="stretch")
 

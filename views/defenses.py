@@ -1,21 +1,18 @@
 """Defenses: one attack against several defenses, side by side, non-adaptive or adaptive."""
 from __future__ import annotations
 
-import hashlib
-
 import streamlit as st
-import torch
 
-from core.analysis import topk
+from core.analysis import predict, topk
 from core.defenses import DEFENSES, EquivariancePurification
 from core.defenses.side_by_side import compare_defenses
 from core.defenses.equivariance import equivariance_error_summary
-from core.progress import Cancelled
 from core.viz.common import amplified_perturbation, to_numpy_image
 from core.viz.defenses import defense_comparison_figure, equivariance_error_figure, purification_trajectory_figure
-from ui.common import attack_picker, device_caption, image_and_model, image_tensor, progress_bar
+from ui.common import attack_picker, device_caption, image_and_model, image_tensor
 from ui.presets import consume_autorun, preset_bar
 from ui.defenses import defense_picker
+from ui.run import input_default, run_and_show
 
 st.title("🛡️ Defenses")
 st.markdown(
@@ -61,13 +58,13 @@ if adaptive and any(isinstance(d, EquivariancePurification) for d in defenses.va
     if equi_attacker == "equivariance-aware":
         lam = c2.slider("λ", 0.0, 10.0, 1.0, 0.5, key="def_lambda")
 
+# ------------------------------------------------------------------ compute
 x = image_tensor(img, model_name)
-dev = next(model.parameters()).device
-with torch.no_grad():
-    clean_logits = model(x.to(dev)).float().cpu()
-clean_top = topk(clean_logits, model.class_names)
+inputs = (x, model_name)
+clean_top = topk(predict(model, x), model.class_names)
+input_default("def_label", clean_top.top1, inputs)  # the new photo's class, not the previous one's
 label = st.selectbox(
-    "Correct class", range(len(model.class_names)), index=clean_top.top1,
+    "Correct class", range(len(model.class_names)),
     format_func=lambda i: f"{i}: {model.class_names[i]}", key="def_label",
     help="By default the undefended model's clean prediction; set it if you know the true class.")
 
@@ -75,36 +72,22 @@ if not defenses:
     st.info("Choose at least one defense above.")
     st.stop()
 
-settings_key = hashlib.sha256(repr((float(x.sum()), x.shape, model_name, choice.name, choice.threat, choice.params,
-                                    choice.goal, choice.seed, label, adaptive, classify_clean, equi_attacker, lam,
-                                    [(n, d.params()) for n, d in defenses.items()])).encode()).hexdigest()
-
-if run:
-    update = progress_bar("Running…")
-    try:
-        cmp = compare_defenses(model, x, label, defenses, attack_name=choice.name, threat=choice.threat,
-                               attack_params=choice.params, goal=choice.goal, seed=choice.seed,
-                               adaptive=adaptive, equivariance_attacker=equi_attacker, lam=lam,
-                               classify_clean=classify_clean, progress=update)
-    except Cancelled:
-        st.warning("Stopped.")
-        st.stop()
-    except ValueError as e:
-        st.error(f"Cannot run with these settings: {e}")
-        st.stop()
-    st.session_state["def_result"] = (settings_key, cmp)
-
-stored = st.session_state.get("def_result")
-if stored is None:
+shown = run_and_show(
+    "def", run=run, inputs=inputs, button="Run", label=f"{choice.name} against {len(defenses)} defense(s)…",
+    settings=(choice, label, adaptive, classify_clean, equi_attacker, lam,
+              [(n, d.params()) for n, d in defenses.items()]),
+    compute=lambda progress: compare_defenses(
+        model, x, label, defenses, attack_name=choice.name, threat=choice.threat, attack_params=choice.params,
+        goal=choice.goal, seed=choice.seed, adaptive=adaptive, equivariance_attacker=equi_attacker, lam=lam,
+        classify_clean=classify_clean, progress=progress))
+if shown is None:
     st.image(to_numpy_image(x), caption=f"{img_label}: the model says {clean_top.names[0]} ({clean_top.probs[0]:.0%})",
              width=224)
     st.info("Press **Run** in the sidebar.")
     st.stop()
 
-key, cmp = stored
-if key != settings_key:
-    st.warning("The settings changed since this result was computed: press **Run** to update it.")
-
+# ------------------------------------------------------------------ render
+cmp = shown.value
 names = model.class_names
 lab = cmp.label
 if not cmp.adaptive:
@@ -184,8 +167,7 @@ if equi_rows and st.checkbox("Show equivariance error maps (clean, attacked, pur
     r = equi_rows[0]
     p = r.defense.params()
     summary_maps = equivariance_error_summary(
-        model, {"clean": base.x_clean.to(dev), "attacked": r.attack.x_adv.to(dev),
-                "purified": r.output.x_classified[:1].to(dev)}, views=p["views"], stage=p["stage"], seed=0)
+        model, {"clean": base.x_clean, "attacked": r.attack.x_adv, "purified": r.output.x_classified[:1]}, views=p["views"], stage=p["stage"], seed=0)
     ecols = st.columns(3)
     top_err = max(float(m.max()) for _, m in summary_maps.values())
     for ec, (nm, (mean_err, emap)) in zip(ecols, summary_maps.items()):

@@ -1,18 +1,16 @@
 """Feature maps: does a larger last feature map make the model harder to fool?"""
 from __future__ import annotations
 
-import hashlib
-
 import streamlit as st
 
 from core import limits
 from core.defenses.feature_size import downsampling_stages, stage_sizes
 from core.explain.feature_maps import Setting, compare_settings, pooling_demo, variant_model
-from core.progress import Cancelled
 from core.viz.common import to_numpy_image
 from core.viz.explain import pooling_demo_figure, sensitivity_figure, stage_sizes_figure
-from ui.common import device_caption, get_model, image_and_model, image_tensor, progress_bar
+from ui.common import device_caption, get_model, image_and_model, image_tensor
 from ui.presets import consume_autorun, preset_bar
+from ui.run import run_and_show
 from ui.user_models import require
 
 st.title("🧩 Feature maps")
@@ -84,35 +82,19 @@ st.plotly_chart(pooling_demo_figure(pooling_demo()), key="fm_pool", width="stret
 if img is None:
     st.stop()
 x = image_tensor(img, model_name)
-settings_key = hashlib.sha256(repr((x.numpy().tobytes()[:4096], float(x.sum()), model_name, settings, sigma,
-                                    pgd_eps, pgd_steps, bisect, hi)).encode()).hexdigest()
 
 st.subheader("Sensitivity and attackability per setting")
-if run:
-    slot = st.empty()
-    try:
-        with slot.container():
-            results = compare_settings(model, x, settings, noise_sigma=sigma, pgd_eps=pgd_eps, pgd_steps=pgd_steps,
-                                       bisect=bisect, bisect_hi=hi, progress=progress_bar("Measuring…"))
-        slot.empty()
-    except Cancelled:
-        st.warning("Stopped.")
-        st.stop()
-    except ValueError as e:
-        st.error(f"Cannot compute this: {e}")
-        st.stop()
-    st.session_state["fm_result"] = (settings_key, results)
-
-stored = st.session_state.get("fm_result")
-if stored is None:
+shown = run_and_show(
+    "fm", run=run, inputs=(x, model_name), button="Compare", label="Measuring…",
+    settings=(settings, sigma, pgd_eps, pgd_steps, bisect, hi),
+    compute=lambda progress: compare_settings(model, x, settings, noise_sigma=sigma, pgd_eps=pgd_eps,
+                                              pgd_steps=pgd_steps, bisect=bisect, bisect_hi=hi, progress=progress))
+if shown is None:
     st.image(to_numpy_image(x), caption=f"{img_label} as the model sees it", width=240)
     st.info("Press **Compare** in the sidebar. Each setting runs a few forward passes, a short PGD and, with "
             "bisection on, about ten more short PGD runs (×s² the cost of the plain model).")
     st.stop()
-
-key, results = stored
-if key != settings_key:
-    st.warning("The settings changed since this was computed: press **Compare** to update it.")
+results = shown.value
 names = model.class_names
 rows = []
 for r in results:

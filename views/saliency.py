@@ -1,21 +1,18 @@
 """Saliency: where does the model look, on the clean photo, the attacked one and a defended view?"""
 from __future__ import annotations
 
-import hashlib
-
 import streamlit as st
-import torch
 
-from core.attacks import make_attack
-from core.explain.saliency_panels import agreement_rows, build_panels, panel_maps
-from core.explain.defended import DEFENDED_OPTIONS, defended_view
+from core.explain.defended import DEFENDED_OPTIONS
+from core.explain.saliency_panels import agreement_rows
 from core.explain.saliency import METHODS
-from core.progress import Cancelled
+from core.explain.saliency_experiment import saliency_experiment
 from core.viz.common import to_numpy_image
 from core.viz.explain import saliency_row
 from core.models.architectures import capabilities
-from ui.common import attack_picker, device_caption, image_and_model, image_tensor, progress_bar
+from ui.common import attack_picker, device_caption, image_and_model, image_tensor
 from ui.presets import consume_autorun, preset_bar
+from ui.run import run_and_show
 
 st.title("🔥 Saliency")
 st.markdown(
@@ -74,49 +71,25 @@ with st.sidebar:
 
 if img is None:
     st.stop()
+# ------------------------------------------------------------------ compute
 x = image_tensor(img, model_name)
-
-settings_key = hashlib.sha256(repr((x.numpy().tobytes()[:4096], float(x.sum()), model_name, choice.name,
-                                    choice.threat, choice.params, choice.goal, choice.seed, methods, target_mode,
-                                    defense, params)).encode()).hexdigest()
-
-if run:
-    if not methods:
-        st.warning("Choose at least one method.")
-        st.stop()
-    try:
-        with st.spinner(f"Running {choice.name}…"):
-            attack = make_attack(choice.name, choice.threat, **choice.params)
-            with torch.no_grad():
-                label = int(model(x.to(next(model.parameters()).device)).argmax())
-            res = attack.run(model, x, torch.tensor([label]), choice.goal, seed=choice.seed)
-        view = None if defense == "none" else defended_view(model, defense)
-        panels = build_panels(model, x, res.x_adv, view, target_mode)
-        maps = {}
-        slot = st.empty()
-        for m in methods:
-            with slot.container():
-                maps[m] = panel_maps(panels, m, params.get(m), progress=progress_bar(f"{METHODS[m].label}…"))
-        slot.empty()
-    except Cancelled:
-        st.warning("Stopped.")
-        st.stop()
-    except ValueError as e:
-        st.error(f"Cannot compute this: {e}")
-        st.stop()
-    st.session_state["sal_result"] = (settings_key, panels, maps)
-
-stored = st.session_state.get("sal_result")
-if stored is None:
+if run and not methods:
+    st.warning("Choose at least one method.")
+    st.stop()
+shown = run_and_show(
+    "sal", run=run, inputs=(x, model_name), button="Compute", label="Explaining…",
+    settings=(choice, methods, target_mode, defense, params),
+    compute=lambda progress: saliency_experiment(model, x, choice.name, choice.threat, choice.params, choice.goal,
+                                                 choice.seed, methods=methods, method_params=params, defense=defense,
+                                                 target_mode=target_mode, progress=progress))
+if shown is None:
     st.image(to_numpy_image(x), caption=f"{img_label} as the model sees it", width=280)
     st.info("Choose methods and press **Compute** in the sidebar. Gradient and Grad-CAM take a fraction of a "
             "second; occlusion and integrated gradients take a few seconds on a CPU.")
     st.stop()
 
-key, panels, maps = stored
-if key != settings_key:
-    st.warning("The settings changed since these maps were computed: press **Compute** to update them.")
-
+# ------------------------------------------------------------------ render
+panels, maps = shown.value.panels, shown.value.maps
 names = model.class_names
 st.markdown(" · ".join(f"**{p.title}**: {names[p.pred]} ({p.prob:.0%})"
                        + ("" if p.target == p.pred else f", explaining “{names[p.target]}”") for p in panels))

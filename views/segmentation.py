@@ -1,23 +1,21 @@
 """Segmentation: attack a real person-segmentation model's mask, then defend it by equivariance."""
 from __future__ import annotations
 
-import hashlib
-
 import streamlit as st
-import torch
 
 from core.attacks.seg_targets import mask_of_image, shape_mask
 from core.defenses.seg_equivariance import SegEquivariancePurification, run_experiment
 from core.explain.cam_mask import cam_mask_model
 from core.images import stretch, to_tensor
 from core.models import list_models
-from core.progress import Cancelled
+from core.analysis import mask_probability
 from core.viz.common import amplified_perturbation
 from core.viz.segmentation import (attack_trajectory_figure, comparison_figure, display_size, error_heatmaps,
                                    flipped_figure, image_grid, overlay, purification_figure, target_preview,
                                    views_figure)
-from ui.common import device_caption, get_model, image_picker, model_picker, progress_bar
+from ui.common import device_caption, get_model, image_picker, model_picker
 from ui.presets import consume_autorun, preset_bar
+from ui.run import run_and_show
 from ui.segmentation import GOALS, defense_picker, goal_picker, threat_picker
 from ui.user_models import require
 
@@ -67,17 +65,15 @@ if source == CAM:
     size = classifier.input_size
     size = (size, size) if isinstance(size, int) else tuple(size)
     x = to_tensor(stretch(img, size))
-    model = cam_mask_model(classifier, x.to(next(classifier.parameters()).device))
+    model = cam_mask_model(classifier, x)
     st.warning(f"**Approximate mask**: the class-activation map of {clf_name} for "
                f"{', '.join(model.classes.names[0])}, thresholded at half its maximum. It shows where the "
                "classifier looks, not a true outline.")
 else:
     model = get_model(source)
     x = to_tensor(stretch(img, model.input_size))
-dev = next(model.parameters()).device
 disp = display_size(tuple(x.shape[-2:]), img.width / img.height)
-with torch.no_grad():
-    clean_prob = torch.sigmoid(model.forward_logits(x.to(dev))).cpu()
+clean_prob = mask_probability(model, x)
 mh, mw = clean_prob.shape[-2:]
 
 target = None
@@ -91,29 +87,17 @@ elif goal.mode == "other":
         st.stop()
     target = mask_of_image(model, to_tensor(stretch(other_img, tuple(x.shape[-2:]))))[0, 0]
 
-settings_key = hashlib.sha256(repr((x.numpy().tobytes()[:4096], float(x.sum()), source, clf_name, goal,
-                                    None if target is None else float(target.sum()), threat, seed,
-                                    dchoice)).encode()).hexdigest()
-
-if run:
-    defense = None
-    if dchoice.enabled:
-        defense = SegEquivariancePurification(model, views=dchoice.views, steps=dchoice.steps,
-                                              eps_v=dchoice.eps_v, feature=dchoice.feature)
-    update = progress_bar("Running…")
-    try:
-        exp = run_experiment(model, x, target, threat, defense, adaptive=dchoice.adaptive if defense else "none",
-                             lam=dchoice.lam, seed=seed, progress=update)
-    except Cancelled:
-        st.warning("Stopped.")
-        st.stop()
-    except ValueError as e:
-        st.error(f"Cannot run this: {e}")
-        st.stop()
-    st.session_state["seg_result"] = (settings_key, exp)
-
-stored = st.session_state.get("seg_result")
-if stored is None:
+defense = None
+if dchoice.enabled:
+    defense = SegEquivariancePurification(model, views=dchoice.views, steps=dchoice.steps, eps_v=dchoice.eps_v,
+                                          feature=dchoice.feature)
+shown = run_and_show(
+    "seg", run=run, inputs=(x, source, clf_name), button="Run attack", label="Attacking the mask…",
+    settings=(goal, target, threat, seed, dchoice),
+    compute=lambda progress: run_experiment(model, x, target, threat, defense,
+                                            adaptive=dchoice.adaptive if defense else "none", lam=dchoice.lam,
+                                            seed=seed, progress=progress))
+if shown is None:
     panels = [(f"{img_label}: clean mask", overlay(x, clean_prob, size_hw=disp))]
     if target is not None:
         panels.append(("target mask", target_preview(x, target, size_hw=disp)))
@@ -123,10 +107,8 @@ if stored is None:
     st.info("Press **Run attack** in the sidebar.")
     st.stop()
 
-key, exp = stored
-if key != settings_key:
-    st.warning("The settings changed since this result was computed: press **Run attack** to update it.")
-
+# ------------------------------------------------------------------ render
+exp = shown.value
 res = exp.attack
 m = res.metrics()
 cols = st.columns(5)
