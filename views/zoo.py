@@ -5,7 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from core.explain.saliency import METHODS
-from core.explain.zoo_views import zoo_experiment
+from core.train.zoo_views import zoo_experiment
 from core.models.zoo import available, load_card
 from core.models.zoo_net import FMNIST_CLASSES
 from core.train import data as zdata
