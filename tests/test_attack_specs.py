@@ -4,13 +4,15 @@ sidebar widgets (ui.common.attack_picker, run in AppTest), the shared link's par
 core.presets) and the command line agree with it."""
 from __future__ import annotations
 
+import shlex
+
 import pytest
 from streamlit.testing.v1 import AppTest
 
 from core import presets
 from core.attacks import ATTACK_INFO, ATTACKS, default_threat
 from core.attacks.specs import ATTACK_SPECS, attack_base, build_settings
-from core.cli import build_parser
+from core.cli import _settings, attack_keyword_options, build_parser, cli_command
 from ui.urlstate import attack_picker_params
 
 
@@ -100,3 +102,15 @@ def test_presets_use_the_description_and_the_command_line_offers_every_attack():
     action = next(a for a in build_parser()._subparsers._group_actions[0].choices["evaluate"]._actions
                   if "--attack" in a.option_strings)
     assert list(action.choices) == list(ATTACK_SPECS)
+    # every constructor keyword of the description is an option, for the attacks that take it
+    kws = {(p.field[3:], a) for a, s in ATTACK_SPECS.items() for p in s.params if p.field.startswith("kw:")}
+    assert {(opt[2:].replace("-", "_"), a) for opt, (_, attacks) in attack_keyword_options().items()
+            for a in attacks} == kws
+    args = build_parser().parse_args(shlex.split(
+        "evaluate bundled --attack CW-L2 --binary-steps 3 --iterations 40 --c-init 0.1 --respect-eps --out o"))
+    s = _settings(args)
+    assert dict(s.attack_params) == {"binary_steps": 3, "iterations": 40, "c_init": 0.1, "respect_eps": True}
+    again = _settings(build_parser().parse_args(shlex.split(cli_command(s, out="o"))[3:]))
+    assert again == s  # the command the app prints gives the same settings
+    with pytest.raises(SystemExit):
+        _settings(build_parser().parse_args(shlex.split("evaluate bundled --attack PGD --clip-to-eps --out o")))
