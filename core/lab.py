@@ -24,6 +24,9 @@ from core.progress import ProgressFn, stage
 # Below this top-1 probability the clean prediction is called unsure: fooling a model that was
 # not sure in the first place proves little.
 UNSURE_BELOW = 0.2
+# A defense is "worse than none" on the attacked image when it is wrong where the bare model is
+# right, or its probability of the label is lower by more than this.
+WORSE_BY = 0.01
 
 
 @dataclass
@@ -60,6 +63,14 @@ def run_attack_lab(model: nn.Module, x: torch.Tensor, label: int, attack_name: s
                   defense.params() if defense is not None else None, adaptive and defense is not None)
 
 
+def demo_example(model: nn.Module, x: torch.Tensor, eps: float = 4 / 255, steps: int = 10, seed: int = 0) -> LabRun:
+    """The home page's live example: PGD (L∞ ε, random start, step ε/4) on ``x`` against the model's
+    own clean prediction."""
+    label = int(predict(model, x).argmax())
+    threat = ThreatModel(norm="linf", eps=eps, step=eps / 4, steps=steps, random_start=True)
+    return run_attack_lab(model, x, label, "PGD", threat, seed=seed)
+
+
 @dataclass
 class AttackSummary:
     """The numbers and verdicts of one Attack Lab run (image 0)."""
@@ -81,7 +92,7 @@ class AttackSummary:
     defended_adv: Prediction | None = None
     gets_through: bool | None = None  # the defended prediction on the adversarial image meets the goal
     defended_clean_wrong: bool | None = None  # the defense already misclassifies the clean image
-    defense_worse: bool | None = None  # defended adversarial prob. of the label below the bare one
+    defense_worse: bool | None = None  # wrong where the bare model is right, or P(label) lower by > WORSE_BY
 
     @property
     def verdict(self) -> str:
@@ -94,14 +105,7 @@ class AttackSummary:
 
     def notes(self) -> list[str]:
         """Plain-words warnings a verdict alone would hide."""
-        out = []
-        if self.clean_wrong:
-            out.append(f"The model already gets the clean image wrong: it says “{self.clean.names[0]}”, not "
-                       f"“{self.label_name}”. An attack cannot make a wrong answer more wrong; set the correct "
-                       "class or choose another photo.")
-        if self.unsure:
-            out.append(f"The model is unsure about the clean image (top class “{self.clean.names[0]}” at "
-                       f"{self.clean.probs[0]:.0%}): fooling an unsure model proves little.")
+        out = clean_notes(self.clean, self.label, self.label_name)
         if self.defense is not None and self.defended_clean_wrong and not self.clean_wrong:
             out.append(f"With {self.defense} the clean image is already misclassified (“"
                        f"{self.defended_clean.names[0]}”): the defense costs accuracy before any attack.")
@@ -109,6 +113,20 @@ class AttackSummary:
             out.append(f"The defended model is less sure of “{self.label_name}” on the attacked image than the bare "
                        "model: here the defense does worse than no defense.")
         return out
+
+
+def clean_notes(clean: Prediction, label: int, label_name: str) -> list[str]:
+    """Warnings about the clean prediction that make any attack verdict weak: the model already
+    gets the image wrong, or is unsure (top-1 probability below :data:`UNSURE_BELOW`)."""
+    out = []
+    if clean.top1 != label:
+        out.append(f"The model already gets the clean image wrong: it says “{clean.names[0]}”, not "
+                   f"“{label_name}”. An attack cannot make a wrong answer more wrong; set the correct "
+                   "class or choose another photo.")
+    if clean.probs[0] < UNSURE_BELOW:
+        out.append(f"The model is unsure about the clean image (top class “{clean.names[0]}” at "
+                   f"{clean.probs[0]:.0%}): fooling an unsure model proves little.")
+    return out
 
 
 def summarize(run: LabRun, class_names: Sequence[str]) -> AttackSummary:
@@ -136,7 +154,8 @@ def summarize(run: LabRun, class_names: Sequence[str]) -> AttackSummary:
         s.defended_clean, s.defended_adv = dc, da
         s.gets_through = (da.top1 == tgt) if tgt is not None else (da.top1 != lab)
         s.defended_clean_wrong = dc.top1 != lab
-        s.defense_worse = p_def_adv < s.p_label_adv - 1e-6
+        bare_right = ap.top1 == lab
+        s.defense_worse = (bare_right and da.top1 != lab) or p_def_adv < s.p_label_adv - WORSE_BY
     return s
 
 
@@ -152,4 +171,4 @@ def summary_numbers(s: AttackSummary, elapsed_s: float) -> dict[str, Any]:
     return out
 
 
-__all__ = ["AttackSummary", "LabRun", "UNSURE_BELOW", "run_attack_lab", "summarize", "summary_numbers"]
+__all__ = ["AttackSummary", "LabRun", "UNSURE_BELOW", "clean_notes", "demo_example", "run_attack_lab", "summarize", "summary_numbers"]

@@ -83,15 +83,16 @@ def _defended(logits_clean, logits_adv) -> tuple[DefenseOutput, DefenseOutput]:
     return (DefenseOutput(torch.tensor([logits_clean]), x), DefenseOutput(torch.tensor([logits_adv]), x))
 
 
-@pytest.mark.parametrize("clean,adv,verdict,worse", [
-    ([5.0, 0, 0, 0], [-5.0, 5.0, 0, 0], "gets through the defense", True),  # P(a) below the bare model's
-    ([5.0, 0, 0, 0], [5.0, 0, 0, 0], "the defense holds", False),
-    ([0, 5.0, 0, 0], [5.0, 0, 0, 0], "the defense already misclassifies the clean image", False),
+@pytest.mark.parametrize("eps,clean,adv,verdict,worse", [
+    (0.2, [5.0, 0, 0, 0], [-5.0, 5.0, 0, 0], "gets through the defense", False),  # both wrong, P(a) ≈ 0 for both
+    (0.01, [5.0, 0, 0, 0], [0, 5.0, 0, 0], "gets through the defense", True),  # the bare model is still right
+    (0.01, [5.0, 0, 0, 0], [5.0, 0, 0, 0], "the defense holds", False),  # P(a) 0.98 > the bare model's 0.64
+    (0.2, [0, 5.0, 0, 0], [5.0, 0, 0, 0], "the defense already misclassifies the clean image", False),
 ])
-def test_defended_verdicts(clean, adv, verdict, worse):
+def test_defended_verdicts(eps, clean, adv, verdict, worse):
     m = _model()
     x = _x(0, 0.3)
-    base = run_attack_lab(m, x, 0, "FGSM", ThreatModel(eps=0.2, step=0.2, steps=1, random_start=False))
+    base = run_attack_lab(m, x, 0, "FGSM", ThreatModel(eps=eps, step=eps, steps=1, random_start=False))
     run = LabRun(base.result, base.bare, _defended(clean, adv), "JPEG", {}, False)
     s = summarize(run, NAMES)
     assert s.verdict == verdict

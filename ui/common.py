@@ -7,6 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import streamlit as st
+from streamlit.delta_generator import DeltaGenerator
 import torch
 from PIL import Image
 
@@ -17,6 +18,7 @@ from core.device import describe_device
 from core import safe_text
 from core.images import (ImageError, decode_cache_has, decode_image_cached, list_samples, load_sample,
                          prepare_for_model, to_tensor)
+from core.lab import demo_example, summarize
 from core.models import list_models, load_model
 from core.models.checkpoint import ModelFileError
 from core.models.registry import ModelSpec
@@ -134,12 +136,19 @@ def image_picker(key: str, default: str = "chelsea", label: str = "Image") -> tu
         return None, ""
 
 
-def image_and_model(key: str, task: str = "classification") -> tuple[Image.Image | None, str, str, torch.nn.Module]:
+# The default photo of the single-image pages: the one bundled photo the default model is sure
+# about (EfficientNet-Lite0: espresso, 95 %); on the others it is unsure, and an attack that flips
+# an unsure prediction to a sibling class at ε ≪ 1/255 says little.
+DEFAULT_PHOTO = "coffee"
+
+
+def image_and_model(key: str, task: str = "classification", default: str = DEFAULT_PHOTO
+                    ) -> tuple[Image.Image | None, str, str, torch.nn.Module]:
     """The sidebar's first two sections on most pages: an image, then a model.
 
     Returns (image or None, its label, model name, the shared model)."""
     st.header("Image")
-    img, label = image_picker(key)
+    img, label = image_picker(key, default=default)
     st.header("Model")
     name = model_picker(key, task)
     return img, label, name, get_model(name)
@@ -168,6 +177,29 @@ def progress_bar(text: str = "Working…", key: str = "work", stop_button: bool 
     as a context manager, as the Attack Lab does. Pages with a Stop button of their own (Batch,
     Curves) pass ``stop_button=False``."""
     return StoppableProgress(text, key, stop_button=stop_button)
+
+
+@st.cache_resource(show_spinner="Attacking a photo for the home page (once per server)…")
+def home_example() -> tuple[torch.Tensor, torch.Tensor, object]:
+    """The home page's live example, computed on the first visit and kept for the process: the
+    default photo, its PGD twin (ε = 4/255) and the summary of both predictions."""
+    name = list_models("classification")[0].name
+    model = get_model(name)
+    x = image_tensor(load_sample(DEFAULT_PHOTO), name)
+    run = demo_example(model, x)
+    return run.result.x_clean, run.result.x_adv, summarize(run, model.class_names)
+
+
+def intro(text: str) -> None:
+    """A page's introduction, folded away so that the image and the result come first."""
+    with st.expander("What does this page show?", expanded=False):
+        st.markdown(text)
+
+
+def action_bar() -> DeltaGenerator:
+    """The main-area row for a page's run button (and Stop), under the presets: on the first screen
+    where the eye is, not at the end of a long sidebar. The settings stay in the sidebar."""
+    return st.container(horizontal=True, vertical_alignment="center", gap="small", key="action_bar")
 
 
 def device_caption() -> None:

@@ -10,7 +10,7 @@ from core.models import get_spec
 from core.report import attack_report
 from core.viz.attack import delta_heatmap, trajectory_figure
 from core.viz.common import amplified_perturbation, to_numpy_image, topk_bar
-from ui.common import attack_picker, device_caption, get_model, image_and_model, image_tensor
+from ui.common import action_bar, attack_picker, device_caption, get_model, image_and_model, image_tensor, intro
 from ui.defenses import defense_settings
 from ui.presenter import big, is_presenter, key_numbers
 from ui.presets import consume_autorun, preset_bar
@@ -24,7 +24,7 @@ ROUTE_TEXT = {"plain": "ordinary gradients through the defense (it is differenti
               "eot": "EOT: gradients averaged over the defense's randomness"}
 
 st.title("⚔️ Attack Lab")
-st.markdown(
+intro(
     "An **adversarial example** is a photo changed by an amount too small to notice, chosen so that "
     "the model changes its answer. Pick a photo and a model, choose an attack and its budget **ε** "
     "(how far each pixel may move, in steps of 1/255 of the brightness range), then press **Run attack**. "
@@ -34,6 +34,7 @@ st.markdown(
 url = UrlState("lab", attack_lab_params())  # shareable view: settings <-> URL (ui/urlstate.py)
 url.seed()
 preset_bar("lab")  # one-click presets and the guided tour's settings (ui/presets.py)
+action = action_bar()  # the run button, on the first screen (ui/common.py)
 
 # ------------------------------------------------------------------ sidebar
 with st.sidebar:
@@ -56,7 +57,7 @@ with st.sidebar:
                              help="Off: the attacker attacks the bare model and the defense then classifies "
                                   "the result. On: the attacker attacks through the defense using "
                                   + ROUTE_TEXT[DEFENSES[defense_name].adaptive_route] + ".")
-    run = st.button("Run attack", type="primary", key="lab_run", width="stretch") or consume_autorun("lab")
+    run = action.button("Run attack", type="primary", key="lab_run") or consume_autorun("lab")
     device_caption()
     share_caption()
 url.write()

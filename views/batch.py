@@ -19,7 +19,7 @@ from core.labelled_samples import LABELLED_DIR, TITLE
 from core.labels import Labeler, LabelError, parse_labels
 from core.progress import Cancelled
 from core.viz.curves import batch_figure, eps_axis
-from ui.common import device_caption, get_model, model_picker, model_spec, session_store, upload_help
+from ui.common import action_bar, device_caption, get_model, intro, model_picker, model_spec, session_store, upload_help
 from ui.long_work import stoppable_progress
 from ui.presets import consume_autorun, preset_bar
 from ui.sweep_widgets import defenses_input, format_numbers, numbers_input, parse_numbers, stop_button
@@ -31,7 +31,7 @@ P = "bat"
 SOURCES = {"bundled": "Bundled photos", "labelled": TITLE["imagenet"], "zip": "ZIP archive", "files": "Image files"}
 RAY_ADDRESS = os.environ.get("RAY_ADDRESS", "")  # a configured Ray cluster: large jobs may be sent there
 RATIOS = [0.1, 0.25, 0.5, 1.0]
-EPS_DEFAULT = {"linf": "1, 2, 4, 8", "l2": "0.25, 0.5, 1, 2"}
+EPS_DEFAULT = {"linf": "0.0625, 0.125, 0.25, 0.5, 1", "l2": "0.25, 0.5, 1, 2"}
 EPS_MAX = {"linf": 64.0, "l2": 50.0}
 
 
@@ -102,7 +102,7 @@ def _read_upload(kind: str, content: bytes | list[tuple[str, bytes]], model_name
 
 
 st.title("🗂️ Batch evaluation")
-st.markdown(
+intro(
     "How often does an attack succeed, and how much accuracy is left, as the budget **ε** grows — over many "
     "images rather than one? Pick the bundled photos, upload a **ZIP archive** or several image files, choose an "
     "attack, a list of ε and optionally some defenses, then press **Run**. Each image is attacked once per "
@@ -112,6 +112,7 @@ st.markdown(
 url = UrlState(P, URL_PARAMS)
 url.seed()
 preset_bar(P)  # one-click presets and the guided tour's settings (ui/presets.py)
+action = action_bar()  # the run button, on the first screen (ui/common.py)
 
 with st.sidebar:
     st.header("Images")
@@ -137,10 +138,8 @@ with st.sidebar:
     defenses, defense_record = defenses_input(f"{P}_def", model)
     adaptive = st.toggle("Adaptive attacker (attacks through each defense)", False, key=f"{P}_adaptive",
                          disabled=not defenses)
-    c1, c2 = st.columns(2)
-    with c1:
-        run = st.button("Run", type="primary", key=f"{P}_run", width="stretch") or consume_autorun(P)
-    with c2:
+    run = action.button("Run", type="primary", key=f"{P}_run") or consume_autorun(P)
+    with action:
         stop = stop_button(f"{P}_stop")
     on_ray = bool(RAY_ADDRESS) and st.toggle("Run on the Ray cluster", False, key=f"{P}_ray",
                                              help=f"Send the evaluation to the Ray cluster at RAY_ADDRESS "

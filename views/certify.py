@@ -9,12 +9,12 @@ from core.defenses import RandomizedSmoothing, SmoothReduce
 from core.defenses.smoothing import certify_each, max_certifiable_radius, smoothing_cost_note
 from core.viz.common import to_numpy_image
 from core.viz.defenses import certificate_figure, class_counts_figure, patch_grid_figure, rmax_curve_figure
-from ui.common import device_caption, image_and_model, image_tensor
+from ui.common import action_bar, device_caption, image_and_model, image_tensor, intro
 from ui.presets import consume_autorun, preset_bar
 from ui.run import run_and_show
 
 st.title("📜 Certify")
-st.markdown(
+intro(
     "**Randomized smoothing** (Cohen, Rosenfeld & Kolter 2019) turns any classifier into one with a "
     "*guarantee*: classify many copies of the image with Gaussian noise of size **σ** added, and take the "
     "majority vote. If the winning class wins often enough, a statistical test (a Clopper–Pearson bound "
@@ -30,6 +30,7 @@ st.markdown(
     "at the price of one forward pass per patch.")
 
 preset_bar("cert")  # one-click presets and the guided tour's settings (ui/presets.py)
+action = action_bar()  # the run button, on the first screen (ui/common.py)
 
 with st.sidebar:
     img, img_label, model_name, model = image_and_model("cert")
@@ -37,12 +38,13 @@ with st.sidebar:
     sigma = st.select_slider("Noise σ", [0.05, 0.12, 0.25, 0.5, 1.0], 0.25, key="cert_sigma",
                              help="Standard deviation of the Gaussian noise, in [0, 1] pixel units.")
     alpha = st.select_slider("Failure probability α", [0.1, 0.05, 0.01, 0.001], 0.001, key="cert_alpha")
-    n0 = st.slider("Selection samples n0", 4, 256, 16, 4, key="cert_n0",
+    n0 = st.slider("Selection samples n0", 4, 256, 8, 4, key="cert_n0",
                    help="Noisy copies used to pick the candidate class.")
-    n = st.slider("Estimation samples n", 16, 4096, 128, 16, key="cert_n",
+    n = st.slider("Estimation samples n", 16, 4096, 48, 16, key="cert_n",
                   help="Fresh noisy copies used to bound the candidate's vote share.")
     st.header("Smooth-Reduce")
-    use_sr = st.checkbox("Certify with Smooth-Reduce too", True, key="cert_sr")
+    use_sr = st.checkbox("Certify with Smooth-Reduce too (≈ 6–12 s more)", False, key="cert_sr",
+                         help="One forward pass per patch and noisy copy: four to nine times the cost.")
     sr_n0 = st.slider("Selection samples n0 ", 4, 128, 8, 4, key="cert_sr_n0")
     sr_n = st.slider("Estimation samples n ", 16, 1024, 64, 16, key="cert_sr_n")
     reduction = st.radio("Reduce patch logits by", ["mean", "max"], horizontal=True, key="cert_red")
@@ -50,7 +52,7 @@ with st.sidebar:
                               help="Patches of the model's input size, from the image enlarged by 32 px: "
                                    "stride 32 gives 2×2 patches, stride 16 gives 3×3.")
     seed = int(st.number_input("Seed", 0, 2**31 - 1, 0, key="cert_seed"))
-    run = st.button("Certify", type="primary", key="cert_run", width="stretch") or consume_autorun("cert")
+    run = action.button("Certify", type="primary", key="cert_run") or consume_autorun("cert")
     device_caption()
 
 if img is None:
@@ -100,9 +102,14 @@ for col, (name, out) in zip(cols, results.items()):
         if pred < 0:
             st.warning(f"**Abstains.** The top class “{names[c_hat]}” got {n_a}/{p['n']} votes; its lower bound "
                        f"p̲A = {p_lower:.3f} is not above ½.")
+        elif pred != clean_top.top1:
+            st.warning(f"**Certified: “{names[pred]}”** within L2 radius **{float(cert.radius[0]):.3f}** "
+                       f"({n_a}/{p['n']} votes, p̲A = {p_lower:.3f}) — but without noise the model says "
+                       f"“{clean_top.names[0]}”. The certificate is about the noisy vote, which here disagrees "
+                       "with the model's own answer: try a smaller σ.")
         else:
             st.success(f"**Certified: “{names[pred]}”** within L2 radius **{float(cert.radius[0]):.3f}** "
-                       f"({n_a}/{p['n']} votes, p̲A = {p_lower:.3f}).")
+                       f"({n_a}/{p['n']} votes, p̲A = {p_lower:.3f}), the same class as the model without noise.")
         m1, m2, m3 = st.columns(3)
         m1.metric("p̲A", f"{p_lower:.3f}", help="One-sided (1−α) Clopper–Pearson lower bound on the top class's vote share.")
         m2.metric("Radius R", "abstain" if pred < 0 else f"{float(cert.radius[0]):.3f}")

@@ -6,13 +6,13 @@ import streamlit as st
 from core.explain.channel_experiment import channel_experiment
 from core.viz.common import to_numpy_image
 from core.viz.explain import channel_maps_grid, channel_profile, pr_nr_sums, relevance_scatter
-from ui.common import attack_picker, device_caption, image_and_model, image_tensor
+from ui.common import action_bar, attack_picker, device_caption, image_and_model, image_tensor, intro
 from ui.presets import consume_autorun, preset_bar
 from ui.run import run_and_show
 from ui.user_models import require
 
 st.title("📊 Channels")
-st.markdown(
+intro(
     "Deep inside the network, an image is described by many **channels**, each a detector for some "
     "pattern. For the final class score, some channels are evidence *for* the class (positively relevant, "
     "**PR**) and some are evidence *against* it (negatively relevant, **NR**). The CIFS paper (Yan et al., "
@@ -22,6 +22,7 @@ st.markdown(
     "**CIFS-lite** channel mask switched on.")
 
 preset_bar("ch")  # one-click presets and the guided tour's settings (ui/presets.py)
+action = action_bar()  # the run button, on the first screen (ui/common.py)
 
 with st.sidebar:
     img, img_label, model_name, model = image_and_model("ch")
@@ -38,12 +39,12 @@ with st.sidebar:
     k = st.slider("Channels in the map grid", 2, 12, 6, key="ch_k")
     by = st.radio("Pick them by", ["impact", "relevance", "activation"], key="ch_by", horizontal=True,
                   help="impact: |r_c · Δā_c|, how much the attack's change of the channel moved the score.")
-    cifs = st.checkbox("Also with CIFS-lite", True, key="ch_cifs")
+    cifs = st.checkbox("Also with CIFS-lite (about twice the time)", False, key="ch_cifs")
     temp = st.select_slider("CIFS-lite temperature T", [0.1, 0.3, 1.0, 3.0, 10.0], 1.0, key="ch_temp",
                             disabled=not cifs)
     adaptive = st.checkbox("Attack the CIFS-lite model itself (adaptive)", True, key="ch_adaptive", disabled=not cifs,
                            help="Off: reuse the adversarial image made against the plain model.")
-    run = st.button("Compute", type="primary", key="ch_run", width="stretch") or consume_autorun("ch")
+    run = action.button("Compute", type="primary", key="ch_run") or consume_autorun("ch")
     device_caption()
 
 if img is None:

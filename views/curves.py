@@ -8,6 +8,7 @@ from core import limits
 from core.analysis import predict, topk
 from core.attacks import ATTACK_INFO, ATTACKS, Goal, ThreatModel, default_threat
 from core.defenses import DEFENSES
+from core.lab import clean_notes
 from core.curves import NO_DEFENSE, CurveAttack, curves_with_extras
 from core.images import decode_image
 from core.labelled_samples import TITLE, labelled_samples
@@ -15,7 +16,7 @@ from core.report import Report
 from core.viz.common import to_numpy_image
 from core.viz.curves import certified_radius_figure, curve_figure, eps_axis
 from core.viz.defenses import image_grid_figure
-from ui.common import device_caption, image_and_model, image_tensor
+from ui.common import action_bar, device_caption, image_and_model, image_tensor, intro
 from ui.presets import consume_autorun, preset_bar
 from ui.sweep_widgets import defenses_input, format_numbers, numbers_input, parse_numbers, stop_button
 from ui.report import report_download
@@ -24,7 +25,7 @@ from ui.urlstate import (UrlParam, UrlState, image_picker_params, model_param, s
 
 P = "cur"
 RATIOS = [0.1, 0.25, 0.5, 1.0]
-EPS_DEFAULT = {"linf": "0, 0.25, 0.5, 1, 2, 4", "l2": "0, 0.1, 0.25, 0.5, 1, 2"}
+EPS_DEFAULT = {"linf": "0, 0.0625, 0.125, 0.25, 0.5, 1", "l2": "0, 0.1, 0.25, 0.5, 1, 2"}
 EPS_MAX = {"linf": 64.0, "l2": 50.0}
 # Curve-specific attack settings: CW must respect ε and N-FGSM must stay in the ε-ball, or the
 # x-axis would not bound the perturbation.
@@ -69,7 +70,7 @@ URL_PARAMS = [
 ]
 
 st.title("📈 Robustness curves")
-st.markdown(
+intro(
     "One adversarial example answers *whether* an attack can fool the model; a **curve** answers *how strong* "
     "it must be. For one photo, each chosen attack runs at every budget **ε** in your list — in a single batched "
     "run where the attack allows it (the photo is copied once per ε) — and the plot shows the model's confidence "
@@ -80,6 +81,7 @@ st.markdown(
 url = UrlState(P, URL_PARAMS)
 url.seed()
 preset_bar(P)  # one-click presets and the guided tour's settings (ui/presets.py)
+action = action_bar()  # the run button, on the first screen (ui/common.py)
 
 with st.sidebar:
     img, img_label, model_name, model = image_and_model(P)
@@ -106,7 +108,7 @@ with st.sidebar:
                               limits.MAX_CURVE_EPS, help="Comma-separated; at most "
                               f"{limits.MAX_CURVE_EPS}. 0 is the clean image.")
     eps = [e / 255 if norm == "linf" else e for e in eps_shown]
-    steps = st.slider("Steps (iterative attacks)", 1, limits.MAX_ATTACK_STEPS, 10, key=f"{P}_steps")
+    steps = st.slider("Steps (iterative attacks)", 1, limits.MAX_ATTACK_STEPS, 5, key=f"{P}_steps")
     ratio = st.select_slider("Step size α as a fraction of ε", RATIOS, 0.25, key=f"{P}_ratio",
                              help="α = ε × this, at every point of the curve (PGD and TRADES-KL).")
     rs = st.checkbox("Random start", True, key=f"{P}_rs",
@@ -124,7 +126,7 @@ with st.sidebar:
     adaptive = st.toggle("Adaptive attacker (attacks through each defense)", False, key=f"{P}_adaptive",
                          disabled=not defenses)
     st.header("Extras")
-    bisect = st.checkbox("Smallest flipping ε per attack (bisection)", True, key=f"{P}_bisect",
+    bisect = st.checkbox("Smallest flipping ε per attack (bisection, ≈ +1–3 s)", False, key=f"{P}_bisect",
                          help="Single-ε runs between the last ε that failed and the first that succeeded, "
                               "on the undefended model.")
     certify = st.checkbox("Certified radius against σ (randomized smoothing)", False, key=f"{P}_cert")
@@ -133,10 +135,8 @@ with st.sidebar:
         sigmas = numbers_input("σ values", f"{P}_sigmas", "0.12, 0.25, 0.5", 0.01, 2.0, limits.MAX_CURVE_SIGMAS)
         cert_n = st.slider("Noisy samples n per σ", 16, 2048, 64, 16, key=f"{P}_cert_n",
                            help="Plus 16 selection samples; α = 0.001.")
-    c1, c2 = st.columns(2)
-    with c1:
-        run = st.button("Run", type="primary", key=f"{P}_run", width="stretch") or consume_autorun(P)
-    with c2:
+    run = action.button("Run", type="primary", key=f"{P}_run") or consume_autorun(P)
+    with action:
         stop = stop_button(f"{P}_stop")
     device_caption()
     share_caption()
@@ -189,6 +189,8 @@ if shown is None:
 # ------------------------------------------------------------------ render
 used, used_seed, page_run = shown.value
 curves, flips, cert = page_run.curves, page_run.flips, page_run.cert
+for note in clean_notes(clean_top, used["label"], used["label_name"]):
+    st.warning("⚠️ " + note)
 xt, k = eps_axis(curves.norm)
 if used["defenses"] and not curves.adaptive:
     st.warning("⚠️ **Non-adaptive attacker**: the attacks saw only the undefended model. A defense whose curve "

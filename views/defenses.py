@@ -5,17 +5,18 @@ import streamlit as st
 
 from core.analysis import predict, topk
 from core.defenses import DEFENSES, EquivariancePurification
+from core.lab import WORSE_BY, clean_notes
 from core.defenses.side_by_side import compare_defenses
 from core.defenses.equivariance import equivariance_error_summary
 from core.viz.common import amplified_perturbation, to_numpy_image
 from core.viz.defenses import defense_comparison_figure, equivariance_error_figure, purification_trajectory_figure
-from ui.common import attack_picker, device_caption, image_and_model, image_tensor
+from ui.common import action_bar, attack_picker, device_caption, image_and_model, image_tensor, intro
 from ui.presets import consume_autorun, preset_bar
 from ui.defenses import defense_picker
 from ui.run import input_default, run_and_show
 
 st.title("🛡️ Defenses")
-st.markdown(
+intro(
     "A **defense** changes how the model reads an image: it cleans the image first (JPEG, bit-depth, "
     "median filter, equivariance purification), votes over noisy copies (randomized smoothing), or "
     "changes the network's internals (feature-map size, CIFS-lite). Choose an attack in the sidebar and "
@@ -28,6 +29,7 @@ st.markdown(
     "the gradient fall to the adaptive attacker.")
 
 preset_bar("def")  # one-click presets and the guided tour's settings (ui/presets.py)
+action = action_bar()  # the run button, on the first screen (ui/common.py)
 
 with st.sidebar:
     img, img_label, model_name, model = image_and_model("def")
@@ -40,13 +42,15 @@ with st.sidebar:
     adaptive = mode == "Adaptive"
     classify_clean = st.checkbox("Also classify the clean image with each defense", False, key="def_clean",
                                  help="Shows what the defense costs on an unattacked image (doubles the time).")
-    run = st.button("Run", type="primary", key="def_run", width="stretch") or consume_autorun("def")
+    run = action.button("Run", type="primary", key="def_run") or consume_autorun("def")
     device_caption()
 
 if img is None:
     st.stop()
 
-defenses = defense_picker("def", model)
+with st.sidebar:
+    st.header("Defenses")
+    defenses = defense_picker("def", model)
 equi_attacker, lam = "bpda", 1.0
 if adaptive and any(isinstance(d, EquivariancePurification) for d in defenses.values()):
     c1, c2 = st.columns([2, 1])
@@ -90,6 +94,25 @@ if shown is None:
 cmp = shown.value
 names = model.class_names
 lab = cmp.label
+base = cmp.base_attack
+bare_p = float(base.adv_logits.softmax(1)[0, lab])
+bare_fooled = int(base.adv_logits.argmax(1)[0]) != lab
+lines = []
+for r in cmp.rows:
+    if r.clean_pred is not None and r.clean_pred != lab:
+        verdict = "already wrong on the clean image" if r.clean_pred >= 0 else "abstains on the clean image"
+    elif r.pred < 0:
+        verdict = "abstains on the attacked image"
+    else:
+        verdict = "holds" if r.correct else "gets through"
+    if (not bare_fooled and not r.correct) or r.p_ref < bare_p - WORSE_BY:
+        verdict += f" — **worse than no defense** (P({names[lab][:20]}) {r.p_ref:.0%} vs {bare_p:.0%} without it)"
+    lines.append(f"**{r.name}**: {verdict}")
+(st.error if any(r.pred < 0 or not r.correct for r in cmp.rows) else st.success)(
+    f"Without a defense the attack {'fools' if bare_fooled else 'does not fool'} the model. With a defense — "
+    + "; ".join(lines) + ".")
+for note in clean_notes(clean_top, lab, names[lab]):
+    st.warning("⚠️ " + note)
 if not cmp.adaptive:
     st.warning(
         "⚠️ **Non-adaptive attack.** These results rest on an attack that did not know the defenses: it "
@@ -98,8 +121,6 @@ if not cmp.adaptive:
 else:
     st.info("**Adaptive attack:** each defense was attacked through its own route: "
             + "; ".join(f"{r.name}: {r.attacker}" for r in cmp.rows) + ".")
-
-base = cmp.base_attack
 cols_per_row = 4
 cards = [None] + cmp.rows
 for start in range(0, len(cards), cols_per_row):

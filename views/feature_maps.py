@@ -8,13 +8,13 @@ from core.defenses.feature_size import downsampling_stages, stage_sizes
 from core.explain.feature_maps import Setting, compare_settings, pooling_demo, variant_model
 from core.viz.common import to_numpy_image
 from core.viz.explain import pooling_demo_figure, sensitivity_figure, stage_sizes_figure
-from ui.common import device_caption, get_model, image_and_model, image_tensor
+from ui.common import action_bar, device_caption, get_model, image_and_model, image_tensor, intro
 from ui.presets import consume_autorun, preset_bar
 from ui.run import run_and_show
 from ui.user_models import require
 
 st.title("🧩 Feature maps")
-st.markdown(
+intro(
     "A convolutional network shrinks the image step by step into smaller and smaller **feature maps**; the "
     "last one is averaged into a single vector before the classifier. Xu et al. (TNNLS 2025) argue that a "
     "**larger last map makes a model more robust**, because averaging over more positions damps a "
@@ -26,6 +26,7 @@ st.warning("The paper's gains come from **training** with the larger maps. These
            "filters); treat the numbers as an exploration, not a test of the claim.")
 
 preset_bar("fm")  # one-click presets and the guided tour's settings (ui/presets.py)
+action = action_bar()  # the run button, on the first screen (ui/common.py)
 
 with st.sidebar:
     img, img_label, model_name, model = image_and_model("fm")
@@ -38,12 +39,13 @@ with st.sidebar:
                              help="Removing a downsampling step doubles every later map in each direction.")
     st.header("Measurements")
     sigma = st.slider("Noise σ (k/255)", 1, 16, 4, key="fm_sigma") / 255
-    pgd_eps = st.slider("Short PGD ε (k/255)", 0.25, 8.0, 1.0, 0.25, key="fm_pgd_eps") / 255
+    pgd_eps = st.select_slider("Short PGD ε (k/255)", [0.0625, 0.125, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0], 0.0625,
+                               key="fm_pgd_eps", format_func=lambda v: f"{v:g}") / 255
     pgd_steps = st.slider("PGD steps", 1, 10, 5, key="fm_pgd_steps")
-    bisect = st.checkbox("Smallest flipping ε (bisection)", True, key="fm_bisect",
+    bisect = st.checkbox("Smallest flipping ε (bisection, ≈ 10–20 s)", False, key="fm_bisect",
                          help="About 10 short PGD runs per setting.")
     hi = st.slider("Search ε up to (k/255)", 1, 16, 2, key="fm_hi", disabled=not bisect) / 255
-    run = st.button("Compare", type="primary", key="fm_run", width="stretch") or consume_autorun("fm")
+    run = action.button("Compare", type="primary", key="fm_run") or consume_autorun("fm")
     device_caption()
 
 settings = [Setting(float(s)) for s in factors] + [Setting(1.0, (st_,)) for st_ in stride1]

@@ -10,12 +10,12 @@ from core.explain.saliency_experiment import saliency_experiment
 from core.viz.common import to_numpy_image
 from core.viz.explain import saliency_row
 from core.models.architectures import capabilities
-from ui.common import attack_picker, device_caption, image_and_model, image_tensor
+from ui.common import action_bar, attack_picker, device_caption, image_and_model, image_tensor, intro
 from ui.presets import consume_autorun, preset_bar
 from ui.run import run_and_show
 
 st.title("🔥 Saliency")
-st.markdown(
+intro(
     "A **saliency map** colours each pixel by how much it matters to the model's answer. Here the same "
     "method is applied to the clean photo, to an adversarial version of it, and (optionally) to what a "
     "defended system sees, and the three maps share **one colour scale**, so equal colours mean equal "
@@ -26,6 +26,7 @@ st.markdown(
 DEFAULT_METHODS = ["saliency", "gradcam"]
 
 preset_bar("sal")  # one-click presets and the guided tour's settings (ui/presets.py)
+action = action_bar()  # the run button, on the first screen (ui/common.py)
 
 with st.sidebar:
     img, img_label, model_name, model = image_and_model("sal")
@@ -66,7 +67,7 @@ with st.sidebar:
                                                          horizontal=True, key="sal_pert_out")}
         if "jacobian" in methods:
             params["jacobian"] = {"k": st.slider("Jacobian: top-k classes", 1, 10, 5, key="sal_jac_k")}
-    run = st.button("Compute", type="primary", key="sal_run", width="stretch") or consume_autorun("sal")
+    run = action.button("Compute", type="primary", key="sal_run") or consume_autorun("sal")
     device_caption()
 
 if img is None:

@@ -13,7 +13,7 @@ from core.viz.common import amplified_perturbation
 from core.viz.segmentation import (attack_trajectory_figure, comparison_figure, display_size, error_heatmaps,
                                    flipped_figure, image_grid, overlay, purification_figure, target_preview,
                                    views_figure)
-from ui.common import device_caption, get_model, image_picker, model_picker
+from ui.common import action_bar, device_caption, get_model, image_picker, intro, model_picker
 from ui.presets import consume_autorun, preset_bar
 from ui.run import run_and_show
 from ui.segmentation import GOALS, defense_picker, goal_picker, threat_picker
@@ -22,7 +22,7 @@ from ui.user_models import require
 CAM = "Class-activation mask (approximate)"
 
 st.title("👤 Segmentation")
-st.markdown(
+intro(
     "A **segmentation model** colours every pixel: here, *is this pixel part of a person?* "
     "(Google's MediaPipe selfie model, the one behind video-call background effects). "
     "An attacker can change the photo by at most **ε** per pixel — invisible to you — and make the "
@@ -33,6 +33,7 @@ st.markdown(
     "**IoU** (overlap ÷ union with the clean mask) and **pixel accuracy** say how much of the mask survived.")
 
 preset_bar("seg")  # one-click presets and the guided tour's settings (ui/presets.py)
+action = action_bar()  # the run button, on the first screen (ui/common.py)
 
 with st.sidebar:
     st.header("Photo")
@@ -52,7 +53,7 @@ with st.sidebar:
     st.header("Defense")
     features = ["logits", "cam"] if source == CAM else ["logits", "decoder3", "probs"]
     dchoice = defense_picker("seg", features)
-    run = st.button("Run attack", type="primary", key="seg_run", width="stretch") or consume_autorun("seg")
+    run = action.button("Run attack", type="primary", key="seg_run") or consume_autorun("seg")
     device_caption()
 
 if img is None:
@@ -111,6 +112,19 @@ if shown is None:
 exp = shown.value
 res = exp.attack
 m = res.metrics()
+iou_att = m["IoU with clean mask"]
+verdict = (f"The attack **broke the mask** (IoU with the clean mask {iou_att:.2f})." if iou_att < 0.5 else
+           f"The mask **survived** the attack (IoU with the clean mask {iou_att:.2f}).")
+if exp.defended_prob is not None:
+    iou_def = float(exp.iou_defended[0])
+    if iou_def < iou_att - 1e-3:
+        verdict += f" The defense made it **worse than no defense** (IoU {iou_def:.2f})."
+    elif iou_def > iou_att + 0.05:
+        verdict += f" The defense **restored** part of it (IoU {iou_def:.2f})" + (
+            " — against an attacker who ignored the defense." if exp.adaptive == "none" else ".")
+    else:
+        verdict += f" The defense made **no real difference** (IoU {iou_def:.2f})."
+(st.error if "worse" in verdict or (iou_att < 0.5 and "restored" not in verdict) else st.success)(verdict)
 cols = st.columns(5)
 cols[0].metric("IoU, attacked", f"{m['IoU with clean mask']:.3f}")
 cols[1].metric("Pixel accuracy, attacked", f"{m['pixel accuracy']:.1%}")

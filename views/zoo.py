@@ -13,12 +13,12 @@ from core.train.model_cards import CURVE_EPS, METRIC_LABELS, METRICS
 from core.train.zoo_under_attack import ZOO_ATTACKS, live_curves
 from core.viz.explain import channel_profile, pr_nr_sums, saliency_row
 from core.viz.zoo import amplified_delta, cifs_mask_figure, curves_figure, outcome_figure, upscale
-from ui.common import device_caption, get_model, image_picker
+from ui.common import action_bar, device_caption, get_model, image_picker, intro
 from ui.presets import consume_autorun, preset_bar
 from ui.run import run_and_show
 
 st.title("🦓 Model zoo")
-st.markdown(
+intro(
     "No downloadable robust model works offline, so this project trains its own: **one small network "
     "(four conv layers, 99k parameters) per training-time defense**, all on the same Fashion-MNIST images "
     "with the same budget, so that only the training method differs. Pick two or more, attack the same "
@@ -39,6 +39,7 @@ cards = {n: load_card(n) for n in names}
 default = [n for n in ("fmnist-standard", "fmnist-pgd-at", "fmnist-trades", "fmnist-cifs") if n in names]
 
 preset_bar("zoo")  # one-click presets and the guided tour's settings (ui/presets.py)
+action = action_bar()  # the run button, on the first screen (ui/common.py)
 
 with st.sidebar:
     st.header("Models")
@@ -75,7 +76,7 @@ with st.sidebar:
     seed = int(st.number_input("Seed", 0, 10_000, 0, key="zoo_seed"))
     sal_method = st.selectbox("Saliency method", ["saliency", "smoothgrad", "integrated_gradients", "perturbation"],
                               format_func=lambda m: METHODS[m].label, key="zoo_sal")
-    run = st.button("Attack and explain", type="primary", key="zoo_run", width="stretch") or consume_autorun("zoo")
+    run = action.button("Attack and explain", type="primary", key="zoo_run") or consume_autorun("zoo")
     device_caption()
 
 if len(chosen) < 2:
