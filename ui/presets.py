@@ -90,7 +90,12 @@ def preset_bar(page: str) -> None:
         presenter.inject_css()
     presets = PRESETS.get(page, [])
     with st.container(key=f"teach_bar_{page}"):
-        if presets:
+        if presets and presenter.is_presenter():  # on a projector: one button, the presets behind it
+            with st.popover("Presets", help="One click loads a ready-made example and runs it."):
+                for p in presets:
+                    st.button(p.title, key=f"preset_{page}_{p.id}", help=p.blurb, on_click=queue, args=(p,),
+                              width="stretch", type="secondary")
+        elif presets:
             with st.container(horizontal=True, vertical_alignment="center", gap="small"):
                 st.markdown("**Presets:**", width="content",
                             help="One click loads a ready-made example and runs it. ⚡ marks the surprising ones.")

@@ -131,9 +131,6 @@ else:
 for note in s.notes():
     st.warning("⚠️ " + note)
 
-key_numbers([(f"Clean: {cp.names[0]}", f"{cp.probs[0]:.0%}"),  # presenter mode only: the headline, large
-             (f"Adversarial: {ap.names[0]}", f"{ap.probs[0]:.0%}"),
-             ("Largest pixel change", f"{stats['linf_255']:.1f}/255"), ("PSNR", f"{stats['psnr']:.0f} dB")])
 c1, c2, c3, c4 = st.columns(4)
 c1.image(to_numpy_image(x0), caption=f"Original: {cp.names[0]} ({cp.probs[0]:.0%})", width="stretch")
 c2.image(to_numpy_image(xa), caption=f"Adversarial: {ap.names[0]} ({ap.probs[0]:.0%})", width="stretch")
@@ -142,15 +139,20 @@ c3.image(amplified_perturbation(xa - x0), caption="Perturbation, amplified to th
 with c4:
     st.plotly_chart(delta_heatmap(xa - x0, height=260), key="lab_delta", width="stretch")
     st.caption("|δ| per pixel (max over colour channels), in units of 1/255.")
+key_numbers([(f"Clean: {cp.names[0]}", f"{cp.probs[0]:.0%}"),  # presenter mode only: the headline, under the images
+             (f"Adversarial: {ap.names[0]}", f"{ap.probs[0]:.0%}"),
+             ("Largest pixel change", f"{stats['linf_255']:.1f}/255"), ("PSNR", f"{stats['psnr']:.0f} dB")])
 
 b1, b2, b3 = st.columns([2, 2, 1.3])
 b1.plotly_chart(big(topk_bar(cp.names, cp.probs, "Clean: top 5", highlight=names[lab])), key="lab_clean_bar")
 b2.plotly_chart(big(topk_bar(ap.names, ap.probs, "Adversarial: top 5", highlight=names[lab])), key="lab_adv_bar")
 with b3:
-    st.metric("L∞ of δ", f"{stats['linf_255']:.2f}/255", help="Largest change of any pixel channel.")
+    if not is_presenter():  # (presenter mode shows these in the headline numbers already)
+        st.metric("L∞ of δ", f"{stats['linf_255']:.2f}/255", help="Largest change of any pixel channel.")
     st.metric("L2 of δ", f"{stats['l2']:.3f}", help="Euclidean length of the whole change, [0,1] pixel scale.")
-    st.metric("PSNR", "∞" if stats["psnr"] == float("inf") else f"{stats['psnr']:.1f} dB",
-              help="Above ~40 dB the change is usually invisible.")
+    if not is_presenter():
+        st.metric("PSNR", "∞" if stats["psnr"] == float("inf") else f"{stats['psnr']:.1f} dB",
+                  help="Above ~40 dB the change is usually invisible.")
     st.metric(f"P({names[lab][:18]})", f"{s.p_label_adv:.1%}", f"{(s.p_label_adv - s.p_label_clean) * 100:+.1f} pts")
     if "queries" in res.params:  # score-based attacks (Square): forward passes used, of the budget
         st.metric("Queries used", f"{res.params['queries'][0]} / {res.params['n_queries']}",

@@ -68,7 +68,7 @@ sr = SmoothReduce(model, sigma=sigma, n0=sr_n0, n=sr_n, alpha=alpha, reduction=r
                   batch_size=8) if use_sr else None
 methods = {"Randomized smoothing": smooth} | ({"Smooth-Reduce": sr} if sr is not None else {})
 
-top = st.columns([1, 2])
+top = st.columns([1, 3])
 top[0].image(to_numpy_image(x), width="stretch",
              caption=f"{img_label}: without noise the model says {clean_top.names[0]} ({clean_top.probs[0]:.0%})")
 with top[1]:

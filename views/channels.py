@@ -73,7 +73,9 @@ def show(res, x_adv, adv_logits, tag: str) -> None:
     s = res.sums()
     c0, c1, c2, c3, c4 = st.columns([1.2, 1, 1, 1, 1])
     c0.image(to_numpy_image(x_adv), caption=f"adversarial: {names[int(adv_logits.argmax())]}", width="stretch")
-    c1.metric("Class y", names[y][:22], help="The class the relevance refers to.")
+    with c1:  # a class name is too long for a metric's value (it would be cut off)
+        st.caption("Class y (the relevance refers to it)")
+        st.markdown(f"**{names[y]}**")
     c2.metric("Score z_y", f"{res.logit_adv:.2f}", f"{res.logit_adv - res.logit_nat:+.2f} vs natural")
     c3.metric("Σ PR r·ā", f"{s['PR_adv']:.2f}", f"{s['PR_adv'] - s['PR_nat']:+.2f}",
               help="Evidence for y from the positively relevant channels (adversarial; change vs natural).")

@@ -135,7 +135,7 @@ if exp.defended_prob is not None:
     cols[3].metric("IoU, defended", f"{float(exp.iou_defended[0]):.3f}",
                    delta=f"{float(exp.iou_defended[0]) - m['IoU with clean mask']:+.3f}")
     if exp.iou_clean_defended is not None:
-        cols[4].metric("IoU, clean photo after defense", f"{float(exp.iou_clean_defended[0]):.3f}",
+        cols[4].metric("IoU, clean after defense", f"{float(exp.iou_clean_defended[0]):.3f}",
                        help="The defense also changes clean photos a little: this is its cost.")
 after = ("" if exp.target_reached_defended is None else
          f" After the defense {float(exp.target_reached_defended[0]):.1%} of the pixels still equal the target.")
