@@ -21,9 +21,6 @@ intro(
     "perturbation's effect, and that this does **not** hold for max pooling. Here you can enlarge the maps "
     "of a pretrained model, by upsampling the image inside the model or by removing a downsampling step, "
     "and measure how sensitive it becomes to noise and how small an attack still flips its answer.")
-st.warning("The paper's gains come from **training** with the larger maps. These are the pretrained weights used "
-           "as they are, so expect clean accuracy to change (objects appear at a different scale to the "
-           "filters); treat the numbers as an exploration, not a test of the claim.")
 
 preset_bar("fm")  # one-click presets and the guided tour's settings (ui/presets.py)
 action = action_bar()  # the run button, on the first screen (ui/common.py)
@@ -58,28 +55,12 @@ def sizes_for(name: str, chosen: tuple[Setting, ...], hw: tuple[int, int]) -> di
     return {s.label: stage_sizes(variant_model(m, s), hw) for s in chosen}
 
 
-st.subheader("Feature-map sizes")
 if not settings:
     st.info("Choose at least one setting in the sidebar.")
     st.stop()
 if len(settings) > limits.MAX_FEATURE_SETTINGS:
     st.error(f"Compare at most {limits.MAX_FEATURE_SETTINGS} settings at a time.")
     st.stop()
-hw = tuple(model.input_size) if isinstance(model.input_size, (tuple, list)) else (model.input_size, model.input_size)
-sizes = sizes_for(model_name, tuple(settings), hw)
-st.plotly_chart(stage_sizes_figure(sizes), key="fm_sizes", width="stretch")
-last = model.stage_names[-1]
-st.caption(f"Input {hw[0]}×{hw[1]}. Last map before pooling ('{last}'): "
-           + "; ".join(f"{lab}: {sz[last][1]}×{sz[last][2]}" for lab, sz in sizes.items()) + ".")
-
-st.subheader("Why average pooling and not max pooling?")
-st.markdown(
-    "A small numeric experiment, no network involved: a map of n×n non-negative activations is pooled to one "
-    "number, before and after a perturbation of the same size per position. Averaging divides a change at one "
-    "position by n² and shrinks zero-mean noise like 1/n; the maximum passes a change of the top position on "
-    "in full, and noise's largest excursion does not shrink. A change that raises **every** position alike "
-    "passes through both unchanged: averaging only damps perturbations that vary across the map.")
-st.plotly_chart(pooling_demo_figure(pooling_demo()), key="fm_pool", width="stretch")
 
 if img is None:
     st.stop()
@@ -95,29 +76,55 @@ if shown is None:
     st.image(to_numpy_image(x), caption=f"{img_label} as the model sees it", width=240)
     st.info("Press **Compare** in the sidebar. Each setting runs a few forward passes, a short PGD and, with "
             "bisection on, about ten more short PGD runs (×s² the cost of the plain model).")
-    st.stop()
-results = shown.value
-names = model.class_names
-rows = []
-for r in results:
-    e = None if r.min_eps is None else r.min_eps.eps
-    rows.append({
-        "setting": r.setting.label,
-        "last map": f"{r.final_hw[0]}×{r.final_hw[1]}",
-        "clean prediction": f"{names[r.clean_pred]} ({r.clean_prob:.0%})",
-        "pooled-feature change": round(r.sensitivity["pooled"], 4),
-        "logit change": round(r.sensitivity["logits"], 4),
-        f"PGD-{pgd_steps} at {pgd_eps * 255:g}/255 flips": "yes" if r.pgd_success else "no",
-        "smallest flipping ε (/255)": ("—" if r.min_eps is None else f"> {hi * 255:g}" if e is None
-                                       else f"{e * 255:.3f}"),
-        "time (s)": round(r.elapsed_s, 1),
-    })
-st.dataframe(rows, hide_index=True, width="stretch")
-st.plotly_chart(sensitivity_figure(results), key="fm_sens", width="stretch")
-st.caption(f"Noise: the same Gaussian draw (σ = {sigma * 255:g}/255, seeded) for every setting; changes are "
-           "‖Δ‖/‖·‖ averaged over 4 draws. PGD tries to change each setting's own clean prediction, with no random "
-           "start and step 2.5·ε/steps. Bisection reports the smallest ε it saw succeed (an upper bound, to about "
-           "10 %). ε below 0.5/255 does not survive saving the image with 8 bits per channel.")
+else:
+    results = shown.value
+    names = model.class_names
+    rows = []
+    for r in results:
+        e = None if r.min_eps is None else r.min_eps.eps
+        rows.append({
+            "setting": r.setting.label,
+            "last map": f"{r.final_hw[0]}×{r.final_hw[1]}",
+            "clean prediction": f"{names[r.clean_pred]} ({r.clean_prob:.0%})",
+            "pooled-feature change": round(r.sensitivity["pooled"], 4),
+            "logit change": round(r.sensitivity["logits"], 4),
+            f"PGD-{pgd_steps} at {pgd_eps * 255:g}/255 flips": "yes" if r.pgd_success else "no",
+            "smallest flipping ε (/255)": ("—" if r.min_eps is None else f"> {hi * 255:g}" if e is None
+                                           else f"{e * 255:.3f}"),
+            "time (s)": round(r.elapsed_s, 1),
+        })
+    moved = [r.setting.label for r in results[1:] if r.clean_pred != results[0].clean_pred]
+    if moved:
+        st.warning(f"⚠️ {', '.join(moved)} already change the clean prediction (from "
+                   f"“{names[results[0].clean_pred]}”): these pretrained weights were not trained for larger maps, "
+                   "so compare their sensitivity with care.")
+    st.dataframe(rows, hide_index=True, width="stretch")
+    st.plotly_chart(sensitivity_figure(results), key="fm_sens", width="stretch")
+    st.caption(f"Noise: the same Gaussian draw (σ = {sigma * 255:g}/255, seeded) for every setting; changes are "
+               "‖Δ‖/‖·‖ averaged over 4 draws. PGD tries to change each setting's own clean prediction, with no random "
+               "start and step 2.5·ε/steps. Bisection reports the smallest ε it saw succeed (an upper bound, to about "
+               "10 %). ε below 0.5/255 does not survive saving the image with 8 bits per channel.")
+
+st.warning("The paper's gains come from **training** with the larger maps. These are the pretrained weights used "
+           "as they are, so expect clean accuracy to change (objects appear at a different scale to the "
+           "filters); treat the numbers as an exploration, not a test of the claim.")
+
+st.subheader("Feature-map sizes")
+hw = tuple(model.input_size) if isinstance(model.input_size, (tuple, list)) else (model.input_size, model.input_size)
+sizes = sizes_for(model_name, tuple(settings), hw)
+st.plotly_chart(stage_sizes_figure(sizes), key="fm_sizes", width="stretch")
+last = model.stage_names[-1]
+st.caption(f"Input {hw[0]}×{hw[1]}. Last map before pooling ('{last}'): "
+           + "; ".join(f"{lab}: {sz[last][1]}×{sz[last][2]}" for lab, sz in sizes.items()) + ".")
+
+st.subheader("Why average pooling and not max pooling?")
+st.markdown(
+    "A small numeric experiment, no network involved: a map of n×n non-negative activations is pooled to one "
+    "number, before and after a perturbation of the same size per position. Averaging divides a change at one "
+    "position by n² and shrinks zero-mean noise like 1/n; the maximum passes a change of the top position on "
+    "in full, and noise's largest excursion does not shrink. A change that raises **every** position alike "
+    "passes through both unchanged: averaging only damps perturbations that vary across the map.")
+st.plotly_chart(pooling_demo_figure(pooling_demo()), key="fm_pool", width="stretch")
 
 with st.expander("What am I looking at?"):
     st.markdown(
