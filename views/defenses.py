@@ -110,17 +110,10 @@ for r in cmp.rows:
     lines.append(f"**{r.name}**: {verdict}")
 (st.error if any(r.pred < 0 or not r.correct for r in cmp.rows) else st.success)(
     f"Without a defense the attack {'fools' if bare_fooled else 'does not fool'} the model. With a defense — "
-    + "; ".join(lines) + ".")
+    + "; ".join(lines) + (". (Adaptive attacker.)" if cmp.adaptive else
+                          ". ⚠️ Against an attacker who **ignored** the defenses: see the note below the images."))
 for note in clean_notes(clean_top, lab, names[lab]):
     st.warning("⚠️ " + note)
-if not cmp.adaptive:
-    st.warning(
-        "⚠️ **Non-adaptive attack.** These results rest on an attack that did not know the defenses: it "
-        "attacked the undefended model only. A defense that survives here is *not* shown to be robust; "
-        "switch the attacker to **Adaptive** before drawing any conclusion.")
-else:
-    st.info("**Adaptive attack:** each defense was attacked through its own route: "
-            + "; ".join(f"{r.name}: {r.attacker}" for r in cmp.rows) + ".")
 cols_per_row = 4
 cards = [None] + cmp.rows
 for start in range(0, len(cards), cols_per_row):
@@ -164,6 +157,14 @@ for start in range(0, len(cards), cols_per_row):
                 st.image(amplified_perturbation(out.diagnostics["v"][:1]), width="stretch",
                          caption="reversal vector v, amplified")
 
+if not cmp.adaptive:
+    st.warning(
+        "⚠️ **Non-adaptive attack.** These results rest on an attack that did not know the defenses: it "
+        "attacked the undefended model only. A defense that survives here is *not* shown to be robust; "
+        "switch the attacker to **Adaptive** before drawing any conclusion.")
+else:
+    st.info("**Adaptive attack:** each defense was attacked through its own route: "
+            + "; ".join(f"{r.name}: {r.attacker}" for r in cmp.rows) + ".")
 for row in cmp.rows:  # purification trajectories, full width
     if "trajectory" in row.output.diagnostics:
         st.plotly_chart(purification_trajectory_figure(row.output.diagnostics["trajectory"], names, lab, height=320,

@@ -12,7 +12,7 @@ from ui.presets import queue
 
 st.title("🛡️ Robustness Explorer")
 x_clean, x_adv, demo = home_example()  # computed live on the first visit, then cached (ui/common.py)
-d1, d2, d3 = st.columns([1, 1, 2], vertical_alignment="center")
+d1, d2, d3 = st.columns([1, 1, 2], vertical_alignment="top")
 d1.image(to_numpy_image(x_clean), caption=f"A photo: the model says “{demo.clean.names[0]}” ({demo.clean.probs[0]:.0%})",
          width="stretch")
 d2.image(to_numpy_image(x_adv), caption=f"Its adversarial twin: “{demo.adv.names[0]}” ({demo.adv.probs[0]:.0%})",
@@ -20,7 +20,7 @@ d2.image(to_numpy_image(x_adv), caption=f"Its adversarial twin: “{demo.adv.nam
 d3.markdown(f"### Two images you cannot tell apart\nThe right one differs from the left by at most "
             f"**{demo.stats['linf_255']:.0f}/255** per pixel (PSNR {demo.stats['psnr']:.0f} dB), yet the model "
             f"changes its answer from **{demo.clean.names[0]}** to **{demo.adv.names[0]}**. Both were computed "
-            "live on this machine when the app started; the Attack Lab makes your own.")
+            "live on this machine on the first visit; the Attack Lab makes your own.")
 st.markdown(
     "Image classifiers can be fooled by changes too small for you to see. This app lets you **make such "
     "adversarial examples** on real ImageNet and segmentation models, **switch defenses on and off**, "
