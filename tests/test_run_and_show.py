@@ -32,6 +32,7 @@ def test_fingerprint_sees_the_whole_image_and_every_setting():
     assert fingerprint(a) != fingerprint(b)
     assert fingerprint({"a": [1, 2]}) != fingerprint({"a": [1, 3]})
     assert fingerprint((1, 2), 3) != fingerprint(1, (2, 3))
+    assert fingerprint([("a", b"xy")]) != fingerprint([("a", b"xz")]) and fingerprint(b"ab") == fingerprint(b"ab")
 
 
 def _script():

@@ -52,7 +52,10 @@ PINNED = "pinned"  # _DEFAULT_FOR value meaning "a preset or the URL set this wi
 
 
 def _feed(h: "hashlib._Hash", part: Any) -> None:
-    if isinstance(part, torch.Tensor):
+    if isinstance(part, (bytes, bytearray, memoryview)):
+        h.update(b"b%d:" % len(part))
+        h.update(part)
+    elif isinstance(part, torch.Tensor):
         t = part.detach().cpu().contiguous()
         h.update(repr((tuple(t.shape), str(t.dtype))).encode())
         h.update(t.numpy().tobytes())
@@ -81,8 +84,8 @@ def _feed(h: "hashlib._Hash", part: Any) -> None:
 
 
 def fingerprint(*parts: Any) -> str:
-    """A key for a page's inputs and settings: tensors, arrays and images by their whole content
-    (shape, type and bytes), containers item by item, anything else by ``repr``."""
+    """A key for a page's inputs and settings: bytes, tensors, arrays and images by their whole
+    content (shape, type and bytes), containers item by item, anything else by ``repr``."""
     h = hashlib.sha256()
     for p in parts:
         _feed(h, p)

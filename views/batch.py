@@ -24,7 +24,7 @@ from ui.long_work import stoppable_progress
 from ui.presets import consume_autorun, preset_bar
 from ui.sweep_widgets import defenses_input, format_numbers, numbers_input, parse_numbers, stop_button
 from ui.report import report_download
-from ui.run import kept, run_and_show
+from ui.run import fingerprint, kept, run_and_show
 from ui.urlstate import UrlParam, UrlState, model_param, share_caption
 
 P = "bat"
@@ -75,10 +75,7 @@ def _read_upload(kind: str, content: bytes | list[tuple[str, bytes]], model_name
     store, released when the tab closes, so a rerun never decodes again; a refusal is kept too):
     reading is stoppable work with a progress bar, Stop and one of the server's concurrency slots,
     within the app's read budget."""
-    digest = hashlib.sha256()
-    for name, blob in ([("", content)] if kind == "zip" else content):
-        digest.update(hashlib.sha256(name.encode("utf-8", "surrogatepass")).digest() + hashlib.sha256(blob).digest())
-    key = (kind, digest.hexdigest(), model_name, max_images)
+    key = (kind, fingerprint(content), model_name, max_images)
     store = session_store()
     cached = store.get(f"{P}_read")
     if cached is not None and cached[0] == key:
