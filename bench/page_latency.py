@@ -198,12 +198,20 @@ def _marker_shown(page, markers: list[str]) -> str | None:
     return None
 
 
+# Red boxes that are results, not failures: the pages show a verdict such as "the attack gets
+# through the defense" in an error box. A failure is an exception, or an error box with one of the
+# pages' error phrasings.
+FAILURE_WORDS = ("cannot", "could not", "error", "exception", "traceback")
+
+
 def _problem(page) -> str | None:
-    """The text of a visible exception or error box, if any."""
+    """The text of a visible exception or error message (not a red verdict), if any."""
     for sel, what in ((EXCEPTION, "exception"), (ERROR, "error")):
-        if _visible_count(page, sel):
-            txt = page.locator(sel).first.inner_text(timeout=2000)
-            return f"{what}: {' '.join(txt.split())[:300]}"
+        loc = page.locator(sel)
+        for i in range(_visible_count(page, sel) and loc.count()):
+            txt = " ".join(loc.nth(i).inner_text(timeout=2000).split())
+            if what == "exception" or any(w in txt.lower() for w in FAILURE_WORDS):
+                return f"{what}: {txt[:300]}"
     return None
 
 

@@ -31,6 +31,22 @@ def topk(logits: torch.Tensor, class_names: list[str], k: int = 5) -> Prediction
     return Prediction([int(c) for c in i], [class_names[int(c)] for c in i], [float(x) for x in v])
 
 
+def predict(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """The model's logits for a batch in [0, 1], without gradients, as float on the CPU (the
+    input is moved to the model's device)."""
+    dev = next((p.device for p in model.parameters()), x.device)
+    with torch.no_grad():
+        return model(x.to(dev)).float().cpu()
+
+
+def mask_probability(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """A segmentation model's per-pixel foreground probability (sigmoid of ``forward_logits``),
+    without gradients, on the CPU."""
+    dev = next((p.device for p in model.parameters()), x.device)
+    with torch.no_grad():
+        return torch.sigmoid(model.forward_logits(x.to(dev))).float().cpu()
+
+
 def psnr(x: torch.Tensor, y: torch.Tensor) -> float:
     """Peak signal-to-noise ratio in dB for images in [0, 1] (inf when identical)."""
     mse = float(((x.float() - y.float()) ** 2).mean())
@@ -58,10 +74,7 @@ def quantised_prediction(model: nn.Module, x_adv: torch.Tensor) -> tuple[bytes, 
     """
     png = encode_png(x_adv)
     x8 = decode_png_tensor(png)
-    dev = next(model.parameters()).device
-    with torch.no_grad():
-        logits = model(x8.to(dev)).float().cpu()
-    return png, x8, logits
+    return png, x8, predict(model, x8)
 
 
 def transfer_predictions(x_adv: torch.Tensor, x_clean: torch.Tensor, models: dict[str, nn.Module],

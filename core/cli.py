@@ -201,6 +201,12 @@ def cli_command(settings: Any, source: str = "bundled", samples: Sequence[str] |
         args.append("--random-start" if s.random_start else "--no-random-start")
     if s.restarts != 1:
         args += ["--restarts", str(s.restarts)]
+    for name, value in s.attack_params:
+        opt = "--" + name.replace("_", "-")
+        if isinstance(value, bool):
+            args.append(opt if value else "--no-" + opt[2:])
+        else:
+            args += [opt, f"{value:g}" if isinstance(value, float) else str(value)]
     notes = []
     for name, params in s.defenses:
         if dict(params).get("preset"):
@@ -213,6 +219,21 @@ def cli_command(settings: Any, source: str = "bundled", samples: Sequence[str] |
         args += ["--seed", str(s.seed)]
     args += ["--out", out]
     return " ".join(shlex.quote(a) for a in args) + ("  # " + "; ".join(notes) if notes else "")
+
+
+def attack_keyword_options() -> dict[str, tuple[Any, list[str]]]:
+    """The command line's options for the attacks' own keywords, derived from
+    :data:`core.attacks.specs.ATTACK_SPECS`: ``--binary-steps``, ``--clip-to-eps``… → (the
+    parameter's description, the attacks that take it)."""
+    from core.attacks.specs import ATTACK_SPECS
+
+    out: dict[str, tuple[Any, list[str]]] = {}
+    for name, spec in ATTACK_SPECS.items():
+        for p in spec.params:
+            if p.field.startswith("kw:"):
+                opt = "--" + p.field[3:].replace("_", "-")
+                out.setdefault(opt, (p, []))[1].append(name)
+    return out
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -247,6 +268,13 @@ def build_parser() -> argparse.ArgumentParser:
     rs.add_argument("--random-start", dest="random_start", action="store_true", default=None)
     rs.add_argument("--no-random-start", dest="random_start", action="store_false")
     e.add_argument("--restarts", type=int, default=1)
+    for opt, (param, attacks) in attack_keyword_options().items():  # from core.attacks.specs, as the widgets
+        kind = {"int": int, "float": float, "choice": float}.get(param.kind)
+        help_ = f"{param.label} ({', '.join(attacks)}; default {param.default})"
+        if param.kind == "bool":
+            e.add_argument(opt, action=argparse.BooleanOptionalAction, default=None, help=help_)
+        else:
+            e.add_argument(opt, type=kind, default=None, choices=list(param.choices) or None, help=help_)
     e.add_argument("--defense", action="append", default=[], metavar="NAME[:key=value,...]",
                    help="a defense to evaluate besides the bare model; repeatable, e.g. --defense JPEG:quality=50")
     e.add_argument("--adaptive", action="store_true", help="attack through each defense (BPDA/EOT/plain)")
@@ -371,9 +399,16 @@ def _settings(args: argparse.Namespace) -> Any:
     attack, norm, params = _attack_choice(args)
     eps = parse_eps(args.eps, norm)
     defenses = tuple(parse_defense(d) for d in args.defense)
+    attack_params = list(params)
+    for opt, (p, attacks) in attack_keyword_options().items():
+        value = getattr(args, opt[2:].replace("-", "_"))
+        if value is not None:
+            if attack not in attacks:
+                raise ValueError(f"{opt} applies to {', '.join(attacks)}, not {args.attack}")
+            attack_params.append((p.field[3:], p.to_value(value)))
     return EvalSettings(model=args.model, attack=attack, norm=norm, eps=tuple(eps), steps=args.steps,
                         step_ratio=args.step_ratio, random_start=args.random_start, restarts=args.restarts,
-                        attack_params=params, defenses=defenses, adaptive=args.adaptive, seed=args.seed)
+                        attack_params=tuple(attack_params), defenses=defenses, adaptive=args.adaptive, seed=args.seed)
 
 
 def _attack_choice(args: argparse.Namespace) -> tuple[str, str, tuple]:

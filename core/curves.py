@@ -59,7 +59,7 @@ from core.attacks import ATTACKS, Goal, ThreatModel, make_attack, resolve_target
 from core.defenses.base import Defense
 from core.defenses.smoothing import RandomizedSmoothing
 from core.explain.feature_maps import Bisection, min_eps_bisection
-from core.progress import ProgressFn, report
+from core.progress import ProgressFn, report, stage
 
 StepRule = Literal["scale", "fixed"]
 NO_DEFENSE = "No defense"
@@ -436,6 +436,36 @@ def certified_radius_curve(model: nn.Module, x: torch.Tensor, label: int, sigmas
     return out
 
 
-__all__ = ["CertPoint", "CurveAttack", "CurveResult", "CurveSeries", "EpsSweep", "NO_DEFENSE", "Verdicts",
+@dataclass
+class CurvePageRun:
+    """The Robustness curves page's result: the curves, the smallest flipping ε per attack (on the
+    undefended model) and the certified radius against σ."""
+
+    curves: CurveResult
+    flips: dict[tuple[str, str], Bisection]
+    cert: list[CertPoint] | None
+
+
+def curves_with_extras(model: nn.Module, x: torch.Tensor, label: int, eps: Sequence[float],
+                       attacks: Sequence[CurveAttack], defenses: dict[str, Defense] | None = None, *,
+                       adaptive: bool = False, goal: Goal = Goal(), seed: int = 0, bisect: bool = True,
+                       sigmas: Sequence[float] = (), cert_n: int = 64, progress: ProgressFn = None) -> CurvePageRun:
+    """:func:`robustness_curves`, then (``bisect``) :func:`min_flip_from_curve` for each attack on
+    the bare model, then (``sigmas``) :func:`certified_radius_curve` with n0 = 16 and ``cert_n``
+    samples; one progress stage each."""
+    n = 1 + (len(attacks) if bisect else 0) + (1 if sigmas else 0)
+    curves = robustness_curves(model, x, label, eps, attacks, defenses, adaptive=adaptive, goal=goal, seed=seed,
+                               progress=stage(progress, 0, n, "curves"))
+    flips: dict[tuple[str, str], Bisection] = {}
+    if bisect:
+        for i, atk in enumerate(attacks):
+            flips[(atk.name, NO_DEFENSE)] = min_flip_from_curve(
+                model, x, curves, atk, progress=stage(progress, 1 + i, n, f"smallest ε, {atk.name}"))
+    cert = certified_radius_curve(model, x, label, sigmas, n0=16, n=cert_n, seed=seed,
+                                  progress=stage(progress, n - 1, n, "certifying")) if sigmas else None
+    return CurvePageRun(curves, flips, cert)
+
+
+__all__ = ["CertPoint", "CurveAttack", "CurvePageRun", "curves_with_extras", "CurveResult", "CurveSeries", "EpsSweep", "NO_DEFENSE", "Verdicts",
            "attack_over_eps", "certified_radius_curve", "check_eps_list", "classify", "default_tolerance",
            "min_flip_eps", "min_flip_from_curve", "robustness_curves", "threat_at"]

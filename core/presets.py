@@ -29,28 +29,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
-# Page key -> the page's file (as registered in app.py). Keys double as widget-key prefixes.
-PAGE_PATHS: dict[str, str] = {
-    "home": "views/home.py",
-    "lab": "views/attack_lab.py",
-    "def": "views/defenses.py",
-    "cert": "views/certify.py",
-    "seg": "views/segmentation.py",
-    "sal": "views/saliency.py",
-    "ch": "views/channels.py",
-    "fm": "views/feature_maps.py",
-    "cur": "views/curves.py",
-    "bat": "views/batch.py",
-    "zoo": "views/zoo.py",
-    "audit": "views/audit.py",
-    "glossary": "views/glossary.py",
-}
+from core.attacks.specs import attack_base
+from core.pages import PAGE_PATHS, PAGE_TITLES
 
-PAGE_TITLES: dict[str, str] = {
-    "home": "Home", "lab": "Attack Lab", "def": "Defenses", "cert": "Certify", "seg": "Segmentation",
-    "sal": "Saliency", "ch": "Channels", "fm": "Feature maps", "cur": "Robustness curves",
-    "bat": "Batch evaluation", "zoo": "Model zoo", "audit": "Robustness audit", "glossary": "Glossary",
-}
+# The page list (keys, files, titles) is core/pages.py; keys double as widget-key prefixes.
 
 LITE0 = "EfficientNet-Lite0"
 BUNDLED = "Bundled photo"
@@ -65,9 +47,8 @@ CLEAN_TOP1: dict[tuple[str, str], int] = {
 
 
 def _attack_base(p: str) -> dict[str, Any]:
-    """The widget defaults of ``ui.common.attack_picker(p)`` for PGD (the CPU defaults of docs/ALGORITHMS.md)."""
-    return {f"{p}_attack": "PGD", f"{p}_norm": "linf", f"{p}_eps_linf": 4, f"{p}_steps": 10, f"{p}_step": 1.0,
-            f"{p}_rs": True, f"{p}_restarts": 1, f"{p}_goal": "untargeted", f"{p}_seed": 0}
+    """The widget defaults of ``ui.common.attack_picker(p)`` for PGD, from the attack's description."""
+    return attack_base(p, "PGD")
 
 
 def _image(p: str, sample: str) -> dict[str, Any]:

@@ -19,3 +19,19 @@ def report(progress: ProgressFn, done: int, total: int, message: str = "") -> No
     """Call ``progress`` if one was given."""
     if progress is not None:
         progress(done, total, message)
+
+
+def stage(progress: ProgressFn, index: int, count: int, name: str = "") -> ProgressFn:
+    """A callback for stage ``index`` of ``count`` stages of one computation: the stage's own
+    ``(done, total)`` is mapped onto the whole computation's bar (stage i covers i/count…(i+1)/count),
+    and its messages are prefixed with ``name``. None stays None."""
+    if progress is None:
+        return None
+    scale = 1000
+
+    def update(done: int, total: int, message: str = "") -> None:
+        frac = min(1.0, max(0.0, done / total)) if total > 0 else 0.0
+        text = f"{name}: {message}".strip(": ") if name else message
+        progress(int(round((index + frac) * scale)), count * scale, text)
+
+    return update

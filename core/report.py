@@ -41,9 +41,10 @@ from PIL import Image
 from plotly.offline import get_plotlyjs
 
 from core import safe_text
-from core.analysis import perturbation_stats, topk
+from core.analysis import topk
 from core.device import describe_device
 from core.images import encode_png
+from core.lab import LabRun, summarize, summary_numbers
 from core.viz.attack import delta_heatmap, trajectory_figure
 from core.viz.common import amplified_perturbation, topk_bar
 
@@ -287,37 +288,34 @@ def attack_report(result: Any, class_names: Sequence[str], *, model_name: str, i
                   quantised_logits: torch.Tensor | None = None, transfer: Sequence[dict] | None = None) -> Report:
     """The Attack Lab's report of one :class:`core.attacks.AttackResult` (image 0 of the batch):
     settings, seed, images, perturbation numbers, predictions, the replay figure and the
-    per-step table; the defense's verdicts and the transfer results when given."""
+    per-step table; the defense's verdicts and the transfer results when given. The numbers and
+    verdicts come from :func:`core.lab.summarize`, as on the page."""
     names = list(class_names)
-    lab = int(result.labels[0])
-    clean_logits, adv_logits = bare if bare is not None else (result.clean_logits, result.adv_logits)
-    cp, ap = topk(clean_logits[:1], names), topk(adv_logits[:1], names)
+    run = LabRun(result, bare if bare is not None else (result.clean_logits[:1], result.adv_logits[:1]),
+                 defended, defense_name if defended is not None else None, defense_params, adaptive)
+    s = summarize(run, names)
+    lab = s.label
+    cp, ap = s.clean, s.adv
     t = result.threat
     settings = {"model": model_name, "image": image_label, "attack": result.attack, "norm": t.norm, "eps": t.eps,
                 "eps_255": t.eps * 255 if t.norm == "linf" else None, "step": t.step, "steps": t.steps,
                 "random_start": t.random_start, "restarts": t.restarts, "goal": result.goal.mode,
-                "target_class": None if result.targets is None else int(result.targets[0]),
-                "label": lab, "label_name": names[lab], "attack_params": result.params,
+                "target_class": s.target, "label": lab, "label_name": s.label_name, "attack_params": result.params,
                 "defense": defense_name or "None", "defense_params": defense_params or {}, "adaptive": adaptive}
-    notes = []
+    notes = list(s.notes())
     if defended is not None and not adaptive:
         notes.append("Non-adaptive attacker: the attack did not know the defense. A defense that holds here is "
                      "not shown to be robust.")
     rep = Report(f"Attack Lab: {result.attack} on {model_name}", page="views/attack_lab.py", settings=settings,
                  seeds={"attack": seed, "defense": seed}, notes=notes)
     x0, xa = result.x_clean[:1], result.x_adv[:1]
-    stats = perturbation_stats(x0, xa)
-    succeeded = bool(result.success[0])
     rep.add_section("Images", f"{image_label} as the model sees it, the adversarial image and the change made visible.")
     rep.add_image(x0, f"Original: {cp.names[0]} ({cp.probs[0]:.1%})")
     rep.add_image(xa, f"Adversarial: {ap.names[0]} ({ap.probs[0]:.1%})")
     rep.add_image(amplified_perturbation(xa - x0), "Perturbation, amplified (grey = 0)")
     rep.add_figure(delta_heatmap(xa - x0), "|δ| per pixel (max over colour channels), in units of 1/255")
-    rep.add_section("Result")
-    p_clean = float(clean_logits.softmax(1)[0, lab])
-    p_adv = float(adv_logits.softmax(1)[0, lab])
-    numbers = {"success": succeeded, "elapsed_s": result.elapsed_s, "p_label_clean": p_clean, "p_label_adv": p_adv,
-               "clean_top1": cp.names[0], "adv_top1": ap.names[0], **stats}
+    rep.add_section("Result", f"{result.attack} ({s.goal_text}): {s.verdict}.")
+    numbers = summary_numbers(s, result.elapsed_s)
     if quantised_logits is not None:
         q = topk(quantised_logits[:1], names)
         numbers.update({"png_8bit_top1": q.names[0], "png_8bit_prob": q.probs[0]})
@@ -327,7 +325,7 @@ def attack_report(result: Any, class_names: Sequence[str], *, model_name: str, i
     rep.add_table([{"rank": i + 1, "clean_class": cp.names[i], "clean_prob": cp.probs[i], "adv_class": ap.names[i],
                     "adv_prob": ap.probs[i]} for i in range(min(len(cp.names), len(ap.names)))], "Top 5")
     if defended is not None:
-        dc, da = topk(defended[0].logits[:1].float().cpu(), names), topk(defended[1].logits[:1].float().cpu(), names)
+        dc, da = s.defended_clean, s.defended_adv
         rep.add_section(f"Defense: {defense_name}", "adaptive attacker" if adaptive else "non-adaptive attacker")
         rep.add_numbers({"defended_clean_top1": dc.names[0], "defended_clean_prob": dc.probs[0],
                          "defended_adv_top1": da.names[0], "defended_adv_prob": da.probs[0],

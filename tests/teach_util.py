@@ -9,9 +9,12 @@ from core.presets import PAGE_PATHS, Preset
 
 ROOT = Path(__file__).resolve().parents[1]
 TIMEOUT = 120
-RESULT_KEYS = {"lab": "lab_result", "def": "def_result", "cert": "cert_result", "sal": "sal_result",
-               "ch": "ch_result", "fm": "fm_result", "seg": "seg_result", "cur": "cur_result", "bat": "bat_result",
-               "zoo": "zoo_result"}
+RESULT_KEYS = {p: f"_run_result_{p}" for p in ("lab", "def", "cert", "sal", "ch", "fm", "seg", "cur", "bat", "zoo")}
+
+
+def result(at: AppTest, page: str):
+    """The result ``page`` keeps (ui.run.run_and_show)."""
+    return at.session_state[RESULT_KEYS[page]][2]
 
 
 def open_page(page: str) -> AppTest:

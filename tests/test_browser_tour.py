@@ -76,6 +76,7 @@ def test_walk_the_tour_with_screenshots():
         _wait_idle(page)
         page.get_by_text("Presenter mode").first.click()
         _wait_idle(page)
+        page.get_by_role("button", name="Presets").click()  # in presenter mode the presets sit in a popover
         page.get_by_role("button", name="⚡ …and falls to BPDA").click()
         page.get_by_text("gets through").first.wait_for(timeout=120_000)
         _wait_idle(page)

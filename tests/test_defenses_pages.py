@@ -64,6 +64,7 @@ def test_certify_page_light():
     assert "R_max" in _texts(at)
     at.slider(key="cert_n0").set_value(4).run()
     at.slider(key="cert_n").set_value(16).run()
+    at.checkbox(key="cert_sr").check().run()  # Smooth-Reduce is off by default (the slow one)
     at.slider(key="cert_sr_n0").set_value(4).run()
     at.slider(key="cert_sr_n").set_value(16).run()
     at.button(key="cert_run").click().run()

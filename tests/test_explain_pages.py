@@ -53,6 +53,7 @@ def test_channels_page_plain_and_cifs_lite():
     at = AppTest.from_file(str(PAGES / "channels.py"), default_timeout=TIMEOUT).run()
     assert not at.exception, at.exception
     at.slider(key="ch_steps").set_value(2).run()
+    at.checkbox(key="ch_cifs").check().run()  # off by default (it doubles the time)
     at.button(key="ch_run").click().run()
     assert not at.exception, at.exception
     labels = [m.label for m in at.metric]

@@ -42,7 +42,7 @@ def _array(v) -> list[float]:
 
 def test_curves_page_matches_core_and_offers_a_report():
     at = AppTest.from_file(str(PAGES / "curves.py"), default_timeout=TIMEOUT)
-    for k, v in {"attacks": "FGSM,PGD", "eps": "0,1,4", "steps": "2", "seed": "3", "rs": "1"}.items():
+    for k, v in {"attacks": "FGSM,PGD", "eps": "0,1,4", "steps": "2", "seed": "3", "rs": "1", "bisect": "1"}.items():
         at.query_params[k] = v
     at.run()
     assert not at.exception, at.exception
@@ -54,7 +54,7 @@ def test_curves_page_matches_core_and_offers_a_report():
     assert set(traces) == {"FGSM · No defense", "PGD · No defense"}
 
     model = load_model("EfficientNet-Lite0")
-    x = to_tensor(prepare_for_model(load_sample("chelsea"), get_spec("EfficientNet-Lite0")))
+    x = to_tensor(prepare_for_model(load_sample("coffee"), get_spec("EfficientNet-Lite0")))  # the default photo
     label = int(model(x).argmax(1))
     atks = [CurveAttack("FGSM", ThreatModel(eps=4 / 255, step=1 / 255, steps=2, random_start=False)),
             CurveAttack("PGD", ThreatModel(eps=4 / 255, step=1 / 255, steps=2, random_start=True))]

@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 
 from core.presets import PRESETS
-from tests.teach_util import load, open_page, texts
+from tests.teach_util import load, open_page, result, texts
 
 pytestmark = pytest.mark.slow
 
@@ -13,7 +13,7 @@ def test_certify_presets():
     at = open_page("cert")
     for p in PRESETS["cert"]:
         load(at, p)
-        _, results, used = at.session_state["cert_result"]
+        results, used = result(at, "cert")
         body = texts(at)
         cert = results["Randomized smoothing"].certificate
         if p.id == "coffee_certified":

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from core.presets import PRESETS
-from tests.teach_util import load, open_page, texts
+from tests.teach_util import load, open_page, result, texts
 
 pytestmark = pytest.mark.slow
 ESPRESSO = 967
@@ -15,7 +15,7 @@ def test_defenses_presets():
     at = open_page("def")
     for p in PRESETS["def"]:
         load(at, p)
-        _, cmp = at.session_state["def_result"]
+        cmp = result(at, "def")
         body = texts(at)
         base_fooled = int(cmp.base_attack.adv_logits.argmax()) != ESPRESSO
         assert cmp.label == ESPRESSO and base_fooled, p.ref

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from core.presets import PRESETS
-from tests.teach_util import load, open_page
+from tests.teach_util import load, open_page, result
 
 pytestmark = pytest.mark.slow
 
@@ -14,8 +14,8 @@ def test_curves_presets():
     at = open_page("cur")
     for p in PRESETS["cur"]:
         load(at, p)
-        stored = at.session_state["cur_result"]
-        curves, flips = stored[3], stored[4]
+        run = result(at, "cur")[2]
+        curves, flips = run.curves, run.flips
         assert {s.attack for s in curves.series} == {"FGSM", "PGD"} and not flips
         assert len(at.get("plotly_chart")) >= 1
 
@@ -31,6 +31,6 @@ def test_zoo_presets():
     at = open_page("zoo")
     for p in PRESETS["zoo"]:
         load(at, p)
-        _, outs, *_ = at.session_state["zoo_result"]
+        outs = result(at, "zoo").outcomes
         held = {o.name: o.held for o in outs}
         assert held == {"fmnist-standard": False, "fmnist-pgd-at": True}  # what the notice says

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from core.presets import PRESETS
-from tests.teach_util import load, open_page, texts
+from tests.teach_util import load, open_page, result, texts
 
 pytestmark = pytest.mark.slow
 
@@ -14,7 +14,7 @@ def test_saliency_presets():
     at = open_page("sal")
     for p in PRESETS["sal"]:
         load(at, p)
-        _, panels, maps = at.session_state["sal_result"]
+        panels, maps = result(at, "sal").panels, result(at, "sal").maps
         assert set(maps) == {"saliency", "gradcam"} and len(panels) == 3  # clean, attacked, JPEG view
         assert len(at.get("plotly_chart")) >= 2
 
@@ -23,9 +23,9 @@ def test_channels_presets():
     at = open_page("ch")
     for p in PRESETS["ch"]:
         load(at, p)
-        _, out = at.session_state["ch_result"]
-        assert set(out) == {"plain", "cifs"}
-        res = out["plain"][0]
+        out = result(at, "ch")
+        assert out.cifs is not None
+        res = out.plain.analysis
         s = res.sums()
         assert s["NR_adv"] < s["NR_nat"] and res.logit_adv < res.logit_nat  # more evidence against, lower score
         assert any(m.label == "Σ PR r·ā" for m in at.metric)
@@ -35,7 +35,7 @@ def test_feature_map_presets():
     at = open_page("fm")
     for p in PRESETS["fm"]:
         load(at, p)
-        _, results = at.session_state["fm_result"]
+        results = result(at, "fm")
         assert [tuple(r.final_hw) for r in results] == [(7, 7), (14, 14)]  # what the notice says
         assert all(r.min_eps is None for r in results)  # no bisection in this preset
         assert "×2: 14×14" in texts(at)
@@ -45,7 +45,7 @@ def test_segmentation_presets():
     at = open_page("seg")
     for p in PRESETS["seg"]:
         load(at, p)
-        _, exp = at.session_state["seg_result"]
+        exp = result(at, "seg")
         iou_attacked = exp.attack.metrics()["IoU with clean mask"]
         if p.id == "erase_person":
             assert iou_attacked < 0.1  # the person is gone from the mask

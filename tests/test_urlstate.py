@@ -128,7 +128,7 @@ def test_attack_lab_hostile_url_falls_back_to_defaults():
     # (adaptive= is not even read: with no valid defense the switch is not shown)
     for name in ("sample", "model", "attack", "eps", "step", "defense", "restarts", "evil", "steps", "seed"):
         assert name in w, name
-    assert at.selectbox(key="lab_sample").value == "chelsea"
+    assert at.selectbox(key="lab_sample").value == "coffee"  # the default photo
     assert at.selectbox(key="lab_attack").value == "PGD"
     assert at.slider(key="lab_eps_linf").value == 4
     assert at.slider(key="lab_steps").value == limits.MAX_ATTACK_STEPS  # clamped, not refused
@@ -136,7 +136,7 @@ def test_attack_lab_hostile_url_falls_back_to_defaults():
     assert at.selectbox(key="lab_target").value == 0
     assert at.selectbox(key="lab_defense").value == "None"
     q = at.query_params
-    assert "evil" not in q and q["sample"] == "chelsea" and q["attack"] == "PGD" and q["steps"] == str(limits.MAX_ATTACK_STEPS)
+    assert "evil" not in q and q["sample"] == "coffee" and q["attack"] == "PGD" and q["steps"] == str(limits.MAX_ATTACK_STEPS)
 
 
 @pytest.mark.slow

@@ -7,19 +7,24 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import streamlit as st
+from streamlit.delta_generator import DeltaGenerator
 import torch
 from PIL import Image
 
 from core import limits
+from core.attacks import ATTACKS, Goal, ThreatModel, default_threat
+from core.attacks.specs import ATTACK_SPECS, EPS_LINF_MAX_K, GOALS, AttackParam, build_settings
 from core.device import describe_device
 from core import safe_text
 from core.images import (ImageError, decode_cache_has, decode_image_cached, list_samples, load_sample,
                          prepare_for_model, to_tensor)
+from core.lab import demo_example, summarize
 from core.models import list_models, load_model
 from core.models.checkpoint import ModelFileError
 from core.models.registry import ModelSpec
 from core.progress import ProgressFn
 from ui import user_models
+from ui.long_work import StoppableProgress
 
 
 
@@ -131,12 +136,19 @@ def image_picker(key: str, default: str = "chelsea", label: str = "Image") -> tu
         return None, ""
 
 
-def image_and_model(key: str, task: str = "classification") -> tuple[Image.Image | None, str, str, torch.nn.Module]:
+# The default photo of the single-image pages: the one bundled photo the default model is sure
+# about (EfficientNet-Lite0: espresso, 95 %); on the others it is unsure, and an attack that flips
+# an unsure prediction to a sibling class at ε ≪ 1/255 says little.
+DEFAULT_PHOTO = "coffee"
+
+
+def image_and_model(key: str, task: str = "classification", default: str = DEFAULT_PHOTO
+                    ) -> tuple[Image.Image | None, str, str, torch.nn.Module]:
     """The sidebar's first two sections on most pages: an image, then a model.
 
     Returns (image or None, its label, model name, the shared model)."""
     st.header("Image")
-    img, label = image_picker(key)
+    img, label = image_picker(key, default=default)
     st.header("Model")
     name = model_picker(key, task)
     return img, label, name, get_model(name)
@@ -164,9 +176,30 @@ def progress_bar(text: str = "Working…", key: str = "work", stop_button: bool 
     For the server-wide cap on concurrent computations use ``ui.long_work.stoppable_progress``
     as a context manager, as the Attack Lab does. Pages with a Stop button of their own (Batch,
     Curves) pass ``stop_button=False``."""
-    from ui.long_work import StoppableProgress
-
     return StoppableProgress(text, key, stop_button=stop_button)
+
+
+@st.cache_resource(show_spinner="Attacking a photo for the home page (once per server)…")
+def home_example() -> tuple[torch.Tensor, torch.Tensor, object]:
+    """The home page's live example, computed on the first visit and kept for the process: the
+    default photo, its PGD twin (ε = 4/255) and the summary of both predictions."""
+    name = list_models("classification")[0].name
+    model = get_model(name)
+    x = image_tensor(load_sample(DEFAULT_PHOTO), name)
+    run = demo_example(model, x)
+    return run.result.x_clean, run.result.x_adv, summarize(run, model.class_names)
+
+
+def intro(text: str) -> None:
+    """A page's introduction, folded away so that the image and the result come first."""
+    with st.expander("What does this page show?", expanded=False):
+        st.markdown(text)
+
+
+def action_bar() -> DeltaGenerator:
+    """The main-area row for a page's run button (and Stop), under the presets: on the first screen
+    where the eye is, not at the end of a long sidebar. The settings stay in the sidebar."""
+    return st.container(horizontal=True, vertical_alignment="center", gap="small", key="action_bar")
 
 
 def device_caption() -> None:
@@ -185,57 +218,49 @@ class AttackChoice:
     seed: int = 0
 
 
-def attack_picker(key: str, class_names: list[str] | None = None, attacks: list[str] | None = None) -> AttackChoice:
-    """Attack, threat model, goal and seed. Defaults: the CPU column of docs/ALGORITHMS.md."""
-    from core.attacks import ATTACK_INFO, ATTACKS, Goal, ThreatModel, default_threat
+def attack_param_widget(p: AttackParam, key: str, values: dict) -> object:
+    """One widget for an attack setting of :data:`core.attacks.specs.ATTACK_SPECS` (widget units)."""
+    k = f"{key}_{p.key}"
+    help_ = p.help or None
+    if p.kind == "bool":
+        return st.checkbox(p.label, bool(p.default), key=k, help=help_)
+    if p.kind == "choice":
+        return st.select_slider(p.label, list(p.choices), p.default, key=k, help=help_)
+    hi = p.upper(values)
+    if isinstance(st.session_state.get(k), (int, float)) and st.session_state[k] > hi:
+        st.session_state[k] = type(st.session_state[k])(hi)  # another setting lowered the bound
+    if p.kind == "int":
+        return st.slider(p.label, int(p.lo), int(hi), min(int(p.default), int(hi)), int(p.step or 1), key=k,
+                         help=help_)
+    if p.box:
+        return st.number_input(p.label, float(p.lo), float(hi), float(p.default), float(p.step), key=k, help=help_)
+    return st.slider(p.label, float(p.lo), float(hi), float(p.default), float(p.step or 0.01), key=k, help=help_)
 
+
+def attack_picker(key: str, class_names: list[str] | None = None, attacks: list[str] | None = None) -> AttackChoice:
+    """Attack, threat model, goal and seed, built from the attack's description
+    (:data:`core.attacks.specs.ATTACK_SPECS`); defaults are the attack's CPU default threat."""
     names = attacks or list(ATTACKS)
     name = st.selectbox("Attack", names, index=names.index("PGD") if "PGD" in names else 0, key=f"{key}_attack")
     cls = ATTACKS[name]
-    st.caption(ATTACK_INFO.get(name, ""))
+    st.caption(cls.summary)
     norms = list(cls.norms)
     norm = norms[0] if len(norms) == 1 else st.radio(
         "Norm", norms, index=norms.index(default_threat(name).norm), horizontal=True,
         format_func=lambda n: {"linf": "L∞", "l2": "L2"}[n], key=f"{key}_norm")
     d = default_threat(name, norm)
     eps = eps_input("ε", f"{key}_eps", norm, default_linf_k=round(d.eps * 255) if norm == "linf" else 4,
-                    default_l2=d.eps if norm == "l2" else 1.0,
+                    default_l2=d.eps if norm == "l2" else 1.0, max_linf_k=EPS_LINF_MAX_K,
                     help="The attacker's budget: how far each pixel (L∞) or the whole image (L2) may move."
                          + (" CW-L2 looks for the smallest change; ε is only enforced with 'respect ε'."
                             if name == "CW-L2" else ""))
-    params: dict = {}
-    steps, step, rs, restarts = d.steps, d.step, d.random_start, 1
-    if name in ("PGD", "TRADES-KL", "APGD-CE", "APGD-DLR"):
-        steps = st.slider("Steps", 1, limits.MAX_ATTACK_STEPS, d.steps, key=f"{key}_steps")
-    if name in ("PGD", "TRADES-KL"):
-        if norm == "linf":
-            step = st.slider("Step size (k/255)", 0.25, 8.0, max(0.25, round(d.step * 255 * 4) / 4), 0.25,
-                             key=f"{key}_step") / 255
-        else:
-            step = float(st.number_input("Step size (L2)", 0.01, 10.0, max(0.01, eps / 4), 0.05, key=f"{key}_step_l2"))
-    if name in ("PGD", "APGD-CE", "APGD-DLR"):
-        rs = st.checkbox("Random start", d.random_start, key=f"{key}_rs")
-    if name == "PGD":
-        restarts = st.slider("Restarts", 1, limits.MAX_RESTARTS, 1, key=f"{key}_restarts")
-    if name in ("FGSM", "N-FGSM"):
-        step = eps
-    if name == "N-FGSM":
-        params["clip_to_eps"] = st.checkbox("Clip to the ε-ball (fair comparison)", False, key=f"{key}_clip",
-                                            help="N-FGSM is a training perturbation; unclipped it may reach 3ε.")
-    if name == "CW-L2":
-        bs = st.slider("Binary-search steps over c", 1, 9, 2, key=f"{key}_bs")
-        params["binary_steps"] = bs
-        params["iterations"] = st.slider("Adam iterations per search step", 5,
-                                         max(5, limits.MAX_CW_ITERATIONS // bs), 25, key=f"{key}_iters")
-        params["c_init"] = float(st.select_slider("Initial c", [0.01, 0.1, 1.0, 10.0], 1.0, key=f"{key}_c"))
-        params["respect_eps"] = st.checkbox("Respect ε (project onto the L2 ball)", False, key=f"{key}_respect")
-    if name == "Square":
-        params["n_queries"] = st.slider("Queries per image", 10, limits.MAX_SQUARE_QUERIES, 1000, 10,
-                                        key=f"{key}_queries",
-                                        help="Each query is one forward pass; an image stops once it is fooled.")
-    threat = ThreatModel(norm=norm, eps=eps, step=step, steps=steps, random_start=rs, restarts=restarts)
+    values: dict = {}
+    for p in ATTACK_SPECS[name].for_norm(norm):
+        values[p.key] = attack_param_widget(p, key, values)
+    threat_kw, params = build_settings(name, norm, eps, values)
+    threat = ThreatModel(**threat_kw)
 
-    mode = st.radio("Goal", ["untargeted", "targeted", "least_likely"], horizontal=True, key=f"{key}_goal",
+    mode = st.radio("Goal", list(GOALS), horizontal=True, key=f"{key}_goal",
                     format_func=lambda m: {"untargeted": "Any wrong class", "targeted": "A chosen class",
                                            "least_likely": "Least likely class"}[m])
     target = None

@@ -24,6 +24,13 @@ html { font-size: 21px; }
 </style>"""
 
 
+# Always on (app.py's shell): less empty space above the page title, so that the image and the
+# result reach the first screen.
+LAYOUT_CSS = """<style>
+[data-testid="stMainBlockContainer"] { padding-top: 2.2rem; }
+</style>"""
+
+
 def is_presenter() -> bool:
     """Whether presenter mode is on in this session."""
     return bool(st.session_state.get(KEY, False))

@@ -18,6 +18,7 @@ import streamlit as st
 from core.glossary import GLOSSARY, PAGE_TERMS, link
 from core.presets import PRESETS, Preset, get_preset
 from ui import presenter
+from ui.run import pin
 
 PENDING = "_teach_pending"  # {"ref": "page/id", "page": key, "values": {...}, "autorun": bool}
 LOADED = "_teach_loaded_{page}"  # ref of the preset last loaded on a page
@@ -39,6 +40,7 @@ def apply_pending(page: str) -> bool:
     del st.session_state[PENDING]
     for key, value in pending["values"].items():
         st.session_state[key] = list(value) if isinstance(value, (list, tuple)) else value
+        pin(key)  # a per-image default (ui.run.input_default) keeps the preset's value
     st.session_state[LOADED.format(page=page)] = pending["ref"]
     if pending.get("autorun"):
         st.session_state[_AUTORUN.format(page=page)] = True
@@ -88,7 +90,12 @@ def preset_bar(page: str) -> None:
         presenter.inject_css()
     presets = PRESETS.get(page, [])
     with st.container(key=f"teach_bar_{page}"):
-        if presets:
+        if presets and presenter.is_presenter():  # on a projector: one button, the presets behind it
+            with st.popover("Presets", help="One click loads a ready-made example and runs it."):
+                for p in presets:
+                    st.button(p.title, key=f"preset_{page}_{p.id}", help=p.blurb, on_click=queue, args=(p,),
+                              width="stretch", type="secondary")
+        elif presets:
             with st.container(horizontal=True, vertical_alignment="center", gap="small"):
                 st.markdown("**Presets:**", width="content",
                             help="One click loads a ready-made example and runs it. ⚡ marks the surprising ones.")

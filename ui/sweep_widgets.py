@@ -82,7 +82,7 @@ def stop_button(key: str) -> bool:
     """A Stop button. Clicking any widget while the page computes makes Streamlit stop the
     running script at its next progress update (the progress bar is such a point) and rerun it;
     in that rerun this button reads True, so the page can say it stopped."""
-    return st.button("⏹ Stop", key=key, width="stretch",
+    return st.button("⏹ Stop", key=key, width="content",
                      help="Stops the computation at the next progress update; finished work is kept.")
 
 

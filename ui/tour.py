@@ -73,25 +73,27 @@ def tour_panel(page: str | None) -> None:
                 end()
             return
         path = path_of(i)
-        st.markdown(f"🧭 **Guided tour — step {i + 1} of {n}** · *{path.question}*")
-        st.progress((i + 1) / n)
-        st.subheader(step.title, anchor=False)
-        st.markdown(step.explanation)
-        if step.latex:
-            st.latex(step.latex)
-        notice = step.what_to_notice()
-        if notice:
-            st.info(f"**What to notice:** {notice}", icon="👀")
-        if step.preset and not presenter.is_presenter():
-            st.caption("The settings of this step are loaded and computed for you; change anything you like, "
-                       "then press **Next** to go on.")
-        b1, b2, b3, b4, _ = st.columns([1, 1, 1.2, 1, 3])
+        # Compact: one line of where we are, the buttons, what to notice; the explanation folds out,
+        # so that the page's image and result stay on the first screen.
+        b0, b1, b2, b3, b4 = st.columns([5, 1, 1.1, 1.3, 1.1], vertical_alignment="center")
+        b0.markdown(f"🧭 **Guided tour — step {i + 1} of {n}** · {step.title}")
         back = b1.button("◀ Back", key="tour_back", disabled=i == 0, width="stretch")
         last = i == n - 1
         nxt = b2.button("Finish ✔" if last else "Next ▶", key="tour_next", type="primary", width="stretch")
         reload = b3.button("↺ Reload step", key="tour_reload", width="stretch", disabled=not step.preset,
                            help="Load this step's settings again (undoes your changes) and run it.")
         stop = b4.button("✖ End tour", key="tour_end", width="stretch")
+        notice = step.what_to_notice()
+        if notice:
+            st.info(f"**What to notice:** {notice}", icon="👀")
+        with st.expander("Explanation of this step", expanded=False):
+            st.caption(f"Tour path: {path.question}")
+            st.markdown(step.explanation)
+            if step.latex:
+                st.latex(step.latex)
+            if step.preset and not presenter.is_presenter():
+                st.caption("The settings of this step are loaded and computed for you; change anything you like, "
+                           "then press **Next** to go on.")
         if back:
             go_to(i - 1)
         if nxt:
@@ -111,6 +113,7 @@ def shell(url_path: str) -> None:
     st.session_state[SHELL] = True
     presenter.toggle()
     presenter.inject_css()
+    st.markdown(presenter.LAYOUT_CSS, unsafe_allow_html=True)
     clear_autorun()
     if page is not None:
         apply_pending(page)

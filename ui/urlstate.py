@@ -34,8 +34,15 @@ from typing import Any, Callable, Mapping, Sequence
 import streamlit as st
 
 from core import limits, safe_text
+from core.attacks import ATTACKS, default_threat
+from core.defenses import DEFENSES
+from core.images import list_samples
+from core.models import list_models
+from core.attacks.specs import ATTACK_SPECS, EPS_L2_MAX, EPS_LINF_MAX_K, GOALS, AttackParam
+from ui.run import pin
 
 Kind = str  # "int", "float", "bool", "choice", "list"
+_OPENED_WITH = "_urlstate_opened_with_{}"  # the query parameters the page was opened with
 _INT = re.compile(r"^[+-]?\d{1,12}$")
 
 
@@ -209,6 +216,7 @@ class UrlState:
             qp = {k: st.query_params.get_all(k) for k in st.query_params.keys()}
         except Exception:  # a query string Streamlit could not parse: behave as if empty
             qp = {}
+        state[_OPENED_WITH.format(self.page)] = {k: v[-1] for k, v in qp.items() if v and isinstance(v[-1], str)}
         seen: set[str] = set()
         for p in self.params:
             if p.name not in qp or not p.applies(state):
@@ -231,6 +239,7 @@ class UrlState:
             notes.extend(adj)
             key = p.widget_key(state)
             state[key] = v
+            pin(key)  # a per-image default (ui.run.input_default) keeps the link's value
         unknown = sorted(set(qp) - self.names)
         if unknown:
             shown = ", ".join(u[:30] for u in unknown[:8])
@@ -287,8 +296,6 @@ SOURCE_TO_WIDGET = {"bundled": "Bundled photo", "upload": "Upload"}
 
 def image_picker_params(prefix: str) -> list[UrlParam]:
     """``ui.common.image_picker(prefix)``: source (bundled/upload) and the bundled photo."""
-    from core.images import list_samples
-
     return [
         UrlParam("src", f"{prefix}_src", "choice", choices=list(SOURCE_TO_WIDGET),
                  url_to_widget=lambda v: SOURCE_TO_WIDGET[v],
@@ -299,23 +306,23 @@ def image_picker_params(prefix: str) -> list[UrlParam]:
 
 
 def upload_note(prefix: str) -> None:
-    """When a shared link says the view used an upload, say that the file is not in the link."""
-    if st.session_state.get(f"{prefix}_src") == "Upload" and st.query_params.get("src") == "upload":
+    """When the link that *opened* the page said the view used an upload, say that the file is not
+    in the link (until a file is uploaded). The URL the page writes itself after an ordinary
+    upload also says ``src=upload``; only the link read by :meth:`UrlState.seed` counts."""
+    opened_with = st.session_state.get(_OPENED_WITH.format(prefix), {})
+    if (st.session_state.get(f"{prefix}_src") == "Upload" and opened_with.get("src") == "upload"
+            and st.session_state.get(f"{prefix}_upload") is None):
         st.info("This view was shared with an uploaded image, which a link cannot carry: upload it again "
                 "(or switch to a bundled photo). All other settings come from the link.")
 
 
 def model_param(prefix: str, task: str = "classification", name: str = "model") -> UrlParam:
     """``ui.common.model_picker(prefix)``."""
-    from core.models import list_models
-
     return UrlParam(name, f"{prefix}_model", "choice", choices=lambda: [s.name for s in list_models(task)])
 
 
 def effective_norm(state: Mapping[str, Any], prefix: str, default_attack: str = "PGD") -> str:
     """The norm ``ui.common.attack_picker(prefix)`` uses for the current attack."""
-    from core.attacks import ATTACKS, default_threat
-
     attack = state.get(f"{prefix}_attack", default_attack)
     if attack not in ATTACKS:
         attack = default_attack
@@ -327,45 +334,49 @@ def effective_norm(state: Mapping[str, Any], prefix: str, default_attack: str = 
 
 
 def attack_picker_params(prefix: str, attacks: Sequence[str] | None = None, num_classes: int = 1000) -> list[UrlParam]:
-    """``ui.common.attack_picker(prefix)``: attack, norm, ε, steps, step, random start,
-    restarts, goal, target class and seed (ε and α in the widgets' units: k/255 for L∞)."""
-    from core.attacks import ATTACKS
-
+    """``ui.common.attack_picker(prefix)``: the common settings (attack, norm, ε, goal, target
+    class, seed) and every attack-specific one of :data:`core.attacks.specs.ATTACK_SPECS`, each
+    applying while its attack (and norm) is chosen; values in the widgets' units (k/255 for L∞)."""
     names = list(attacks or ATTACKS)
-
-    def attack_is(*which: str) -> Callable[[Mapping[str, Any]], bool]:
-        return lambda s: s.get(f"{prefix}_attack", "PGD") in which
 
     def norm_is(n: str) -> Callable[[Mapping[str, Any]], bool]:
         return lambda s: effective_norm(s, prefix) == n
 
-    def both(a: Callable, b: Callable) -> Callable[[Mapping[str, Any]], bool]:
-        return lambda s: a(s) and b(s)
-
-    iterative = attack_is("PGD", "TRADES-KL", "APGD-CE", "APGD-DLR")
-    stepped = attack_is("PGD", "TRADES-KL")
-    return [
+    out = [
         UrlParam("attack", f"{prefix}_attack", "choice", choices=names),
         UrlParam("norm", f"{prefix}_norm", "choice", choices=["linf", "l2"],
                  when=lambda s: len(ATTACKS.get(s.get(f"{prefix}_attack", "PGD"), ATTACKS["PGD"]).norms) > 1),
-        UrlParam("eps", f"{prefix}_eps_linf", "int", lo=0, hi=64, when=norm_is("linf")),
-        UrlParam("eps", f"{prefix}_eps_l2", "float", lo=0.0, hi=50.0, when=norm_is("l2")),
-        UrlParam("steps", f"{prefix}_steps", "int", lo=1, hi=limits.MAX_ATTACK_STEPS, when=iterative),
-        UrlParam("step", f"{prefix}_step", "float", lo=0.25, hi=8.0, grid=0.25, when=both(stepped, norm_is("linf"))),
-        UrlParam("step", f"{prefix}_step_l2", "float", lo=0.01, hi=10.0, when=both(stepped, norm_is("l2"))),
-        UrlParam("rs", f"{prefix}_rs", "bool", when=attack_is("PGD", "APGD-CE", "APGD-DLR")),
-        UrlParam("restarts", f"{prefix}_restarts", "int", lo=1, hi=limits.MAX_RESTARTS, when=attack_is("PGD")),
-        UrlParam("goal", f"{prefix}_goal", "choice", choices=["untargeted", "targeted", "least_likely"]),
+        UrlParam("eps", f"{prefix}_eps_linf", "int", lo=0, hi=EPS_LINF_MAX_K, when=norm_is("linf")),
+        UrlParam("eps", f"{prefix}_eps_l2", "float", lo=0.0, hi=EPS_L2_MAX, when=norm_is("l2")),
+    ]
+    # One URL parameter per (widget key): it applies while an attack that has it (for the current
+    # norm) is chosen. Attacks sharing a key share its widget, range and URL name.
+    seen: dict[str, AttackParam] = {}
+    users: dict[str, list[tuple[str, tuple[str, ...]]]] = {}
+    for name in names:
+        for p in ATTACK_SPECS[name].params:
+            seen.setdefault(p.key, p)
+            users.setdefault(p.key, []).append((name, p.norms))
+    for k, p in seen.items():
+        def applies(s: Mapping[str, Any], who=tuple(users[k])) -> bool:
+            attack = s.get(f"{prefix}_attack", "PGD")
+            return any(attack == a and effective_norm(s, prefix) in norms for a, norms in who)
+
+        kind = "choice" if p.kind == "choice" else p.kind
+        out.append(UrlParam(p.url, f"{prefix}_{p.key}", kind, lo=p.lo, hi=p.hi,
+                            grid=p.step if (p.kind == "float" and not p.box) else None,
+                            choices=list(p.choices) or None, when=applies))
+    out += [
+        UrlParam("goal", f"{prefix}_goal", "choice", choices=list(GOALS)),
         UrlParam("target", f"{prefix}_target", "int", lo=0, hi=num_classes - 1,
                  when=lambda s: s.get(f"{prefix}_goal") == "targeted"),
         UrlParam("seed", f"{prefix}_seed", "int", lo=0, hi=2**31 - 1),
     ]
+    return out
 
 
 def attack_lab_params() -> list[UrlParam]:
     """Every URL parameter of the Attack Lab (image, model, attack settings, defense)."""
-    from core.defenses import DEFENSES
-
     return [
         *image_picker_params("lab"),
         model_param("lab"),

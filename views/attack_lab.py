@@ -1,25 +1,21 @@
 """Attack Lab: pick or upload a photo, attack a real ImageNet model, compare side by side."""
 from __future__ import annotations
 
-import hashlib
-
 import streamlit as st
-import torch
 
-from core.analysis import perturbation_stats, quantised_prediction, topk, transfer_predictions
-from core.attacks import make_attack
+from core.analysis import predict, quantised_prediction, topk, transfer_predictions
 from core.defenses import DEFENSES, make_defense
+from core.lab import run_attack_lab, summarize
 from core.models import get_spec
-from core.progress import Cancelled
 from core.report import attack_report
 from core.viz.attack import delta_heatmap, trajectory_figure
 from core.viz.common import amplified_perturbation, to_numpy_image, topk_bar
-from ui.common import attack_picker, device_caption, get_model, image_and_model, image_tensor
+from ui.common import action_bar, attack_picker, device_caption, get_model, image_and_model, image_tensor, intro
+from ui.defenses import defense_settings
 from ui.presenter import big, is_presenter, key_numbers
 from ui.presets import consume_autorun, preset_bar
-from ui.defenses import defense_settings
-from ui.long_work import stoppable_progress, stopped_notice
 from ui.report import report_download
+from ui.run import input_default, run_and_show
 from ui.user_models import transfer_candidates
 from ui.urlstate import UrlState, attack_lab_params, share_caption, upload_note
 
@@ -28,7 +24,7 @@ ROUTE_TEXT = {"plain": "ordinary gradients through the defense (it is differenti
               "eot": "EOT: gradients averaged over the defense's randomness"}
 
 st.title("⚔️ Attack Lab")
-st.markdown(
+intro(
     "An **adversarial example** is a photo changed by an amount too small to notice, chosen so that "
     "the model changes its answer. Pick a photo and a model, choose an attack and its budget **ε** "
     "(how far each pixel may move, in steps of 1/255 of the brightness range), then press **Run attack**. "
@@ -38,7 +34,9 @@ st.markdown(
 url = UrlState("lab", attack_lab_params())  # shareable view: settings <-> URL (ui/urlstate.py)
 url.seed()
 preset_bar("lab")  # one-click presets and the guided tour's settings (ui/presets.py)
+action = action_bar()  # the run button, on the first screen (ui/common.py)
 
+# ------------------------------------------------------------------ sidebar
 with st.sidebar:
     img, img_label, model_name, model = image_and_model("lab")
     st.header("Attack")
@@ -59,7 +57,7 @@ with st.sidebar:
                              help="Off: the attacker attacks the bare model and the defense then classifies "
                                   "the result. On: the attacker attacks through the defense using "
                                   + ROUTE_TEXT[DEFENSES[defense_name].adaptive_route] + ".")
-    run = st.button("Run attack", type="primary", key="lab_run", width="stretch") or consume_autorun("lab")
+    run = action.button("Run attack", type="primary", key="lab_run") or consume_autorun("lab")
     device_caption()
     share_caption()
 url.write()
@@ -69,79 +67,50 @@ upload_note("lab")
 if img is None:
     st.stop()
 
+# ------------------------------------------------------------------ compute
 x = image_tensor(img, model_name)
-dev = next(model.parameters()).device
-with torch.no_grad():
-    clean_logits = model(x.to(dev)).float().cpu()
-clean_top = topk(clean_logits, model.class_names)
+inputs = (x, model_name)
+clean_top = topk(predict(model, x), model.class_names)
+input_default("lab_label", clean_top.top1, inputs)  # the new photo's class, not the previous one's
 label = st.selectbox(
     "Correct class (the attack pushes the model away from it)", range(len(model.class_names)),
-    index=clean_top.top1, format_func=lambda i: f"{i}: {model.class_names[i]}", key="lab_label",
+    format_func=lambda i: f"{i}: {model.class_names[i]}", key="lab_label",
     help="By default the model's own clean prediction; set it if you know the true class.")
 
-settings_key = hashlib.sha256(repr((x.numpy().tobytes()[:4096], float(x.sum()), model_name, choice.name,
-                                    choice.threat, choice.params, choice.goal, choice.seed, label,
-                                    defense_name, defense.params() if defense else None, adaptive)).encode()).hexdigest()
-
-stopped_notice("lab")  # after a Stop (ui/long_work.py)
-if run:
-    target_model = defense.as_model(adaptive=True, seed=choice.seed) if (defense and adaptive) else model
-    try:
-        attack = make_attack(choice.name, choice.threat, **choice.params)
-        # A progress bar with a Stop button, within the server's time and concurrency limits.
-        with stoppable_progress(f"Running {choice.name}" + (" through the defense…" if target_model is not model
-                                                             else "…"), key="lab") as update:
-            result = attack.run(target_model, x, torch.tensor([label]), choice.goal, seed=choice.seed,
-                                progress=update, record_images=True)
-        defended = None
-        if defense is not None:
-            with stoppable_progress(f"Classifying both images with {defense_name}…", key="lab") as update:
-                defended = (defense.defend(result.x_clean, seed=choice.seed, progress=update),
-                            defense.defend(result.x_adv, seed=choice.seed, progress=update))
-    except Cancelled as e:
-        st.warning(f"Stopped: {e}." if str(e) else "Stopped.")
-        st.stop()
-    except ValueError as e:  # bad combination of settings: say so, keep the page alive
-        st.error(f"Cannot run this attack: {e}")
-        st.stop()
-    with torch.no_grad():  # what the bare model says, whichever model was attacked
-        bare = (model(result.x_clean.to(dev)).float().cpu(), model(result.x_adv.to(dev)).float().cpu())
-    st.session_state["lab_result"] = (settings_key, result, bare, defended, defense_name, adaptive)
-
-stored = st.session_state.get("lab_result")
-if stored is None:
+shown = run_and_show(
+    "lab", run=run, inputs=inputs, button="Run attack",
+    settings=(choice, label, defense_name, defense.params() if defense else None, adaptive),
+    label=f"Running {choice.name}" + (" through the defense…" if defense is not None and adaptive else "…"),
+    compute=lambda progress: run_attack_lab(model, x, label, choice.name, choice.threat, choice.params, choice.goal,
+                                            choice.seed, defense=defense, defense_name=defense_name,
+                                            adaptive=adaptive, progress=progress))
+if shown is None:
     c1, c2 = st.columns([1, 2])
     c1.image(to_numpy_image(x), caption=f"{img_label} as the model sees it ({x.shape[-1]}×{x.shape[-2]})")
     c2.plotly_chart(topk_bar(clean_top.names, clean_top.probs, "Clean prediction (top 5)"), key="lab_clean_only")
     st.info("Press **Run attack** in the sidebar.")
     st.stop()
 
-key, res, (bare_clean, bare_adv), defended, used_defense, used_adaptive = stored
-if key != settings_key:
-    st.warning("The settings changed since this result was computed: press **Run attack** to update it.")
-
+# ------------------------------------------------------------------ render
+lab_run = shown.value
+res = lab_run.result
 names = model.class_names
+s = summarize(lab_run, names)
 x0, xa = res.x_clean, res.x_adv
-cp, ap = topk(bare_clean, names), topk(bare_adv, names)
-stats = perturbation_stats(x0, xa)
-lab = int(res.labels[0])
-p_clean = float(bare_clean.softmax(1)[0, lab])
-p_adv = float(bare_adv.softmax(1)[0, lab])
-ok = bool(res.success[0]) if defended is None else None
+cp, ap, stats, lab = s.clean, s.adv, s.stats, s.label
 
-goal_txt = {"untargeted": "any wrong class", "targeted": f"the class “{names[int(res.targets[0])]}”" if res.targets is not None else "",
-            "least_likely": f"the least likely class “{names[int(res.targets[0])]}”" if res.targets is not None else ""}[res.goal.mode]
-if defended is not None:
-    dc, da = topk(defended[0].logits, names), topk(defended[1].logits, names)
-    tgt = None if res.targets is None else int(res.targets[0])
-    fooled = (da.top1 == tgt) if tgt is not None else (da.top1 != lab)
-    who = "an adaptive attacker (" + ROUTE_TEXT[DEFENSES[used_defense].adaptive_route] + ")" if used_adaptive \
+if s.defense is not None:
+    dc, da = s.defended_clean, s.defended_adv
+    defended = lab_run.defended
+    who = "an adaptive attacker (" + ROUTE_TEXT[DEFENSES[s.defense].adaptive_route] + ")" if lab_run.adaptive \
         else "an attacker who does not know the defense"
-    (st.error if fooled else st.success)(
-        f"**With {used_defense}** against {who}: clean → “{dc.names[0]}” ({dc.probs[0]:.0%}), "
-        f"adversarial → “{da.names[0]}” ({da.probs[0]:.0%}). "
-        + ("The attack **gets through** the defense." if fooled else "The defense **holds** on this image."))
-    if not used_adaptive and not fooled:
+    outcome = ("The defense **already misclassifies the clean image**, so there is nothing left to defend."
+               if s.defended_clean_wrong else
+               "The attack **gets through** the defense." if s.gets_through else "The defense **holds** on this image.")
+    (st.error if (s.gets_through or s.defended_clean_wrong) else st.success)(
+        f"**With {s.defense}** against {who}: clean → “{dc.names[0]}” ({dc.probs[0]:.0%}), "
+        f"adversarial → “{da.names[0]}” ({da.probs[0]:.0%}). " + outcome)
+    if not lab_run.adaptive and not s.gets_through and not s.defended_clean_wrong:
         st.warning("⚠️ This rests on a **non-adaptive** attack: the attacker did not know the defense. "
                    "Switch on *Adaptive attacker* before calling the defense robust.")
     e1, e2, e3 = st.columns([1, 1, 2])
@@ -153,16 +122,15 @@ if defended is not None:
                     key="lab_def_bar")
     st.caption(f"Defense time: {defended[0].elapsed_s:.2f} s (clean) and {defended[1].elapsed_s:.2f} s (adversarial). "
                "The rows below show the bare model.")
-elif ok:
-    st.success(f"**{res.attack} succeeded** ({goal_txt}): “{cp.names[0]}” → “{ap.names[0]}” "
+elif s.succeeded:
+    st.success(f"**{res.attack} succeeded** ({s.goal_text}): “{cp.names[0]}” → “{ap.names[0]}” "
                f"in {res.elapsed_s:.2f} s.")
 else:
-    st.error(f"**{res.attack} did not reach its goal** ({goal_txt}) within this budget; "
+    st.error(f"**{res.attack} did not reach its goal** ({s.goal_text}) within this budget; "
              f"the model still says “{ap.names[0]}”. Try a larger ε or more steps.")
+for note in s.notes():
+    st.warning("⚠️ " + note)
 
-key_numbers([(f"Clean: {cp.names[0]}", f"{cp.probs[0]:.0%}"),  # presenter mode only: the headline, large
-             (f"Adversarial: {ap.names[0]}", f"{ap.probs[0]:.0%}"),
-             ("Largest pixel change", f"{stats['linf_255']:.1f}/255"), ("PSNR", f"{stats['psnr']:.0f} dB")])
 c1, c2, c3, c4 = st.columns(4)
 c1.image(to_numpy_image(x0), caption=f"Original: {cp.names[0]} ({cp.probs[0]:.0%})", width="stretch")
 c2.image(to_numpy_image(xa), caption=f"Adversarial: {ap.names[0]} ({ap.probs[0]:.0%})", width="stretch")
@@ -171,16 +139,21 @@ c3.image(amplified_perturbation(xa - x0), caption="Perturbation, amplified to th
 with c4:
     st.plotly_chart(delta_heatmap(xa - x0, height=260), key="lab_delta", width="stretch")
     st.caption("|δ| per pixel (max over colour channels), in units of 1/255.")
+key_numbers([(f"Clean: {cp.names[0]}", f"{cp.probs[0]:.0%}"),  # presenter mode only: the headline, under the images
+             (f"Adversarial: {ap.names[0]}", f"{ap.probs[0]:.0%}"),
+             ("Largest pixel change", f"{stats['linf_255']:.1f}/255"), ("PSNR", f"{stats['psnr']:.0f} dB")])
 
 b1, b2, b3 = st.columns([2, 2, 1.3])
 b1.plotly_chart(big(topk_bar(cp.names, cp.probs, "Clean: top 5", highlight=names[lab])), key="lab_clean_bar")
 b2.plotly_chart(big(topk_bar(ap.names, ap.probs, "Adversarial: top 5", highlight=names[lab])), key="lab_adv_bar")
 with b3:
-    st.metric("L∞ of δ", f"{stats['linf_255']:.2f}/255", help="Largest change of any pixel channel.")
+    if not is_presenter():  # (presenter mode shows these in the headline numbers already)
+        st.metric("L∞ of δ", f"{stats['linf_255']:.2f}/255", help="Largest change of any pixel channel.")
     st.metric("L2 of δ", f"{stats['l2']:.3f}", help="Euclidean length of the whole change, [0,1] pixel scale.")
-    st.metric("PSNR", "∞" if stats["psnr"] == float("inf") else f"{stats['psnr']:.1f} dB",
-              help="Above ~40 dB the change is usually invisible.")
-    st.metric(f"P({names[lab][:18]})", f"{p_adv:.1%}", f"{(p_adv - p_clean) * 100:+.1f} pts")
+    if not is_presenter():
+        st.metric("PSNR", "∞" if stats["psnr"] == float("inf") else f"{stats['psnr']:.1f} dB",
+                  help="Above ~40 dB the change is usually invisible.")
+    st.metric(f"P({names[lab][:18]})", f"{s.p_label_adv:.1%}", f"{(s.p_label_adv - s.p_label_clean) * 100:+.1f} pts")
     if "queries" in res.params:  # score-based attacks (Square): forward passes used, of the budget
         st.metric("Queries used", f"{res.params['queries'][0]} / {res.params['n_queries']}",
                   help="Forward passes of the model the attack asked for (it never uses gradients); "
@@ -241,11 +214,11 @@ with st.expander("What am I looking at?"):
         "- A **targeted** attack must reach a chosen class, which is harder than any wrong class.")
 
 with st.expander("Download report"):
-    if key != settings_key:
+    if shown.stale:
         st.info("The settings changed since this result was computed: press **Run attack** to get its report.")
     else:
         report_download(lambda: attack_report(
-            res, names, model_name=model_name, image_label=img_label, seed=choice.seed, bare=(bare_clean, bare_adv),
-            defended=defended, defense_name=used_defense, defense_params=defense.params() if defense else None,
-            adaptive=used_adaptive, quantised_logits=logits8, transfer=rows), key="lab_report",
+            res, names, model_name=model_name, image_label=img_label, seed=choice.seed, bare=lab_run.bare,
+            defended=lab_run.defended, defense_name=lab_run.defense_name, defense_params=lab_run.defense_params,
+            adaptive=lab_run.adaptive, quantised_logits=logits8, transfer=rows), key="lab_report",
             file_stem=f"attack_{res.attack}_{model_name}")

@@ -2,7 +2,6 @@
 images (the bundled photos, a ZIP archive or several image files)."""
 from __future__ import annotations
 
-import hashlib
 import os
 
 import streamlit as st
@@ -20,19 +19,19 @@ from core.labelled_samples import LABELLED_DIR, TITLE
 from core.labels import Labeler, LabelError, parse_labels
 from core.progress import Cancelled
 from core.viz.curves import batch_figure, eps_axis
-from ui.common import (device_caption, get_model, model_picker, model_spec, progress_bar, session_store,
-                       upload_help)
+from ui.common import action_bar, device_caption, get_model, intro, model_picker, model_spec, session_store, upload_help
 from ui.long_work import stoppable_progress
 from ui.presets import consume_autorun, preset_bar
 from ui.sweep_widgets import defenses_input, format_numbers, numbers_input, parse_numbers, stop_button
 from ui.report import report_download
+from ui.run import fingerprint, kept, run_and_show
 from ui.urlstate import UrlParam, UrlState, model_param, share_caption
 
 P = "bat"
 SOURCES = {"bundled": "Bundled photos", "labelled": TITLE["imagenet"], "zip": "ZIP archive", "files": "Image files"}
 RAY_ADDRESS = os.environ.get("RAY_ADDRESS", "")  # a configured Ray cluster: large jobs may be sent there
 RATIOS = [0.1, 0.25, 0.5, 1.0]
-EPS_DEFAULT = {"linf": "1, 2, 4, 8", "l2": "0.25, 0.5, 1, 2"}
+EPS_DEFAULT = {"linf": "0.0625, 0.125, 0.25, 0.5, 1", "l2": "0.25, 0.5, 1, 2"}
 EPS_MAX = {"linf": 64.0, "l2": 50.0}
 
 
@@ -76,10 +75,7 @@ def _read_upload(kind: str, content: bytes | list[tuple[str, bytes]], model_name
     store, released when the tab closes, so a rerun never decodes again; a refusal is kept too):
     reading is stoppable work with a progress bar, Stop and one of the server's concurrency slots,
     within the app's read budget."""
-    digest = hashlib.sha256()
-    for name, blob in ([("", content)] if kind == "zip" else content):
-        digest.update(hashlib.sha256(name.encode("utf-8", "surrogatepass")).digest() + hashlib.sha256(blob).digest())
-    key = (kind, digest.hexdigest(), model_name, max_images)
+    key = (kind, fingerprint(content), model_name, max_images)
     store = session_store()
     cached = store.get(f"{P}_read")
     if cached is not None and cached[0] == key:
@@ -103,7 +99,7 @@ def _read_upload(kind: str, content: bytes | list[tuple[str, bytes]], model_name
 
 
 st.title("🗂️ Batch evaluation")
-st.markdown(
+intro(
     "How often does an attack succeed, and how much accuracy is left, as the budget **ε** grows — over many "
     "images rather than one? Pick the bundled photos, upload a **ZIP archive** or several image files, choose an "
     "attack, a list of ε and optionally some defenses, then press **Run**. Each image is attacked once per "
@@ -113,6 +109,7 @@ st.markdown(
 url = UrlState(P, URL_PARAMS)
 url.seed()
 preset_bar(P)  # one-click presets and the guided tour's settings (ui/presets.py)
+action = action_bar()  # the run button, on the first screen (ui/common.py)
 
 with st.sidebar:
     st.header("Images")
@@ -138,10 +135,8 @@ with st.sidebar:
     defenses, defense_record = defenses_input(f"{P}_def", model)
     adaptive = st.toggle("Adaptive attacker (attacks through each defense)", False, key=f"{P}_adaptive",
                          disabled=not defenses)
-    c1, c2 = st.columns(2)
-    with c1:
-        run = st.button("Run", type="primary", key=f"{P}_run", width="stretch") or consume_autorun(P)
-    with c2:
+    run = action.button("Run", type="primary", key=f"{P}_run") or consume_autorun(P)
+    with action:
         stop = stop_button(f"{P}_stop")
     on_ray = bool(RAY_ADDRESS) and st.toggle("Run on the Ray cluster", False, key=f"{P}_ray",
                                              help=f"Send the evaluation to the Ray cluster at RAY_ADDRESS "
@@ -212,47 +207,41 @@ try:
 except ValueError as e:
     st.error(f"Cannot evaluate with these settings: {e}")
     st.stop()
-data_key = hashlib.sha256(b"".join(hashlib.sha256(x.numpy().tobytes()).digest() for _, x in images.items)
-                          + repr(images.names).encode()).hexdigest()
-settings_key = hashlib.sha256(repr((data_key, settings)).encode()).hexdigest()
-
-stored = st.session_state.get(f"{P}_result")
+inputs = (model_name, images.names, [x for _, x in images.items])
 if stop:
-    if stored is not None and not stored[1].complete:
-        st.warning(f"Stopped after {len(stored[1].images)} of {stored[2]} image(s); the results below cover those.")
+    partial = kept(P)
+    if partial is not None and not partial[0].complete:
+        st.warning(f"Stopped after {len(partial[0].images)} of {partial[1]} image(s); the results below cover those.")
     else:
         st.warning("Stopped.")
 
-if run:
-    result = BatchResult(settings=settings, skipped=images.messages(), device=describe_device(),
-                         label_note=labeler.note() if labeler.labelled else LABEL_NOTE,
-                         label_source=labeler.spec.describe() if labeler.labelled else
-                         "clean prediction of the bare model")
-    items = [ImageItem(n, k, x) for (n, x), k in zip(images.items, images.keys)]  # keys: per-image seeds
-    # Stored before the work starts: if the run is stopped, the finished images stay.
-    st.session_state[f"{P}_result"] = (settings_key, result, len(images.items))
-    update = progress_bar("Evaluating:", stop_button=False)
-    try:
-        if on_ray:
-            from core.engine import evaluate_on_cluster  # imports Ray only when used
+# Kept before the work starts: if the run is stopped, the finished images stay.
+result = BatchResult(settings=settings, skipped=images.messages(), device=describe_device(),
+                     label_note=labeler.note() if labeler.labelled else LABEL_NOTE,
+                     label_source=labeler.spec.describe() if labeler.labelled else "clean prediction of the bare model")
+items = [ImageItem(n, k, x) for (n, x), k in zip(images.items, images.keys)]  # keys: per-image seeds
+partial = (result, len(images.items))
 
-            evaluate_on_cluster(items, settings, labeler, RAY_ADDRESS, update, result)
-        else:
-            evaluate_images(model, items, settings, defenses=defenses, class_names=model.class_names,
-                            progress=update, into=result, labels=labels)
-    except Cancelled:
-        st.warning(f"Stopped after {len(result.images)} image(s).")
-    except ValueError as e:
-        st.error(f"Cannot evaluate with these settings: {e}")
-        st.stop()
-    stored = st.session_state[f"{P}_result"]
 
-if stored is None:
+def evaluate(progress) -> tuple:
+    """Fill ``result`` on the Ray cluster or here (core does the work)."""
+    if on_ray:
+        from core.engine import evaluate_on_cluster  # imports Ray only when used
+
+        evaluate_on_cluster(items, settings, labeler, RAY_ADDRESS, progress, result)
+    else:
+        evaluate_images(model, items, settings, defenses=defenses, class_names=model.class_names,
+                        progress=progress, into=result, labels=labels)
+    return partial
+
+
+shown = run_and_show(
+    P, run=run, inputs=inputs, settings=(settings, labels, on_ray), button="Run", label="Evaluating:",
+    own_stop_button=True, keep_partial=partial if run else None, compute=evaluate)
+if shown is None:
     st.info("Press **Run** in the sidebar.")
     st.stop()
-key, result, n_total = stored
-if key != settings_key:
-    st.warning("The images or settings changed since these results were computed: press **Run** to update them.")
+result, n_total = shown.value
 if not result.images:
     st.info("No image was finished.")
     st.stop()

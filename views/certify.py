@@ -1,23 +1,20 @@
 """Certify: randomized smoothing and Smooth-Reduce certificates for one image, side by side."""
 from __future__ import annotations
 
-import hashlib
-
 import streamlit as st
-import torch
 
 from core import limits
-from core.analysis import topk
+from core.analysis import predict, topk
 from core.defenses import RandomizedSmoothing, SmoothReduce
-from core.defenses.smoothing import max_certifiable_radius, smoothing_cost_note
-from core.progress import Cancelled
+from core.defenses.smoothing import certify_each, max_certifiable_radius, smoothing_cost_note
 from core.viz.common import to_numpy_image
 from core.viz.defenses import certificate_figure, class_counts_figure, patch_grid_figure, rmax_curve_figure
-from ui.common import device_caption, image_and_model, image_tensor, progress_bar
+from ui.common import action_bar, device_caption, image_and_model, image_tensor, intro
 from ui.presets import consume_autorun, preset_bar
+from ui.run import run_and_show
 
 st.title("📜 Certify")
-st.markdown(
+intro(
     "**Randomized smoothing** (Cohen, Rosenfeld & Kolter 2019) turns any classifier into one with a "
     "*guarantee*: classify many copies of the image with Gaussian noise of size **σ** added, and take the "
     "majority vote. If the winning class wins often enough, a statistical test (a Clopper–Pearson bound "
@@ -33,6 +30,7 @@ st.markdown(
     "at the price of one forward pass per patch.")
 
 preset_bar("cert")  # one-click presets and the guided tour's settings (ui/presets.py)
+action = action_bar()  # the run button, on the first screen (ui/common.py)
 
 with st.sidebar:
     img, img_label, model_name, model = image_and_model("cert")
@@ -40,12 +38,13 @@ with st.sidebar:
     sigma = st.select_slider("Noise σ", [0.05, 0.12, 0.25, 0.5, 1.0], 0.25, key="cert_sigma",
                              help="Standard deviation of the Gaussian noise, in [0, 1] pixel units.")
     alpha = st.select_slider("Failure probability α", [0.1, 0.05, 0.01, 0.001], 0.001, key="cert_alpha")
-    n0 = st.slider("Selection samples n0", 4, 256, 16, 4, key="cert_n0",
+    n0 = st.slider("Selection samples n0", 4, 256, 8, 4, key="cert_n0",
                    help="Noisy copies used to pick the candidate class.")
-    n = st.slider("Estimation samples n", 16, 4096, 128, 16, key="cert_n",
+    n = st.slider("Estimation samples n", 16, 4096, 48, 16, key="cert_n",
                   help="Fresh noisy copies used to bound the candidate's vote share.")
     st.header("Smooth-Reduce")
-    use_sr = st.checkbox("Certify with Smooth-Reduce too", True, key="cert_sr")
+    use_sr = st.checkbox("Certify with Smooth-Reduce too (≈ 6–12 s more)", False, key="cert_sr",
+                         help="One forward pass per patch and noisy copy: four to nine times the cost.")
     sr_n0 = st.slider("Selection samples n0 ", 4, 128, 8, 4, key="cert_sr_n0")
     sr_n = st.slider("Estimation samples n ", 16, 1024, 64, 16, key="cert_sr_n")
     reduction = st.radio("Reduce patch logits by", ["mean", "max"], horizontal=True, key="cert_red")
@@ -53,16 +52,15 @@ with st.sidebar:
                               help="Patches of the model's input size, from the image enlarged by 32 px: "
                                    "stride 32 gives 2×2 patches, stride 16 gives 3×3.")
     seed = int(st.number_input("Seed", 0, 2**31 - 1, 0, key="cert_seed"))
-    run = st.button("Certify", type="primary", key="cert_run", width="stretch") or consume_autorun("cert")
+    run = action.button("Certify", type="primary", key="cert_run") or consume_autorun("cert")
     device_caption()
 
 if img is None:
     st.stop()
 
+# ------------------------------------------------------------------ compute
 x = image_tensor(img, model_name)
-dev = next(model.parameters()).device
-with torch.no_grad():
-    clean_top = topk(model(x.to(dev)).float().cpu(), model.class_names)
+clean_top = topk(predict(model, x), model.class_names)
 names = model.class_names
 
 smooth = RandomizedSmoothing(model, sigma=sigma, n0=n0, n=n, alpha=alpha, batch_size=32)
@@ -70,7 +68,7 @@ sr = SmoothReduce(model, sigma=sigma, n0=sr_n0, n=sr_n, alpha=alpha, reduction=r
                   batch_size=8) if use_sr else None
 methods = {"Randomized smoothing": smooth} | ({"Smooth-Reduce": sr} if sr is not None else {})
 
-top = st.columns([1, 2])
+top = st.columns([1, 3])
 top[0].image(to_numpy_image(x), width="stretch",
              caption=f"{img_label}: without noise the model says {clean_top.names[0]} ({clean_top.probs[0]:.0%})")
 with top[1]:
@@ -78,29 +76,15 @@ with top[1]:
         st.markdown(f"**{name}**: {smoothing_cost_note(d)} Ceiling for n = {d.n}, α = {alpha:g}: "
                     f"R_max = {d.max_radius():.3f} ({d.max_radius() / sigma:.2f}σ).")
 
-settings_key = hashlib.sha256(repr((float(x.sum()), x.shape, model_name, [(k, d.params()) for k, d in methods.items()],
-                                    seed)).encode()).hexdigest()
-if run:
-    results = {}
-    try:
-        for name, d in methods.items():
-            results[name] = d.defend(x, seed=seed, progress=progress_bar(f"{name}:"))
-    except Cancelled:
-        st.warning("Stopped.")
-        st.stop()
-    except ValueError as e:
-        st.error(f"Cannot certify with these settings: {e}")
-        st.stop()
-    st.session_state["cert_result"] = (settings_key, results, {k: d.params() for k, d in methods.items()})
 
-stored = st.session_state.get("cert_result")
-if stored is None:
+shown = run_and_show("cert", run=run, inputs=(x, model_name), button="Certify", label="Certifying…",
+                     settings=([(k, d.params()) for k, d in methods.items()], seed), compute=lambda progress: certify_each(methods, x, seed=seed, progress=progress))
+if shown is None:
     st.info("Press **Certify** in the sidebar.")
     st.stop()
-key, results, used = stored
-if key != settings_key:
-    st.warning("The settings changed since these certificates were computed: press **Certify** to update them.")
 
+# ------------------------------------------------------------------ render
+results, used = shown.value
 cols = st.columns(len(results))
 summary = []
 for col, (name, out) in zip(cols, results.items()):
@@ -118,9 +102,14 @@ for col, (name, out) in zip(cols, results.items()):
         if pred < 0:
             st.warning(f"**Abstains.** The top class “{names[c_hat]}” got {n_a}/{p['n']} votes; its lower bound "
                        f"p̲A = {p_lower:.3f} is not above ½.")
+        elif pred != clean_top.top1:
+            st.warning(f"**Certified: “{names[pred]}”** within L2 radius **{float(cert.radius[0]):.3f}** "
+                       f"({n_a}/{p['n']} votes, p̲A = {p_lower:.3f}) — but without noise the model says "
+                       f"“{clean_top.names[0]}”. The certificate is about the noisy vote, which here disagrees "
+                       "with the model's own answer: try a smaller σ.")
         else:
             st.success(f"**Certified: “{names[pred]}”** within L2 radius **{float(cert.radius[0]):.3f}** "
-                       f"({n_a}/{p['n']} votes, p̲A = {p_lower:.3f}).")
+                       f"({n_a}/{p['n']} votes, p̲A = {p_lower:.3f}), the same class as the model without noise.")
         m1, m2, m3 = st.columns(3)
         m1.metric("p̲A", f"{p_lower:.3f}", help="One-sided (1−α) Clopper–Pearson lower bound on the top class's vote share.")
         m2.metric("Radius R", "abstain" if pred < 0 else f"{float(cert.radius[0]):.3f}")
@@ -141,12 +130,9 @@ for col, (name, out) in zip(cols, results.items()):
         if "patch_grid" in diag:
             ens = sr.ensemble() if sr is not None else None
             if ens is not None and ens.resize == diag["resize"]:
-                with torch.no_grad():
-                    big = torch.nn.functional.interpolate(x.to(dev), size=(ens.resize, ens.resize), mode="bilinear",
-                                                          align_corners=False)
-                    pl = ens.patch_logits(x.to(dev)).softmax(-1)[0].cpu()
+                big, pl = ens.patch_view(x)
                 labels = [f"{names[int(q.argmax())][:18]} {float(q.max()):.0%}" for q in pl]
-                st.plotly_chart(patch_grid_figure(big[0].cpu(), diag["patch_grid"], diag["patch_size"], labels,
+                st.plotly_chart(patch_grid_figure(big, diag["patch_grid"], diag["patch_size"], labels,
                                                   title="Patches (clean image) and each patch's top class"),
                                 key="cert_patches", width="stretch")
 

@@ -1,23 +1,18 @@
 """Channels (CIFS): which feature channels does an attack switch on and off?"""
 from __future__ import annotations
 
-import hashlib
-
 import streamlit as st
-import torch
 
-from core.attacks import make_attack
-from core.explain.channels import analyse_channels, cifs_lite_transform
-from core.explain.defended import HeadTransformed
-from core.progress import Cancelled
+from core.explain.channel_experiment import channel_experiment
 from core.viz.common import to_numpy_image
 from core.viz.explain import channel_maps_grid, channel_profile, pr_nr_sums, relevance_scatter
-from ui.common import attack_picker, device_caption, image_and_model, image_tensor, progress_bar
+from ui.common import action_bar, attack_picker, device_caption, image_and_model, image_tensor, intro
 from ui.presets import consume_autorun, preset_bar
+from ui.run import run_and_show
 from ui.user_models import require
 
 st.title("📊 Channels")
-st.markdown(
+intro(
     "Deep inside the network, an image is described by many **channels**, each a detector for some "
     "pattern. For the final class score, some channels are evidence *for* the class (positively relevant, "
     "**PR**) and some are evidence *against* it (negatively relevant, **NR**). The CIFS paper (Yan et al., "
@@ -27,6 +22,7 @@ st.markdown(
     "**CIFS-lite** channel mask switched on.")
 
 preset_bar("ch")  # one-click presets and the guided tour's settings (ui/presets.py)
+action = action_bar()  # the run button, on the first screen (ui/common.py)
 
 with st.sidebar:
     img, img_label, model_name, model = image_and_model("ch")
@@ -43,67 +39,32 @@ with st.sidebar:
     k = st.slider("Channels in the map grid", 2, 12, 6, key="ch_k")
     by = st.radio("Pick them by", ["impact", "relevance", "activation"], key="ch_by", horizontal=True,
                   help="impact: |r_c · Δā_c|, how much the attack's change of the channel moved the score.")
-    cifs = st.checkbox("Also with CIFS-lite", True, key="ch_cifs")
+    cifs = st.checkbox("Also with CIFS-lite (about twice the time)", False, key="ch_cifs")
     temp = st.select_slider("CIFS-lite temperature T", [0.1, 0.3, 1.0, 3.0, 10.0], 1.0, key="ch_temp",
                             disabled=not cifs)
     adaptive = st.checkbox("Attack the CIFS-lite model itself (adaptive)", True, key="ch_adaptive", disabled=not cifs,
                            help="Off: reuse the adversarial image made against the plain model.")
-    run = st.button("Compute", type="primary", key="ch_run", width="stretch") or consume_autorun("ch")
+    run = action.button("Compute", type="primary", key="ch_run") or consume_autorun("ch")
     device_caption()
 
 if img is None:
     st.stop()
+
+# ------------------------------------------------------------------ compute
 x = image_tensor(img, model_name)
-settings_key = hashlib.sha256(repr((x.numpy().tobytes()[:4096], float(x.sum()), model_name, choice.name, choice.threat,
-                                    choice.params, choice.goal, choice.seed, stage, rel_to, cifs, temp,
-                                    adaptive)).encode()).hexdigest()
-
-if run:
-    dev = next(model.parameters()).device
-    try:
-        with torch.no_grad():
-            label = int(model(x.to(dev)).argmax())
-        attack = make_attack(choice.name, choice.threat, **choice.params)
-        slot = st.empty()
-        with slot.container():
-            res = attack.run(model, x, torch.tensor([label]), choice.goal, seed=choice.seed,
-                             progress=progress_bar(f"{choice.name} on the plain model…"))
-        cls = label if rel_to == "clean" else int(res.adv_pred[0])
-        plain = analyse_channels(model, x, res.x_adv, stage, cls)
-        out = {"plain": (plain, res.x_adv, res.adv_logits[0])}
-        if cifs:
-            tf = cifs_lite_transform(model, temp)
-            cm = HeadTransformed(model, tf, name="CIFS-lite")
-            if adaptive:
-                with slot.container():
-                    r2 = attack.run(cm, x, torch.tensor([label]), choice.goal, seed=choice.seed,
-                                    progress=progress_bar(f"{choice.name} on the CIFS-lite model…"))
-                xa2 = r2.x_adv
-            else:
-                xa2 = res.x_adv
-            with torch.no_grad():
-                z_clean = cm(x.to(dev)).float().cpu()[0]
-                z_adv = cm(xa2.to(dev)).float().cpu()[0]
-            cls2 = int(z_clean.argmax()) if rel_to == "clean" else int(z_adv.argmax())
-            out["cifs"] = (analyse_channels(model, x, xa2, stage, cls2, head_transform=tf), xa2, z_adv, z_clean)
-        slot.empty()
-    except Cancelled:
-        st.warning("Stopped.")
-        st.stop()
-    except ValueError as e:
-        st.error(f"Cannot compute this: {e}")
-        st.stop()
-    st.session_state["ch_result"] = (settings_key, out)
-
-stored = st.session_state.get("ch_result")
-if stored is None:
+shown = run_and_show(
+    "ch", run=run, inputs=(x, model_name), button="Compute", label=f"{choice.name}…",
+    settings=(choice, stage, rel_to, cifs, temp, adaptive),
+    compute=lambda progress: channel_experiment(model, x, choice.name, choice.threat, choice.params, choice.goal,
+                                                choice.seed, stage=stage, relevance_to=rel_to, cifs=cifs,
+                                                temperature=temp, adaptive=adaptive, progress=progress))
+if shown is None:
     st.image(to_numpy_image(x), caption=f"{img_label} as the model sees it", width=280)
     st.info("Press **Compute** in the sidebar (an attack plus a few forward passes: seconds on a CPU).")
     st.stop()
 
-key, out = stored
-if key != settings_key:
-    st.warning("The settings changed since this was computed: press **Compute** to update it.")
+# ------------------------------------------------------------------ render
+out = shown.value
 names = model.class_names
 
 
@@ -112,7 +73,9 @@ def show(res, x_adv, adv_logits, tag: str) -> None:
     s = res.sums()
     c0, c1, c2, c3, c4 = st.columns([1.2, 1, 1, 1, 1])
     c0.image(to_numpy_image(x_adv), caption=f"adversarial: {names[int(adv_logits.argmax())]}", width="stretch")
-    c1.metric("Class y", names[y][:22], help="The class the relevance refers to.")
+    with c1:  # a class name is too long for a metric's value (it would be cut off)
+        st.caption("Class y (the relevance refers to it)")
+        st.markdown(f"**{names[y]}**")
     c2.metric("Score z_y", f"{res.logit_adv:.2f}", f"{res.logit_adv - res.logit_nat:+.2f} vs natural")
     c3.metric("Σ PR r·ā", f"{s['PR_adv']:.2f}", f"{s['PR_adv'] - s['PR_nat']:+.2f}",
               help="Evidence for y from the positively relevant channels (adversarial; change vs natural).")
@@ -133,12 +96,12 @@ def show(res, x_adv, adv_logits, tag: str) -> None:
 
 
 st.subheader("Plain model")
-plain, xa, za = out["plain"]
+plain, xa, za = out.plain.analysis, out.plain.x_adv, out.plain.adv_logits
 show(plain, xa, za, "plain")
 
-if "cifs" in out:
+if out.cifs is not None:
     st.subheader("With CIFS-lite (untrained, exploratory)")
-    res_c, xa2, za2, zc2 = out["cifs"]
+    res_c, xa2, za2, zc2 = out.cifs.analysis, out.cifs.x_adv, out.cifs.adv_logits, out.cifs.clean_logits
     st.markdown(f"CIFS-lite reweights the channels of the last map by how relevant each is to the two classes the "
                 f"model currently favours (mask m = C·softmax(g/T)), using the classifier's own weights. Clean "
                 f"prediction with the mask: **{names[int(zc2.argmax())]}**; on the adversarial image: "

@@ -2,32 +2,30 @@
 image, the smallest flipping ε per attack, and the certified radius against σ."""
 from __future__ import annotations
 
-import hashlib
-
 import streamlit as st
-import torch
 
 from core import limits
-from core.analysis import topk
+from core.analysis import predict, topk
 from core.attacks import ATTACK_INFO, ATTACKS, Goal, ThreatModel, default_threat
 from core.defenses import DEFENSES
+from core.lab import clean_notes
+from core.curves import NO_DEFENSE, CurveAttack, curves_with_extras
 from core.images import decode_image
 from core.labelled_samples import TITLE, labelled_samples
-from core.curves import (NO_DEFENSE, CurveAttack, certified_radius_curve, min_flip_from_curve, robustness_curves)
-from core.progress import Cancelled
 from core.report import Report
 from core.viz.common import to_numpy_image
 from core.viz.curves import certified_radius_figure, curve_figure, eps_axis
 from core.viz.defenses import image_grid_figure
-from ui.common import device_caption, image_and_model, image_tensor, progress_bar
+from ui.common import action_bar, device_caption, image_and_model, image_tensor, intro
 from ui.presets import consume_autorun, preset_bar
 from ui.sweep_widgets import defenses_input, format_numbers, numbers_input, parse_numbers, stop_button
 from ui.report import report_download
+from ui.run import input_default, run_and_show
 from ui.urlstate import (UrlParam, UrlState, image_picker_params, model_param, share_caption, upload_note)
 
 P = "cur"
 RATIOS = [0.1, 0.25, 0.5, 1.0]
-EPS_DEFAULT = {"linf": "0, 0.25, 0.5, 1, 2, 4", "l2": "0, 0.1, 0.25, 0.5, 1, 2"}
+EPS_DEFAULT = {"linf": "0, 0.0625, 0.125, 0.25, 0.5, 1", "l2": "0, 0.1, 0.25, 0.5, 1, 2"}
 EPS_MAX = {"linf": 64.0, "l2": 50.0}
 # Curve-specific attack settings: CW must respect ε and N-FGSM must stay in the ε-ball, or the
 # x-axis would not bound the perturbation.
@@ -72,7 +70,7 @@ URL_PARAMS = [
 ]
 
 st.title("📈 Robustness curves")
-st.markdown(
+intro(
     "One adversarial example answers *whether* an attack can fool the model; a **curve** answers *how strong* "
     "it must be. For one photo, each chosen attack runs at every budget **ε** in your list — in a single batched "
     "run where the attack allows it (the photo is copied once per ε) — and the plot shows the model's confidence "
@@ -83,6 +81,7 @@ st.markdown(
 url = UrlState(P, URL_PARAMS)
 url.seed()
 preset_bar(P)  # one-click presets and the guided tour's settings (ui/presets.py)
+action = action_bar()  # the run button, on the first screen (ui/common.py)
 
 with st.sidebar:
     img, img_label, model_name, model = image_and_model(P)
@@ -109,7 +108,7 @@ with st.sidebar:
                               limits.MAX_CURVE_EPS, help="Comma-separated; at most "
                               f"{limits.MAX_CURVE_EPS}. 0 is the clean image.")
     eps = [e / 255 if norm == "linf" else e for e in eps_shown]
-    steps = st.slider("Steps (iterative attacks)", 1, limits.MAX_ATTACK_STEPS, 10, key=f"{P}_steps")
+    steps = st.slider("Steps (iterative attacks)", 1, limits.MAX_ATTACK_STEPS, 5, key=f"{P}_steps")
     ratio = st.select_slider("Step size α as a fraction of ε", RATIOS, 0.25, key=f"{P}_ratio",
                              help="α = ε × this, at every point of the curve (PGD and TRADES-KL).")
     rs = st.checkbox("Random start", True, key=f"{P}_rs",
@@ -127,7 +126,7 @@ with st.sidebar:
     adaptive = st.toggle("Adaptive attacker (attacks through each defense)", False, key=f"{P}_adaptive",
                          disabled=not defenses)
     st.header("Extras")
-    bisect = st.checkbox("Smallest flipping ε per attack (bisection)", True, key=f"{P}_bisect",
+    bisect = st.checkbox("Smallest flipping ε per attack (bisection, ≈ +1–3 s)", False, key=f"{P}_bisect",
                          help="Single-ε runs between the last ε that failed and the first that succeeded, "
                               "on the undefended model.")
     certify = st.checkbox("Certified radius against σ (randomized smoothing)", False, key=f"{P}_cert")
@@ -136,10 +135,8 @@ with st.sidebar:
         sigmas = numbers_input("σ values", f"{P}_sigmas", "0.12, 0.25, 0.5", 0.01, 2.0, limits.MAX_CURVE_SIGMAS)
         cert_n = st.slider("Noisy samples n per σ", 16, 2048, 64, 16, key=f"{P}_cert_n",
                            help="Plus 16 selection samples; α = 0.001.")
-    c1, c2 = st.columns(2)
-    with c1:
-        run = st.button("Run", type="primary", key=f"{P}_run", width="stretch") or consume_autorun(P)
-    with c2:
+    run = action.button("Run", type="primary", key=f"{P}_run") or consume_autorun(P)
+    with action:
         stop = stop_button(f"{P}_stop")
     device_caption()
     share_caption()
@@ -150,13 +147,13 @@ upload_note(P)
 if img is None:
     st.stop()
 
+# ------------------------------------------------------------------ compute
 x = image_tensor(img, model_name)
-dev = next(model.parameters()).device
-with torch.no_grad():
-    clean_top = topk(model(x.to(dev)).float().cpu(), model.class_names)
+clean_top = topk(predict(model, x), model.class_names)
 names = model.class_names
-label = st.selectbox("Correct class", range(len(names)), index=clean_top.top1 if true_label is None else true_label,
-                     key=f"{P}_label" if true_label is None else f"{P}_label_true_{img_label}",
+# The new photo's class, not the previous one's; a labelled sample's true class where known.
+input_default(f"{P}_label", clean_top.top1 if true_label is None else true_label, (x, model_name))
+label = st.selectbox("Correct class", range(len(names)), key=f"{P}_label",
                      format_func=lambda i: f"{i}: {names[i]}",
                      help="By default the model's own clean prediction; set it if you know the true class.")
 
@@ -171,45 +168,29 @@ settings = {"model": model_name, "image": img_label, "label": int(label), "label
             "random_start": rs, "goal": goal_mode, "target": target, "defenses": {n: dict(p) for n, p in defense_record},
             "adaptive": adaptive and bool(defenses), "bisection": bisect, "sigmas": sigmas, "cert_n": cert_n,
             "attack_params": {a: dict(CURVE_PARAMS.get(a, ())) for a in attacks}}
-settings_key = hashlib.sha256(repr((float(x.sum()), x.shape, settings, seed)).encode()).hexdigest()
-
 if stop:
     st.warning("Stopped. Press **Run** to start again.")
-
-if run:
-    if not attacks or not eps:
-        st.error("Choose at least one attack and one ε.")
-        st.stop()
-    update = progress_bar("Curves:", stop_button=False)
-    try:
-        curves = robustness_curves(model, x, label, eps, curve_attacks, defenses, adaptive=settings["adaptive"],
-                                   goal=goal, seed=seed, progress=update)
-        flips = {}
-        if bisect:
-            for atk in curve_attacks:
-                flips[(atk.name, NO_DEFENSE)] = min_flip_from_curve(model, x, curves, atk,
-                                                                    progress=progress_bar(f"Smallest ε, {atk.name}:", stop_button=False))
-        cert = certified_radius_curve(model, x, label, sigmas, n0=16, n=cert_n, seed=seed,
-                                      progress=progress_bar("Certifying:", stop_button=False)) if certify and sigmas else None
-    except Cancelled:
-        st.warning("Stopped.")
-        st.stop()
-    except ValueError as e:
-        st.error(f"Cannot run with these settings: {e}")
-        st.stop()
-    st.session_state[f"{P}_result"] = (settings_key, settings, seed, curves, flips, cert)
-
-stored = st.session_state.get(f"{P}_result")
-if stored is None:
+if run and (not attacks or not eps):
+    st.error("Choose at least one attack and one ε.")
+    st.stop()
+shown = run_and_show(
+    P, run=run, inputs=(x, model_name), button="Run", label="Curves…", own_stop_button=True,
+    settings=(settings, seed),
+    compute=lambda progress: (settings, seed, curves_with_extras(
+        model, x, label, eps, curve_attacks, defenses, adaptive=settings["adaptive"], goal=goal, seed=seed,
+        bisect=bisect, sigmas=sigmas if certify else (), cert_n=cert_n, progress=progress)))
+if shown is None:
     c1, c2 = st.columns([1, 2])
     c1.image(to_numpy_image(x), caption=f"{img_label}: the model says {clean_top.names[0]} ({clean_top.probs[0]:.0%})",
              width="stretch")
     c2.info("Choose attacks and ε values in the sidebar, then press **Run**.")
     st.stop()
 
-key, used, used_seed, curves, flips, cert = stored
-if key != settings_key:
-    st.warning("The settings changed since these curves were computed: press **Run** to update them.")
+# ------------------------------------------------------------------ render
+used, used_seed, page_run = shown.value
+curves, flips, cert = page_run.curves, page_run.flips, page_run.cert
+for note in clean_notes(clean_top, used["label"], used["label_name"]):
+    st.warning("⚠️ " + note)
 xt, k = eps_axis(curves.norm)
 if used["defenses"] and not curves.adaptive:
     st.warning("⚠️ **Non-adaptive attacker**: the attacks saw only the undefended model. A defense whose curve "
@@ -281,7 +262,7 @@ def build_report() -> Report:
 
 
 with st.expander("Download report"):
-    if key != settings_key:
+    if shown.stale:
         st.info("Press **Run** with the current settings to get their report.")
     else:
         report_download(build_report, key=f"{P}_report", file_stem=f"curves_{img_label}_{used['model']}")

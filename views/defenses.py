@@ -1,24 +1,22 @@
 """Defenses: one attack against several defenses, side by side, non-adaptive or adaptive."""
 from __future__ import annotations
 
-import hashlib
-
 import streamlit as st
-import torch
 
-from core.analysis import topk
+from core.analysis import predict, topk
 from core.defenses import DEFENSES, EquivariancePurification
+from core.lab import WORSE_BY, clean_notes
 from core.defenses.side_by_side import compare_defenses
 from core.defenses.equivariance import equivariance_error_summary
-from core.progress import Cancelled
 from core.viz.common import amplified_perturbation, to_numpy_image
 from core.viz.defenses import defense_comparison_figure, equivariance_error_figure, purification_trajectory_figure
-from ui.common import attack_picker, device_caption, image_and_model, image_tensor, progress_bar
+from ui.common import action_bar, attack_picker, device_caption, image_and_model, image_tensor, intro
 from ui.presets import consume_autorun, preset_bar
 from ui.defenses import defense_picker
+from ui.run import input_default, run_and_show
 
 st.title("🛡️ Defenses")
-st.markdown(
+intro(
     "A **defense** changes how the model reads an image: it cleans the image first (JPEG, bit-depth, "
     "median filter, equivariance purification), votes over noisy copies (randomized smoothing), or "
     "changes the network's internals (feature-map size, CIFS-lite). Choose an attack in the sidebar and "
@@ -31,6 +29,7 @@ st.markdown(
     "the gradient fall to the adaptive attacker.")
 
 preset_bar("def")  # one-click presets and the guided tour's settings (ui/presets.py)
+action = action_bar()  # the run button, on the first screen (ui/common.py)
 
 with st.sidebar:
     img, img_label, model_name, model = image_and_model("def")
@@ -43,13 +42,15 @@ with st.sidebar:
     adaptive = mode == "Adaptive"
     classify_clean = st.checkbox("Also classify the clean image with each defense", False, key="def_clean",
                                  help="Shows what the defense costs on an unattacked image (doubles the time).")
-    run = st.button("Run", type="primary", key="def_run", width="stretch") or consume_autorun("def")
+    run = action.button("Run", type="primary", key="def_run") or consume_autorun("def")
     device_caption()
 
 if img is None:
     st.stop()
 
-defenses = defense_picker("def", model)
+with st.sidebar:
+    st.header("Defenses")
+    defenses = defense_picker("def", model)
 equi_attacker, lam = "bpda", 1.0
 if adaptive and any(isinstance(d, EquivariancePurification) for d in defenses.values()):
     c1, c2 = st.columns([2, 1])
@@ -61,13 +62,13 @@ if adaptive and any(isinstance(d, EquivariancePurification) for d in defenses.va
     if equi_attacker == "equivariance-aware":
         lam = c2.slider("λ", 0.0, 10.0, 1.0, 0.5, key="def_lambda")
 
+# ------------------------------------------------------------------ compute
 x = image_tensor(img, model_name)
-dev = next(model.parameters()).device
-with torch.no_grad():
-    clean_logits = model(x.to(dev)).float().cpu()
-clean_top = topk(clean_logits, model.class_names)
+inputs = (x, model_name)
+clean_top = topk(predict(model, x), model.class_names)
+input_default("def_label", clean_top.top1, inputs)  # the new photo's class, not the previous one's
 label = st.selectbox(
-    "Correct class", range(len(model.class_names)), index=clean_top.top1,
+    "Correct class", range(len(model.class_names)),
     format_func=lambda i: f"{i}: {model.class_names[i]}", key="def_label",
     help="By default the undefended model's clean prediction; set it if you know the true class.")
 
@@ -75,48 +76,44 @@ if not defenses:
     st.info("Choose at least one defense above.")
     st.stop()
 
-settings_key = hashlib.sha256(repr((float(x.sum()), x.shape, model_name, choice.name, choice.threat, choice.params,
-                                    choice.goal, choice.seed, label, adaptive, classify_clean, equi_attacker, lam,
-                                    [(n, d.params()) for n, d in defenses.items()])).encode()).hexdigest()
-
-if run:
-    update = progress_bar("Running…")
-    try:
-        cmp = compare_defenses(model, x, label, defenses, attack_name=choice.name, threat=choice.threat,
-                               attack_params=choice.params, goal=choice.goal, seed=choice.seed,
-                               adaptive=adaptive, equivariance_attacker=equi_attacker, lam=lam,
-                               classify_clean=classify_clean, progress=update)
-    except Cancelled:
-        st.warning("Stopped.")
-        st.stop()
-    except ValueError as e:
-        st.error(f"Cannot run with these settings: {e}")
-        st.stop()
-    st.session_state["def_result"] = (settings_key, cmp)
-
-stored = st.session_state.get("def_result")
-if stored is None:
+shown = run_and_show(
+    "def", run=run, inputs=inputs, button="Run", label=f"{choice.name} against {len(defenses)} defense(s)…",
+    settings=(choice, label, adaptive, classify_clean, equi_attacker, lam,
+              [(n, d.params()) for n, d in defenses.items()]),
+    compute=lambda progress: compare_defenses(
+        model, x, label, defenses, attack_name=choice.name, threat=choice.threat, attack_params=choice.params,
+        goal=choice.goal, seed=choice.seed, adaptive=adaptive, equivariance_attacker=equi_attacker, lam=lam,
+        classify_clean=classify_clean, progress=progress))
+if shown is None:
     st.image(to_numpy_image(x), caption=f"{img_label}: the model says {clean_top.names[0]} ({clean_top.probs[0]:.0%})",
              width=224)
     st.info("Press **Run** in the sidebar.")
     st.stop()
 
-key, cmp = stored
-if key != settings_key:
-    st.warning("The settings changed since this result was computed: press **Run** to update it.")
-
+# ------------------------------------------------------------------ render
+cmp = shown.value
 names = model.class_names
 lab = cmp.label
-if not cmp.adaptive:
-    st.warning(
-        "⚠️ **Non-adaptive attack.** These results rest on an attack that did not know the defenses: it "
-        "attacked the undefended model only. A defense that survives here is *not* shown to be robust; "
-        "switch the attacker to **Adaptive** before drawing any conclusion.")
-else:
-    st.info("**Adaptive attack:** each defense was attacked through its own route: "
-            + "; ".join(f"{r.name}: {r.attacker}" for r in cmp.rows) + ".")
-
 base = cmp.base_attack
+bare_p = float(base.adv_logits.softmax(1)[0, lab])
+bare_fooled = int(base.adv_logits.argmax(1)[0]) != lab
+lines = []
+for r in cmp.rows:
+    if r.clean_pred is not None and r.clean_pred != lab:
+        verdict = "already wrong on the clean image" if r.clean_pred >= 0 else "abstains on the clean image"
+    elif r.pred < 0:
+        verdict = "abstains on the attacked image"
+    else:
+        verdict = "holds" if r.correct else "gets through"
+    if (not bare_fooled and not r.correct) or r.p_ref < bare_p - WORSE_BY:
+        verdict += f" — **worse than no defense** (P({names[lab][:20]}) {r.p_ref:.0%} vs {bare_p:.0%} without it)"
+    lines.append(f"**{r.name}**: {verdict}")
+(st.error if any(r.pred < 0 or not r.correct for r in cmp.rows) else st.success)(
+    f"Without a defense the attack {'fools' if bare_fooled else 'does not fool'} the model. With a defense — "
+    + "; ".join(lines) + (". (Adaptive attacker.)" if cmp.adaptive else
+                          ". ⚠️ Against an attacker who **ignored** the defenses: see the note below the images."))
+for note in clean_notes(clean_top, lab, names[lab]):
+    st.warning("⚠️ " + note)
 cols_per_row = 4
 cards = [None] + cmp.rows
 for start in range(0, len(cards), cols_per_row):
@@ -160,6 +157,14 @@ for start in range(0, len(cards), cols_per_row):
                 st.image(amplified_perturbation(out.diagnostics["v"][:1]), width="stretch",
                          caption="reversal vector v, amplified")
 
+if not cmp.adaptive:
+    st.warning(
+        "⚠️ **Non-adaptive attack.** These results rest on an attack that did not know the defenses: it "
+        "attacked the undefended model only. A defense that survives here is *not* shown to be robust; "
+        "switch the attacker to **Adaptive** before drawing any conclusion.")
+else:
+    st.info("**Adaptive attack:** each defense was attacked through its own route: "
+            + "; ".join(f"{r.name}: {r.attacker}" for r in cmp.rows) + ".")
 for row in cmp.rows:  # purification trajectories, full width
     if "trajectory" in row.output.diagnostics:
         st.plotly_chart(purification_trajectory_figure(row.output.diagnostics["trajectory"], names, lab, height=320,
@@ -184,8 +189,7 @@ if equi_rows and st.checkbox("Show equivariance error maps (clean, attacked, pur
     r = equi_rows[0]
     p = r.defense.params()
     summary_maps = equivariance_error_summary(
-        model, {"clean": base.x_clean.to(dev), "attacked": r.attack.x_adv.to(dev),
-                "purified": r.output.x_classified[:1].to(dev)}, views=p["views"], stage=p["stage"], seed=0)
+        model, {"clean": base.x_clean, "attacked": r.attack.x_adv, "purified": r.output.x_classified[:1]}, views=p["views"], stage=p["stage"], seed=0)
     ecols = st.columns(3)
     top_err = max(float(m.max()) for _, m in summary_maps.values())
     for ec, (nm, (mean_err, emap)) in zip(ecols, summary_maps.items()):

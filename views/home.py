@@ -5,10 +5,22 @@ import streamlit as st
 
 from core.presets import PAGE_PATHS, PAGE_TITLES, all_presets
 from core.tour import PATHS, STEPS, path_start
+from core.viz.common import to_numpy_image
 from ui import tour
+from ui.common import home_example
 from ui.presets import queue
 
 st.title("🛡️ Robustness Explorer")
+x_clean, x_adv, demo = home_example()  # computed live on the first visit, then cached (ui/common.py)
+d1, d2, d3 = st.columns([1, 1, 2], vertical_alignment="top")
+d1.image(to_numpy_image(x_clean), caption=f"A photo: the model says “{demo.clean.names[0]}” ({demo.clean.probs[0]:.0%})",
+         width="stretch")
+d2.image(to_numpy_image(x_adv), caption=f"Its adversarial twin: “{demo.adv.names[0]}” ({demo.adv.probs[0]:.0%})",
+         width="stretch")
+d3.markdown(f"### Two images you cannot tell apart\nThe right one differs from the left by at most "
+            f"**{demo.stats['linf_255']:.0f}/255** per pixel (PSNR {demo.stats['psnr']:.0f} dB), yet the model "
+            f"changes its answer from **{demo.clean.names[0]}** to **{demo.adv.names[0]}**. Both were computed "
+            "live on this machine on the first visit; the Attack Lab makes your own.")
 st.markdown(
     "Image classifiers can be fooled by changes too small for you to see. This app lets you **make such "
     "adversarial examples** on real ImageNet and segmentation models, **switch defenses on and off**, "
@@ -25,7 +37,7 @@ for k, p in enumerate(PATHS):
         st.subheader(p.question, anchor=False)
         st.markdown(p.teaser)
         st.caption(" → ".join(titles))
-        if st.button(f"Start: {p.question}", key=f"home_start_{p.key}", type="primary", width="stretch"):
+        if st.button(f"Start: {p.question}", key=f"home_start_{p.key}", width="stretch"):
             tour.start(p.key)
 
 c1, c2 = st.columns([1, 2], vertical_alignment="center")

@@ -1,24 +1,21 @@
 """Saliency: where does the model look, on the clean photo, the attacked one and a defended view?"""
 from __future__ import annotations
 
-import hashlib
-
 import streamlit as st
-import torch
 
-from core.attacks import make_attack
-from core.explain.saliency_panels import agreement_rows, build_panels, panel_maps
-from core.explain.defended import DEFENDED_OPTIONS, defended_view
+from core.explain.defended import DEFENDED_OPTIONS
+from core.explain.saliency_panels import agreement_rows
 from core.explain.saliency import METHODS
-from core.progress import Cancelled
+from core.explain.saliency_experiment import saliency_experiment
 from core.viz.common import to_numpy_image
 from core.viz.explain import saliency_row
 from core.models.architectures import capabilities
-from ui.common import attack_picker, device_caption, image_and_model, image_tensor, progress_bar
+from ui.common import action_bar, attack_picker, device_caption, image_and_model, image_tensor, intro
 from ui.presets import consume_autorun, preset_bar
+from ui.run import run_and_show
 
 st.title("🔥 Saliency")
-st.markdown(
+intro(
     "A **saliency map** colours each pixel by how much it matters to the model's answer. Here the same "
     "method is applied to the clean photo, to an adversarial version of it, and (optionally) to what a "
     "defended system sees, and the three maps share **one colour scale**, so equal colours mean equal "
@@ -29,6 +26,7 @@ st.markdown(
 DEFAULT_METHODS = ["saliency", "gradcam"]
 
 preset_bar("sal")  # one-click presets and the guided tour's settings (ui/presets.py)
+action = action_bar()  # the run button, on the first screen (ui/common.py)
 
 with st.sidebar:
     img, img_label, model_name, model = image_and_model("sal")
@@ -69,54 +67,30 @@ with st.sidebar:
                                                          horizontal=True, key="sal_pert_out")}
         if "jacobian" in methods:
             params["jacobian"] = {"k": st.slider("Jacobian: top-k classes", 1, 10, 5, key="sal_jac_k")}
-    run = st.button("Compute", type="primary", key="sal_run", width="stretch") or consume_autorun("sal")
+    run = action.button("Compute", type="primary", key="sal_run") or consume_autorun("sal")
     device_caption()
 
 if img is None:
     st.stop()
+# ------------------------------------------------------------------ compute
 x = image_tensor(img, model_name)
-
-settings_key = hashlib.sha256(repr((x.numpy().tobytes()[:4096], float(x.sum()), model_name, choice.name,
-                                    choice.threat, choice.params, choice.goal, choice.seed, methods, target_mode,
-                                    defense, params)).encode()).hexdigest()
-
-if run:
-    if not methods:
-        st.warning("Choose at least one method.")
-        st.stop()
-    try:
-        with st.spinner(f"Running {choice.name}…"):
-            attack = make_attack(choice.name, choice.threat, **choice.params)
-            with torch.no_grad():
-                label = int(model(x.to(next(model.parameters()).device)).argmax())
-            res = attack.run(model, x, torch.tensor([label]), choice.goal, seed=choice.seed)
-        view = None if defense == "none" else defended_view(model, defense)
-        panels = build_panels(model, x, res.x_adv, view, target_mode)
-        maps = {}
-        slot = st.empty()
-        for m in methods:
-            with slot.container():
-                maps[m] = panel_maps(panels, m, params.get(m), progress=progress_bar(f"{METHODS[m].label}…"))
-        slot.empty()
-    except Cancelled:
-        st.warning("Stopped.")
-        st.stop()
-    except ValueError as e:
-        st.error(f"Cannot compute this: {e}")
-        st.stop()
-    st.session_state["sal_result"] = (settings_key, panels, maps)
-
-stored = st.session_state.get("sal_result")
-if stored is None:
+if run and not methods:
+    st.warning("Choose at least one method.")
+    st.stop()
+shown = run_and_show(
+    "sal", run=run, inputs=(x, model_name), button="Compute", label="Explaining…",
+    settings=(choice, methods, target_mode, defense, params),
+    compute=lambda progress: saliency_experiment(model, x, choice.name, choice.threat, choice.params, choice.goal,
+                                                 choice.seed, methods=methods, method_params=params, defense=defense,
+                                                 target_mode=target_mode, progress=progress))
+if shown is None:
     st.image(to_numpy_image(x), caption=f"{img_label} as the model sees it", width=280)
     st.info("Choose methods and press **Compute** in the sidebar. Gradient and Grad-CAM take a fraction of a "
             "second; occlusion and integrated gradients take a few seconds on a CPU.")
     st.stop()
 
-key, panels, maps = stored
-if key != settings_key:
-    st.warning("The settings changed since these maps were computed: press **Compute** to update them.")
-
+# ------------------------------------------------------------------ render
+panels, maps = shown.value.panels, shown.value.maps
 names = model.class_names
 st.markdown(" · ".join(f"**{p.title}**: {names[p.pred]} ({p.prob:.0%})"
                        + ("" if p.target == p.pred else f", explaining “{names[p.target]}”") for p in panels))

@@ -1,30 +1,28 @@
 """Segmentation: attack a real person-segmentation model's mask, then defend it by equivariance."""
 from __future__ import annotations
 
-import hashlib
-
 import streamlit as st
-import torch
 
 from core.attacks.seg_targets import mask_of_image, shape_mask
 from core.defenses.seg_equivariance import SegEquivariancePurification, run_experiment
 from core.explain.cam_mask import cam_mask_model
 from core.images import stretch, to_tensor
 from core.models import list_models
-from core.progress import Cancelled
+from core.analysis import mask_probability
 from core.viz.common import amplified_perturbation
 from core.viz.segmentation import (attack_trajectory_figure, comparison_figure, display_size, error_heatmaps,
                                    flipped_figure, image_grid, overlay, purification_figure, target_preview,
                                    views_figure)
-from ui.common import device_caption, get_model, image_picker, model_picker, progress_bar
+from ui.common import action_bar, device_caption, get_model, image_picker, intro, model_picker
 from ui.presets import consume_autorun, preset_bar
+from ui.run import run_and_show
 from ui.segmentation import GOALS, defense_picker, goal_picker, threat_picker
 from ui.user_models import require
 
 CAM = "Class-activation mask (approximate)"
 
 st.title("👤 Segmentation")
-st.markdown(
+intro(
     "A **segmentation model** colours every pixel: here, *is this pixel part of a person?* "
     "(Google's MediaPipe selfie model, the one behind video-call background effects). "
     "An attacker can change the photo by at most **ε** per pixel — invisible to you — and make the "
@@ -35,6 +33,7 @@ st.markdown(
     "**IoU** (overlap ÷ union with the clean mask) and **pixel accuracy** say how much of the mask survived.")
 
 preset_bar("seg")  # one-click presets and the guided tour's settings (ui/presets.py)
+action = action_bar()  # the run button, on the first screen (ui/common.py)
 
 with st.sidebar:
     st.header("Photo")
@@ -54,7 +53,7 @@ with st.sidebar:
     st.header("Defense")
     features = ["logits", "cam"] if source == CAM else ["logits", "decoder3", "probs"]
     dchoice = defense_picker("seg", features)
-    run = st.button("Run attack", type="primary", key="seg_run", width="stretch") or consume_autorun("seg")
+    run = action.button("Run attack", type="primary", key="seg_run") or consume_autorun("seg")
     device_caption()
 
 if img is None:
@@ -67,17 +66,15 @@ if source == CAM:
     size = classifier.input_size
     size = (size, size) if isinstance(size, int) else tuple(size)
     x = to_tensor(stretch(img, size))
-    model = cam_mask_model(classifier, x.to(next(classifier.parameters()).device))
+    model = cam_mask_model(classifier, x)
     st.warning(f"**Approximate mask**: the class-activation map of {clf_name} for "
                f"{', '.join(model.classes.names[0])}, thresholded at half its maximum. It shows where the "
                "classifier looks, not a true outline.")
 else:
     model = get_model(source)
     x = to_tensor(stretch(img, model.input_size))
-dev = next(model.parameters()).device
 disp = display_size(tuple(x.shape[-2:]), img.width / img.height)
-with torch.no_grad():
-    clean_prob = torch.sigmoid(model.forward_logits(x.to(dev))).cpu()
+clean_prob = mask_probability(model, x)
 mh, mw = clean_prob.shape[-2:]
 
 target = None
@@ -91,29 +88,17 @@ elif goal.mode == "other":
         st.stop()
     target = mask_of_image(model, to_tensor(stretch(other_img, tuple(x.shape[-2:]))))[0, 0]
 
-settings_key = hashlib.sha256(repr((x.numpy().tobytes()[:4096], float(x.sum()), source, clf_name, goal,
-                                    None if target is None else float(target.sum()), threat, seed,
-                                    dchoice)).encode()).hexdigest()
-
-if run:
-    defense = None
-    if dchoice.enabled:
-        defense = SegEquivariancePurification(model, views=dchoice.views, steps=dchoice.steps,
-                                              eps_v=dchoice.eps_v, feature=dchoice.feature)
-    update = progress_bar("Running…")
-    try:
-        exp = run_experiment(model, x, target, threat, defense, adaptive=dchoice.adaptive if defense else "none",
-                             lam=dchoice.lam, seed=seed, progress=update)
-    except Cancelled:
-        st.warning("Stopped.")
-        st.stop()
-    except ValueError as e:
-        st.error(f"Cannot run this: {e}")
-        st.stop()
-    st.session_state["seg_result"] = (settings_key, exp)
-
-stored = st.session_state.get("seg_result")
-if stored is None:
+defense = None
+if dchoice.enabled:
+    defense = SegEquivariancePurification(model, views=dchoice.views, steps=dchoice.steps, eps_v=dchoice.eps_v,
+                                          feature=dchoice.feature)
+shown = run_and_show(
+    "seg", run=run, inputs=(x, source, clf_name), button="Run attack", label="Attacking the mask…",
+    settings=(goal, target, threat, seed, dchoice),
+    compute=lambda progress: run_experiment(model, x, target, threat, defense,
+                                            adaptive=dchoice.adaptive if defense else "none", lam=dchoice.lam,
+                                            seed=seed, progress=progress))
+if shown is None:
     panels = [(f"{img_label}: clean mask", overlay(x, clean_prob, size_hw=disp))]
     if target is not None:
         panels.append(("target mask", target_preview(x, target, size_hw=disp)))
@@ -123,12 +108,23 @@ if stored is None:
     st.info("Press **Run attack** in the sidebar.")
     st.stop()
 
-key, exp = stored
-if key != settings_key:
-    st.warning("The settings changed since this result was computed: press **Run attack** to update it.")
-
+# ------------------------------------------------------------------ render
+exp = shown.value
 res = exp.attack
 m = res.metrics()
+iou_att = m["IoU with clean mask"]
+verdict = (f"The attack **broke the mask** (IoU with the clean mask {iou_att:.2f})." if iou_att < 0.5 else
+           f"The mask **survived** the attack (IoU with the clean mask {iou_att:.2f}).")
+if exp.defended_prob is not None:
+    iou_def = float(exp.iou_defended[0])
+    if iou_def < iou_att - 1e-3:
+        verdict += f" The defense made it **worse than no defense** (IoU {iou_def:.2f})."
+    elif iou_def > iou_att + 0.05:
+        verdict += f" The defense **restored** part of it (IoU {iou_def:.2f})" + (
+            " — against an attacker who ignored the defense." if exp.adaptive == "none" else ".")
+    else:
+        verdict += f" The defense made **no real difference** (IoU {iou_def:.2f})."
+(st.error if "worse" in verdict or (iou_att < 0.5 and "restored" not in verdict) else st.success)(verdict)
 cols = st.columns(5)
 cols[0].metric("IoU, attacked", f"{m['IoU with clean mask']:.3f}")
 cols[1].metric("Pixel accuracy, attacked", f"{m['pixel accuracy']:.1%}")
@@ -139,7 +135,7 @@ if exp.defended_prob is not None:
     cols[3].metric("IoU, defended", f"{float(exp.iou_defended[0]):.3f}",
                    delta=f"{float(exp.iou_defended[0]) - m['IoU with clean mask']:+.3f}")
     if exp.iou_clean_defended is not None:
-        cols[4].metric("IoU, clean photo after defense", f"{float(exp.iou_clean_defended[0]):.3f}",
+        cols[4].metric("IoU, clean after defense", f"{float(exp.iou_clean_defended[0]):.3f}",
                        help="The defense also changes clean photos a little: this is its cost.")
 after = ("" if exp.target_reached_defended is None else
          f" After the defense {float(exp.target_reached_defended[0]):.1%} of the pixels still equal the target.")

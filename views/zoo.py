@@ -2,27 +2,23 @@
 attacked side by side."""
 from __future__ import annotations
 
-import hashlib
-
-import numpy as np
 import streamlit as st
-import torch
 
-from core.explain.channels import analyse_channels
-from core.explain.saliency import METHODS, compute_map, spearman
+from core.explain.saliency import METHODS
+from core.train.zoo_views import zoo_experiment
 from core.models.zoo import available, load_card
 from core.models.zoo_net import FMNIST_CLASSES
-from core.progress import Cancelled
 from core.train import data as zdata
 from core.train.model_cards import CURVE_EPS, METRIC_LABELS, METRICS
-from core.train.zoo_under_attack import ZOO_ATTACKS, attack_each, cifs_masks, live_curves
+from core.train.zoo_under_attack import ZOO_ATTACKS, live_curves
 from core.viz.explain import channel_profile, pr_nr_sums, saliency_row
 from core.viz.zoo import amplified_delta, cifs_mask_figure, curves_figure, outcome_figure, upscale
-from ui.common import device_caption, get_model, image_picker, progress_bar
+from ui.common import action_bar, device_caption, get_model, image_picker, intro
 from ui.presets import consume_autorun, preset_bar
+from ui.run import run_and_show
 
 st.title("🦓 Model zoo")
-st.markdown(
+intro(
     "No downloadable robust model works offline, so this project trains its own: **one small network "
     "(four conv layers, 99k parameters) per training-time defense**, all on the same Fashion-MNIST images "
     "with the same budget, so that only the training method differs. Pick two or more, attack the same "
@@ -43,6 +39,7 @@ cards = {n: load_card(n) for n in names}
 default = [n for n in ("fmnist-standard", "fmnist-pgd-at", "fmnist-trades", "fmnist-cifs") if n in names]
 
 preset_bar("zoo")  # one-click presets and the guided tour's settings (ui/presets.py)
+action = action_bar()  # the run button, on the first screen (ui/common.py)
 
 with st.sidebar:
     st.header("Models")
@@ -52,14 +49,11 @@ with st.sidebar:
     source = st.radio("Image", ["test", "photo"], horizontal=True, key="zoo_source",
                       format_func=lambda s: {"test": "Fashion-MNIST test image", "photo": "Photo"}[s])
     if source == "test":
-        xs, ys, idxs = zdata.load_test_subset()
         cls = st.selectbox("Class", list(range(10)), format_func=lambda c: FMNIST_CLASSES[c], key="zoo_cls")
-        of_cls = torch.nonzero(ys == cls).flatten()
+        of_cls = zdata.subset_of_class(cls)
         k = st.slider("Image of that class", 0, len(of_cls) - 1, 0, key="zoo_k")
-        i = int(of_cls[k])
-        x = zdata.to_float(xs[i:i + 1])
-        label = int(ys[i])
-        img_label = f"test image #{int(idxs[i])} ({FMNIST_CLASSES[label]})"
+        x, label, t10k_index = zdata.subset_image(of_cls[k])
+        img_label = f"test image #{t10k_index} ({FMNIST_CLASSES[label]})"
     else:
         img, img_name = image_picker("zoo_photo", default="coffee", label="Photo")
         if img is None:
@@ -82,84 +76,27 @@ with st.sidebar:
     seed = int(st.number_input("Seed", 0, 10_000, 0, key="zoo_seed"))
     sal_method = st.selectbox("Saliency method", ["saliency", "smoothgrad", "integrated_gradients", "perturbation"],
                               format_func=lambda m: METHODS[m].label, key="zoo_sal")
-    run = st.button("Attack and explain", type="primary", key="zoo_run", width="stretch") or consume_autorun("zoo")
+    run = action.button("Attack and explain", type="primary", key="zoo_run") or consume_autorun("zoo")
     device_caption()
 
 if len(chosen) < 2:
     st.info("Choose at least two zoo models in the sidebar.")
     st.stop()
 
-settings_key = hashlib.sha256(repr((x.numpy().tobytes(), label, tuple(chosen), attack, eps, steps, seed,
-                                    sal_method)).encode()).hexdigest()
-SAL_PARAMS = {"perturbation": {"stride": 4, "radius": 3.0}, "smoothgrad": {"seed": 0}}
-
-
-def saliency_pair(model, x_clean, x_adv, target: int) -> tuple[np.ndarray, np.ndarray, float]:
-    """Maps on the clean and attacked image (each scaled to max 1 for display) and the Spearman ρ
-    between the clean gradient map and the clean blur-perturbation map."""
-    p = SAL_PARAMS.get(sal_method, {})
-    m_clean = compute_map(model, x_clean, sal_method, target, **p)[0]
-    m_adv = compute_map(model, x_adv, sal_method, target, **p)[0]
-    grad = compute_map(model, x_clean, "saliency", target)[0]
-    pert = compute_map(model, x_clean, "perturbation", target, **SAL_PARAMS["perturbation"])[0]
-    info = METHODS[sal_method]
-
-    def norm(m):
-        m = m.abs() if info.signed else m
-        return (m / m.max().clamp_min(1e-12)).numpy()
-
-    return norm(m_clean), norm(m_adv), spearman(grad, pert)
-
-
-if run:
-    try:
-        models = {n: get_model(n) for n in chosen}
-        slot = st.empty()
-        with slot.container():
-            outcomes = attack_each(models, x, label, attack, eps, steps, seed,
-                                   progress=progress_bar(f"{attack} on each model…"))
-        extra = {}
-        by_name = {o.name: o for o in outcomes}
-        for n in ("fmnist-standard", "fmnist-jsigr", "fmnist-cifs", "fmnist-pgd-at"):
-            if n in names and n not in by_name:
-                extra[n] = get_model(n)
-        if extra:
-            with slot.container():
-                for o in attack_each(extra, x, label, attack, eps, steps, seed,
-                                     progress=progress_bar("Attacking the models of the explanation views…")):
-                    by_name[o.name] = o
-        sal = {}
-        for n in ("fmnist-standard", "fmnist-jsigr"):
-            if n in by_name:
-                sal[n] = saliency_pair(get_model(n), x, by_name[n].x_adv, label)
-        chan = {}
-        for n in ("fmnist-pgd-at", "fmnist-cifs"):
-            if n in by_name:
-                m = get_model(n)
-                chan[n] = analyse_channels(m, x, by_name[n].x_adv, "head", label)
-        masks = None
-        if "fmnist-cifs" in by_name:
-            mc = get_model("fmnist-cifs")
-            masks = (cifs_masks(mc, x), cifs_masks(mc, by_name["fmnist-cifs"].x_adv))
-        slot.empty()
-    except Cancelled:
-        st.warning("Stopped.")
-        st.stop()
-    except ValueError as e:
-        st.error(f"Cannot compute this: {e}")
-        st.stop()
-    st.session_state["zoo_result"] = (settings_key, [by_name[n] for n in chosen], by_name, sal, chan, masks)
-
 # ------------------------------------------------------------------ 1. side by side
 st.header("The same image, attacked on each model")
-stored = st.session_state.get("zoo_result")
+shown = run_and_show(
+    "zoo", run=run, inputs=(x, label), button="Attack and explain", label=f"{attack} on each model…",
+    settings=(tuple(chosen), attack, eps, steps, seed, sal_method),
+    compute=lambda progress: zoo_experiment(get_model, names, chosen, x, label, attack, eps, steps, seed,
+                                            saliency_method=sal_method, progress=progress))
+stored = shown.value if shown is not None else None
 if stored is None:
     st.image(upscale(x), caption=f"{img_label}; true class: {FMNIST_CLASSES[label]}", width=168)
     st.info("Press **Attack and explain** in the sidebar (a few seconds on a CPU).")
 else:
-    key, outs, by_name, sal, chan, masks = stored
-    if key != settings_key:
-        st.warning("The settings changed since this was computed: press **Attack and explain** to update it.")
+    outs, by_name, sal, chan, masks = stored.outcomes, stored.by_name, stored.saliency, stored.channels, \
+        stored.cifs_masks
     cols = st.columns(len(outs) + 1)
     cols[0].image(upscale(x), caption=f"clean: {FMNIST_CLASSES[label]}", width="stretch")
     for c, o in zip(cols[1:], outs):
@@ -181,24 +118,17 @@ else:
 st.header("Accuracy versus ε")
 card_curves = {n: cards[n]["evaluation"]["curve_subset"]["points"] for n in chosen
                if "curve_subset" in cards[n].get("evaluation", {})}
-live = st.session_state.get("zoo_live")
-live_ok = live is not None and live[0] == tuple(chosen)
 c1, c2 = st.columns([3, 1])
 n_live = c2.select_slider("Live batch", [16, 32, 64], 64, key="zoo_live_n")
-if c2.button("Run live curves", key="zoo_live_run", help="PGD-10 at each ε (the cards' attack) on images spread evenly over the shipped subset"):
-    xs, ys, _ = zdata.load_test_subset()
-    sel = torch.arange(0, 1000, 1000 // n_live)[:n_live]  # spread over the classes
-    slot = c2.empty()
-    try:
-        with slot.container():
-            res = live_curves({n: get_model(n) for n in chosen}, zdata.to_float(xs[sel]), ys[sel], CURVE_EPS,
-                              progress=progress_bar("Live curves…"))
-    except Cancelled:
-        st.stop()
-    slot.empty()
-    st.session_state["zoo_live"] = (tuple(chosen), res)
-    live, live_ok = st.session_state["zoo_live"], True
-c1.plotly_chart(curves_figure(card_curves, live[1] if live_ok else None, titles), key="zoo_curves", width="stretch")
+live_run = c2.button("Run live curves", key="zoo_live_run",
+                     help="PGD-10 at each ε (the cards' attack) on images spread evenly over the shipped subset")
+with c2:
+    live = run_and_show(
+        "zoo_live", run=live_run, inputs=(tuple(chosen),), settings=(n_live,), button="Run live curves",
+        label="Live curves…",
+        compute=lambda progress: live_curves({n: get_model(n) for n in chosen}, *zdata.spread_subset(n_live),
+                                             CURVE_EPS, progress=progress))
+c1.plotly_chart(curves_figure(card_curves, live.value if live is not None else None, titles), key="zoo_curves", width="stretch")
 st.caption("Solid: from the model cards (PGD-10, step 2.5ε/10, random start, the 1,000 shipped test images; "
            "robust = correct clean *and* attacked). Dashed: the same attack run now on a small batch.")
 rows = []

@@ -1,8 +1,10 @@
 """Attacks: one file per attack, all sharing :mod:`core.attacks.base`.
 
 ``ATTACKS`` maps the names the app shows to the attack classes; ``make_attack(name, threat,
-**params)`` builds one. ``ATTACK_INFO`` has a short newcomer-friendly description of each, and
-``DEFAULT_THREATS`` / :func:`default_threat` the CPU defaults (table in docs/ALGORITHMS.md).
+**params)`` builds one. ``ATTACK_INFO`` has a short newcomer-friendly description of each (the
+classes' ``summary``), ``DEFAULT_THREATS`` / :func:`default_threat` the interactive CPU defaults
+(table in docs/ALGORITHMS.md), and :mod:`core.attacks.specs` the declarative description of each
+attack's settings.
 """
 from __future__ import annotations
 
@@ -27,29 +29,8 @@ ATTACKS: dict[str, type[Attack]] = {
     "Square": Square,
 }
 
-ATTACK_INFO: dict[str, str] = {
-    "FGSM": "One step: nudge every pixel by ε in the direction that raises the model's loss the "
-            "fastest. Cheap and often enough to fool an undefended model.",
-    "PGD": "FGSM repeated in small steps, pulled back into the allowed ε-ball after each step, "
-           "from a random start. The standard strong first-order attack.",
-    "N-FGSM": "A training perturbation: add strong random noise (±2ε), then one FGSM step of ε. "
-              "It may move pixels by up to 3ε unless 'clip to ε' is on, so it is not a fair "
-              "ε-bounded attack by default.",
-    "TRADES-KL": "Ignores the label and pushes the model's whole probability distribution away "
-                 "from its prediction on the clean image (maximising the KL divergence), in PGD steps.",
-    "APGD-CE": "PGD that tunes its own step size: it starts large, halves it when progress stalls and "
-               "restarts from the best point found, with momentum. No step size to choose.",
-    "APGD-DLR": "Auto-PGD on the DLR loss, a margin between the true class and the runner-up that does "
-                "not care how the logits are scaled, so it still works when cross-entropy saturates. "
-                "With a target it lifts the target above the true class, which does not always make "
-                "the target the top class.",
-    "CW-L2": "Looks for the smallest L2 change that flips the prediction, trading size against success "
-             "with an optimiser and a search over the trade-off constant. ε is not a hard limit "
-             "unless 'respect ε' is on.",
-    "Square": "Never looks at gradients: it only asks the model for its scores, trying random square "
-              "patches of ±ε and keeping the ones that lower the correct class's margin. Because it needs no "
-              "gradient, a defense that hides or breaks its gradients does not stop it.",
-}
+# A short newcomer-friendly description of each attack (its class's ``summary``).
+ATTACK_INFO: dict[str, str] = {name: cls.summary for name, cls in ATTACKS.items()}
 
 # Interactive CPU defaults (docs/ALGORITHMS.md). ``step``/``steps`` of attacks that ignore
 # them are set to what the attack actually does, for display.

@@ -251,6 +251,8 @@ class APGDCE(APGD):
     """APGD with the cross-entropy loss (AutoAttack's first attack)."""
 
     name = "APGD-CE"
+    summary = ("PGD that tunes its own step size: it starts large, halves it when progress stalls and "
+               "restarts from the best point found, with momentum. No step size to choose.")
 
     def __init__(self, threat: ThreatModel | None = None, **kwargs) -> None:
         if "loss" in kwargs:
@@ -262,6 +264,10 @@ class APGDDLR(APGD):
     """APGD with the DLR loss (invariant to shifting and rescaling the logits)."""
 
     name = "APGD-DLR"
+    summary = ("Auto-PGD on the DLR loss, a margin between the true class and the runner-up that does "
+               "not care how the logits are scaled, so it still works when cross-entropy saturates. "
+               "With a target it lifts the target above the true class, which does not always make "
+               "the target the top class.")
 
     def __init__(self, threat: ThreatModel | None = None, **kwargs) -> None:
         if "loss" in kwargs:

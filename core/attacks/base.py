@@ -254,10 +254,12 @@ def _check_inputs(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> None:
 
 
 class Attack:
-    """Base class. Subclasses set ``name``, ``paper``, ``norms`` and implement ``_perturb``."""
+    """Base class. Subclasses set ``name``, ``paper``, ``summary`` (a short description for
+    newcomers), ``norms`` and implement ``_perturb``."""
 
     name: ClassVar[str] = ""
     paper: ClassVar[str] = ""
+    summary: ClassVar[str] = ""
     norms: ClassVar[tuple[Norm, ...]] = ("linf", "l2")
     # Whether ``perturb``/``run`` accept ``eps_per_example`` (see the module docstring).
     per_example_eps: ClassVar[bool] = False

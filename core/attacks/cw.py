@@ -49,6 +49,9 @@ from core.limits import MAX_CW_ITERATIONS
 class CWL2(Attack):
     name = "CW-L2"
     paper = "Carlini & Wagner, IEEE S&P 2017"
+    summary = ("Looks for the smallest L2 change that flips the prediction, trading size against success "
+                 "with an optimiser and a search over the trade-off constant. ε is not a hard limit "
+                 "unless 'respect ε' is on.")
     norms = ("l2",)
 
     def __init__(self, threat: ThreatModel | None = None, *, binary_steps: int = 2, iterations: int = 25,

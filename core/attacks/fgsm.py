@@ -17,6 +17,8 @@ from core.attacks.base import Attack, Recorder, ascent_direction, attack_objecti
 class FGSM(Attack):
     name = "FGSM"
     paper = "Goodfellow et al., ICLR 2015"
+    summary = ("One step: nudge every pixel by ε in the direction that raises the model's loss the "
+                 "fastest. Cheap and often enough to fool an undefended model.")
     per_example_eps = True
 
     def total_steps(self) -> int:

@@ -31,6 +31,9 @@ from core.attacks.base import Attack, Recorder, ThreatModel, attack_objective, p
 class NFGSM(Attack):
     name = "N-FGSM"
     paper = "de Jorge et al., NeurIPS 2022"
+    summary = ("A training perturbation: add strong random noise (±2ε), then one FGSM step of ε. "
+                 "It may move pixels by up to 3ε unless 'clip to ε' is on, so it is not a fair "
+                 "ε-bounded attack by default.")
     norms = ("linf",)
 
     def __init__(self, threat: ThreatModel | None = None, *, k: float = 2.0, alpha: float | None = None,

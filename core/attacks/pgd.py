@@ -22,6 +22,8 @@ from core.attacks.base import (Attack, Recorder, ascent_direction, attack_object
 class PGD(Attack):
     name = "PGD"
     paper = "Madry et al., ICLR 2018"
+    summary = ("FGSM repeated in small steps, pulled back into the allowed ε-ball after each step, "
+                 "from a random start. The standard strong first-order attack.")
     per_example_eps = True
 
     def _perturb(self, model: nn.Module, x: torch.Tensor, y: torch.Tensor, targets: torch.Tensor | None,

@@ -109,6 +109,9 @@ def _l2(t: torch.Tensor) -> torch.Tensor:
 class Square(Attack):
     name = "Square"
     paper = "Andriushchenko et al., ECCV 2020"
+    summary = ("Never looks at gradients: it only asks the model for its scores, trying random square "
+               "patches of ±ε and keeping the ones that lower the correct class's margin. Because it needs no "
+               "gradient, a defense that hides or breaks its gradients does not stop it.")
     gradient_free = True
 
     def __init__(self, threat: ThreatModel | None = None, *, n_queries: int = 1000, p_init: float | None = None,

@@ -44,6 +44,8 @@ def kl_to_clean(clean_log_probs: torch.Tensor, logits: torch.Tensor) -> torch.Te
 class TradesKL(Attack):
     name = "TRADES-KL"
     paper = "Zhang et al., ICML 2019"
+    summary = ("Ignores the label and pushes the model's whole probability distribution away "
+                 "from its prediction on the clean image (maximising the KL divergence), in PGD steps.")
 
     def __init__(self, threat: ThreatModel | None = None, *, init_std: float = 0.001) -> None:
         super().__init__(threat)

@@ -49,7 +49,7 @@ from torch import nn
 from core import limits
 from core.defenses.base import Certificate, Defense, DefenseOutput
 from core.defenses.common import fast
-from core.progress import ProgressFn, report
+from core.progress import ProgressFn, report, stage
 
 Reduction = Literal["mean", "max"]
 
@@ -233,6 +233,17 @@ class PatchEnsemble(nn.Module):
         out = self.model(u.reshape(n * k, *u.shape[2:]))
         return out.view(n, k, -1)
 
+    def patch_view(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """For display: image 0 resized as the ensemble sees it (3, R, R) and each patch's class
+        probabilities (K, classes), without gradients, on the CPU."""
+        dev = next((p.device for p in self.model.parameters()), x.device)
+        with torch.no_grad():
+            x = x[:1].to(dev)
+            big = F.interpolate(x, size=(self.resize, self.resize), mode="bilinear", align_corners=False) \
+                if self.resize else x
+            probs = self.patch_logits(x).float().softmax(-1)[0]
+        return big[0].cpu(), probs.cpu()
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # noqa: D102
         z = self.patch_logits(x)
         return z.mean(1) if self.reduction == "mean" else z.amax(1)
@@ -399,6 +410,15 @@ def smoothing_cost_note(defense: RandomizedSmoothing) -> str:
             f"{passes} forward passes per image.")
 
 
-__all__ = ["CertifyResult", "PatchEnsemble", "RandomizedSmoothing", "SmoothReduce", "certified_radius", "certify",
+def certify_each(methods: dict[str, RandomizedSmoothing], x: torch.Tensor, *, seed: int = 0,
+                 progress: ProgressFn = None) -> tuple[dict[str, DefenseOutput], dict[str, dict]]:
+    """Certify image ``x`` with each smoothing defense (one progress stage per method): their
+    outputs and the settings they used, by name."""
+    outputs = {name: d.defend(x, seed=seed, progress=stage(progress, i, len(methods), name))
+               for i, (name, d) in enumerate(methods.items())}
+    return outputs, {name: d.params() for name, d in methods.items()}
+
+
+__all__ = ["CertifyResult", "PatchEnsemble", "RandomizedSmoothing", "SmoothReduce", "certified_radius", "certify", "certify_each",
            "clopper_pearson_lower", "max_certifiable_radius", "predict_from_counts", "sample_counts",
            "smoothing_cost_note"]

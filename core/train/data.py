@@ -83,6 +83,27 @@ def load_test_subset() -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     return x.clone(), y.clone(), i.clone()
 
 
+def subset_of_class(cls: int) -> list[int]:
+    """Positions in the shipped test subset of the images of class ``cls``."""
+    _, y, _ = _subset()
+    return [int(i) for i in torch.nonzero(y == int(cls)).flatten()]
+
+
+def subset_image(position: int) -> tuple[torch.Tensor, int, int]:
+    """One image of the shipped test subset: (float image (1, 1, 28, 28) in [0, 1], label, index
+    into t10k)."""
+    x, y, i = _subset()
+    return to_float(x[position:position + 1]), int(y[position]), int(i[position])
+
+
+def spread_subset(n: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """``n`` images spread evenly over the shipped test subset (so over the classes): (float images
+    in [0, 1], labels)."""
+    x, y, _ = _subset()
+    sel = torch.arange(0, len(x), max(1, len(x) // n))[:n]
+    return to_float(x[sel]), y[sel].clone()
+
+
 def save_test_subset(x: torch.Tensor, y: torch.Tensor, indices: torch.Tensor, path: Path = SUBSET_PATH) -> None:
     """Write a subset as a compressed npz (uint8 images (N, 28, 28), uint8 labels, int32 indices)."""
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -10,7 +10,7 @@ import torch
 from plotly.subplots import make_subplots
 
 from core.defenses.smoothing import max_certifiable_radius
-from core.viz.common import FONT, heatmap, to_numpy_image
+from core.viz.common import FONT, heatmap, image_trace, to_numpy_image
 
 OK = "#2ca02c"
 BAD = "#d62728"
@@ -114,7 +114,7 @@ def image_grid_figure(images: torch.Tensor, titles: Sequence[str] | None = None,
     fig = make_subplots(rows=rows, cols=cols, subplot_titles=list(titles) if titles else None,
                         horizontal_spacing=0.02, vertical_spacing=0.08)
     for j in range(k):
-        fig.add_trace(go.Image(z=to_numpy_image(images[j])), row=j // cols + 1, col=j % cols + 1)
+        fig.add_trace(image_trace(to_numpy_image(images[j])), row=j // cols + 1, col=j % cols + 1)
     fig.update_xaxes(showticklabels=False)
     fig.update_yaxes(showticklabels=False)
     return _layout(fig, title, height or 60 + rows * 180)

@@ -14,7 +14,7 @@ from plotly.subplots import make_subplots
 
 from core.explain.channels import ChannelAnalysis
 from core.explain.feature_maps import SettingResult
-from core.viz.common import FONT
+from core.viz.common import FONT, image_trace
 
 # Transparent at 0, opaque at the top: the photo shows through where the map is small.
 UNSIGNED_SCALE = [[0.0, "rgba(255,255,0,0)"], [0.25, "rgba(255,200,0,0.35)"], [0.6, "rgba(255,90,0,0.7)"],
@@ -50,8 +50,14 @@ def saliency_row(photos: Sequence[np.ndarray], maps: Sequence, titles: Sequence[
     fig = make_subplots(rows=1, cols=n, subplot_titles=list(titles), horizontal_spacing=0.02)
     lo, hi = shared_range(maps, signed)
     for i, (ph, m) in enumerate(zip(photos, maps), start=1):
-        fig.add_trace(go.Image(z=ph, hoverinfo="skip"), 1, i)
-        fig.add_trace(go.Heatmap(z=_np(m), x0=0, dx=1, y0=0, dy=1, coloraxis="coloraxis", opacity=opacity,
+        fig.add_trace(image_trace(ph, hoverinfo="skip"), 1, i)
+        z = _np(m)
+        k = 2 if min(z.shape) > 128 else 1  # display: 2×2 blocks averaged, float32 (a quarter of the data)
+        if k > 1:
+            h, w = (z.shape[0] // k) * k, (z.shape[1] // k) * k
+            z = z[:h, :w].reshape(h // k, k, w // k, k).mean(axis=(1, 3))
+        fig.add_trace(go.Heatmap(z=z.astype(np.float32), x0=(k - 1) / 2, dx=k, y0=(k - 1) / 2, dy=k,
+                                 coloraxis="coloraxis", opacity=opacity,
                                  hovertemplate="x %{x}, y %{y}: %{z:.3g}<extra></extra>"), 1, i)
     fig.update_xaxes(showticklabels=False, showgrid=False, zeroline=False)
     fig.update_yaxes(showticklabels=False, showgrid=False, zeroline=False, autorange="reversed", scaleanchor="x")

@@ -12,7 +12,7 @@ from PIL import Image
 from plotly.colors import sequential
 from plotly.subplots import make_subplots
 
-from core.viz.common import FONT, to_numpy_image
+from core.viz.common import FONT, image_trace, to_numpy_image
 
 MASK_RGB = (255, 40, 160)  # magenta: visible on skin, sky and clothes alike
 TARGET_RGB = (40, 200, 255)
@@ -78,7 +78,7 @@ def image_grid(panels: Sequence[tuple[str, np.ndarray]], rows: int = 1, height: 
                         horizontal_spacing=0.02, vertical_spacing=0.08)
     for i, (_, img) in enumerate(panels):
         r, c = i // cols + 1, i % cols + 1
-        fig.add_trace(go.Image(z=img), row=r, col=c)
+        fig.add_trace(image_trace(img), row=r, col=c)
     fig.update_xaxes(showticklabels=False, showgrid=False, zeroline=False)
     fig.update_yaxes(showticklabels=False, showgrid=False, zeroline=False)
     fig.update_layout(height=height * rows, margin=dict(l=5, r=5, t=40, b=5), font=FONT)
