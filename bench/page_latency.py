@@ -32,13 +32,9 @@ import argparse
 import contextlib
 import os
 import signal
-import socket
 import statistics
-import subprocess
 import sys
-import tempfile
 import time
-import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -93,46 +89,9 @@ PAGES: dict[str, PageSpec] = {p.name: p for p in [
 
 
 # --------------------------------------------------------------------------- server and browser
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@contextlib.contextmanager
-def app_server(timeout: float = 120):
-    """``streamlit run app.py`` on a free loopback port; yields the base URL; always stopped."""
-    port = free_port()
-    env = dict(os.environ, OMP_WAIT_POLICY="PASSIVE")
-    log = tempfile.TemporaryFile()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.address", "127.0.0.1",
-         "--server.port", str(port), "--server.headless", "true", "--browser.gatherUsageStats", "false"],
-        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.time() + timeout
-        while True:
-            if proc.poll() is not None:
-                log.seek(0)
-                raise RuntimeError("the app exited: " + log.read().decode(errors="replace")[-2000:])
-            try:
-                with urllib.request.urlopen(url + "/_stcore/health", timeout=2) as r:
-                    if r.status == 200:
-                        break
-            except OSError:
-                pass
-            if time.time() > deadline:
-                raise RuntimeError("the app did not start in time")
-            time.sleep(0.3)
-        yield url
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        log.close()
+# The test suite's server helper (free loopback port, health check, always stopped): one copy of it.
+sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
+from browser_util import app_server  # noqa: E402
 
 
 # --------------------------------------------------------------------------- one measurement
