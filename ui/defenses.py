@@ -73,8 +73,16 @@ def defense_picker(key: str, model: nn.Module, default: tuple[str, ...] = ("JPEG
                    label: str = "Defenses to compare") -> dict[str, Defense]:
     """A multiselect of defenses with an expander of settings for each; returns them built
     (settings that a defense rejects are reported and that defense is left out)."""
+    return defenses_with_settings(key, model, default, label)[0]
+
+
+def defenses_with_settings(key: str, model: nn.Module, default: tuple[str, ...] = (),
+                           label: str = "Defenses") -> tuple[dict[str, Defense], tuple[tuple[str, tuple], ...]]:
+    """:func:`defense_picker` that also returns each built defense's settings as
+    ``(name, ((key, value), …))`` for records (a paper preset appears as ``("preset", "paper")``)."""
     names = st.multiselect(label, list(DEFENSES), default=[d for d in default if d in DEFENSES], key=f"{key}_names")
     built: dict[str, Defense] = {}
+    record: list[tuple[str, tuple]] = []
     for name in names:
         with st.expander(f"{name} settings"):
             st.caption(DEFENSES[name].summary)
@@ -83,4 +91,9 @@ def defense_picker(key: str, model: nn.Module, default: tuple[str, ...] = ("JPEG
             built[name] = make_defense(name, model, preset=preset, **params)
         except (ValueError, KeyError) as e:
             st.error(f"{name}: {e}")
-    return built
+            continue
+        items: list[tuple[str, Any]] = list(params.items())
+        if preset:
+            items.append(("preset", preset))
+        record.append((name, tuple(items)))
+    return built, tuple(record)

@@ -3,13 +3,12 @@ text, a defense multiselect that also returns the settings, and the Stop button.
 from __future__ import annotations
 
 import math
-from typing import Any
 
 import streamlit as st
 from torch import nn
 
-from core.defenses import DEFENSES, Defense, make_defense
-from ui.defenses import defense_settings, slug
+from core.defenses import Defense
+from ui.defenses import defenses_with_settings
 
 
 def parse_numbers(text: str, lo: float, hi: float, max_items: int) -> tuple[list[float], list[str]]:
@@ -57,25 +56,9 @@ def numbers_input(label: str, key: str, default: str, lo: float, hi: float, max_
 
 def defenses_input(key: str, model: nn.Module, default: tuple[str, ...] = (),
                    label: str = "Defenses") -> tuple[dict[str, Defense], tuple[tuple[str, tuple], ...]]:
-    """A multiselect of defenses with their settings: (built defenses, their settings as
-    ``(name, ((key, value), …))`` for records; a paper preset appears as ``("preset", "paper")``)."""
-    names = st.multiselect(label, list(DEFENSES), default=[d for d in default if d in DEFENSES], key=f"{key}_names")
-    built: dict[str, Defense] = {}
-    record: list[tuple[str, tuple]] = []
-    for name in names:
-        with st.expander(f"{name} settings"):
-            st.caption(DEFENSES[name].summary)
-            params, preset = defense_settings(name, model, f"{key}_{slug(name)}")
-        try:
-            built[name] = make_defense(name, model, preset=preset, **params)
-        except (ValueError, KeyError) as e:
-            st.error(f"{name}: {e}")
-            continue
-        items: list[tuple[str, Any]] = list(params.items())
-        if preset:
-            items.append(("preset", preset))
-        record.append((name, tuple(items)))
-    return built, tuple(record)
+    """A multiselect of defenses with their settings: (built defenses, their settings for records);
+    :func:`ui.defenses.defenses_with_settings`."""
+    return defenses_with_settings(key, model, default, label)
 
 
 def stop_button(key: str) -> bool:
