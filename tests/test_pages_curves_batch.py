@@ -67,6 +67,13 @@ def test_curves_page_matches_core_and_offers_a_report():
     assert len(at.get("download_button")) == 2
 
 
+def _display(frame):
+    """The cells of a page's dataframe as the reader sees them (the table's display values)."""
+    import pyarrow as pa
+
+    return pa.ipc.open_stream(frame.proto.arrow_data.styler.display_values).read_all().to_pandas()
+
+
 def _png(seed: int) -> bytes:
     arr = np.random.default_rng(seed).integers(0, 256, (40, 50, 3), dtype=np.uint8)
     buf = io.BytesIO()
@@ -92,6 +99,10 @@ def test_batch_page_bundled_photos_match_core_and_the_cli_command():
     want = evaluate_images(model, items, s).summary()
     assert df["accuracy"].tolist() == pytest.approx([r["accuracy"] for r in want])
     assert df["n"].tolist() == [2, 2, 2]
+    assert "one attack's (FGSM)" in "\n".join(e.value for e in at.info)  # not the worst case
+    assert at.dataframe[1].value["n"].tolist() == [2, 2]  # the breakdown, for a single attack too
+    shown = _display(at.dataframe[0])  # missing values (no success rate when clean) read "—", not "None"
+    assert shown["success rate"].tolist()[0] == "—" and "None" not in shown.to_string()
     code = "\n".join(c.value for c in at.code)
     assert "python -m core evaluate bundled --samples chelsea,coffee" in code and "--eps 1,4" in code
     assert len(at.get("download_button")) == 2
@@ -121,3 +132,37 @@ def test_batch_page_zip_upload_is_read_safely():
     at.file_uploader(key="bat_zip").set_value(("bad.zip", b"not a zip at all", "application/zip")).run()
     assert not at.exception, at.exception
     assert "not a ZIP archive" in "\n".join(e.value for e in at.error)
+
+
+def test_batch_page_worst_case_shows_the_breakdown_and_robust_accuracy_below_clean():
+    at = AppTest.from_file(str(PAGES / "batch.py"), default_timeout=TIMEOUT)
+    for k, v in {"samples": "chelsea,coffee", "attack": "Worst case", "norm": "linf", "eps": "1,8", "steps": "1",
+                 "targets": "1", "squareq": "5"}.items():
+        at.query_params[k] = v
+    at.run()
+    assert not at.exception, at.exception
+    assert at.selectbox(key="bat_attack").value == "Worst case"
+    assert at.toggle(key="bat_adaptive").disabled
+    assert not [w for w in at.select_slider if w.key == "bat_ratio"] and not [w for w in at.checkbox if w.key == "bat_rs"]
+    at.button(key="bat_run").click().run()
+    assert not at.exception, at.exception
+    summary = at.dataframe[0].value
+    clean = summary[summary["images"] == "clean"]["accuracy"].tolist()
+    assert clean == [1.0]  # labels are the clean predictions of the bare model
+    breakdown = at.dataframe[1].value
+    assert breakdown["n"].tolist() == [2, 2]
+    assert {"fooled first by APGD-CE", "fooled first by APGD-T", "fooled first by Square"} <= set(breakdown.columns)
+    assert all(0 <= r <= clean[0] for r in breakdown["robust accuracy"])
+    # robust accuracy never rises with ε, and each image is counted once per ε
+    ra = breakdown["robust accuracy"].tolist()
+    assert ra[1] <= ra[0]
+    counted = breakdown[[c for c in breakdown.columns if c.startswith("fooled first") or c in ("clean wrong", "not fooled")]]
+    assert counted.sum(axis=1).tolist() == [2, 2]
+    assert [r * 2 for r in ra] == breakdown["not fooled"].tolist()
+    info = "\n".join(e.value for e in at.info)
+    assert "worst case per image" in info and "This is the number to quote" in info
+    code = "\n".join(c.value for c in at.code)
+    assert "--attack worst-case" in code
+    # the shared link carries the ensemble's options and none that it refuses
+    assert at.query_params["targets"] == "1" and at.query_params["squareq"] == "5"
+    assert "ratio" not in at.query_params and "rs" not in at.query_params and "adaptive" not in at.query_params

@@ -12,7 +12,9 @@ from core.attacks import ATTACK_INFO, ATTACKS
 from core.cli import cli_command
 from core.defenses import DEFENSES
 from core.device import describe_device
-from core.evaluate import LABEL_NOTE, BatchResult, EvalSettings, batch_report, evaluate_images
+from core.ensemble import EnsembleConfig
+from core.evaluate import (LABEL_NOTE, WORST_CASE, WORST_CASE_CLI, BatchResult, EvalSettings, batch_attacks, batch_report,
+                           evaluate_images)
 from core.image_sets import ImageItem, ImageSet, ImageSetError, read_bundled, read_files, read_folder, read_zip
 from core.images import list_samples, prepare_for_model, to_tensor
 from core.labelled_samples import LABELLED_DIR, TITLE
@@ -25,6 +27,7 @@ from ui.presets import consume_autorun, preset_bar
 from ui.sweep_widgets import defenses_input, format_numbers, numbers_input, parse_numbers, stop_button
 from ui.report import report_download
 from ui.run import fingerprint, kept, run_and_show
+from ui.tables import show_table
 from ui.urlstate import UrlParam, UrlState, model_param, share_caption
 
 P = "bat"
@@ -35,9 +38,19 @@ EPS_DEFAULT = {"linf": "0.0625, 0.125, 0.25, 0.5, 1", "l2": "0.25, 0.5, 1, 2"}
 EPS_MAX = {"linf": 64.0, "l2": 50.0}
 
 
+def _norms(attack: str) -> tuple[str, ...]:
+    """The norms an attack choice supports (the worst-case ensemble: L∞ and L2)."""
+    if attack == WORST_CASE:
+        return ("linf", "l2")
+    return tuple(ATTACKS[attack].norms) if attack in ATTACKS else ("linf",)
+
+
+def _worst(s) -> bool:
+    return s.get(f"{P}_attack", "FGSM") == WORST_CASE
+
+
 def _norm(s) -> str:
-    a = s.get(f"{P}_attack", "FGSM")
-    norms = ATTACKS[a].norms if a in ATTACKS else ("linf",)
+    norms = _norms(s.get(f"{P}_attack", "FGSM"))
     n = s.get(f"{P}_norm", norms[0])
     return n if n in norms else norms[0]
 
@@ -56,16 +69,18 @@ URL_PARAMS = [
     UrlParam("samples", f"{P}_samples", "list", item="choice", choices=lambda: [s.key for s in list_samples()],
              max_items=100, when=lambda s: s.get(f"{P}_src", SOURCES["bundled"]) == SOURCES["bundled"]),
     model_param(P),
-    UrlParam("attack", f"{P}_attack", "choice", choices=list(ATTACKS)),
+    UrlParam("attack", f"{P}_attack", "choice", choices=batch_attacks()),
     UrlParam("norm", f"{P}_norm", "choice", choices=["linf", "l2"],
-             when=lambda s: len(ATTACKS.get(s.get(f"{P}_attack", "FGSM"), ATTACKS["FGSM"]).norms) > 1),
+             when=lambda s: len(_norms(s.get(f"{P}_attack", "FGSM"))) > 1),
     _eps_param("linf"), _eps_param("l2"),
     UrlParam("steps", f"{P}_steps", "int", lo=1, hi=limits.MAX_ATTACK_STEPS),
-    UrlParam("ratio", f"{P}_ratio", "choice", choices=RATIOS),
-    UrlParam("rs", f"{P}_rs", "bool"),
+    UrlParam("ratio", f"{P}_ratio", "choice", choices=RATIOS, when=lambda s: not _worst(s)),
+    UrlParam("rs", f"{P}_rs", "bool", when=lambda s: not _worst(s)),
+    UrlParam("targets", f"{P}_targets", "int", lo=1, hi=limits.MAX_ENSEMBLE_TARGETS, when=_worst),
+    UrlParam("squareq", f"{P}_squareq", "int", lo=1, hi=limits.MAX_SQUARE_QUERIES, when=_worst),
     UrlParam("seed", f"{P}_seed", "int", lo=0, hi=2**31 - 1),
     UrlParam("defenses", f"{P}_def_names", "list", item="choice", choices=list(DEFENSES), max_items=len(DEFENSES)),
-    UrlParam("adaptive", f"{P}_adaptive", "bool"),
+    UrlParam("adaptive", f"{P}_adaptive", "bool", when=lambda s: not _worst(s)),
     UrlParam("max", f"{P}_max", "int", lo=1, hi=limits.MAX_EVAL_IMAGES),
 ]
 
@@ -119,22 +134,36 @@ with st.sidebar:
     model_name = model_picker(P)
     model = get_model(model_name)
     st.header("Attack")
-    attack = st.selectbox("Attack", list(ATTACKS), index=0, key=f"{P}_attack")
-    norms = list(ATTACKS[attack].norms)
+    attack = st.selectbox("Attack", batch_attacks(), index=0, key=f"{P}_attack",
+                          help=f"{WORST_CASE}: the worst case per image over an ensemble (APGD-CE, targeted "
+                               "APGD-DLR, Square) — the robust accuracy to quote.")
+    worst = attack == WORST_CASE
+    norms = list(_norms(attack))
     norm = norms[0] if len(norms) == 1 else st.radio("Norm", norms, horizontal=True, key=f"{P}_norm",
                                                      format_func=lambda n: {"linf": "L∞", "l2": "L2"}[n])
     unit = "k/255" if norm == "linf" else "L2, [0, 1] pixel scale"
     eps_shown = numbers_input(f"ε values ({unit})", f"{P}_eps_{norm}", EPS_DEFAULT[norm], 0.0, EPS_MAX[norm],
                               limits.MAX_CURVE_EPS)
     eps = [e / 255 if norm == "linf" else e for e in eps_shown]
-    steps = st.slider("Steps (iterative attacks)", 1, limits.MAX_ATTACK_STEPS, 10, key=f"{P}_steps")
-    ratio = st.select_slider("Step size α as a fraction of ε", RATIOS, 0.25, key=f"{P}_ratio")
-    rs = st.checkbox("Random start (PGD, APGD)", True, key=f"{P}_rs")
+    steps = st.slider("APGD iterations" if worst else "Steps (iterative attacks)", 1, limits.MAX_ATTACK_STEPS, 10,
+                      key=f"{P}_steps")
+    attack_params: tuple = ()
+    if worst:  # the ensemble sets its own step sizes, random starts and restarts
+        n_targets = st.slider("Target classes (targeted APGD-DLR)", 1, limits.MAX_ENSEMBLE_TARGETS,
+                              EnsembleConfig.n_targets, key=f"{P}_targets")
+        square_q = int(st.number_input("Square queries per image", 1, limits.MAX_SQUARE_QUERIES, EnsembleConfig.square_queries,
+                                       key=f"{P}_squareq"))
+        attack_params = (("n_targets", int(n_targets)), ("square_queries", square_q))
+        ratio, rs = None, None
+    else:
+        ratio = st.select_slider("Step size α as a fraction of ε", RATIOS, 0.25, key=f"{P}_ratio")
+        rs = st.checkbox("Random start (PGD, APGD)", True, key=f"{P}_rs")
     seed = int(st.number_input("Seed", 0, 2**31 - 1, 0, key=f"{P}_seed"))
     st.header("Defenses")
     defenses, defense_record = defenses_input(f"{P}_def", model)
     adaptive = st.toggle("Adaptive attacker (attacks through each defense)", False, key=f"{P}_adaptive",
-                         disabled=not defenses)
+                         disabled=not defenses or worst,
+                         help=f"Not with {WORST_CASE}: the ensemble attacks the bare model." if worst else None)
     run = action.button("Run", type="primary", key=f"{P}_run") or consume_autorun(P)
     with action:
         stop = stop_button(f"{P}_stop")
@@ -203,7 +232,8 @@ st.caption(f"{len(images.items)} image(s): " + ", ".join(md(n, max_chars=80) for
 
 try:
     settings = EvalSettings(model=model_name, attack=attack, norm=norm, eps=tuple(eps), steps=steps, step_ratio=ratio,
-                            random_start=rs, defenses=defense_record, adaptive=adaptive and bool(defenses), seed=seed)
+                            random_start=rs, attack_params=attack_params, defenses=defense_record,
+                            adaptive=adaptive and bool(defenses) and not worst, seed=seed)
 except ValueError as e:
     st.error(f"Cannot evaluate with these settings: {e}")
     st.stop()
@@ -259,15 +289,19 @@ st.plotly_chart(batch_figure(summary, s.norm, title=f"{s.attack} on {s.model}: {
 st.caption("Left: share of images still classified as their label (ε = 0: clean). Right: among the images a defense "
            "got right when clean, the share the attack made it get wrong. Abstentions of certified defenses count "
            f"as wrong for accuracy and not as success. {result.elapsed_s:.1f} s in all.")
-st.dataframe([{"defense": r["defense"], "images": r["kind"], "ε": round(r["eps"] * k, 4),
-               "accuracy": r["accuracy"], "success rate": r["success_rate"], "abstain": r["abstain_rate"],
-               "mean P(label)": r["mean_confidence"], "n": r["n"]} for r in summary],
-             hide_index=True, width="stretch",
-             column_config={c: st.column_config.NumberColumn(format="percent") for c in
-                            ("accuracy", "success rate", "abstain", "mean P(label)")})
+show_table([{"defense": r["defense"], "images": r["kind"], "ε": round(r["eps"] * k, 4),
+             "accuracy": r["accuracy"], "success rate": r["success_rate"], "abstain": r["abstain_rate"],
+             "mean P(label)": r["mean_confidence"], "n": r["n"]} for r in summary],
+           percent=("accuracy", "success rate", "abstain", "mean P(label)"))
+st.markdown(f"**Robust accuracy of the bare model** — {s.attack_description()}")
+st.info(result.robust_accuracy_note())  # registry names and numbers only
+show_table([{"ε": round(r["eps"] * k, 4), "robust accuracy": r["robust_accuracy"],
+             "clean wrong": r["clean_misclassified"],
+             **{f"fooled first by {a}": r[f"fooled_by_{a}"] for a in result.breakdown_attacks()},
+             "not fooled": r["not_fooled"], "n": r["n"]} for r in result.breakdown()],
+           percent=("robust accuracy",))
 with st.expander("Per image"):
-    st.dataframe([{**r, "eps": round(r["eps"] * k, 4)} for r in result.image_rows(model.class_names)],
-                 hide_index=True, width="stretch")
+    show_table([{**r, "eps": round(r["eps"] * k, 4)} for r in result.image_rows(model.class_names)])
 
 if src == SOURCES["labelled"]:
     cmd = cli_command(s, "labelled-imagenet")
@@ -280,12 +314,14 @@ st.code(cmd, language="bash")
 
 with st.expander("Download report"):
     report_download(lambda: batch_report(result, model.class_names, page="views/batch.py"), key=f"{P}_report",
-                    file_stem=f"batch_{s.attack}_{s.model}")
+                    file_stem=f"batch_{WORST_CASE_CLI if s.worst_case else s.attack}_{s.model}")
 
 with st.expander("How the numbers are made"):
     st.markdown(
-        f"- **{s.attack}**: {ATTACK_INFO[s.attack]}\n"
-        "- Every image is attacked with its own seed, derived from the seed and the image (its name and content), "
+        (f"- **{s.attack}**: {ATTACK_INFO[s.attack]}\n" if s.attack in ATTACK_INFO else
+         f"- **{WORST_CASE}**: {s.attack_description()}. Robust accuracy counts the images classified "
+         "correctly both clean and after every attack of the ensemble.\n")
+        + "- Every image is attacked with its own seed, derived from the seed and the image (its name and content), "
         "so its numbers do not depend on the other images or on where they were computed. Attacks "
         "that support it (FGSM, PGD, APGD) attack all ε in one batched run per image.\n"
         "- ZIP archives are read without extracting anything: at most "
