@@ -114,7 +114,9 @@ def model_picker(key: str, task: str = "classification", label: str = "Model") -
 
 
 def image_picker(key: str, default: str = "chelsea", label: str = "Image") -> tuple[Image.Image | None, str]:
-    """A bundled photo or an upload, decoded to RGB. Bad files get a clear message and None."""
+    """A bundled photo or an upload, decoded to RGB, and its name as given (an upload's file name
+    is the user's: escape it for each sink, e.g. :func:`core.safe_text.md` in Markdown). Bad files
+    get a clear message and None."""
     source = st.radio(label, ["Bundled photo", "Upload"], horizontal=True, key=f"{key}_src")
     if source == "Bundled photo":
         samples = list_samples()
@@ -130,7 +132,7 @@ def image_picker(key: str, default: str = "chelsea", label: str = "Image") -> tu
         st.info("Choose a file to upload, or switch to a bundled photo.")
         return None, ""
     try:
-        return decode_upload(up.getvalue(), up.name, key), md_escape(up.name)
+        return decode_upload(up.getvalue(), up.name, key), up.name
     except ImageError as e:
         st.error(f"Could not use **{md_escape(up.name)}**: {md_escape(e)}")
         return None, ""
@@ -146,7 +148,7 @@ def image_and_model(key: str, task: str = "classification", default: str = DEFAU
                     ) -> tuple[Image.Image | None, str, str, torch.nn.Module]:
     """The sidebar's first two sections on most pages: an image, then a model.
 
-    Returns (image or None, its label, model name, the shared model)."""
+    Returns (image or None, its label — raw, escape it where shown —, model name, the shared model)."""
     st.header("Image")
     img, label = image_picker(key, default=default)
     st.header("Model")

@@ -10,6 +10,7 @@ from core.models import get_spec
 from core.report import attack_report
 from core.viz.attack import delta_heatmap, trajectory_figure
 from core.viz.common import amplified_perturbation, to_numpy_image, topk_bar
+from core.safe_text import md
 from ui.common import action_bar, attack_picker, device_caption, get_model, image_and_model, image_tensor, intro
 from ui.defenses import defense_settings
 from ui.presenter import big, is_presenter, key_numbers
@@ -86,7 +87,7 @@ shown = run_and_show(
                                             adaptive=adaptive, progress=progress))
 if shown is None:
     c1, c2 = st.columns([1, 2])
-    c1.image(to_numpy_image(x), caption=f"{img_label} as the model sees it ({x.shape[-1]}×{x.shape[-2]})")
+    c1.image(to_numpy_image(x), caption=f"{md(img_label)} as the model sees it ({x.shape[-1]}×{x.shape[-2]})")
     c2.plotly_chart(topk_bar(clean_top.names, clean_top.probs, "Clean prediction (top 5)"), key="lab_clean_only")
     st.info("Press **Run attack** in the sidebar.")
     st.stop()

@@ -9,6 +9,7 @@ from core.defenses import RandomizedSmoothing, SmoothReduce
 from core.defenses.smoothing import certify_each, max_certifiable_radius, smoothing_cost_note
 from core.viz.common import to_numpy_image
 from core.viz.defenses import certificate_figure, class_counts_figure, patch_grid_figure, rmax_curve_figure
+from core.safe_text import md
 from ui.common import action_bar, device_caption, image_and_model, image_tensor, intro
 from ui.presets import consume_autorun, preset_bar
 from ui.run import run_and_show
@@ -70,7 +71,7 @@ methods = {"Randomized smoothing": smooth} | ({"Smooth-Reduce": sr} if sr is not
 
 top = st.columns([1, 3])
 top[0].image(to_numpy_image(x), width="stretch",
-             caption=f"{img_label}: without noise the model says {clean_top.names[0]} ({clean_top.probs[0]:.0%})")
+             caption=f"{md(img_label)}: without noise the model says {clean_top.names[0]} ({clean_top.probs[0]:.0%})")
 with top[1]:
     for name, d in methods.items():
         st.markdown(f"**{name}**: {smoothing_cost_note(d)} Ceiling for n = {d.n}, α = {alpha:g}: "

@@ -6,6 +6,7 @@ import streamlit as st
 from core.explain.channel_experiment import channel_experiment
 from core.viz.common import to_numpy_image
 from core.viz.explain import channel_maps_grid, channel_profile, pr_nr_sums, relevance_scatter
+from core.safe_text import md
 from ui.common import action_bar, attack_picker, device_caption, image_and_model, image_tensor, intro
 from ui.presets import consume_autorun, preset_bar
 from ui.run import run_and_show
@@ -59,7 +60,7 @@ shown = run_and_show(
                                                 choice.seed, stage=stage, relevance_to=rel_to, cifs=cifs,
                                                 temperature=temp, adaptive=adaptive, progress=progress))
 if shown is None:
-    st.image(to_numpy_image(x), caption=f"{img_label} as the model sees it", width=280)
+    st.image(to_numpy_image(x), caption=f"{md(img_label)} as the model sees it", width=280)
     st.info("Press **Compute** in the sidebar (an attack plus a few forward passes: seconds on a CPU).")
     st.stop()
 

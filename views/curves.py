@@ -16,6 +16,7 @@ from core.report import Report
 from core.viz.common import to_numpy_image
 from core.viz.curves import certified_radius_figure, curve_figure, eps_axis
 from core.viz.defenses import image_grid_figure
+from core.safe_text import md
 from ui.common import action_bar, device_caption, image_and_model, image_tensor, intro
 from ui.presets import consume_autorun, preset_bar
 from ui.sweep_widgets import defenses_input, format_numbers, numbers_input, parse_numbers, stop_button
@@ -181,7 +182,7 @@ shown = run_and_show(
         bisect=bisect, sigmas=sigmas if certify else (), cert_n=cert_n, progress=progress)))
 if shown is None:
     c1, c2 = st.columns([1, 2])
-    c1.image(to_numpy_image(x), caption=f"{img_label}: the model says {clean_top.names[0]} ({clean_top.probs[0]:.0%})",
+    c1.image(to_numpy_image(x), caption=f"{md(img_label)}: the model says {clean_top.names[0]} ({clean_top.probs[0]:.0%})",
              width="stretch")
     c2.info("Choose attacks and ε values in the sidebar, then press **Run**.")
     st.stop()

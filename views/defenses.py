@@ -10,6 +10,7 @@ from core.defenses.side_by_side import compare_defenses
 from core.defenses.equivariance import equivariance_error_summary
 from core.viz.common import amplified_perturbation, to_numpy_image
 from core.viz.defenses import defense_comparison_figure, equivariance_error_figure, purification_trajectory_figure
+from core.safe_text import md
 from ui.common import action_bar, attack_picker, device_caption, image_and_model, image_tensor, intro
 from ui.presets import consume_autorun, preset_bar
 from ui.defenses import defense_picker
@@ -85,7 +86,7 @@ shown = run_and_show(
         goal=choice.goal, seed=choice.seed, adaptive=adaptive, equivariance_attacker=equi_attacker, lam=lam,
         classify_clean=classify_clean, progress=progress))
 if shown is None:
-    st.image(to_numpy_image(x), caption=f"{img_label}: the model says {clean_top.names[0]} ({clean_top.probs[0]:.0%})",
+    st.image(to_numpy_image(x), caption=f"{md(img_label)}: the model says {clean_top.names[0]} ({clean_top.probs[0]:.0%})",
              width=224)
     st.info("Press **Run** in the sidebar.")
     st.stop()

@@ -8,6 +8,7 @@ from core.defenses.feature_size import downsampling_stages, stage_sizes
 from core.explain.feature_maps import Setting, compare_settings, pooling_demo, variant_model
 from core.viz.common import to_numpy_image
 from core.viz.explain import pooling_demo_figure, sensitivity_figure, stage_sizes_figure
+from core.safe_text import md
 from ui.common import action_bar, device_caption, get_model, image_and_model, image_tensor, intro
 from ui.presets import consume_autorun, preset_bar
 from ui.run import run_and_show
@@ -73,7 +74,7 @@ shown = run_and_show(
     compute=lambda progress: compare_settings(model, x, settings, noise_sigma=sigma, pgd_eps=pgd_eps,
                                               pgd_steps=pgd_steps, bisect=bisect, bisect_hi=hi, progress=progress))
 if shown is None:
-    st.image(to_numpy_image(x), caption=f"{img_label} as the model sees it", width=240)
+    st.image(to_numpy_image(x), caption=f"{md(img_label)} as the model sees it", width=240)
     st.info("Press **Compare** in the sidebar. Each setting runs a few forward passes, a short PGD and, with "
             "bisection on, about ten more short PGD runs (×s² the cost of the plain model).")
 else:

@@ -10,6 +10,7 @@ from core.explain.saliency_experiment import saliency_experiment
 from core.viz.common import to_numpy_image
 from core.viz.explain import saliency_row
 from core.models.architectures import capabilities
+from core.safe_text import md
 from ui.common import action_bar, attack_picker, device_caption, image_and_model, image_tensor, intro
 from ui.presets import consume_autorun, preset_bar
 from ui.run import run_and_show
@@ -84,7 +85,7 @@ shown = run_and_show(
                                                  choice.seed, methods=methods, method_params=params, defense=defense,
                                                  target_mode=target_mode, progress=progress))
 if shown is None:
-    st.image(to_numpy_image(x), caption=f"{img_label} as the model sees it", width=280)
+    st.image(to_numpy_image(x), caption=f"{md(img_label)} as the model sees it", width=280)
     st.info("Choose methods and press **Compute** in the sidebar. Gradient and Grad-CAM take a fraction of a "
             "second; occlusion and integrated gradients take a few seconds on a CPU.")
     st.stop()

@@ -8,6 +8,7 @@ from core.defenses.seg_equivariance import SegEquivariancePurification, run_expe
 from core.explain.cam_mask import cam_mask_model
 from core.images import stretch, to_tensor
 from core.models import list_models
+from core.safe_text import html
 from core.analysis import mask_probability
 from core.viz.common import amplified_perturbation
 from core.viz.segmentation import (attack_trajectory_figure, comparison_figure, display_size, error_heatmaps,
@@ -99,7 +100,7 @@ shown = run_and_show(
                                             adaptive=dchoice.adaptive if defense else "none", lam=dchoice.lam,
                                             seed=seed, progress=progress))
 if shown is None:
-    panels = [(f"{img_label}: clean mask", overlay(x, clean_prob, size_hw=disp))]
+    panels = [(f"{html(img_label, max_chars=80)}: clean mask", overlay(x, clean_prob, size_hw=disp))]
     if target is not None:
         panels.append(("target mask", target_preview(x, target, size_hw=disp)))
     st.plotly_chart(image_grid(panels, height=340), key="seg_preview")

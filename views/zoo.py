@@ -13,6 +13,7 @@ from core.train.model_cards import CURVE_EPS, METRIC_LABELS, METRICS
 from core.train.zoo_under_attack import ZOO_ATTACKS, live_curves
 from core.viz.explain import channel_profile, pr_nr_sums, saliency_row
 from core.viz.zoo import amplified_delta, cifs_mask_figure, curves_figure, outcome_figure, upscale
+from core.safe_text import md
 from ui.common import action_bar, device_caption, get_model, image_picker, intro
 from ui.presets import consume_autorun, preset_bar
 from ui.run import run_and_show
@@ -92,7 +93,7 @@ shown = run_and_show(
                                             saliency_method=sal_method, progress=progress))
 stored = shown.value if shown is not None else None
 if stored is None:
-    st.image(upscale(x), caption=f"{img_label}; true class: {FMNIST_CLASSES[label]}", width=168)
+    st.image(upscale(x), caption=f"{md(img_label)}; true class: {FMNIST_CLASSES[label]}", width=168)
     st.info("Press **Attack and explain** in the sidebar (a few seconds on a CPU).")
 else:
     outs, by_name, sal, chan, masks = stored.outcomes, stored.by_name, stored.saliency, stored.channels, \
