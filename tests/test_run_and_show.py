@@ -83,6 +83,7 @@ COMPUTING_PAGES = [
     ("zoo.py", "zoo_live", "zoo_live_run"),
     ("curves.py", "cur", "cur_run"),
     ("batch.py", "bat", "bat_run"),
+    ("audit.py", "audit", "audit_run"),
 ]
 
 

@@ -7,12 +7,11 @@ from core import limits
 from core.audit_runs import audit_report, default_config, default_surrogate, prepare, run_audit
 from core.defenses import DEFENSES
 from core.models import list_models
-from core.progress import Cancelled
 from core.viz.audit import VERDICT_ICON, attack_comparison_figure, success_vs_eps_figure
 from ui.common import device_caption
-from ui.long_work import stoppable_progress, stopped_notice
 from ui.presets import consume_autorun, preset_bar
 from ui.report import report_download
+from ui.run import run_and_show
 
 P = "audit"
 st.title("🔎 Robustness audit")
@@ -66,33 +65,25 @@ with st.sidebar:
     device_caption()
 
 settings = {"model": model_name, "through_mask": through, "labelled": labelled and not zoo, "defense": defense,
-            "adaptive": adaptive,
-            "surrogate": surrogate, "n": n, "eps": eps, "steps": steps, "square_queries": queries}
-key = repr(sorted(settings.items())) + str(seed)
-stopped_notice(P)
-if run:
-    sur = {"(none)": None, "(the undefended model)": ""}.get(surrogate, surrogate)
-    try:
-        target = prepare(model_name, n=n, through_mask=through, defense=None if defense == "none" else (defense, ()),
-                         adaptive=adaptive, surrogate=sur, labelled=labelled and not zoo)
-        cfg = default_config(model_name, eps=eps, steps=steps, square_queries=queries)
-        with stoppable_progress("Auditing…", key=P) as update:
-            result = run_audit(target, cfg, seed=seed, progress=update)
-    except Cancelled as e:
-        st.warning(f"Stopped: {e}." if str(e) else "Stopped.")
-        st.stop()
-    except ValueError as e:
-        st.error(f"Cannot run this audit: {e}")
-        st.stop()
-    st.session_state[f"{P}_result"] = (key, target, result, settings, seed)
+            "adaptive": adaptive, "surrogate": surrogate, "n": n, "eps": eps, "steps": steps, "square_queries": queries}
 
-saved = st.session_state.get(f"{P}_result")
-if saved is None:
+
+def audit(progress) -> tuple:
+    """Prepare the model and data and run the checks (core.audit_runs); a bad combination raises ValueError."""
+    sur = {"(none)": None, "(the undefended model)": ""}.get(surrogate, surrogate)
+    target = prepare(model_name, n=n, through_mask=through, defense=None if defense == "none" else (defense, ()),
+                     adaptive=adaptive, surrogate=sur, labelled=labelled and not zoo)
+    cfg = default_config(model_name, eps=eps, steps=steps, square_queries=queries)
+    return target, run_audit(target, cfg, seed=seed, progress=progress), settings, seed
+
+
+# The result is about the model as attacked (model, mask, defense) and its data; the rest are settings.
+shown = run_and_show(P, run=run, inputs=(model_name, through, defense, n, labelled and not zoo),
+                     settings=(sorted(settings.items()), seed), button="Run audit", label="Auditing…", compute=audit)
+if shown is None:
     st.info("Choose a model and press **Run audit** (about a minute for 100 zoo images on a CPU).")
     st.stop()
-saved_key, target, result, used, used_seed = saved
-if saved_key != key:
-    st.caption("These results are for earlier settings; press **Run audit** to update them.")
+target, result, used, used_seed = shown.value
 
 st.subheader(("⚠️ Flagged: " + ", ".join(c.title.lower() for c in result.checks if c.verdict == "warn"))
              if result.flagged else "✅ No warning sign found")
