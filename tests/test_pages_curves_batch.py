@@ -20,6 +20,7 @@ from core.evaluate import EvalSettings, evaluate_images
 from core.image_sets import read_bundled
 from core.images import load_sample, prepare_for_model, to_tensor
 from core.models import get_spec, load_model
+from core.safe_text import md
 
 pytestmark = pytest.mark.slow
 PAGES = Path(__file__).resolve().parents[1] / "views"
@@ -166,3 +167,32 @@ def test_batch_page_worst_case_shows_the_breakdown_and_robust_accuracy_below_cle
     # the shared link carries the ensemble's options and none that it refuses
     assert at.query_params["targets"] == "1" and at.query_params["squareq"] == "5"
     assert "ratio" not in at.query_params and "rs" not in at.query_params and "adaptive" not in at.query_params
+
+
+def test_curves_page_keeps_an_uploaded_name_raw_for_the_report_and_escapes_it_on_screen():
+    name = "my_photo*(1).png"
+    at = AppTest.from_file(str(PAGES / "curves.py"), default_timeout=TIMEOUT)
+    for k, v in {"attacks": "FGSM", "eps": "0,1", "steps": "1"}.items():
+        at.query_params[k] = v
+    at.run()
+    at.radio(key="cur_src").set_value("Upload").run()
+    buf = io.BytesIO()
+    Image.fromarray(np.random.default_rng(0).integers(0, 256, (64, 64, 3), dtype=np.uint8)).save(buf, "PNG")
+    at.file_uploader(key="cur_upload").set_value((name, buf.getvalue(), "image/png")).run()
+    assert not at.exception, at.exception
+    # the preview's image caption (Markdown) shows the name escaped
+    shown = []
+
+    def walk(node):
+        if getattr(node, "proto", None) is not None and getattr(node, "type", "") != "plotly_chart":
+            shown.append(str(node.proto))
+        for c in (getattr(node, "children", None) or {}).values():
+            walk(c)
+    walk(at._tree)
+    text = "\n".join(shown)
+    assert md(name).replace("\\", "\\\\") in text  # escaped for Markdown (str(proto) doubles the backslash)
+    assert "my_photo*(1)" not in text
+    at.button(key="cur_run").click().run()
+    assert not at.exception, at.exception
+    settings = at.session_state["_run_result_cur"][2][0]  # what the report's title, settings and JSON use
+    assert settings["image"] == name
