@@ -201,7 +201,7 @@ PRESETS: dict[str, list[Preset]] = {
     ],
     "seg": [
         _p("seg", "erase_person", "Make the astronaut vanish", "Erase the person from the mask with ε = 4/255, "
-           "defense on, attacker ignores it.", {"seg_goal": "erase"},
+           "defense on (reversal budget ε_v = 8/255), attacker ignores it.", {"seg_goal": "erase", "seg_epsv": 8},
            "The attacked mask loses the person (IoU near 0); purification restores most of it — against an "
            "attacker who ignores the defense. Switch the attacker to equivariance-aware before trusting it."),
         _p("seg", "break_no_defense", "Break the mask", "The untargeted attack on the mask, without a defense.",
