@@ -81,7 +81,7 @@ BASE: dict[str, dict[str, Any]] = {
     "bat": {"bat_src": "Bundled photos", "bat_max": 50, "bat_model": LITE0, "bat_attack": "FGSM", "bat_norm": "linf",
             "bat_eps_linf": "1, 2, 4, 8", "bat_steps": 10, "bat_ratio": 0.25, "bat_rs": True, "bat_seed": 0,
             "bat_def_names": [], "bat_adaptive": False},
-    "zoo": {"zoo_models": ["fmnist-standard", "fmnist-pgd-at"], "zoo_source": "test", "zoo_cls": 0, "zoo_k": 0,
+    "zoo": {"zoo_models": ["fmnist-standard", "fmnist-pgd-at"], "zoo_cls": 0, "zoo_k": 0,
             "zoo_attack": "PGD", "zoo_eps": 0.1, "zoo_steps": 20, "zoo_seed": 0, "zoo_sal": "saliency"},
     "audit": {"audit_model": "fmnist-cifs", "audit_through": False, "audit_labelled": False, "audit_defense": "none",
               "audit_adaptive": True,

@@ -1,14 +1,11 @@
 """AppTest of the model-zoo page: defaults render, the attack-and-explain run shows one verdict
-per model, the saliency and CIFS views, live curves, and a photo upload."""
+per model, the saliency and CIFS views, live curves, and FGSM on a chosen test image (no photo mode)."""
 from __future__ import annotations
 
 import os
-
-import io
 from pathlib import Path
 
 import pytest
-from PIL import Image
 from streamlit.testing.v1 import AppTest
 
 from core.models.zoo import available
@@ -45,22 +42,17 @@ def test_page_defaults_and_run():
     assert "live (16 images)" in " ".join(str(c.proto.spec) for c in at.get("plotly_chart"))
 
 
-def test_page_photo_upload_and_fgsm():
+def test_page_fgsm_on_a_test_image_and_no_photo_mode():
     at = AppTest.from_file(PAGE, default_timeout=90)
     at.run()
-    at.radio(key="zoo_source").set_value("photo").run()
-    at.radio(key="zoo_photo_src").set_value("Upload").run()
-    im = Image.new("RGB", (60, 90), (250, 250, 250))
-    im.paste((30, 30, 30), (15, 10, 45, 80))  # a dark "trouser" on white
-    buf = io.BytesIO()
-    im.save(buf, format="PNG")
-    at.file_uploader(key="zoo_photo_upload").set_value(("trouser.png", buf.getvalue(), "image/png")).run()
-    assert not at.exception, at.exception
-    at.selectbox(key="zoo_label").set_value(1)
+    # The photo mode is gone: a photo shrunk to 28×28 grey is no Fashion-MNIST garment.
+    assert not at.get("file_uploader") and not [r for r in at.radio if r.key == "zoo_source"]
+    at.selectbox(key="zoo_cls").set_value(1)
     at.selectbox(key="zoo_attack").set_value("FGSM")
     at.run()
     at.button(key="zoo_run").click().run()
     assert not at.exception, at.exception
     text = _text(at)
+    assert "Trouser" in text
     verdicts = sum(text.count(v) for v in ("✅ held", "❌ flipped", "⚪ wrong already"))
     assert verdicts == len(at.multiselect[0].value)

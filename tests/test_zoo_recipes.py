@@ -8,7 +8,6 @@ import math
 import pytest
 import torch
 from torch import nn
-from PIL import Image
 
 from core.explain.perturbation import perturbation_saliency
 from core.models.zoo import ZOO, build
@@ -159,23 +158,6 @@ def test_three_channel_input_is_grey(kw, batch):
     assert m.classifier_weight.shape == (10, 128)
     with pytest.raises(ValueError):
         m(torch.rand(1, 2, 28, 28))
-
-
-def test_photo_to_fashion():
-    # a dark square on a white background becomes a light square on black, 28×28, centred
-    im = Image.new("RGB", (100, 50), (255, 255, 255))
-    im.paste((20, 20, 20), (40, 15, 60, 35))
-    t = zdata.photo_to_fashion(im)
-    assert t.shape == (1, 1, 28, 28) and 0 <= float(t.min()) and float(t.max()) <= 1
-    assert float(t[0, 0, 0, 0]) == 0.0 and float(t[0, 0, 13, 14]) > 0.8
-    # 100×50 -> 28×14, pasted at rows 7..20: rows outside are black padding
-    assert float(t[0, 0, :7].abs().sum()) == 0.0 and float(t[0, 0, 21:].abs().sum()) == 0.0
-    # already light-on-dark: kept
-    im2 = Image.new("L", (28, 28), 0)
-    im2.paste(200, (10, 10, 18, 18))
-    t2 = zdata.photo_to_fashion(im2)
-    assert float(t2[0, 0, 14, 14]) == pytest.approx(200 / 255, abs=1e-6)
-    assert float(zdata.photo_to_fashion(im2, invert=True)[0, 0, 14, 14]) == pytest.approx(55 / 255, abs=1e-6)
 
 
 def test_subset_is_stratified_and_matches_indices():

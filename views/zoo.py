@@ -14,7 +14,7 @@ from core.train.zoo_under_attack import ZOO_ATTACKS, live_curves
 from core.viz.explain import channel_profile, pr_nr_sums, saliency_row
 from core.viz.zoo import amplified_delta, cifs_mask_figure, curves_figure, outcome_figure, upscale
 from core.safe_text import md
-from ui.common import action_bar, device_caption, get_model, image_picker, intro
+from ui.common import action_bar, device_caption, get_model, intro
 from ui.presets import consume_autorun, preset_bar
 from ui.run import run_and_show
 
@@ -47,26 +47,13 @@ with st.sidebar:
     chosen = st.multiselect("Zoo models (two or more)", names, default=default, format_func=lambda n: titles[n],
                             key="zoo_models")
     st.header("Image")
-    source = st.radio("Image", ["test", "photo"], horizontal=True, key="zoo_source",
-                      format_func=lambda s: {"test": "Fashion-MNIST test image", "photo": "Photo"}[s])
-    if source == "test":
-        cls = st.selectbox("Class", list(range(10)), format_func=lambda c: FMNIST_CLASSES[c], key="zoo_cls")
-        of_cls = zdata.subset_of_class(cls)
-        k = st.slider("Image of that class", 0, len(of_cls) - 1, 0, key="zoo_k")
-        x, label, t10k_index = zdata.subset_image(of_cls[k])
-        img_label = f"test image #{t10k_index} ({FMNIST_CLASSES[label]})"
-    else:
-        img, img_name = image_picker("zoo_photo", default="coffee", label="Photo")
-        if img is None:
-            st.stop()
-        invert = st.radio("Background", ["auto", "light (invert)", "dark (keep)"], horizontal=True, key="zoo_inv",
-                          help="Fashion-MNIST shows light garments on black. 'auto' inverts when the border is "
-                               "brighter than the middle.")
-        x = zdata.photo_to_fashion(img, invert={"auto": None, "light (invert)": True, "dark (keep)": False}[invert])
-        label = st.selectbox("What the photo shows (true class)", list(range(10)),
-                             format_func=lambda c: FMNIST_CLASSES[c], key="zoo_label",
-                             help="The attacker pushes the models away from this class.")
-        img_label = f"{img_name} as 28×28 grey"
+    # Test images only: a photo shrunk to 28×28 grey is not a Fashion-MNIST garment, and every model
+    # called it "Bag" (issue 16), so the page has no photo mode.
+    cls = st.selectbox("Class", list(range(10)), format_func=lambda c: FMNIST_CLASSES[c], key="zoo_cls")
+    of_cls = zdata.subset_of_class(cls)
+    k = st.slider("Image of that class", 0, len(of_cls) - 1, 0, key="zoo_k")
+    x, label, t10k_index = zdata.subset_image(of_cls[k])
+    img_label = f"test image #{t10k_index} ({FMNIST_CLASSES[label]})"
     st.header("Attack")
     attack = st.selectbox("Attack", list(ZOO_ATTACKS), index=1, key="zoo_attack",
                           help="White-box on each model separately, untargeted cross-entropy.")

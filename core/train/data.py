@@ -1,5 +1,5 @@
 """Fashion-MNIST for the model zoo: the Debian files for training and full evaluation, the
-shipped 1,000-image test subset for the app and the tests, and photo → 28×28 conversion.
+shipped 1,000-image test subset for the app and the tests.
 
 Dataset: Xiao, Rasul, Vollgraf, "Fashion-MNIST: a Novel Image Dataset for Benchmarking Machine
 Learning Algorithms", arXiv 1708.07747 (2017); © 2017 Zalando SE, MIT licence. 60,000 training
@@ -20,7 +20,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image, ImageOps
 
 DEBIAN_DIR = Path("/usr/share/datasets/fashion-mnist")
 ASSETS_DATA = Path(__file__).resolve().parents[2] / "assets" / "data"
@@ -109,32 +108,3 @@ def save_test_subset(x: torch.Tensor, y: torch.Tensor, indices: torch.Tensor, pa
     path.parent.mkdir(parents=True, exist_ok=True)
     np.savez_compressed(path, images=x[:, 0].numpy().astype(np.uint8), labels=y.numpy().astype(np.uint8),
                         indices=indices.numpy().astype(np.int32))
-
-
-def photo_to_fashion(img: Image.Image, invert: bool | None = None) -> torch.Tensor:
-    """A photo (any PIL image, e.g. from :func:`core.images.decode_image`) as a Fashion-MNIST-like
-    (1, 1, 28, 28) float image in [0, 1].
-
-    Follows the dataset's recipe loosely (its README: trim, resize the longest side to 28,
-    negate, grey): convert to grey; invert when ``invert`` is True, or — by default — when the
-    border is brighter than the middle (a light background, as on most product photos), so that
-    the object is light on black like the dataset; fit the longest side to 28 px (Lanczos) and
-    centre on black.
-    """
-    g = img.convert("L")
-    arr = np.asarray(g, dtype=np.float32) / 255.0
-    if invert is None:
-        h, w = arr.shape
-        bw = max(1, min(h, w) // 10)
-        border = np.concatenate([arr[:bw].ravel(), arr[-bw:].ravel(), arr[:, :bw].ravel(), arr[:, -bw:].ravel()])
-        centre = arr[h // 4: h - h // 4, w // 4: w - w // 4]
-        invert = float(border.mean()) > float(centre.mean() if centre.size else arr.mean())
-    if invert:
-        g = ImageOps.invert(g)
-    w, h = g.size
-    scale = 28 / max(w, h)
-    nw, nh = max(1, round(w * scale)), max(1, round(h * scale))
-    g = g.resize((nw, nh), Image.Resampling.LANCZOS)
-    canvas = Image.new("L", (28, 28), 0)
-    canvas.paste(g, ((28 - nw) // 2, (28 - nh) // 2))
-    return torch.from_numpy(np.asarray(canvas, dtype=np.float32) / 255.0)[None, None]
