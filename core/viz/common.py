@@ -13,6 +13,20 @@ from plotly.colors import sequential
 FONT = dict(size=13)
 
 
+def title_layout(fig: go.Figure, title: str | None) -> dict:
+    """``title`` and top ``margin`` for a figure that may also carry subplot titles.
+
+    Subplot titles sit just above their plots, inside the top margin; a chart title in the same
+    40–50 px ran over them. With subplot titles the chart title goes to the top of the figure and
+    the margin leaves one line for each (title 17 px + subplot titles 16 px + padding)."""
+    subtitles = any(a.yanchor == "bottom" and a.showarrow is False and a.yref == "paper" for a in fig.layout.annotations)
+    if not title:
+        return dict(title=None, margin=dict(t=36 if subtitles else 10))
+    if not subtitles:
+        return dict(title=title, margin=dict(t=50))
+    return dict(title=dict(text=title, y=1, yref="container", yanchor="top", pad=dict(t=8)), margin=dict(t=76))
+
+
 def explicit_scale(name: str) -> list[list]:
     """A plotly sequential colour scale as explicit ``rgb()`` stops.
 

@@ -8,7 +8,7 @@ from plotly.colors import qualitative
 from plotly.subplots import make_subplots
 
 from core.curves import NO_DEFENSE, CertPoint, CurveResult
-from core.viz.common import FONT
+from core.viz.common import FONT, title_layout
 
 OK = "#2ca02c"
 BAD = "#d62728"
@@ -22,8 +22,8 @@ def eps_axis(norm: str) -> tuple[str, float]:
 
 
 def _layout(fig: go.Figure, title: str, height: int) -> go.Figure:
-    fig.update_layout(title=title, height=height, margin=dict(l=10, r=10, t=50 if title else 10, b=10), font=FONT,
-                      legend=dict(orientation="h", y=-0.22))
+    fig.update_layout(height=height, margin=dict(l=10, r=10, b=10), font=FONT, legend=dict(orientation="h", y=-0.22))
+    fig.update_layout(**title_layout(fig, title))
     return fig
 
 

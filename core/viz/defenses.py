@@ -10,7 +10,7 @@ import torch
 from plotly.subplots import make_subplots
 
 from core.defenses.smoothing import max_certifiable_radius
-from core.viz.common import FONT, heatmap, image_trace, to_numpy_image
+from core.viz.common import FONT, heatmap, image_trace, title_layout, to_numpy_image
 
 OK = "#2ca02c"
 BAD = "#d62728"
@@ -19,7 +19,8 @@ GREY = "#7f7f7f"
 
 
 def _layout(fig: go.Figure, title: str, height: int) -> go.Figure:
-    fig.update_layout(title=title, height=height, margin=dict(l=10, r=10, t=40 if title else 10, b=10), font=FONT)
+    fig.update_layout(height=height, margin=dict(l=10, r=10, b=10), font=FONT)
+    fig.update_layout(**title_layout(fig, title))
     return fig
 
 
@@ -115,8 +116,8 @@ def image_grid_figure(images: torch.Tensor, titles: Sequence[str] | None = None,
                         horizontal_spacing=0.02, vertical_spacing=0.08)
     for j in range(k):
         fig.add_trace(image_trace(to_numpy_image(images[j])), row=j // cols + 1, col=j % cols + 1)
-    fig.update_xaxes(showticklabels=False)
-    fig.update_yaxes(showticklabels=False)
+    fig.update_xaxes(showticklabels=False, showgrid=False, zeroline=False)
+    fig.update_yaxes(showticklabels=False, showgrid=False, zeroline=False)
     return _layout(fig, title, height or 60 + rows * 180)
 
 
@@ -142,12 +143,21 @@ def patch_grid_figure(image: torch.Tensor, boxes: Sequence[tuple[int, int]], pat
 def defense_comparison_figure(rows: Sequence[dict], title: str = "Confidence in the reference class", height: int = 300) -> go.Figure:
     """One bar per defense: the probability (or vote share) of the reference class, green when the
     defended prediction is right. ``rows``: dicts with ``name``, ``p_ref``, ``correct``, ``pred_name``,
-    ``elapsed_s``."""
+    ``elapsed_s``.
+
+    Each bar's value is written on it, and a short tick marks its top, so that a defense at (or near)
+    0 % is still visible: its label sits above the axis instead of inside a bar of zero height."""
     names = [r["name"] for r in rows]
-    fig = go.Figure(go.Bar(x=names, y=[r["p_ref"] for r in rows],
-                           marker_color=[OK if r["correct"] else BAD for r in rows],
-                           text=[f"→ {r['pred_name']}<br>{r['elapsed_s']:.2f} s" for r in rows], textposition="auto"))
+    vals = [float(r["p_ref"]) for r in rows]
+    colours = [OK if r["correct"] else BAD for r in rows]
+    fig = go.Figure(go.Bar(x=names, y=vals, marker_color=colours, cliponaxis=False,
+                           text=[f"{v:.0%} → {r['pred_name']}<br>{r['elapsed_s']:.2f} s" for v, r in zip(vals, rows)],
+                           textposition=["inside" if v >= 0.3 else "outside" for v in vals],
+                           hovertemplate="%{x}: %{y:.1%}<extra></extra>"))
+    fig.add_trace(go.Scatter(x=names, y=vals, mode="markers", showlegend=False, hoverinfo="skip", cliponaxis=False,
+                             marker=dict(symbol="line-ew", size=40, color=colours, line=dict(width=4, color=colours))))
     fig.update_yaxes(range=[0, 1], tickformat=".0%", title_text="p(reference class)")
+    fig.update_layout(showlegend=False)
     return _layout(fig, title, height)
 
 

@@ -70,12 +70,22 @@ def mask_image(prob: torch.Tensor, size_hw: tuple[int, int] | None = None) -> np
     return resize_for_display(np.repeat(m[..., None], 3, axis=2), size_hw)
 
 
+TITLE_LINE_PX = 18  # height of one line of a subplot title at the figures' font size
+
+
 def image_grid(panels: Sequence[tuple[str, np.ndarray]], rows: int = 1, height: int = 300) -> go.Figure:
-    """Images side by side (row-major), each with a title; square pixels, no axes."""
+    """Images side by side (row-major), each with a title; square pixels, no axes.
+
+    The gap between rows is sized in pixels for the lines of the titles below it, so that a
+    title never runs into the images above it (a fraction of the height alone did with
+    two-line titles)."""
     n = len(panels)
     cols = max(1, -(-n // rows))
+    lines = max((t.count("<br>") + 1 for t, _ in panels[cols:]), default=1)
+    plot_px = height * rows - 45  # the figure less its top and bottom margins
+    gap = max(0.08, (TITLE_LINE_PX * lines + 12) / plot_px) if rows > 1 else 0.0
     fig = make_subplots(rows=rows, cols=cols, subplot_titles=[t for t, _ in panels],
-                        horizontal_spacing=0.02, vertical_spacing=0.08)
+                        horizontal_spacing=0.02, vertical_spacing=min(gap, 0.3))
     for i, (_, img) in enumerate(panels):
         r, c = i // cols + 1, i % cols + 1
         fig.add_trace(image_trace(img), row=r, col=c)
@@ -109,8 +119,8 @@ def flipped_figure(reference: torch.Tensor, others: Sequence[torch.Tensor], titl
                                  hovertemplate="x %{x}, y %{y}: %{z}<extra></extra>"), row=1, col=i + 1)
         fig.layout.annotations[i].text = f"{titles[i]} (+{gained} / −{lost} px)"
         fig.update_yaxes(autorange="reversed", scaleanchor=f"x{i + 1 if i else ''}", row=1, col=i + 1)
-    fig.update_xaxes(showticklabels=False)
-    fig.update_yaxes(showticklabels=False)
+    fig.update_xaxes(showticklabels=False, showgrid=False, zeroline=False)
+    fig.update_yaxes(showticklabels=False, showgrid=False, zeroline=False)
     fig.update_layout(height=height, margin=dict(l=5, r=5, t=40, b=5), font=FONT)
     return fig
 
@@ -160,7 +170,7 @@ def views_figure(diag, size_hw: tuple[int, int] | None = None, height: int = 240
     """Row 1: each view's input g(x); row 2: its mask warped back by g⁻¹ onto the identity view.
     ``diag``: core.defenses.seg_equivariance.ViewDiagnostics."""
     panels = [(f"view: {n}", to_numpy_image(img)) for n, img in zip(diag.names, diag.view_images)]
-    panels += [(f"{n}: mask<br>warped back", mask_image(m, size_hw)) for n, m in zip(diag.names, diag.masks)]
+    panels += [(f"{n}: mask warped back", mask_image(m, size_hw)) for n, m in zip(diag.names, diag.masks)]
     return image_grid(panels, rows=2, height=height)
 
 
@@ -175,8 +185,8 @@ def error_heatmaps(errors: Sequence[torch.Tensor], titles: Sequence[str], zmax: 
         fig.add_trace(go.Heatmap(z=a, zmin=0, zmax=top, colorscale=ERROR_COLOURS, showscale=i == len(arrs) - 1,
                                  colorbar=dict(title="error")), row=1, col=i + 1)
         fig.update_yaxes(autorange="reversed", scaleanchor=f"x{i + 1 if i else ''}", row=1, col=i + 1)
-    fig.update_xaxes(showticklabels=False)
-    fig.update_yaxes(showticklabels=False)
+    fig.update_xaxes(showticklabels=False, showgrid=False, zeroline=False)
+    fig.update_yaxes(showticklabels=False, showgrid=False, zeroline=False)
     fig.update_layout(height=height, margin=dict(l=5, r=5, t=60, b=5), font=FONT)
     return fig
 
