@@ -310,7 +310,7 @@ elif src == SOURCES["bundled"] and sample_keys:
 else:
     cmd = cli_command(s, "path/to/folder-or.zip")
 st.markdown("**The same evaluation from the command line** (same code, same numbers):")
-st.code(cmd, language="bash")
+st.code(cmd, language="bash", wrap_lines=True)
 
 with st.expander("Download report"):
     report_download(lambda: batch_report(result, model.class_names, page="views/batch.py"), key=f"{P}_report",

@@ -224,7 +224,7 @@ with st.expander("Adversarial images along the curve"):
             continue
         titles = [f"{e * k:.3g}: {names[p][:16] if p >= 0 else 'abstain'}" for e, p in zip(s.eps, s.verdicts.pred)]
         st.plotly_chart(image_grid_figure(s.x_adv, titles=titles, cols=min(len(s.eps), 6), height=260,
-                                          title=f"{s.attack}: image at each ε ({xt}) and the prediction"),
+                                          title=f"{s.attack}: the image at each {xt} and its prediction"),
                         key=f"{P}_grid_{s.attack}", width="stretch")
 
 with st.expander("All numbers"):
