@@ -12,6 +12,6 @@ from ui.tour import shell
 st.set_page_config(page_title="Robustness Explorer", page_icon="🛡️", layout="wide")
 
 # The page list is core/pages.py (navigation order, titles, icons). Pages are thin: widgets -> core -> figures.
-nav = st.navigation([st.Page(p.path, title=p.title, icon=p.icon) for p in PAGES])
+nav = st.navigation([st.Page(p.path, title=p.title, icon=p.icon) for p in PAGES], expanded=True)  # all 13 pages, no "View more"
 shell(nav.url_path)  # shared sidebar: presenter mode; a pending preset for this page; the guided-tour panel
 nav.run()

@@ -13,6 +13,7 @@ from core import presets
 from core.attacks import ATTACK_INFO, ATTACKS, default_threat
 from core.attacks.specs import ATTACK_SPECS, attack_base, build_settings
 from core.cli import _settings, attack_keyword_options, build_parser, cli_command
+from core.evaluate import WORST_CASE_CLI
 from ui.urlstate import attack_picker_params
 
 
@@ -101,7 +102,8 @@ def test_presets_use_the_description_and_the_command_line_offers_every_attack():
     assert {k: v for k, v in presets.BASE["lab"].items() if k in attack_base("lab")} == attack_base("lab")
     action = next(a for a in build_parser()._subparsers._group_actions[0].choices["evaluate"]._actions
                   if "--attack" in a.option_strings)
-    assert list(action.choices) == list(ATTACK_SPECS)
+    # every described attack, and the worst-case ensemble (not an attack class of its own)
+    assert list(action.choices) == list(ATTACK_SPECS) + [WORST_CASE_CLI]
     # every constructor keyword of the description is an option, for the attacks that take it
     kws = {(p.field[3:], a) for a, s in ATTACK_SPECS.items() for p in s.params if p.field.startswith("kw:")}
     assert {(opt[2:].replace("-", "_"), a) for opt, (_, attacks) in attack_keyword_options().items()
@@ -112,5 +114,5 @@ def test_presets_use_the_description_and_the_command_line_offers_every_attack():
     assert dict(s.attack_params) == {"binary_steps": 3, "iterations": 40, "c_init": 0.1, "respect_eps": True}
     again = _settings(build_parser().parse_args(shlex.split(cli_command(s, out="o"))[3:]))
     assert again == s  # the command the app prints gives the same settings
-    with pytest.raises(SystemExit):
+    with pytest.raises(ValueError, match="--clip-to-eps applies to N-FGSM, not PGD"):
         _settings(build_parser().parse_args(shlex.split("evaluate bundled --attack PGD --clip-to-eps --out o")))

@@ -15,6 +15,7 @@ import streamlit as st
 from core.presets import PAGE_PATHS, PAGE_TITLES
 from core.tour import PATHS, STEPS, path_of, path_start
 from ui import presenter
+from ui.presenter import LAYOUT_CSS
 from ui.presets import SHELL, apply_pending, clear_autorun, queue
 
 STEP = "_tour_step"
@@ -113,7 +114,7 @@ def shell(url_path: str) -> None:
     st.session_state[SHELL] = True
     presenter.toggle()
     presenter.inject_css()
-    st.markdown(presenter.LAYOUT_CSS, unsafe_allow_html=True)
+    st.markdown(LAYOUT_CSS, unsafe_allow_html=True)  # a constant: no user text reaches it
     clear_autorun()
     if page is not None:
         apply_pending(page)
