@@ -29,7 +29,7 @@ from typing import Any, Callable, Iterable, Iterator
 
 import torch
 
-from core.evaluate import BatchResult, EvalSettings, ImageEval, evaluate_image
+from core.evaluate import BatchResult, EvalSettings, ImageEval, evaluate_image, evaluate_images
 from core.labels import LabelError, Labeler
 from core.progress import ProgressFn, report
 from core.runs import RunStore
@@ -183,3 +183,15 @@ def evaluate_on_cluster(items: list[Any], settings: EvalSettings, labeler: Label
 
 
 __all__ = ["ENGINES", "evaluate_on_cluster", "ImageWorker", "Job", "RunStats", "run_evaluation", "run_local"]
+
+
+def evaluate_here_or_on_cluster(model: Any, items: list[Any], settings: EvalSettings, labeler: Labeler, *,
+                                defenses: dict, labels: dict[str, int] | None, progress: ProgressFn,
+                                into: BatchResult, address: str | None = None) -> BatchResult:
+    """The Batch evaluation page's run: on the Ray cluster at ``address`` when one is given
+    (:func:`evaluate_on_cluster`), else in this process (:func:`core.evaluate.evaluate_images`).
+    Either way the finished images arrive in ``into`` as they finish, so a stopped run keeps them."""
+    if address:
+        return evaluate_on_cluster(items, settings, labeler, address, progress, into)
+    return evaluate_images(model, items, settings, defenses=defenses, class_names=model.class_names,
+                           progress=progress, into=into, labels=labels)

@@ -47,6 +47,7 @@ from core.images import encode_png
 from core.lab import LabRun, summarize, summary_numbers
 from core.viz.attack import delta_heatmap, trajectory_figure
 from core.viz.common import amplified_perturbation, topk_bar
+from core.viz.curves import certified_radius_figure
 
 LIBRARIES = ("torch", "torchvision", "numpy", "plotly", "pillow", "scipy", "captum", "streamlit")
 SCHEMA = "robustness-explorer-report/1"
@@ -345,3 +346,28 @@ def attack_report(result: Any, class_names: Sequence[str], *, model_name: str, i
 
 
 __all__ = ["LIBRARIES", "Report", "SCHEMA", "attack_report", "environment", "jsonable", "library_versions"]
+
+
+def curves_report(curves: Any, flips: dict, cert: Sequence[Any], *, image: torch.Tensor, image_label: str,
+                  settings: dict, seed: int, figure: Any, class_names: Sequence[str]) -> Report:
+    """The Robustness curves page's report: settings and seeds, the photo, the confidence figure
+    ``figure`` and every attack × defense × ε row of ``curves`` (:class:`core.curves.CurveResult`),
+    the smallest flipping ε of ``flips`` ((attack, defense) → bisection) and the certified radius
+    points ``cert`` when there are any."""
+    rep = Report(f"Robustness curves: {image_label} on {settings['model']}", page="views/curves.py",
+                 settings=settings, seeds={"attack": seed, "defenses": seed + 1, "certify": seed},
+                 notes=(["Non-adaptive attacker: the attacks saw only the undefended model."]
+                        if settings["defenses"] and not curves.adaptive else []))
+    rep.add_section("Curves")
+    rep.add_image(image, f"{image_label} as the model sees it")
+    rep.add_figure(figure, "Confidence in the label against ε")
+    rep.add_table(curves.rows(), "Every attack × defense × ε")
+    if flips:
+        rep.add_section("Smallest flipping ε")
+        rep.add_table([{"attack": a, "defense": d, "eps": b.eps, "lo": b.lo, "hi": b.hi,
+                        "evaluations": [[e, ok] for e, ok in b.evaluations]} for (a, d), b in flips.items()])
+    if cert:
+        rep.add_section("Certified radius against σ")
+        rep.add_figure(certified_radius_figure(cert, class_names), "CERTIFY at each σ")
+        rep.add_table([p.as_row() for p in cert])
+    return rep

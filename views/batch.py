@@ -13,14 +13,15 @@ from core.cli import cli_command
 from core.defenses import DEFENSES
 from core.device import describe_device
 from core.ensemble import EnsembleConfig
-from core.evaluate import (LABEL_NOTE, WORST_CASE, WORST_CASE_CLI, BatchResult, EvalSettings, batch_attacks, batch_report,
-                           evaluate_images)
+from core.engine import evaluate_here_or_on_cluster
+from core.evaluate import (LABEL_NOTE, WORST_CASE, WORST_CASE_CLI, BatchResult, EvalSettings, batch_attacks,
+                           batch_report)
 from core.image_sets import ImageItem, ImageSet, ImageSetError, read_bundled, read_files, read_folder, read_zip
 from core.images import list_samples, prepare_for_model, to_tensor
 from core.labelled_samples import LABELLED_DIR, TITLE
 from core.labels import Labeler, LabelError, parse_labels
 from core.progress import Cancelled
-from core.viz.curves import batch_figure, eps_axis
+from core.viz.curves import batch_breakdown_table, batch_figure, batch_summary_table, eps_axis
 from ui.common import action_bar, device_caption, get_model, intro, model_picker, model_spec, session_store, upload_help
 from ui.long_work import stoppable_progress
 from ui.presets import consume_autorun, preset_bar
@@ -254,14 +255,8 @@ partial = (result, len(images.items))
 
 
 def evaluate(progress) -> tuple:
-    """Fill ``result`` on the Ray cluster or here (core does the work)."""
-    if on_ray:
-        from core.engine import evaluate_on_cluster  # imports Ray only when used
-
-        evaluate_on_cluster(items, settings, labeler, RAY_ADDRESS, progress, result)
-    else:
-        evaluate_images(model, items, settings, defenses=defenses, class_names=model.class_names,
-                        progress=progress, into=result, labels=labels)
+    evaluate_here_or_on_cluster(model, items, settings, labeler, defenses=defenses, labels=labels, progress=progress,
+                                into=result, address=RAY_ADDRESS if on_ray else None)
     return partial
 
 
@@ -289,16 +284,11 @@ st.plotly_chart(batch_figure(summary, s.norm, title=f"{s.attack} on {s.model}: {
 st.caption("Left: share of images still classified as their label (ε = 0: clean). Right: among the images a defense "
            "got right when clean, the share the attack made it get wrong. Abstentions of certified defenses count "
            f"as wrong for accuracy and not as success. {result.elapsed_s:.1f} s in all.")
-show_table([{"defense": r["defense"], "images": r["kind"], "ε": round(r["eps"] * k, 4),
-             "accuracy": r["accuracy"], "success rate": r["success_rate"], "abstain": r["abstain_rate"],
-             "mean P(label)": r["mean_confidence"], "n": r["n"]} for r in summary],
+show_table(batch_summary_table(summary, k),
            percent=("accuracy", "success rate", "abstain", "mean P(label)"))
 st.markdown(f"**Robust accuracy of the bare model** — {s.attack_description()}")
 st.info(result.robust_accuracy_note())  # registry names and numbers only
-show_table([{"ε": round(r["eps"] * k, 4), "robust accuracy": r["robust_accuracy"],
-             "clean wrong": r["clean_misclassified"],
-             **{f"fooled first by {a}": r[f"fooled_by_{a}"] for a in result.breakdown_attacks()},
-             "not fooled": r["not_fooled"], "n": r["n"]} for r in result.breakdown()],
+show_table(batch_breakdown_table(result.breakdown(), result.breakdown_attacks(), k),
            percent=("robust accuracy",))
 with st.expander("Per image"):
     show_table([{**r, "eps": round(r["eps"] * k, 4)} for r in result.image_rows(model.class_names)])

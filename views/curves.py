@@ -12,7 +12,7 @@ from core.lab import clean_notes
 from core.curves import NO_DEFENSE, CurveAttack, curves_with_extras
 from core.images import decode_image
 from core.labelled_samples import TITLE, labelled_samples
-from core.report import Report
+from core.report import curves_report
 from core.viz.common import to_numpy_image
 from core.viz.curves import certified_radius_figure, curve_figure, eps_axis
 from core.viz.defenses import image_grid_figure
@@ -242,31 +242,13 @@ if cert:
                   for p in cert], hide_index=True, width="stretch")
 
 
-def build_report() -> Report:
-    rep = Report(f"Robustness curves: {img_label} on {used['model']}", page="views/curves.py", settings=used,
-                 seeds={"attack": used_seed, "defenses": used_seed + 1, "certify": used_seed},
-                 notes=(["Non-adaptive attacker: the attacks saw only the undefended model."]
-                        if used["defenses"] and not curves.adaptive else []))
-    rep.add_section("Curves")
-    rep.add_image(x, f"{img_label} as the model sees it")
-    rep.add_figure(fig, "Confidence in the label against ε")
-    rep.add_table(curves.rows(), "Every attack × defense × ε")
-    if flips:
-        rep.add_section("Smallest flipping ε")
-        rep.add_table([{"attack": a, "defense": d, "eps": b.eps, "lo": b.lo, "hi": b.hi,
-                        "evaluations": [[e, ok] for e, ok in b.evaluations]} for (a, d), b in flips.items()])
-    if cert:
-        rep.add_section("Certified radius against σ")
-        rep.add_figure(certified_radius_figure(cert, names), "CERTIFY at each σ")
-        rep.add_table([p.as_row() for p in cert])
-    return rep
-
-
 with st.expander("Download report"):
     if shown.stale:
         st.info("Press **Run** with the current settings to get their report.")
     else:
-        report_download(build_report, key=f"{P}_report", file_stem=f"curves_{img_label}_{used['model']}")
+        report_download(lambda: curves_report(curves, flips, cert, image=x, image_label=img_label, settings=used,
+                                              seed=used_seed, figure=fig, class_names=names),
+                        key=f"{P}_report", file_stem=f"curves_{img_label}_{used['model']}")
 
 with st.expander("How to read this"):
     st.markdown(

@@ -106,3 +106,19 @@ def batch_figure(summary: Sequence[dict], norm: str, title: str = "", height: in
 
 
 __all__ = ["batch_figure", "certified_radius_figure", "curve_figure", "eps_axis"]
+
+
+def batch_summary_table(summary: Sequence[dict], eps_scale: float) -> list[dict]:
+    """The Batch page's summary table: one row per defense × clean/attacked × ε, ε in display units."""
+    return [{"defense": r["defense"], "images": r["kind"], "ε": round(r["eps"] * eps_scale, 4),
+             "accuracy": r["accuracy"], "success rate": r["success_rate"], "abstain": r["abstain_rate"],
+             "mean P(label)": r["mean_confidence"], "n": r["n"]} for r in summary]
+
+
+def batch_breakdown_table(breakdown: Sequence[dict], attacks: Sequence[str], eps_scale: float) -> list[dict]:
+    """Robust accuracy per ε with the share of images each attack fooled first
+    (:meth:`core.evaluate.BatchResult.breakdown`), ε in display units."""
+    return [{"ε": round(r["eps"] * eps_scale, 4), "robust accuracy": r["robust_accuracy"],
+             "clean wrong": r["clean_misclassified"],
+             **{f"fooled first by {a}": r[f"fooled_by_{a}"] for a in attacks},
+             "not fooled": r["not_fooled"], "n": r["n"]} for r in breakdown]
