@@ -6,13 +6,11 @@ uploader keeps the previous file (the refused one never reaches the server), and
 which file its images come from."""
 from __future__ import annotations
 
-import io
-import zipfile
 
 import pytest
 
 from core import limits
-from hostile_corpus import small_png
+from hostile_corpus import make_zip, small_png
 from tests.browser_util import app_server, browser_page, require_browser
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -20,19 +18,11 @@ pytestmark = [pytest.mark.browser, pytest.mark.slow]
 BEACON = "http://127.0.0.1:9/beacon"
 
 
-def _zip(entries) -> bytes:
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w") as zf:
-        for n, d in entries:
-            zf.writestr(n, d)
-    return buf.getvalue()
-
-
 def test_hostile_names_on_the_batch_page_create_no_element_or_request():
     require_browser()
     member = f"![m]({BEACON}-member.png) $x^2$ :red[RED] <img src={BEACON}-html.png>.png"
     note = f"[link]({BEACON}-note.png) ![n]({BEACON}-note-img.png).txt"
-    data = _zip([(member, small_png(1)), (note, b"not an image"), (f"../![t]({BEACON}-traversal.png).png", small_png(2))])
+    data = make_zip([(member, small_png(1)), (note, b"not an image"), (f"../![t]({BEACON}-traversal.png).png", small_png(2))])
     requests: list[str] = []
     with app_server() as url, browser_page(height=2000) as page:
         page.on("request", lambda r: requests.append(r.url))
@@ -58,7 +48,7 @@ def test_hostile_names_on_the_batch_page_create_no_element_or_request():
         # a good archive, then a file over the upload limit: the browser refuses it with the limit; the
         # page says which file is in use
         page.locator("input[type=file]").first.set_input_files(
-            files=[{"name": "good.zip", "mimeType": "application/zip", "buffer": _zip([("ok.png", small_png(3))])}])
+            files=[{"name": "good.zip", "mimeType": "application/zip", "buffer": make_zip([("ok.png", small_png(3))])}])
         page.get_by_text("1 image(s): ok.png", exact=False).first.wait_for(timeout=60_000)
         big = bytes(limits.MAX_UPLOAD_BYTES + 1000)
         page.locator("input[type=file]").first.set_input_files(

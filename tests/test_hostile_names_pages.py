@@ -6,17 +6,15 @@ image, link, autolink, HTML, directive (``:red[…]``, icons), KaTeX or block ca
 A real browser checks the same on the Batch page (tests/test_browser_hostile_names.py)."""
 from __future__ import annotations
 
-import io
 import string
 import warnings
-import zipfile
 from pathlib import Path
 
 import pytest
 from streamlit.testing.v1 import AppTest
 
 from core import safe_text
-from hostile_corpus import small_png
+from hostile_corpus import make_zip, small_png
 
 VIEWS = Path(__file__).resolve().parents[1] / "views"
 MARK = "ZQX"  # every hostile name starts with it, so its rendering can be found
@@ -112,14 +110,6 @@ def test_hostile_upload_names_are_inert_on_every_page(page, key):
         assert shown_ok >= 1, f"{page} does not show the uploaded file's name"
 
 
-def _zip(entries) -> bytes:
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w") as zf:
-        for n, d in entries:
-            zf.writestr(n, d)
-    return buf.getvalue()
-
-
 def test_hostile_archive_member_and_file_names_are_inert_on_the_batch_page():
     at = AppTest.from_file(str(VIEWS / "batch.py"), default_timeout=180)
     at.query_params["src"] = "zip"
@@ -127,7 +117,7 @@ def test_hostile_archive_member_and_file_names_are_inert_on_the_batch_page():
     at.run()
     assert not at.exception
     assert assert_names_inert(at, "batch: URL notes") >= 1
-    data = _zip([(f"dir/{NAME}", small_png(1)), (f"{NAME}.txt", b"not an image"), (f"../{NAME}", small_png(2))])
+    data = make_zip([(f"dir/{NAME}", small_png(1)), (f"{NAME}.txt", b"not an image"), (f"../{NAME}", small_png(2))])
     _upload(at, "bat_zip", f"{NAME}.zip", data, "application/zip")
     assert not at.exception, [e.value for e in at.exception]
     assert assert_names_inert(at, "batch: archive members") >= 3  # caption + two skip notes
