@@ -8,14 +8,14 @@ from core.audit_runs import audit_report, default_config, default_surrogate, pre
 from core.defenses import DEFENSES
 from core.models import list_models
 from core.viz.audit import VERDICT_ICON, attack_comparison_figure, success_vs_eps_figure
-from ui.common import device_caption
+from ui.common import action_bar, device_caption, intro
 from ui.presets import consume_autorun, preset_bar
 from ui.report import report_download
 from ui.run import run_and_show
 
 P = "audit"
 st.title("🔎 Robustness audit")
-st.markdown(
+intro(
     "A model can look robust because it **is** robust — or because the attack **failed to find** the "
     "adversarial examples that exist. Defenses that hide, break or randomise their gradients (\"gradient "
     "masking\") fool gradient attacks, not attackers. This page runs the checks that the papers on "
@@ -30,6 +30,7 @@ st.markdown(
     "(the worst-case ensemble) instead.")
 
 preset_bar(P)
+action = action_bar()  # the run button on the first screen (ui/common.py)
 
 models = [s.name for s in list_models("fashion-mnist")] + [s.name for s in list_models("classification")]
 with st.sidebar:
@@ -61,7 +62,7 @@ with st.sidebar:
     steps = st.slider("PGD steps", 2, limits.MAX_ATTACK_STEPS // 5, 20 if zoo else 10, key=f"{P}_steps")
     queries = st.slider("Square queries", 10, 5000, 1000 if zoo else 300, 10, key=f"{P}_queries")
     seed = int(st.number_input("Seed", 0, 2**31 - 1, 0, key=f"{P}_seed"))
-    run = st.button("Run audit", type="primary", key=f"{P}_run", width="stretch") or consume_autorun(P)
+    run = action.button("Run audit", type="primary", key=f"{P}_run") or consume_autorun(P)
     device_caption()
 
 settings = {"model": model_name, "through_mask": through, "labelled": labelled and not zoo, "defense": defense,
