@@ -10,6 +10,12 @@ Foolbox 3 (one attack call over a list of ε returns success per ε; Rauber et a
   the image is replicated along the batch dimension, one ε per row. The others (N-FGSM,
   TRADES-KL, CW-L2) run once per ε. With ``adaptive=True`` the attack additionally runs
   against each defense through ``defense.as_model(adaptive=True)`` (plain/BPDA/EOT).
+* :data:`WORST_CASE` (``"Worst case"``) is a curve attack too: at every ε > 0 the worst-case
+  ensemble (:mod:`core.ensemble`: APGD-CE, targeted APGD-DLR, Square) runs on the image, with the
+  template's steps as APGD's iterations and ``n_targets``/``square_queries`` from its params. It
+  is untargeted, runs once per ε, and records which attack found each adversarial image
+  (``found_by``); where the whole ensemble fails, the point classifies the clean image (the
+  ensemble keeps no failed example), so its confidence is the clean one.
 * :func:`min_flip_eps` finds the smallest ε at which an attack changes the label, by bisection
   (:func:`core.explain.feature_maps.min_eps_bisection`), bracketed by the curve's own points.
 * :func:`certified_radius_curve` runs Cohen et al.'s CERTIFY (:mod:`core.defenses.smoothing`)
@@ -58,6 +64,7 @@ from core import limits
 from core.attacks import ATTACKS, Goal, ThreatModel, make_attack, resolve_targets
 from core.defenses.base import Defense
 from core.defenses.smoothing import RandomizedSmoothing
+from core.ensemble import WORST_CASE, WORST_CASE_NORMS, WORST_CASE_PARAMS, EnsembleConfig, worst_case
 from core.explain.feature_maps import Bisection, min_eps_bisection
 from core.progress import ProgressFn, report, stage
 
@@ -78,12 +85,25 @@ class CurveAttack:
     step_rule: StepRule = "scale"
 
     def __post_init__(self) -> None:
-        if self.name not in ATTACKS:
-            raise KeyError(f"unknown attack {self.name!r}; known: {', '.join(ATTACKS)}")
+        if self.name not in ATTACKS and self.name != WORST_CASE:
+            raise KeyError(f"unknown attack {self.name!r}; known: {', '.join([*ATTACKS, WORST_CASE])}")
         if self.step_rule not in ("scale", "fixed"):
             raise ValueError(f"step_rule must be 'scale' or 'fixed', not {self.step_rule!r}")
-        if self.threat.norm not in ATTACKS[self.name].norms:
-            raise ValueError(f"{self.name} supports {', '.join(ATTACKS[self.name].norms)}, not {self.threat.norm}")
+        if self.threat.norm not in self.norms:
+            raise ValueError(f"{self.name} supports {', '.join(self.norms)}, not {self.threat.norm}")
+        if self.name == WORST_CASE:
+            bad = [k for k, _ in self.params if k not in WORST_CASE_PARAMS]
+            if bad:
+                raise ValueError(f"{WORST_CASE} takes {', '.join(WORST_CASE_PARAMS)}, not {', '.join(bad)}")
+            self.ensemble_config(self.threat.eps or 1e-3)  # the ensemble's own checks (steps, targets, queries)
+
+    @property
+    def norms(self) -> tuple[str, ...]:
+        return WORST_CASE_NORMS if self.name == WORST_CASE else tuple(ATTACKS[self.name].norms)
+
+    def ensemble_config(self, eps: float) -> EnsembleConfig:
+        """The worst-case ensemble's budget at one ε (APGD iterations = the template's steps)."""
+        return EnsembleConfig(norm=self.threat.norm, eps=float(eps), apgd_steps=self.threat.steps, **self.kwargs)
 
     @property
     def kwargs(self) -> dict:
@@ -92,7 +112,7 @@ class CurveAttack:
     @property
     def batched(self) -> bool:
         """Whether one batched run covers every ε."""
-        return bool(ATTACKS[self.name].per_example_eps)
+        return self.name != WORST_CASE and bool(ATTACKS[self.name].per_example_eps)
 
 
 def threat_at(template: ThreatModel, eps: float, step_rule: StepRule = "scale") -> ThreatModel:
@@ -135,6 +155,25 @@ class EpsSweep:
     batched: bool
     elapsed_s: float
     threats: list[ThreatModel] = field(default_factory=list)
+    found_by: list[str] | None = None  # worst case: per ε, the attack that fooled the image ("" if none)
+
+
+def _worst_case_over_eps(target_model: nn.Module, x: torch.Tensor, y: torch.Tensor, attack: CurveAttack,
+                         eps: list[float], seed: int, progress: ProgressFn) -> tuple[torch.Tensor, list[str]]:
+    """The worst-case ensemble at each ε (the clean image at ε = 0): images and who found them."""
+    outs, found = [], []
+    for i, e in enumerate(eps):
+        if e == 0:
+            outs.append(x.cpu())
+            found.append("")
+            continue
+        sub = None if progress is None else (
+            lambda d, t, m, i=i: progress(i * 1000 + int(1000 * d / max(t, 1)), len(eps) * 1000,
+                                          f"ε {i + 1}/{len(eps)}: {m}"))
+        r = worst_case(target_model, x, y, attack.ensemble_config(e), seed=seed, progress=sub)
+        outs.append(r.x_adv)
+        found.append("" if r.found_by[0] == "clean" else r.found_by[0])
+    return torch.cat(outs), found
 
 
 def attack_over_eps(target_model: nn.Module, x: torch.Tensor, label: int, attack: CurveAttack,
@@ -154,7 +193,12 @@ def attack_over_eps(target_model: nn.Module, x: torch.Tensor, label: int, attack
         clean = target_model(xd)
     targets = resolve_targets(clean, goal)
     tgt = None if targets is None else int(targets[0])
-    if attack.batched:
+    found_by = None
+    if attack.name == WORST_CASE:
+        if targets is not None:
+            raise ValueError(f"{WORST_CASE} is untargeted (any wrong class); choose the goal 'any wrong class'")
+        x_adv, found_by = _worst_case_over_eps(target_model, xd, y1, attack, eps, seed, progress)
+    elif attack.batched:
         atk = make_attack(attack.name, threats[-1], **attack.kwargs)
         k = len(eps)
         xs = xd.expand(k, *xd.shape[1:]).contiguous()
@@ -176,7 +220,7 @@ def attack_over_eps(target_model: nn.Module, x: torch.Tensor, label: int, attack
             outs.append(xa)
         x_adv = torch.cat(outs)
     return EpsSweep(attack=attack.name, eps=eps, x_adv=x_adv.detach().cpu(), target=tgt, batched=attack.batched,
-                    elapsed_s=time.perf_counter() - t0, threats=threats)
+                    elapsed_s=time.perf_counter() - t0, threats=threats, found_by=found_by)
 
 
 # --------------------------------------------------------------------------- classification
@@ -230,12 +274,14 @@ class CurveSeries:
     batched: bool
     elapsed_s: float
     x_adv: torch.Tensor | None = None  # (K, 3, H, W), the images this series classified
+    found_by: list[str] | None = None  # worst case: per ε, the ensemble's attack that found the image
 
     def as_rows(self) -> list[dict]:
         v = self.verdicts
+        extra = (lambda i: {}) if self.found_by is None else (lambda i: {"found_by": self.found_by[i]})
         return [{"attack": self.attack, "defense": self.defense, "attacker": self.attacker, "eps": e,
                  "pred": v.pred[i], "confidence": v.confidence[i], "p_pred": v.p_pred[i],
-                 "correct": v.correct[i], "success": v.success[i]} for i, e in enumerate(self.eps)]
+                 "correct": v.correct[i], "success": v.success[i], **extra(i)} for i, e in enumerate(self.eps)]
 
 
 @dataclass
@@ -271,6 +317,24 @@ class CurveResult:
                 return e, lo
             lo = e
         return None, lo
+
+
+def worst_case_rows(curve: CurveResult, scale: float = 1.0) -> list[dict]:
+    """The worst-case summary of a curve (empty without a :data:`WORST_CASE` series): per
+    classifier, the largest ε of the grid below the first one where the ensemble fooled it, that
+    ε, and the ensemble's attack that found it; ε multiplied by ``scale`` (255 for k/255)."""
+    rows = []
+    for s in curve.series:
+        if s.attack != WORST_CASE:
+            continue
+        hi, lo = curve.first_flip(WORST_CASE, s.defense)
+        i = None if hi is None else s.eps.index(hi)
+        by = "" if i is None else (s.found_by[i] if s.found_by else "the ensemble's image")
+        rows.append({"classified by": s.defense,
+                     "correct up to ε": None if i == 0 else round(lo * scale, 4),
+                     "first fooled at ε": None if hi is None else round(hi * scale, 4),
+                     "found by": by or ("already wrong without attack" if hi == 0 else "")})
+    return rows
 
 
 def _describe(defense: Defense | None, attack: str, adaptive: bool) -> str:
@@ -318,7 +382,8 @@ def robustness_curves(model: nn.Module, x: torch.Tensor, label: int, eps: Sequen
         result.target = sweep.target
         bare = classify(model, None, sweep.x_adv, label, sweep.target)
         result.series.append(CurveSeries(atk.name, NO_DEFENSE, _describe(None, atk.name, False), eps, bare,
-                                         sweep.batched, sweep.elapsed_s, sweep.x_adv if keep_images else None))
+                                         sweep.batched, sweep.elapsed_s, sweep.x_adv if keep_images else None,
+                                         sweep.found_by))
         for name, d in defenses.items():
             s = sweep
             if adaptive:
@@ -330,7 +395,7 @@ def robustness_curves(model: nn.Module, x: torch.Tensor, label: int, eps: Sequen
             done[0] += 1
             result.series.append(CurveSeries(atk.name, name, _describe(d, atk.name, adaptive), eps, v, s.batched,
                                              (s.elapsed_s if adaptive else 0.0) + time.perf_counter() - t1,
-                                             s.x_adv if keep_images else None))
+                                             s.x_adv if keep_images else None, s.found_by if adaptive else None))
     report(progress, n_jobs * 1000, n_jobs * 1000, "done")
     result.elapsed_s = time.perf_counter() - t0
     return result
@@ -466,6 +531,6 @@ def curves_with_extras(model: nn.Module, x: torch.Tensor, label: int, eps: Seque
     return CurvePageRun(curves, flips, cert)
 
 
-__all__ = ["CertPoint", "CurveAttack", "CurvePageRun", "curves_with_extras", "CurveResult", "CurveSeries", "EpsSweep", "NO_DEFENSE", "Verdicts",
+__all__ = ["WORST_CASE", "worst_case_rows", "CertPoint", "CurveAttack", "CurvePageRun", "curves_with_extras", "CurveResult", "CurveSeries", "EpsSweep", "NO_DEFENSE", "Verdicts",
            "attack_over_eps", "certified_radius_curve", "check_eps_list", "classify", "default_tolerance",
            "min_flip_eps", "min_flip_from_curve", "robustness_curves", "threat_at"]

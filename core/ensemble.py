@@ -8,7 +8,8 @@ correctly (an image fooled by an earlier attack is not attacked again):
 1. APGD-CE (untargeted, cross-entropy), :class:`core.attacks.apgd.APGDCE`;
 2. APGD-T: targeted APGD-DLR towards each of the ``n_targets`` most likely other classes of the
    clean image in turn (the 2nd, 3rd, … highest clean logits); success is *any*
-   misclassification, as in AutoAttack;
+   misclassification, as in AutoAttack; at most C − 1 targets for C classes, and none for a
+   model with fewer than 4 classes (the targeted DLR loss needs four);
 3. Square (score-based, no gradients), :class:`core.attacks.square.Square`.
 
 Per image the result keeps the first successful adversarial example and the attack that found
@@ -48,6 +49,10 @@ from core.attacks.square import Square
 from core.progress import ProgressFn, report
 
 Version = Literal["standard", "rand"]
+WORST_CASE = "Worst case"
+"""The name under which pages, batch evaluation and the command line offer this ensemble."""
+WORST_CASE_NORMS = ("linf", "l2")
+WORST_CASE_PARAMS = ("n_targets", "square_queries")  # the settings a page or run may choose
 
 
 @dataclass(frozen=True)
@@ -190,8 +195,12 @@ def worst_case(model: nn.Module, x: torch.Tensor, y: torch.Tensor, config: Ensem
     else:
         attack_model = model
         stages = [("APGD-CE", [(APGDCE(threat), None)])]
-        if cfg.n_targets:
-            stages.append(("APGD-T", [(APGD(threat, loss="dlr"), r) for r in range(1, cfg.n_targets + 1)]))
+        with torch.no_grad():
+            n_classes = int(model(x[:1].to(dev)).shape[1]) if x.shape[0] else 0
+        # The targeted DLR loss needs 4 classes; with fewer, APGD-T is left out (its stage says so).
+        n_targets = min(cfg.n_targets, n_classes - 1) if n_classes >= 4 else 0
+        if n_targets:
+            stages.append(("APGD-T", [(APGD(threat, loss="dlr"), r) for r in range(1, n_targets + 1)]))
         if cfg.square_queries:
             stages.append(("Square", [(Square(ThreatModel(norm=cfg.norm, eps=cfg.eps), n_queries=cfg.square_queries,
                                               p_init=cfg.square_p_init), None)]))
@@ -245,4 +254,4 @@ def robust_accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: flo
                       progress=progress).summary()
 
 
-__all__ = ["EOTModel", "EnsembleConfig", "EnsembleResult", "robust_accuracy", "worst_case"]
+__all__ = ["WORST_CASE", "WORST_CASE_NORMS", "WORST_CASE_PARAMS", "EOTModel", "EnsembleConfig", "EnsembleResult", "robust_accuracy", "worst_case"]

@@ -52,6 +52,7 @@ from core import limits
 from core.attacks import ATTACKS, Goal, ThreatModel, default_threat
 from core.curves import NO_DEFENSE, CurveAttack, check_eps_list, classify, robustness_curves
 from core.defenses import DEFENSES, Defense, default_params, make_defense
+from core.ensemble import WORST_CASE, WORST_CASE_PARAMS
 from core.progress import Cancelled, ProgressFn, report
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -61,10 +62,8 @@ LABEL_NOTE = ("No ImageNet labels are known for these images: each image's label
               "on the clean image, so accuracy means agreement with the clean prediction.")
 
 
-WORST_CASE = "Worst case"
-"""The batch attack choice that runs the worst-case ensemble (:mod:`core.ensemble`) per image and ε."""
+# WORST_CASE: the batch attack choice that runs the worst-case ensemble per image and ε.
 WORST_CASE_CLI = "worst-case"
-WORST_CASE_PARAMS = ("n_targets", "square_queries")  # attack_params the ensemble accepts
 NOT_FOUND = "none"  # found_by of an image the attack did not fool at that ε
 
 

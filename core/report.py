@@ -42,6 +42,7 @@ from plotly.offline import get_plotlyjs
 
 from core import safe_text
 from core.analysis import topk
+from core.curves import worst_case_rows
 from core.device import describe_device
 from core.images import encode_png
 from core.lab import LabRun, summarize, summary_numbers
@@ -362,6 +363,11 @@ def curves_report(curves: Any, flips: dict, cert: Sequence[Any], *, image: torch
     rep.add_image(image, f"{image_label} as the model sees it")
     rep.add_figure(figure, "Confidence in the label against ε")
     rep.add_table(curves.rows(), "Every attack × defense × ε")
+    wc = worst_case_rows(curves, 255.0 if curves.norm == "linf" else 1.0)
+    if wc:
+        rep.add_section("Worst case (the number to quote)")
+        rep.add_table(wc, "APGD-CE, targeted APGD-DLR and Square at each ε: where the first of them fooled each "
+                          "classifier, and which" + (" (ε in k/255)" if curves.norm == "linf" else ""))
     if flips:
         rep.add_section("Smallest flipping ε")
         rep.add_table([{"attack": a, "defense": d, "eps": b.eps, "lo": b.lo, "hi": b.hi,

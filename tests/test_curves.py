@@ -271,3 +271,50 @@ def test_attacks_without_per_example_eps_run_once_per_eps(conv, name, norm, para
     d = (sweep.x_adv - x).flatten(1)
     n = d.norm(dim=1) if norm == "l2" else d.abs().amax(1)
     assert (n <= torch.tensor(eps) + 1e-5).all()
+
+
+# ----------------------------------------------------------------------------- worst case as a curve
+def test_worst_case_curve_flips_at_the_closed_form_threshold_and_says_who_found_it():
+    from core.curves import WORST_CASE, worst_case_rows
+
+    model, x, eps_star = _two_class_linear(0.3)
+    grid = [0.0, 0.5 * eps_star, 0.9 * eps_star, 1.1 * eps_star, 2 * eps_star]
+    atk = CurveAttack(WORST_CASE, ThreatModel(eps=0.05, step=0.05, steps=10),
+                      (("n_targets", 1), ("square_queries", 50)))
+    assert not atk.batched
+    sweep = attack_over_eps(model, x, 0, atk, grid, seed=0)
+    d = (sweep.x_adv - x).flatten(1).abs().max(1).values
+    assert (d <= torch.tensor(grid) + 1e-6).all()  # every point inside its own ε-ball
+    assert sweep.x_adv.min() >= 0 and sweep.x_adv.max() <= 1
+    curve = robustness_curves(model, x, 0, grid, [atk])
+    s = curve.get(WORST_CASE)
+    # No attack can flip a linear model below ε*; the ensemble must above it (APGD-CE alone does).
+    assert s.verdicts.correct == [True, True, True, False, False]
+    assert s.found_by[:3] == ["", "", ""] and s.found_by[3] == "APGD-CE"
+    assert worst_case_rows(curve) == [{"classified by": NO_DEFENSE, "correct up to ε": round(0.9 * eps_star, 4),
+                                       "first fooled at ε": round(1.1 * eps_star, 4), "found by": "APGD-CE"}]
+    assert all("found_by" in r for r in curve.rows())
+    # bisection through the ensemble brackets the same threshold
+    b = min_flip_from_curve(model, x, curve, atk, tol=1e-4, rel_tol=0.0)
+    assert eps_star <= b.eps <= eps_star + 1e-4 + 1e-6
+    # untargeted only, its own parameters only
+    with pytest.raises(ValueError, match="untargeted"):
+        attack_over_eps(model, x, 0, atk, grid, goal=Goal("targeted", 1))
+    with pytest.raises(ValueError, match="takes"):
+        CurveAttack(WORST_CASE, ThreatModel(eps=0.05), (("respect_eps", True),))
+
+
+def test_worst_case_is_never_above_any_single_attack_on_the_curve(conv):
+    from core.curves import WORST_CASE
+
+    model, x, y = conv
+    eps = [0.0, 1 / 255, 2 / 255, 4 / 255]
+    atks = [CurveAttack("PGD", ThreatModel(eps=4 / 255, step=1 / 255, steps=5, random_start=True)),
+            CurveAttack(WORST_CASE, ThreatModel(eps=4 / 255, step=1 / 255, steps=5),
+                        (("n_targets", 2), ("square_queries", 30)))]
+    curve = robustness_curves(model, x, y, eps, atks)
+    pgd, wc = curve.get("PGD"), curve.get(WORST_CASE)
+    # Not a theorem for one image (different random starts), but APGD-CE with as many steps is at
+    # least as strong as PGD here: an image PGD fools is fooled by the ensemble too.
+    assert all(w or not p for p, w in zip(pgd.verdicts.success, wc.verdicts.success))
+    assert wc.verdicts.correct[0] and wc.found_by[0] == ""

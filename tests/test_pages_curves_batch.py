@@ -68,6 +68,28 @@ def test_curves_page_matches_core_and_offers_a_report():
     assert len(at.get("download_button")) == 2
 
 
+def test_curves_page_quotes_the_worst_case_with_who_found_it():
+    from core.curves import WORST_CASE, worst_case_rows
+
+    at = AppTest.from_file(str(PAGES / "curves.py"), default_timeout=TIMEOUT)
+    for k, v in {"attacks": WORST_CASE, "eps": "0,0.25,2", "steps": "2", "seed": "1", "wc_targets": "1",
+                 "wc_queries": "20"}.items():
+        at.query_params[k] = v
+    at.run()
+    at.button(key="cur_run").click().run()
+    assert not at.exception, at.exception
+    model = load_model("EfficientNet-Lite0")
+    x = to_tensor(prepare_for_model(load_sample("coffee"), get_spec("EfficientNet-Lite0")))
+    label = int(model(x).argmax(1))
+    atk = CurveAttack(WORST_CASE, ThreatModel(eps=4 / 255, step=1 / 255, steps=2, random_start=True),
+                      (("n_targets", 1), ("square_queries", 20)))
+    expected = worst_case_rows(robustness_curves(model, x, label, [0, 0.25 / 255, 2 / 255], [atk], seed=1), 255.0)
+    assert f"{WORST_CASE} (the number to quote)" in [h.value for h in at.subheader]
+    table = next(f.value for f in at.dataframe if "found by" in f.value.columns)
+    assert list(table["found by"]) == [r["found by"] for r in expected]
+    assert expected[0]["found by"] in ("APGD-CE", "APGD-T", "Square", "")
+
+
 def _display(frame):
     """The cells of a page's dataframe as the reader sees them (the table's display values)."""
     import pyarrow as pa

@@ -9,7 +9,7 @@ from core.analysis import predict, topk
 from core.attacks import ATTACK_INFO, ATTACKS, Goal, ThreatModel, default_threat
 from core.defenses import DEFENSES
 from core.lab import clean_notes
-from core.curves import NO_DEFENSE, CurveAttack, curves_with_extras
+from core.curves import NO_DEFENSE, WORST_CASE, CurveAttack, curves_with_extras, worst_case_rows
 from core.images import decode_image
 from core.labelled_samples import TITLE, labelled_samples
 from core.report import curves_report
@@ -31,6 +31,10 @@ EPS_MAX = {"linf": 64.0, "l2": 50.0}
 # Curve-specific attack settings: CW must respect ε and N-FGSM must stay in the ε-ball, or the
 # x-axis would not bound the perturbation.
 CURVE_PARAMS = {"CW-L2": (("respect_eps", True),), "N-FGSM": (("clip_to_eps", True),)}
+CHOICES = [*ATTACKS, WORST_CASE]  # the single attacks, then the worst-case ensemble (core/ensemble.py)
+WORST_CASE_INFO = ("the AutoAttack-style ensemble: APGD-CE, then targeted APGD-DLR towards the most likely other "
+                   "classes, then the gradient-free Square Attack, at each ε; a point is correct only if all of them "
+                   "fail. This is the number to quote; the single attacks are what one attack sees.")
 
 
 def _norm(s) -> str:
@@ -48,7 +52,11 @@ def _eps_param(norm: str) -> UrlParam:
 
 URL_PARAMS = [
     *image_picker_params(P), model_param(P),
-    UrlParam("attacks", f"{P}_attacks", "list", item="choice", choices=list(ATTACKS), max_items=len(ATTACKS)),
+    UrlParam("attacks", f"{P}_attacks", "list", item="choice", choices=CHOICES, max_items=len(CHOICES)),
+    UrlParam("wc_targets", f"{P}_wc_targets", "int", lo=0, hi=limits.MAX_ENSEMBLE_TARGETS,
+             when=lambda s: WORST_CASE in (s.get(f"{P}_attacks") or [])),
+    UrlParam("wc_queries", f"{P}_wc_queries", "int", lo=0, hi=2000,
+             when=lambda s: WORST_CASE in (s.get(f"{P}_attacks") or [])),
     UrlParam("norm", f"{P}_norm", "choice", choices=["linf", "l2"]),
     _eps_param("linf"), _eps_param("l2"),
     UrlParam("steps", f"{P}_steps", "int", lo=1, hi=limits.MAX_ATTACK_STEPS),
@@ -97,13 +105,20 @@ with st.sidebar:
     st.header("Attacks")
     norm = st.radio("Norm", ["linf", "l2"], horizontal=True, key=f"{P}_norm",
                     format_func=lambda n: {"linf": "L∞", "l2": "L2"}[n])
-    usable = [a for a, cls in ATTACKS.items() if norm in cls.norms]
-    chosen = st.multiselect("Attacks", list(ATTACKS), default=["FGSM", "PGD"], key=f"{P}_attacks",
-                            help="Each adds one line per defense.")
+    usable = [a for a, cls in ATTACKS.items() if norm in cls.norms] + [WORST_CASE]
+    chosen = st.multiselect("Attacks", CHOICES, default=["FGSM", "PGD"], key=f"{P}_attacks",
+                            help=f"Each adds one line per defense. {WORST_CASE}: {WORST_CASE_INFO}")
     dropped = [a for a in chosen if a not in usable]
     attacks = [a for a in chosen if a in usable]
     if dropped:
         st.caption(f"⚠️ {', '.join(dropped)} cannot use {'L∞' if norm == 'linf' else 'L2'}; left out.")
+    wc_targets, wc_queries = 3, 300
+    if WORST_CASE in attacks:
+        wc_targets = st.slider(f"{WORST_CASE}: target classes of APGD-T", 0, limits.MAX_ENSEMBLE_TARGETS, 3,
+                               key=f"{P}_wc_targets", help="The most likely other classes, one targeted run each.")
+        wc_queries = st.slider(f"{WORST_CASE}: Square queries", 0, 2000, 300, 50, key=f"{P}_wc_queries",
+                               help="Model evaluations of the gradient-free attack per ε, on the points that the "
+                                    "gradient attacks did not break (paper: 5,000).")
     unit = "k/255" if norm == "linf" else "L2, [0, 1] pixel scale"
     eps_shown = numbers_input(f"ε values ({unit})", f"{P}_eps_{norm}", EPS_DEFAULT[norm], 0.0, EPS_MAX[norm],
                               limits.MAX_CURVE_EPS, help="Comma-separated; at most "
@@ -121,6 +136,9 @@ with st.sidebar:
     if goal_mode == "targeted":
         target = st.selectbox("Target class", range(len(model.class_names)), index=1, key=f"{P}_target",
                               format_func=lambda i: f"{i}: {model.class_names[i]}")
+    if goal_mode != "untargeted" and WORST_CASE in attacks:
+        attacks.remove(WORST_CASE)
+        st.caption(f"⚠️ {WORST_CASE} looks for any wrong class; left out for this goal.")
     seed = int(st.number_input("Seed", 0, 2**31 - 1, 0, key=f"{P}_seed"))
     st.header("Defenses")
     defenses, defense_record = defenses_input(f"{P}_def", model)
@@ -158,17 +176,21 @@ label = st.selectbox("Correct class", range(len(names)), key=f"{P}_label",
                      format_func=lambda i: f"{i}: {names[i]}",
                      help="By default the model's own clean prediction; set it if you know the true class.")
 
-curve_attacks = [CurveAttack(a, ThreatModel(norm=norm, eps=1.0 if norm == "l2" else 4 / 255,
-                                            step=(1.0 if norm == "l2" else 4 / 255) * ratio, steps=steps,
-                                            random_start=rs if a in ("PGD", "APGD-CE", "APGD-DLR") else
-                                            default_threat(a, norm).random_start),
-                             CURVE_PARAMS.get(a, ())) for a in attacks]
+def _template(a: str) -> ThreatModel:
+    eps0 = 1.0 if norm == "l2" else 4 / 255
+    start = rs if a in ("PGD", "APGD-CE", "APGD-DLR", WORST_CASE) else default_threat(a, norm).random_start
+    return ThreatModel(norm=norm, eps=eps0, step=eps0 * ratio, steps=steps, random_start=start)
+
+
+WC_PARAMS = (("n_targets", int(wc_targets)), ("square_queries", int(wc_queries)))
+curve_attacks = [CurveAttack(a, _template(a), WC_PARAMS if a == WORST_CASE else CURVE_PARAMS.get(a, ()))
+                 for a in attacks]
 goal = Goal(goal_mode, target)
 settings = {"model": model_name, "image": img_label, "label": int(label), "label_name": names[label], "norm": norm,
             "eps": eps, "eps_shown": eps_shown, "attacks": attacks, "steps": steps, "step_ratio": ratio,
             "random_start": rs, "goal": goal_mode, "target": target, "defenses": {n: dict(p) for n, p in defense_record},
             "adaptive": adaptive and bool(defenses), "bisection": bisect, "sigmas": sigmas, "cert_n": cert_n,
-            "attack_params": {a: dict(CURVE_PARAMS.get(a, ())) for a in attacks}}
+            "attack_params": {a.name: dict(a.params) for a in curve_attacks}}
 if stop:
     st.warning("Stopped. Press **Run** to start again.")
 if run and (not attacks or not eps):
@@ -204,6 +226,14 @@ batched = ", ".join(f"{s.attack} ({'one batched run' if s.batched else 'one run 
                     for s in curves.series if s.defense == NO_DEFENSE)
 st.caption(f"Markers: ✓ green = still the correct class, ✗ red = fooled, grey square = the defense abstains. "
            f"Line colour = attack, dash = defense. {batched}. Total {curves.elapsed_s:.1f} s.")
+
+wc_rows = worst_case_rows(curves, k)
+if wc_rows:
+    st.subheader(f"{WORST_CASE} (the number to quote)")
+    st.dataframe(wc_rows, hide_index=True, width="stretch")
+    st.caption(f"ε in {xt}, on this grid. {WORST_CASE}: {WORST_CASE_INFO} \"found by\": the first attack of the "
+               "ensemble that fooled the classifier at that ε. Where a defense classifies the ensemble's images without "
+               "the adaptive attacker, the images were made on the undefended model.")
 
 if flips:
     rows = []
@@ -260,4 +290,4 @@ with st.expander("How to read this"):
         "N-FGSM is clipped to the ε-ball and CW-L2 respects ε, so that ε bounds every perturbation.\n"
         "- The step size follows ε (α = ε × the chosen fraction), so every point gets the same number of steps "
         "of proportionate size.\n"
-        + "".join(f"- **{a}**: {ATTACK_INFO[a]}\n" for a in attacks))
+        + "".join(f"- **{a}**: {WORST_CASE_INFO if a == WORST_CASE else ATTACK_INFO[a]}\n" for a in attacks))
