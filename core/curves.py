@@ -189,9 +189,10 @@ def attack_over_eps(target_model: nn.Module, x: torch.Tensor, label: int, attack
     dev = next((p.device for p in target_model.parameters()), x.device)
     xd = x.detach().to(dev)
     y1 = torch.tensor([int(label)], device=dev)
-    with torch.no_grad():
-        clean = target_model(xd)
-    targets = resolve_targets(clean, goal)
+    targets = None
+    if goal.mode != "untargeted":  # only a targeted goal needs the clean logits
+        with torch.no_grad():
+            targets = resolve_targets(target_model(xd), goal)
     tgt = None if targets is None else int(targets[0])
     found_by = None
     if attack.name == WORST_CASE:

@@ -72,11 +72,12 @@ def test_feature_maps_page_sizes_demo_and_comparison():
     at = AppTest.from_file(str(PAGES / "feature_maps.py"), default_timeout=TIMEOUT).run()
     assert not at.exception, at.exception
     text = _texts(at)
-    assert "×1: 7×7" in text and "×2: 14×14" in text  # EfficientNet-Lite0 at 224 px
+    # default: the plain model against stride 1 in the last downsampling stage (EfficientNet-Lite0 at 224 px)
+    assert "×1: 7×7" in text and "stride 1: stage6: 14×14" in text and "×2:" not in text
     assert "averaging divides a change" in text.lower() and _charts(at) == 2  # sizes and pooling demo
+    at.multiselect(key="fm_up").set_value([1.0, 2.0]).run()
+    assert "×2: 14×14" in _texts(at)
     at.multiselect(key="fm_up").set_value([1.0]).run()
-    at.multiselect(key="fm_stride").set_value(["stage6"]).run()
-    assert "stride 1: stage6: 14×14" in _texts(at)
     at.slider(key="fm_pgd_steps").set_value(1).run()
     at.checkbox(key="fm_bisect").uncheck().run()
     at.button(key="fm_run").click().run()
