@@ -38,11 +38,31 @@ def test_batch_page_labelled_sample_uses_true_labels():
     assert "python -m core evaluate labelled-imagenet" in "\n".join(c.value for c in at.code)
 
 
-def test_curves_page_labelled_photo_sets_the_true_class():
-    at = AppTest.from_file(str(PAGES / "curves.py"), default_timeout=120)
+@pytest.mark.parametrize("page,prefix,label_key", [("curves.py", "cur", "cur_label"), ("attack_lab.py", "lab", "lab_label"),
+                                                   ("defenses.py", "def", "def_label")])
+def test_a_labelled_photo_sets_the_true_class_and_a_bundled_one_the_clean_prediction(page, prefix, label_key):
+    samples = labelled_samples("imagenet")
+    at = AppTest.from_file(str(PAGES / page), default_timeout=120)
     at.run()
     assert not at.exception, at.exception
-    at.toggle(key="cur_lab").set_value(True).run()
+    at.radio(key=f"{prefix}_src").set_value("Labelled ImageNet photo").run()
     assert not at.exception, at.exception
-    sel = next(s for s in at.selectbox if s.label == "Correct class")
-    assert sel.value == labelled_samples("imagenet")[0].label == 243
+    assert at.selectbox(key=label_key).value == samples[0].label == 243
+    # another labelled photo: its own true class, whatever the model says
+    at.selectbox(key=f"{prefix}_lsample").set_value(samples[5].file).run()
+    assert at.selectbox(key=label_key).value == samples[5].label
+    # back to a bundled photo: the model's clean prediction again (coffee: espresso, 967)
+    at.radio(key=f"{prefix}_src").set_value("Bundled photo").run()
+    assert not at.exception, at.exception
+    assert at.selectbox(key=label_key).value == 967
+
+
+def test_a_labelled_photo_travels_in_the_shared_link():
+    samples = labelled_samples("imagenet")
+    at = AppTest.from_file(str(PAGES / "curves.py"), default_timeout=120)
+    at.query_params["src"] = "labelled"
+    at.query_params["lsample"] = samples[3].file
+    at.run()
+    assert not at.exception, at.exception
+    assert at.selectbox(key="cur_lsample").value == samples[3].file
+    assert at.selectbox(key="cur_label").value == samples[3].label

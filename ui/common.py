@@ -19,6 +19,7 @@ from core import safe_text
 from core.images import (ImageError, decode_cache_has, decode_image_cached, list_samples, load_sample,
                          prepare_for_model, to_tensor)
 from core.lab import demo_example, summarize
+from core.labelled_samples import TITLE, labelled_samples
 from core.models import list_models, load_model
 from core.models.checkpoint import ModelFileError
 from core.models.registry import ModelSpec
@@ -113,11 +114,18 @@ def model_picker(key: str, task: str = "classification", label: str = "Model") -
     return name
 
 
-def image_picker(key: str, default: str = "chelsea", label: str = "Image") -> tuple[Image.Image | None, str]:
-    """A bundled photo or an upload, decoded to RGB, and its name as given (an upload's file name
-    is the user's: escape it for each sink, e.g. :func:`core.safe_text.md` in Markdown). Bad files
-    get a clear message and None."""
-    source = st.radio(label, ["Bundled photo", "Upload"], horizontal=True, key=f"{key}_src")
+LABELLED_SOURCE = "Labelled ImageNet photo"
+
+
+def image_picker(key: str, default: str = "chelsea", label: str = "Image", labelled: bool = True
+                 ) -> tuple[Image.Image | None, str]:
+    """A bundled photo, a labelled ImageNet photo (``labelled``: the shipped validation photos with
+    their true class, see :func:`true_label`) or an upload, decoded to RGB, and its name as given
+    (an upload's file name is the user's: escape it for each sink, e.g. :func:`core.safe_text.md`
+    in Markdown). Bad files get a clear message and None."""
+    sources = ["Bundled photo", *([LABELLED_SOURCE] if labelled else []), "Upload"]
+    source = st.radio(label, sources, horizontal=True, key=f"{key}_src")
+    st.session_state[f"{key}_true_label"] = None
     if source == "Bundled photo":
         samples = list_samples()
         keys = [s.key for s in samples]
@@ -125,6 +133,15 @@ def image_picker(key: str, default: str = "chelsea", label: str = "Image") -> tu
         index = keys.index(default) if default in keys else 0
         chosen = st.selectbox("Photo", keys, index=index, format_func=lambda k: titles[k], key=f"{key}_sample")
         return load_sample(chosen), titles[chosen]
+    if source == LABELLED_SOURCE:
+        by_file = {s.file: s for s in labelled_samples("imagenet")}
+        chosen = st.selectbox("Labelled photo", list(by_file), key=f"{key}_lsample",
+                              format_func=lambda f: f"{f} (true class: {by_file[f].class_name})",
+                              help=f"The {TITLE['imagenet']}: ImageNet validation photos with their true class, "
+                                   "which the correct class defaults to on ImageNet models.")
+        sample = by_file[chosen]
+        st.session_state[f"{key}_true_label"] = sample.label
+        return decode_image_cached(sample.path.read_bytes(), sample.file), sample.file
     up = st.file_uploader(
         "Upload an image (PNG, JPEG, WebP, BMP, TIFF, GIF)", type=UPLOAD_TYPES, key=f"{key}_upload",
         help=upload_help(), max_upload_size=limits.MAX_UPLOAD_MB)
@@ -136,6 +153,14 @@ def image_picker(key: str, default: str = "chelsea", label: str = "Image") -> tu
     except ImageError as e:
         st.error(f"Could not use **{md_escape(up.name)}**: {md_escape(e)}")
         return None, ""
+
+
+def true_label(key: str, model: torch.nn.Module) -> int | None:
+    """The true class of the photo that :func:`image_picker` ``key`` picked, when it is a labelled
+    ImageNet photo and ``model`` has the 1,000 ImageNet classes; else None (the pages then default
+    the correct class to the model's clean prediction)."""
+    label = st.session_state.get(f"{key}_true_label")
+    return label if label is not None and len(getattr(model, "class_names", ())) == 1000 else None
 
 
 # The default photo of the single-image pages: the one bundled photo the default model is sure
@@ -150,7 +175,7 @@ def image_and_model(key: str, task: str = "classification", default: str = DEFAU
 
     Returns (image or None, its label — raw, escape it where shown —, model name, the shared model)."""
     st.header("Image")
-    img, label = image_picker(key, default=default)
+    img, label = image_picker(key, default=default, labelled=task == "classification")
     st.header("Model")
     name = model_picker(key, task)
     return img, label, name, get_model(name)

@@ -37,6 +37,7 @@ from core import limits, safe_text
 from core.attacks import ATTACKS, default_threat
 from core.defenses import DEFENSES
 from core.images import list_samples
+from core.labelled_samples import labelled_samples
 from core.models import list_models
 from core.attacks.specs import ATTACK_SPECS, EPS_L2_MAX, EPS_LINF_MAX_K, GOALS, AttackParam
 from ui.run import pin
@@ -291,17 +292,20 @@ def share_caption(uploads: bool = True) -> None:
 
 
 # --------------------------------------------------------------------------- shared pickers
-SOURCE_TO_WIDGET = {"bundled": "Bundled photo", "upload": "Upload"}
+SOURCE_TO_WIDGET = {"bundled": "Bundled photo", "labelled": "Labelled ImageNet photo", "upload": "Upload"}
 
 
 def image_picker_params(prefix: str) -> list[UrlParam]:
-    """``ui.common.image_picker(prefix)``: source (bundled/upload) and the bundled photo."""
+    """``ui.common.image_picker(prefix)``: source (bundled/labelled/upload) and the photo."""
     return [
         UrlParam("src", f"{prefix}_src", "choice", choices=list(SOURCE_TO_WIDGET),
                  url_to_widget=lambda v: SOURCE_TO_WIDGET[v],
                  widget_to_url=lambda w: {b: a for a, b in SOURCE_TO_WIDGET.items()}.get(w, "bundled")),
         UrlParam("sample", f"{prefix}_sample", "choice", choices=lambda: [s.key for s in list_samples()],
                  when=lambda s: s.get(f"{prefix}_src", "Bundled photo") == "Bundled photo"),
+        UrlParam("lsample", f"{prefix}_lsample", "choice",
+                 choices=lambda: [s.file for s in labelled_samples("imagenet")],
+                 when=lambda s: s.get(f"{prefix}_src") == SOURCE_TO_WIDGET["labelled"]),
     ]
 
 

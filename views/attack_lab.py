@@ -11,7 +11,7 @@ from core.report import attack_report
 from core.viz.attack import delta_heatmap, trajectory_figure
 from core.viz.common import amplified_perturbation, to_numpy_image, topk_bar
 from core.safe_text import md
-from ui.common import action_bar, attack_picker, device_caption, get_model, image_and_model, image_tensor, intro
+from ui.common import action_bar, attack_picker, device_caption, get_model, image_and_model, image_tensor, intro, true_label
 from ui.defenses import defense_settings
 from ui.presenter import big, is_presenter, key_numbers
 from ui.presets import consume_autorun, preset_bar
@@ -72,11 +72,14 @@ if img is None:
 x = image_tensor(img, model_name)
 inputs = (x, model_name)
 clean_top = topk(predict(model, x), model.class_names)
-input_default("lab_label", clean_top.top1, inputs)  # the new photo's class, not the previous one's
+known = true_label("lab", model)  # a labelled ImageNet photo's true class
+# The new photo's class, not the previous one's: its true class where known, else the clean prediction.
+input_default("lab_label", clean_top.top1 if known is None else known, inputs)
 label = st.selectbox(
     "Correct class (the attack pushes the model away from it)", range(len(model.class_names)),
     format_func=lambda i: f"{i}: {model.class_names[i]}", key="lab_label",
-    help="By default the model's own clean prediction; set it if you know the true class.")
+    help="By default the true class of a labelled photo, otherwise the model's own clean prediction; "
+         "set it if you know the true class.")
 
 shown = run_and_show(
     "lab", run=run, inputs=inputs, button="Run attack",

@@ -10,14 +10,12 @@ from core.attacks import ATTACK_INFO, ATTACKS, Goal, ThreatModel, default_threat
 from core.defenses import DEFENSES
 from core.lab import clean_notes
 from core.curves import NO_DEFENSE, WORST_CASE, CurveAttack, curves_with_extras, worst_case_rows
-from core.images import decode_image
-from core.labelled_samples import TITLE, labelled_samples
 from core.report import curves_report
 from core.viz.common import to_numpy_image
 from core.viz.curves import certified_radius_figure, curve_figure, eps_axis
 from core.viz.defenses import image_grid_figure
 from core.safe_text import md
-from ui.common import action_bar, device_caption, image_and_model, image_tensor, intro
+from ui.common import action_bar, device_caption, image_and_model, image_tensor, intro, true_label
 from ui.presets import consume_autorun, preset_bar
 from ui.sweep_widgets import defenses_input, format_numbers, numbers_input, parse_numbers, stop_button
 from ui.report import report_download
@@ -94,14 +92,6 @@ action = action_bar()  # the run button, on the first screen (ui/common.py)
 
 with st.sidebar:
     img, img_label, model_name, model = image_and_model(P)
-    true_label = None  # the labelled ImageNet sample gives the true class
-    samples_l = labelled_samples("imagenet")
-    if len(model.class_names) == 1000 and st.toggle(f"Use the {TITLE['imagenet']} instead", False, key=f"{P}_lab",
-                                                    help="20 ImageNet validation photos with their true labels."):
-        pick = st.selectbox("Labelled photo", range(len(samples_l)), key=f"{P}_lab_pick",
-                            format_func=lambda i: f"{samples_l[i].file} ({samples_l[i].class_name})")
-        img = decode_image(samples_l[pick].path.read_bytes(), samples_l[pick].file)
-        img_label, true_label = samples_l[pick].file, samples_l[pick].label
     st.header("Attacks")
     norm = st.radio("Norm", ["linf", "l2"], horizontal=True, key=f"{P}_norm",
                     format_func=lambda n: {"linf": "L∞", "l2": "L2"}[n])
@@ -171,10 +161,12 @@ x = image_tensor(img, model_name)
 clean_top = topk(predict(model, x), model.class_names)
 names = model.class_names
 # The new photo's class, not the previous one's; a labelled sample's true class where known.
-input_default(f"{P}_label", clean_top.top1 if true_label is None else true_label, (x, model_name))
+known = true_label(P, model)
+input_default(f"{P}_label", clean_top.top1 if known is None else known, (x, model_name))
 label = st.selectbox("Correct class", range(len(names)), key=f"{P}_label",
                      format_func=lambda i: f"{i}: {names[i]}",
-                     help="By default the model's own clean prediction; set it if you know the true class.")
+                     help="By default the true class of a labelled photo, otherwise the model's own clean "
+                          "prediction; set it if you know the true class.")
 
 def _template(a: str) -> ThreatModel:
     eps0 = 1.0 if norm == "l2" else 4 / 255

@@ -11,7 +11,7 @@ from core.defenses.equivariance import equivariance_error_summary
 from core.viz.common import amplified_perturbation, to_numpy_image
 from core.viz.defenses import defense_comparison_figure, equivariance_error_figure, purification_trajectory_figure
 from core.safe_text import md
-from ui.common import action_bar, attack_picker, device_caption, image_and_model, image_tensor, intro
+from ui.common import action_bar, attack_picker, device_caption, image_and_model, image_tensor, intro, true_label
 from ui.presets import consume_autorun, preset_bar
 from ui.defenses import defense_picker
 from ui.run import input_default, run_and_show
@@ -67,11 +67,14 @@ if adaptive and any(isinstance(d, EquivariancePurification) for d in defenses.va
 x = image_tensor(img, model_name)
 inputs = (x, model_name)
 clean_top = topk(predict(model, x), model.class_names)
-input_default("def_label", clean_top.top1, inputs)  # the new photo's class, not the previous one's
+known = true_label("def", model)  # a labelled ImageNet photo's true class
+# The new photo's class, not the previous one's: its true class where known, else the clean prediction.
+input_default("def_label", clean_top.top1 if known is None else known, inputs)
 label = st.selectbox(
     "Correct class", range(len(model.class_names)),
     format_func=lambda i: f"{i}: {model.class_names[i]}", key="def_label",
-    help="By default the undefended model's clean prediction; set it if you know the true class.")
+    help="By default the true class of a labelled photo, otherwise the undefended model's clean "
+         "prediction; set it if you know the true class.")
 
 if not defenses:
     st.info("Choose at least one defense above.")

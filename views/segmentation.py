@@ -38,7 +38,7 @@ action = action_bar()  # the run button, on the first screen (ui/common.py)
 
 with st.sidebar:
     st.header("Photo")
-    img, img_label = image_picker("seg", default="astronaut")
+    img, img_label = image_picker("seg", default="astronaut", labelled=False)
     st.header("Mask model")
     seg_names = [s.name for s in list_models("segmentation")]
     source = st.selectbox("Model", seg_names + [CAM], key="seg_model",
@@ -49,7 +49,7 @@ with st.sidebar:
     goal = goal_picker("seg")
     other_img = None
     if goal.mode == "other":
-        other_img, _ = image_picker("seg_other", default="grace_hopper", label="Photo whose mask to copy")
+        other_img, _ = image_picker("seg_other", default="grace_hopper", label="Photo whose mask to copy", labelled=False)
     threat, seed = threat_picker("seg")
     st.header("Defense")
     features = ["logits", "cam"] if source == CAM else ["logits", "decoder3", "probs"]
