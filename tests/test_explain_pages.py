@@ -1,6 +1,8 @@
 """The Saliency, Channels and Feature maps pages driven headless with AppTest (light settings)."""
 from __future__ import annotations
 
+import json
+
 from pathlib import Path
 
 import pytest
@@ -87,6 +89,10 @@ def test_feature_maps_page_sizes_demo_and_comparison():
     assert list(df["smallest flipping ε (/255)"]) == ["—", "—"]
     assert (df["logit change"] > 0).all()
     assert _charts(at) == 3
+    sens = next(json.loads(c.proto.spec) for c in at.get("plotly_chart") if "fixed random noise" in c.proto.spec)
+    # no bisection: one panel (no empty ε chart); the rightmost point's label sits to its left
+    assert [a["text"] for a in sens["layout"]["annotations"]] == ["Relative change under fixed random noise"]
+    assert sens["data"][0]["textposition"] == ["top right", "top left"]
     # bisection on, one setting
     at.checkbox(key="fm_bisect").check().run()
     at.multiselect(key="fm_stride").set_value([]).run()
@@ -94,3 +100,5 @@ def test_feature_maps_page_sizes_demo_and_comparison():
     assert not at.exception, at.exception
     eps = at.dataframe[0].value["smallest flipping ε (/255)"][0]
     assert eps.startswith(">") or 0 < float(eps) <= 2.0
+    sens = next(json.loads(c.proto.spec) for c in at.get("plotly_chart") if "fixed random noise" in c.proto.spec)
+    assert len(sens["layout"]["annotations"]) == 2  # with bisection: the ε panel too

@@ -40,7 +40,7 @@ with st.sidebar:
                                   "stages after it cost more.")
     st.header("Measurements")
     sigma = st.slider("Noise σ (k/255)", 1, 16, 4, key="fm_sigma") / 255
-    pgd_eps = st.select_slider("Short PGD ε (k/255)", [0.0625, 0.125, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0], 0.0625,
+    pgd_eps = st.select_slider("Short PGD ε (k/255)", [0.0625, 0.125, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0], 0.25,
                                key="fm_pgd_eps", format_func=lambda v: f"{v:g}") / 255
     pgd_steps = st.slider("PGD steps", 1, 10, 5, key="fm_pgd_steps")
     bisect = st.checkbox("Smallest flipping ε (bisection, ≈ 10–20 s)", False, key="fm_bisect",

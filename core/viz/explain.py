@@ -164,20 +164,28 @@ def stage_sizes_figure(sizes: dict[str, dict[str, tuple[int, int, int]]], height
 
 
 def sensitivity_figure(results: Sequence[SettingResult], height: int = 380) -> go.Figure:
-    """Noise sensitivity and smallest flipping ε against the last map's H×W."""
+    """Noise sensitivity (and, where bisection ran, the smallest flipping ε) against the last
+    map's H×W. Without any bisection result the figure has only the sensitivity panel."""
     x = [r.final_positions for r in results]
     labels = [r.setting.label for r in results]
-    fig = make_subplots(rows=1, cols=2, subplot_titles=("Relative change under fixed random noise",
-                                                        "Smallest ε that flips the label (PGD)"))
+    # Labels to the left of the rightmost points and to the right of the others, so that none is
+    # cut off at the plot's edge.
+    right = max(x)
+    where = ["top left" if v == right and v != min(x) else "top right" for v in x]
+    eps = [None if r.min_eps is None or r.min_eps.eps is None else r.min_eps.eps * 255 for r in results]
+    with_eps = any(r.min_eps is not None for r in results)
+    fig = make_subplots(rows=1, cols=2 if with_eps else 1,
+                        subplot_titles=("Relative change under fixed random noise",
+                                        *(["Smallest ε that flips the label (PGD)"] if with_eps else [])))
     for key, name, colour in (("pooled", "pooled feature", "#1f77b4"), ("logits", "logits", "#ff7f0e")):
         fig.add_trace(go.Scatter(x=x, y=[r.sensitivity[key] for r in results], mode="markers+text", name=name,
-                                 text=labels, textposition="top center", marker=dict(size=10, color=colour)), 1, 1)
-    eps = [None if r.min_eps is None or r.min_eps.eps is None else r.min_eps.eps * 255 for r in results]
-    fig.add_trace(go.Scatter(x=x, y=eps, mode="markers+text", text=labels, textposition="top center",
-                             name="smallest ε", marker=dict(size=10, color="#2ca02c", symbol="diamond")), 1, 2)
+                                 text=labels, textposition=where, marker=dict(size=10, color=colour)), 1, 1)
+    if with_eps:
+        fig.add_trace(go.Scatter(x=x, y=eps, mode="markers+text", text=labels, textposition=where,
+                                 name="smallest ε", marker=dict(size=10, color="#2ca02c", symbol="diamond")), 1, 2)
+        fig.update_yaxes(title_text="ε · 255", row=1, col=2)
     fig.update_xaxes(title_text="positions of the last map (H×W)", type="log")
     fig.update_yaxes(title_text="‖Δ‖ / ‖·‖", row=1, col=1)
-    fig.update_yaxes(title_text="ε · 255", row=1, col=2)
     fig.update_layout(height=height, margin=dict(l=10, r=10, t=40, b=10), font=FONT,
                       legend=dict(orientation="h", y=-0.2))
     return fig
