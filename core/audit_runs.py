@@ -22,10 +22,21 @@ from dataclasses import dataclass
 from typing import Any, Sequence
 
 import torch
+from PIL import Image
 from torch import nn
 
+from core.attacks.cifs_adaptive import has_cifs
+from core.attacks.cifs_adaptive import through_mask as mask_view
 from core.audit import AuditConfig, AuditResult, audit
+from core.defenses import make_defense
+from core.image_sets import read_bundled
+from core.images import prepare_for_model, to_tensor
+from core.labelled_samples import labelled_samples
+from core.models import get_spec, load_model
 from core.progress import ProgressFn
+from core.report import Report
+from core.train.data import load_test_subset, to_float
+from core.viz.audit import attack_comparison_figure, checklist_rows, success_vs_eps_figure
 
 ZOO_SURROGATE = "fmnist-pgd-at"
 
@@ -56,30 +67,18 @@ def prepare(model_name: str, *, n: int = 100, samples: Sequence[str] | None = No
     """Load the model, the labelled batch, the defense view and the surrogate. ``labelled``
     (ImageNet models): the shipped labelled ImageNet sample (true labels) instead of the bundled
     photos."""
-    from core.models import get_spec, load_model
-
     spec = get_spec(model_name)
     model = load_model(model_name)
     if spec.task == "fashion-mnist":
-        from core.train.data import load_test_subset, to_float
-
         xs, ys, _ = load_test_subset()
         x, y = to_float(xs)[:n], ys[:n].long()
         data = f"first {x.shape[0]} images of the shipped Fashion-MNIST test subset"
     elif spec.task == "classification" and labelled:
-        from PIL import Image
-
-        from core.images import prepare_for_model, to_tensor
-        from core.labelled_samples import labelled_samples
-
         items = labelled_samples("imagenet")[:n]
         x = torch.cat([to_tensor(prepare_for_model(Image.open(it.path).convert("RGB"), spec)) for it in items])
         y = torch.tensor([it.label for it in items], dtype=torch.long)
         data = f"{x.shape[0]} photos of the shipped labelled ImageNet sample (true labels)"
     elif spec.task == "classification":
-        from core.image_sets import read_bundled
-        from core.images import prepare_for_model, to_tensor
-
         imgs = read_bundled(lambda im: to_tensor(prepare_for_model(im, spec)), samples, max_images=n)
         if not imgs.items:
             raise ValueError("no bundled photos to audit")
@@ -93,15 +92,11 @@ def prepare(model_name: str, *, n: int = 100, samples: Sequence[str] | None = No
     target: nn.Module = model
     randomized = False
     if through_mask:
-        from core.attacks.cifs_adaptive import has_cifs, through_mask as view
-
         if not has_cifs(model):
             raise ValueError(f"{model_name} has no CIFS mask to differentiate")
-        target = view(model)
+        target = mask_view(model)
         desc += " (attacked through its CIFS mask)"
     if defense is not None:
-        from core.defenses import make_defense
-
         name, params = defense
         d = make_defense(name, model, **dict(params))
         target = d.as_model(adaptive=adaptive)
@@ -120,8 +115,6 @@ def prepare(model_name: str, *, n: int = 100, samples: Sequence[str] | None = No
 
 def default_config(model_name: str, **overrides: Any) -> AuditConfig:
     """The audit budget for a model: ε 0.1 for the zoo, 4/255 otherwise; Square's p_init by size."""
-    from core.models import get_spec
-
     spec = get_spec(model_name)
     small = spec.task == "fashion-mnist"
     norm = overrides.get("norm", "linf")
@@ -142,9 +135,6 @@ def run_audit(target: AuditTarget, config: AuditConfig, *, seed: int = 0, progre
 
 def audit_report(result: AuditResult, target: AuditTarget, settings: dict, seed: int):
     """The page's report download (core.report.Report): checklist, figures, numbers."""
-    from core.report import Report
-    from core.viz.audit import attack_comparison_figure, checklist_rows, success_vs_eps_figure
-
     rep = Report(f"Gradient-masking audit: {target.description}", page="views/audit.py", settings=settings,
                  seeds={"audit": seed}, notes=list(result.notes))
     rep.add_section("Verdict", ("Flagged: " + ", ".join(result.flags())) if result.flagged else "No check warns.")

@@ -30,16 +30,33 @@ line too, never a traceback.
 from __future__ import annotations
 
 import argparse
+import json
+import math
+import os
+import shlex
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any, Sequence, TextIO
 
-
 from core import limits
+from core.attacks import ATTACKS
+from core.attacks.specs import ATTACK_SPECS
+from core.audit_runs import default_config, prepare, run_audit
+from core.cli_scale import (EXIT_ERROR, EXIT_INTERRUPTED, EXIT_OK, add_scale_options, check_scale_options,
+                            evaluate_at_scale, write_outputs)
+from core.defenses import DEFENSE_PARAMS, DEFENSES, default_params
+from core.evaluate import WORST_CASE, WORST_CASE_CLI, EvalSettings
+from core.image_sets import NAMED_SOURCES
+from core.images import list_samples
+from core.labelled_samples import register_labelled_sources
+from core.models import get_spec, list_models
+from core.models.checkpoint import ModelFileError
+from core.models.user_models import _REGISTERED, build_model, failed_models, use_models_file
 from core.safe_text import terminal
 
-EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+EXIT_USAGE = 2  # bad options (argparse's own code); the other exit codes are core.cli_scale's
 
 
 class TextProgress:
@@ -104,8 +121,6 @@ def parse_eps(text: str, norm: str) -> list[float]:
 def parse_defense(text: str) -> tuple[str, tuple[tuple[str, Any], ...]]:
     """``NAME`` or ``NAME:key=value,key=value`` (values as the app's widgets show them: k/255
     for ε-like settings, ``+``-separated lists for multiple choices)."""
-    from core.defenses import DEFENSE_PARAMS, DEFENSES
-
     name, _, rest = text.partition(":")
     name = name.strip()
     if name not in DEFENSES:
@@ -146,8 +161,6 @@ def parse_defense(text: str) -> tuple[str, tuple[tuple[str, Any], ...]]:
 def defense_arg(name: str, params: Sequence[tuple[str, Any]] | dict) -> str:
     """The ``--defense`` argument for a defense and its settings (the inverse of
     :func:`parse_defense`); only settings that differ from the defaults are written."""
-    from core.defenses import DEFENSE_PARAMS, default_params
-
     specs = {p.name: p for p in DEFENSE_PARAMS.get(name, ())}
     defaults = default_params(name)
     parts = []
@@ -171,18 +184,12 @@ def cli_command(settings: Any, source: str = "bundled", samples: Sequence[str] |
                 out: str = "results") -> str:
     """The shell command that evaluates the same images with the same settings
     (:class:`core.evaluate.EvalSettings`)."""
-    import shlex
-
-    from core.attacks import ATTACKS
-
     s = settings
     t = s.threat()
     eps = ",".join(f"{e * 255:.6g}" if s.norm == "linf" else f"{e:.6g}" for e in s.eps)
     args = ["python", "-m", "core", "evaluate", source]
     if samples:
         args += ["--samples", ",".join(samples)]
-    from core.evaluate import WORST_CASE_CLI
-
     args += ["--model", s.model, "--attack", WORST_CASE_CLI if s.worst_case else s.attack]
     if s.norm != ("linf" if s.worst_case else ATTACKS[s.attack].norms[0]):
         args += ["--norm", s.norm]
@@ -225,8 +232,6 @@ def attack_keyword_options() -> dict[str, tuple[Any, list[str]]]:
     """The command line's options for the attacks' own keywords, derived from
     :data:`core.attacks.specs.ATTACK_SPECS`: ``--binary-steps``, ``--clip-to-eps``… → (the
     parameter's description, the attacks that take it)."""
-    from core.attacks.specs import ATTACK_SPECS
-
     out: dict[str, tuple[Any, list[str]]] = {}
     for name, spec in ATTACK_SPECS.items():
         for p in spec.params:
@@ -237,8 +242,6 @@ def attack_keyword_options() -> dict[str, tuple[Any, list[str]]]:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from core.attacks import ATTACKS
-
     p = argparse.ArgumentParser(prog="python -m core", description="Robustness Explorer from the command line.")
     sub = p.add_subparsers(dest="command", required=True)
     e = sub.add_parser("evaluate", help="evaluate a folder, a .zip of images, or the bundled photos",
@@ -248,8 +251,6 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--samples", default=None, metavar="KEY,KEY",
                    help="with the source 'bundled': only these bundled photos (sample keys, e.g. chelsea,coffee)")
     e.add_argument("--model", default="EfficientNet-Lite0", help="registered classifier (default: %(default)s)")
-    from core.evaluate import WORST_CASE_CLI
-
     e.add_argument("--attack", default="FGSM", choices=[*ATTACKS, WORST_CASE_CLI],
                    help=f"attack (default: %(default)s); {WORST_CASE_CLI}: the worst case per image and ε over "
                         "APGD-CE, targeted APGD-DLR and Square (the robust accuracy to quote; --steps sets APGD's "
@@ -283,8 +284,6 @@ def build_parser() -> argparse.ArgumentParser:
                    help="use at most this many images (by name; default: all, no ceiling on the command line)")
     e.add_argument("--out", required=True, help="output folder (created if needed)")
     e.add_argument("--quiet", action="store_true", help="no progress bar")
-    from core.cli_scale import add_scale_options
-
     add_scale_options(e)
     e.add_argument("--models", default=None, metavar="FILE.toml",
                    help="a model description file (your own classifiers; default: $EXPLORER_MODELS or ./models.toml)")
@@ -299,10 +298,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 def cmd_models(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
     """``python -m core models [--check]``: registered models, user models' errors and probes."""
-    from core.models import list_models
-    from core.models.checkpoint import ModelFileError
-    from core.models.user_models import _REGISTERED, build_model, failed_models
-
     code = EXIT_OK
     for s in list_models():
         stdout.write(f"{s.name}\t{s.task}\t{s.origin}\t{s.source}\n")
@@ -322,8 +317,6 @@ def cmd_models(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
 
 def add_audit_parser(sub: Any) -> None:
     """``python -m core audit``: the gradient-masking audit (core/audit.py)."""
-    from core import limits
-
     a = sub.add_parser("audit", help="check a model (or a defense) for signs of gradient masking",
                        description="Run the gradient-masking audit of core/audit.py on a zoo model (shipped test "
                                    "subset) or an ImageNet classifier (bundled photos) and print each check's verdict.")
@@ -355,11 +348,6 @@ def _parse_fraction(text: str) -> float:
 
 
 def cmd_audit(args: argparse.Namespace, stderr: TextIO) -> int:
-    import json
-
-    from core import limits
-    from core.audit_runs import default_config, prepare, run_audit
-
     try:
         if not 1 <= args.n <= limits.MAX_EVAL_IMAGES:
             raise ValueError(f"--n must be in 1..{limits.MAX_EVAL_IMAGES}")
@@ -393,9 +381,6 @@ def cmd_audit(args: argparse.Namespace, stderr: TextIO) -> int:
 
 
 def _settings(args: argparse.Namespace) -> Any:
-    from core.attacks import ATTACKS
-    from core.evaluate import EvalSettings
-
     attack, norm, params = _attack_choice(args)
     eps = parse_eps(args.eps, norm)
     defenses = tuple(parse_defense(d) for d in args.defense)
@@ -414,38 +399,11 @@ def _settings(args: argparse.Namespace) -> Any:
 def _attack_choice(args: argparse.Namespace) -> tuple[str, str, tuple]:
     """(attack name of EvalSettings, norm, attack_params) of the options; ``worst-case`` is the
     ensemble (:data:`core.evaluate.WORST_CASE`)."""
-    from core.attacks import ATTACKS
-    from core.evaluate import WORST_CASE, WORST_CASE_CLI
-
     if args.attack == WORST_CASE_CLI:
         params = tuple((k, v) for k, v in (("n_targets", getattr(args, "targets", None)),
                                             ("square_queries", getattr(args, "square_queries", None))) if v is not None)
         return WORST_CASE, args.norm or "linf", params
     return args.attack, args.norm or ATTACKS[args.attack].norms[0], ()
-
-
-def write_outputs(result: Any, class_names: Sequence[str], out: Path) -> dict[str, Path]:
-    """summary.csv, images.csv, results.json and report.html of a batch result."""
-    from core.curves import NO_DEFENSE
-    from core.evaluate import batch_report, write_csv
-
-    out.mkdir(parents=True, exist_ok=True)
-    paths = {k: out / f for k, f in (("summary", "summary.csv"), ("images", "images.csv"), ("json", "results.json"),
-                                      ("html", "report.html"))}
-    norm = result.settings.norm
-    # the bare model's rows carry the per-attack breakdown (which attack fooled each image first)
-    by_eps = {b["eps"]: b for b in result.breakdown()}
-    extra = ["clean_misclassified", *[f"fooled_by_{a}" for a in result.breakdown_attacks()], "not_fooled"]
-    rows = [{**r, "eps_255": r["eps"] * 255 if norm == "linf" else "",
-             **({k: by_eps[r["eps"]][k] for k in extra} if r["kind"] == "attack" and r["defense"] == NO_DEFENSE
-                and r["eps"] in by_eps else {})} for r in result.summary()]
-    write_csv(rows, paths["summary"], ["defense", "kind", "attack", "eps", "eps_255", "n", "accuracy", "success_rate",
-                                       "abstain_rate", "mean_confidence", *extra])
-    write_csv(result.image_rows(class_names), paths["images"])
-    rep = batch_report(result, class_names, page="python -m core evaluate")
-    paths["json"].write_text(rep.to_json(), encoding="utf-8")
-    paths["html"].write_text(rep.to_html(), encoding="utf-8")
-    return paths
 
 
 # ----------------------------------------------------------------------------- validation (before any work)
@@ -462,9 +420,6 @@ def check_out_dir(out: str, create: bool = True) -> str | None:
     """Why ``--out`` cannot be used (a file, not writable, under a file), or None. With
     ``create``, makes the folder (as the run would) and writes and removes a probe file in it;
     otherwise checks the nearest existing folder's permissions only."""
-    import os
-    import tempfile
-
     p = Path(out)
     if p.exists() and not p.is_dir():
         return f"--out {out} is a file, not a folder"
@@ -487,10 +442,6 @@ def check_out_dir(out: str, create: bool = True) -> str | None:
 
 def check_source(source: str, samples: str | None) -> str | None:
     """Why the source (and ``--samples``) cannot be read, or None (nothing is decoded here)."""
-    from core.image_sets import NAMED_SOURCES
-    from core.images import list_samples
-    from core.labelled_samples import register_labelled_sources
-
     register_labelled_sources()
     if samples is not None:
         if source != "bundled":
@@ -508,11 +459,6 @@ def check_source(source: str, samples: str | None) -> str | None:
 
 def validate_evaluate(args: argparse.Namespace) -> tuple[Any, list[str]]:
     """(settings or None, every problem with the options), checked before any work."""
-    import math
-
-    from core.attacks import ATTACKS
-    from core.models import get_spec
-
     errors: list[str] = []
     why = check_source(str(args.source), args.samples)
     if why:
@@ -523,8 +469,6 @@ def validate_evaluate(args: argparse.Namespace) -> tuple[Any, list[str]]:
             errors.append(f"--model {args.model} is not a classifier")
     except (KeyError, ValueError) as e:
         errors.append(f"--model: {e.args[0] if e.args else e}")
-    from core.evaluate import WORST_CASE_CLI
-
     worst = args.attack == WORST_CASE_CLI
     _, norm, _ = _attack_choice(args)
     if not worst and norm not in ATTACKS[args.attack].norms:
@@ -563,8 +507,6 @@ def validate_evaluate(args: argparse.Namespace) -> tuple[Any, list[str]]:
         errors.append(f"--seed must be in 0..{2**31 - 1}, not {args.seed}")
     if args.max_images is not None and args.max_images < 1:
         errors.append(f"--max-images must be at least 1, not {args.max_images}")
-    from core.cli_scale import check_scale_options
-
     errors += check_scale_options(args)
     for d in args.defense:
         try:
@@ -586,9 +528,6 @@ def validate_evaluate(args: argparse.Namespace) -> tuple[Any, list[str]]:
 
 
 def cmd_evaluate(args: argparse.Namespace, stderr: TextIO) -> int:
-    from core.cli_scale import evaluate_at_scale
-    from core.models import get_spec
-
     settings, errors = validate_evaluate(args)
     if errors:
         for e in errors:
@@ -602,8 +541,6 @@ def main(argv: Sequence[str] | None = None, stderr: TextIO | None = None) -> int
     stderr = stderr if stderr is not None else sys.stderr
     args = build_parser().parse_args(argv)  # argparse's own errors: usage + one line, exit 2
     if getattr(args, "models", None):
-        from core.models.user_models import use_models_file  # registers the file's models on first use
-
         try:
             use_models_file(args.models)
         except Exception as e:  # noqa: BLE001 - never a traceback on the command line

@@ -7,11 +7,26 @@ true labels (``--labels``), resumable results in the output folder, and the loca
 from __future__ import annotations
 
 import argparse
+import os
 import time
 from pathlib import Path
-from typing import Any, Callable, Iterator, TextIO
+from typing import Any, Callable, Iterator, Sequence, TextIO
 
+from core.curves import NO_DEFENSE
+from core.device import describe_device
+from core.engine import run_evaluation
+from core.evaluate import BatchResult, batch_report, write_csv
+from core.image_sets import NAMED_SOURCES, ImageSetError, iter_images
+from core.images import list_samples, prepare_for_model, to_tensor
 from core.labelled_samples import LABELLED_SOURCES, register_labelled_sources
+from core.labels import LabelError, Labeler, parse_labels
+from core.limits import CLI_READ_BUDGET
+from core.models import get_spec, load_model
+from core.models.imagenet import imagenet_classes
+from core.runs import RunMismatch, RunStore, run_fingerprint
+from core.safe_text import terminal
+
+EXIT_OK, EXIT_ERROR, EXIT_INTERRUPTED = 0, 1, 130  # the command line's exit codes (core.cli adds EXIT_USAGE)
 
 
 def add_scale_options(e: argparse.ArgumentParser) -> None:
@@ -101,10 +116,6 @@ class ImageProgress:
 def count_files(source: str) -> int:
     """The number of files under a folder source (for the ETA; the reader walks lazily and does not
     know it in advance), 0 for other sources (archives and list files report their own count)."""
-    import os
-
-    from core.image_sets import NAMED_SOURCES
-
     p = Path(NAMED_SOURCES[source]()) if source in NAMED_SOURCES else Path(source)
     if not p.is_dir():
         return 0
@@ -129,18 +140,6 @@ def _select(items: Iterator[Any], samples: list[str] | None, max_images: int | N
 
 def evaluate_at_scale(args: argparse.Namespace, settings: Any, stderr: TextIO) -> int:
     """Run ``python -m core evaluate`` (options already parsed into ``settings``); the exit code."""
-    from core.cli import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_OK, write_outputs
-    from core.device import describe_device
-    from core.engine import run_evaluation
-    from core.evaluate import BatchResult
-    from core.image_sets import ImageSetError, iter_images
-    from core.images import list_samples, prepare_for_model, to_tensor
-    from core.labels import LabelError, Labeler, parse_labels
-    from core.limits import CLI_READ_BUDGET
-    from core.models import get_spec, load_model
-    from core.runs import RunMismatch, RunStore, run_fingerprint
-    from core.safe_text import terminal
-
     def fail(msg: str) -> int:
         stderr.write(f"error: {terminal(msg)}\n")
         return EXIT_ERROR
@@ -254,17 +253,34 @@ def evaluate_at_scale(args: argparse.Namespace, settings: Any, stderr: TextIO) -
     return code
 
 
+def write_outputs(result: Any, class_names: Sequence[str], out: Path) -> dict[str, Path]:
+    """summary.csv, images.csv, results.json and report.html of a batch result."""
+    out.mkdir(parents=True, exist_ok=True)
+    paths = {k: out / f for k, f in (("summary", "summary.csv"), ("images", "images.csv"), ("json", "results.json"),
+                                      ("html", "report.html"))}
+    norm = result.settings.norm
+    # the bare model's rows carry the per-attack breakdown (which attack fooled each image first)
+    by_eps = {b["eps"]: b for b in result.breakdown()}
+    extra = ["clean_misclassified", *[f"fooled_by_{a}" for a in result.breakdown_attacks()], "not_fooled"]
+    rows = [{**r, "eps_255": r["eps"] * 255 if norm == "linf" else "",
+             **({k: by_eps[r["eps"]][k] for k in extra} if r["kind"] == "attack" and r["defense"] == NO_DEFENSE
+                and r["eps"] in by_eps else {})} for r in result.summary()]
+    write_csv(rows, paths["summary"], ["defense", "kind", "attack", "eps", "eps_255", "n", "accuracy", "success_rate",
+                                       "abstain_rate", "mean_confidence", *extra])
+    write_csv(result.image_rows(class_names), paths["images"])
+    rep = batch_report(result, class_names, page="python -m core evaluate")
+    paths["json"].write_text(rep.to_json(), encoding="utf-8")
+    paths["html"].write_text(rep.to_html(), encoding="utf-8")
+    return paths
+
+
 def _class_names(model_name: str) -> list[str]:
     """The class names of a registered model without loading it on this process when possible."""
-    from core.models import get_spec, load_model
-
     spec = get_spec(model_name)
     if spec.task == "classification" and spec.num_classes == 1000:
-        from core.models.imagenet import imagenet_classes
-
         return imagenet_classes()
     return list(load_model(model_name, device="cpu").class_names)
 
 
-__all__ = ["LABELLED_SOURCES", "add_scale_options", "check_scale_options", "evaluate_at_scale",
-           "register_labelled_sources"]
+__all__ = ["EXIT_ERROR", "EXIT_INTERRUPTED", "EXIT_OK", "LABELLED_SOURCES", "add_scale_options", "check_scale_options",
+           "evaluate_at_scale", "register_labelled_sources", "write_outputs"]

@@ -23,58 +23,21 @@ loses at most the images in flight.
 """
 from __future__ import annotations
 
+import tempfile
 import time
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Iterator
 
 import torch
 
-from core.evaluate import BatchResult, EvalSettings, ImageEval, evaluate_image, evaluate_images
+from core.evaluate import BatchResult, EvalSettings, ImageEval, evaluate_images
 from core.labels import LabelError, Labeler
 from core.progress import ProgressFn, report
+from core.ray_engine import run_ray
 from core.runs import RunStore
+from core.worker import ImageWorker, Job, run_local
 
 ENGINES = ("local", "ray")
-
-
-@dataclass(frozen=True)
-class Job:
-    """One image to evaluate."""
-
-    key: str
-    name: str
-    x: torch.Tensor  # (1, 3, H, W) in [0, 1], already prepared for the model
-    label: int | None
-
-
-class ImageWorker:
-    """Loads the model once and evaluates images one at a time (the body of both engines)."""
-
-    def __init__(self, model_name: str, settings: EvalSettings, threads: int = 1,
-                 model: torch.nn.Module | None = None) -> None:
-        torch.set_num_threads(max(1, int(threads)))
-        if model is None:
-            from core.models import load_model
-
-            model = load_model(model_name)
-        self.model = model
-        self.settings = settings
-        self.defenses = settings.build_defenses(model)
-        self.class_names = getattr(model, "class_names", None)
-
-    def evaluate(self, job: Job) -> ImageEval:
-        x = job.x if job.x.dim() == 4 else job.x.unsqueeze(0)
-        return evaluate_image(self.model, x, job.name, self.settings, self.defenses, class_names=self.class_names,
-                              label=job.label, key=job.key)
-
-
-ResultFn = Callable[[ImageEval], None]
-
-
-def run_local(jobs: Iterable[Job], worker: ImageWorker, on_result: ResultFn) -> None:
-    """The local engine: every job in this process, in order."""
-    for job in jobs:
-        on_result(worker.evaluate(job))
 
 
 @dataclass
@@ -143,8 +106,6 @@ def run_evaluation(items: Iterable[Any], settings: EvalSettings, *, model_name: 
         if engine == "local":
             run_local(jobs(), ImageWorker(model_name, settings, threads, model=model), on_result)
         else:
-            from core.ray_engine import run_ray
-
             run_ray(jobs(), model_name=model_name, settings=settings, threads=threads, workers=workers,
                     address=address, gpus_per_worker=gpus_per_worker, on_result=on_result)
         out.complete = True
@@ -162,8 +123,6 @@ def evaluate_on_cluster(items: list[Any], settings: EvalSettings, labeler: Label
     (ImageItems) go to ``workers`` actors there, results arrive into ``into`` as they finish (kept
     in a temporary run folder), and ``progress(done, total, message)`` counts whole images;
     raising :class:`core.progress.Cancelled` from it stops the run, keeping the finished images."""
-    import tempfile
-
     total = len(items)
     with tempfile.TemporaryDirectory(prefix="batch-ray-") as tmp:
         store = RunStore(tmp, {"settings": settings.to_dict()})

@@ -39,11 +39,12 @@ says the number is that attack's and points to the worst case.
 """
 from __future__ import annotations
 
+import csv
 import hashlib
 import math
 import time
 from dataclasses import asdict, dataclass, field
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import Any, Sequence
 
 import torch
 from torch import nn
@@ -52,11 +53,11 @@ from core import limits
 from core.attacks import ATTACKS, Goal, ThreatModel, default_threat
 from core.curves import NO_DEFENSE, CurveAttack, check_eps_list, classify, robustness_curves
 from core.defenses import DEFENSES, Defense, default_params, make_defense
-from core.ensemble import WORST_CASE, WORST_CASE_PARAMS
+from core.ensemble import WORST_CASE, WORST_CASE_PARAMS, EnsembleConfig, worst_case
 from core.progress import Cancelled, ProgressFn, report
-
-if TYPE_CHECKING:  # pragma: no cover
-    from core.report import Report
+from core.report import Report
+from core.safe_text import csv_cell
+from core.viz.curves import batch_figure
 
 LABEL_NOTE = ("No ImageNet labels are known for these images: each image's label is the bare model's prediction "
               "on the clean image, so accuracy means agreement with the clean prediction.")
@@ -129,8 +130,6 @@ class EvalSettings:
     def ensemble_config(self, eps: float) -> Any:
         """The :class:`core.ensemble.EnsembleConfig` at ε (worst case only): ``steps`` are the
         APGD iterations (default 50), ``attack_params`` may set ``n_targets`` and ``square_queries``."""
-        from core.ensemble import EnsembleConfig
-
         steps = {} if self.steps is None else {"apgd_steps": int(self.steps)}
         return EnsembleConfig(norm=self.norm, eps=float(eps), **steps, **dict(self.attack_params))
 
@@ -245,8 +244,6 @@ def _worst_case_sweep(model: nn.Module, x: torch.Tensor, label: int, settings: E
     first successful example, else the clean image — and per ε the attack that found it,
     "clean" or :data:`NOT_FOUND`). Every ε uses the image's seed, so the result depends only on
     the run's seed and the image's key (identical under both engines and on resume)."""
-    from core.ensemble import worst_case
-
     y = torch.tensor([int(label)])
     advs, found = [], []
     for i, e in enumerate(settings.eps):
@@ -455,13 +452,10 @@ def _unpack(item: Any) -> tuple[str, torch.Tensor, str]:
 
 
 def batch_report(result: BatchResult, class_names: Sequence[str] | None = None, *, page: str = "",
-                 title: str = "Batch evaluation") -> "Report":
+                 title: str = "Batch evaluation") -> Report:
     """The report of a batch evaluation (the page's download and the command line's
     ``report.html``/``results.json``): settings, seeds, the summary figure and table, every
     image's verdicts and the skipped files."""
-    from core.report import Report
-    from core.viz.curves import batch_figure
-
     s = result.settings
     notes = [result.robust_accuracy_note(), result.label_note, *result.extra_notes]
     if not result.complete:
@@ -505,10 +499,6 @@ def write_csv(rows: Sequence[dict], path: Any, columns: Sequence[str] | None = N
     """Rows (dicts) as a CSV file with a header (columns: the given ones, else the union). Text
     cells that a spreadsheet would run as a formula (``=``, ``+``, ``-``, ``@``, tab, CR first)
     get a leading apostrophe (:func:`core.safe_text.csv_cell`)."""
-    import csv
-
-    from core.safe_text import csv_cell
-
     if columns is None:
         columns = []
         for r in rows:

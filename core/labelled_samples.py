@@ -14,6 +14,8 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+from core.image_sets import NAMED_SOURCES, register_named_source
+
 LABELLED_DIR = Path(__file__).resolve().parent.parent / "assets" / "labelled"
 LABELLED_SOURCES = {"labelled-imagenet": "imagenet", "labelled-fashion-mnist": "fashion-mnist"}
 TITLE = {"imagenet": "Labelled ImageNet sample", "fashion-mnist": "Labelled Fashion-MNIST sample"}
@@ -38,8 +40,6 @@ def labelled_samples(which: str = "imagenet") -> tuple[LabelledSample, ...]:
 def register_labelled_sources() -> None:
     """Make "labelled-imagenet" and "labelled-fashion-mnist" sources of
     :func:`core.image_sets.iter_images` (folders of ``assets/labelled/``)."""
-    from core.image_sets import NAMED_SOURCES, register_named_source
-
     for word, sub in LABELLED_SOURCES.items():
         if word not in NAMED_SOURCES:
             register_named_source(word, lambda sub=sub: LABELLED_DIR / sub)

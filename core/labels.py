@@ -34,6 +34,7 @@ import csv
 import difflib
 import functools
 import hashlib
+import importlib.util
 import io
 import json
 import re
@@ -63,8 +64,6 @@ class LabelError(ValueError):
 def imagenet_wnids() -> tuple[str, ...]:
     """The 1000 ImageNet-1k WordNet ids in class-index order (sorted ids, the usual ImageNet
     class order), from the list that ships with the ``timm`` package (no download)."""
-    import importlib.util
-
     spec = importlib.util.find_spec("timm")
     if spec is None or not spec.submodule_search_locations:
         raise LabelError("WordNet ids need the 'timm' package (its ImageNet class list); it is not installed.")

@@ -1,7 +1,7 @@
 """The Ray engine of batch evaluation: the same per-image work as the local engine, spread over
 the actors of a Ray cluster (https://docs.ray.io/, Ray Core actors).
 
-* ``workers`` actors (:class:`EvalActor`), each holding one :class:`core.engine.ImageWorker`: the
+* ``workers`` actors (:class:`EvalActor`), each holding one :class:`core.worker.ImageWorker`: the
   model is loaded and the defenses built once per actor, with ``threads`` CPUs (torch threads) and
   ``gpus_per_worker`` GPUs each (Ray sets ``CUDA_VISIBLE_DEVICES``; the model goes to the GPU when
   there is one, :func:`core.device.get_device`).
@@ -28,8 +28,8 @@ import os
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
-from core.engine import ImageWorker, Job
 from core.evaluate import EvalSettings, ImageEval
+from core.worker import ImageWorker, Job
 
 IN_FLIGHT = 2  # images queued per actor (one running, one ready)
 ROOT = Path(__file__).resolve().parent.parent
@@ -50,7 +50,7 @@ class EvalActor:
 
 def _init(address: str | None, workers: int, threads: int, gpus: float) -> bool:
     """Connect to (or start) the cluster; True when this call started Ray (and must stop it)."""
-    import ray
+    import ray  # local: Ray is optional (only --engine ray needs it), ~0.4 s to import
 
     if ray.is_initialized():
         return False
@@ -68,7 +68,7 @@ def _init(address: str | None, workers: int, threads: int, gpus: float) -> bool:
 def make_actors(model_name: str, settings: EvalSettings, *, workers: int, threads: int,
                 gpus_per_worker: float) -> list[Any]:
     """``workers`` evaluation actors (Ray must be initialised)."""
-    import ray
+    import ray  # local: Ray is optional and slow to import (see _init)
 
     cls = ray.remote(EvalActor).options(num_cpus=threads, num_gpus=gpus_per_worker, max_restarts=-1,
                                         max_task_retries=-1)
@@ -82,7 +82,7 @@ def run_ray(jobs: Iterable[Job], *, model_name: str, settings: EvalSettings, thr
     ``actors``: use these (already created) instead of making ``workers`` new ones."""
     if workers < 1:
         raise ValueError("the Ray engine needs at least one worker")
-    import ray
+    import ray  # local: Ray is optional and slow to import (see _init)
 
     started = _init(address, workers, threads, gpus_per_worker) if actors is None else False
     try:

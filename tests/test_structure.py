@@ -3,9 +3,11 @@ model does not import the training code, and nothing refers to notes outside the
 from __future__ import annotations
 
 import ast
+import io
 import re
 import subprocess
 import sys
+import tokenize
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -202,3 +204,101 @@ def test_no_tracked_file_refers_to_notes_outside_the_repository():
         if refs:
             found[str(path.relative_to(ROOT))] = sorted(set(refs))
     assert not found, f"references to notes outside the repository: {found}"
+
+
+# --------------------------------------------------------------------------- local imports
+# Imports sit at module level. One inside a function needs a reason (a heavy optional
+# dependency, keeping ``python -m core --help`` free of torch) written as a comment on its line
+# or on the line directly above; a block of imports that follow one another is covered by a
+# comment above its first line.
+_APP_SOURCES = ("core", "ui", "views")
+
+
+def _app_files() -> list[Path]:
+    files = [p for d in _APP_SOURCES for p in sorted((ROOT / d).rglob("*.py"))]
+    return files + [ROOT / "app.py"]
+
+
+def _has_comment(line: str) -> bool:
+    """True when ``line`` holds a ``#`` comment (not a ``#`` inside a string)."""
+    try:
+        return any(t.type == tokenize.COMMENT for t in tokenize.generate_tokens(io.StringIO(line).readline))
+    except (tokenize.TokenError, SyntaxError, IndentationError):
+        return "#" in line
+
+
+def uncommented_local_imports(source: str) -> list[int]:
+    """Line numbers of imports inside functions with no comment saying why: none on the
+    import's line, none on the line directly above, and not in a run of imports (consecutive
+    statements of one body) whose first import is so commented."""
+    tree = ast.parse(source)
+    lines = source.splitlines()
+
+    def commented(node: ast.stmt) -> bool:
+        own = lines[node.lineno - 1]
+        above = lines[node.lineno - 2].strip() if node.lineno >= 2 else ""
+        return _has_comment(own) or above.startswith("#")
+
+    bad: list[int] = []
+
+    def check_body(body: list[ast.stmt], in_function: bool) -> None:
+        run_ok = False  # the current run of consecutive imports is covered by a comment
+        prev_import = False
+        for node in body:
+            is_import = isinstance(node, (ast.Import, ast.ImportFrom))
+            if is_import and in_function:
+                if commented(node):
+                    run_ok = True
+                elif not (prev_import and run_ok):
+                    bad.append(node.lineno)
+                    run_ok = False
+            prev_import = is_import
+            if not is_import:
+                run_ok = False
+            inner = in_function or isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda))
+            for name in ("body", "orelse", "finalbody"):
+                child = getattr(node, name, None)
+                if isinstance(child, list):
+                    check_body(child, inner)
+            for handler in getattr(node, "handlers", []) or []:
+                check_body(handler.body, inner)
+            for case in getattr(node, "cases", []) or []:
+                check_body(case.body, inner)
+
+    check_body(tree.body, False)
+    return sorted(bad)
+
+
+def test_local_import_checker():
+    src = (
+        "import os\n"
+        "def f():\n"
+        "    import json\n"                       # 3: no reason
+        "    # local: torch is slow to import\n"
+        "    import torch\n"                      # covered by the comment above
+        "    from torch import nn\n"              # covered: same run
+        "    x = 1\n"
+        "    import ray\n"                        # 8: the run was broken by x = 1
+        "    import onnx  # local: optional\n"    # own comment
+        "    if x:\n"
+        "        import timm\n"                   # 11: nested, no reason
+        "    s = '#'; import re\n"                # 12: a '#' in a string is no comment
+        "class C:\n"
+        "    import math\n"                       # class body, not a function: module level
+        "    def g(self):\n"
+        "        try:\n"
+        "            import yaml\n"               # 17
+        "        except ImportError:\n"
+        "            pass\n"
+    )
+    assert uncommented_local_imports(src) == [3, 8, 11, 12, 17]
+
+
+def test_imports_inside_functions_say_why():
+    found = {}
+    for path in _app_files():
+        bad = uncommented_local_imports(path.read_text(encoding="utf-8"))
+        if bad:
+            found[str(path.relative_to(ROOT))] = bad
+    assert not found, ("imports inside functions without a comment saying why "
+                       f"(move them to module level, or say why they stay local): {found}")

@@ -25,7 +25,7 @@ from core.models.checkpoint import ModelFileError
 from core.models.registry import ModelSpec
 from core.progress import ProgressFn
 from ui import user_models
-from ui.long_work import StoppableProgress
+from ui.long_work import StoppableProgress, stoppable_progress
 
 
 
@@ -62,8 +62,6 @@ def decode_upload(data: bytes, name: str, key: str) -> Image.Image:
     it from the cache; a first decode runs as stoppable work (bar, Stop, a concurrency slot)."""
     if decode_cache_has(data, name):
         return decode_image_cached(data, name)
-    from ui.long_work import stoppable_progress
-
     with stoppable_progress("Decoding the upload…", key=f"{key}_decode") as progress:
         progress(0, 1, "")
         return decode_image_cached(data, name)

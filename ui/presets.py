@@ -17,6 +17,7 @@ import streamlit as st
 
 from core.glossary import GLOSSARY, PAGE_TERMS, link
 from core.presets import PRESETS, Preset, get_preset
+from core.tour import STEPS
 from ui import presenter
 from ui.run import pin
 
@@ -75,8 +76,6 @@ def terms_line(page: str) -> str:
 
 def _tour_shows(p: Preset) -> bool:
     """Whether the tour panel is showing this preset's step (and so its "what to notice")."""
-    from core.tour import STEPS
-
     i = st.session_state.get("_tour_step")
     return isinstance(i, int) and 0 <= i < len(STEPS) and STEPS[i].preset == p.ref
 

@@ -20,6 +20,7 @@ from core.device import get_device
 from core.models import get_spec, list_models
 from core.models.architectures import CAPABILITY_TEXT, capabilities
 from core.models.checkpoint import ModelFileError
+from core.models.imagenet import imagenet_classes
 from core.models.registry import ModelSpec
 from core.models.user_models import NORMALIZATIONS, ModelDescription, Probe, build_model, failed_models
 
@@ -150,8 +151,6 @@ def _check(key: str, up, arch: str, onnx: bool, size: int, resize: str, norm: st
         st.session_state[f"{key}_um_error"] = (f"{up.name} is larger than "
                                                f"{limits.MAX_MODEL_UPLOAD_BYTES // 2**20} MB (core/limits.py).")
         return
-    from core.models.imagenet import imagenet_classes
-
     mean, std = NORMALIZATIONS[norm]
     name = PREFIX + up.name[:60]
     classes = tuple(imagenet_classes()) if n_cls == 1000 else tuple(f"class {i}" for i in range(n_cls))

@@ -38,6 +38,7 @@ from core.defenses.feature_size import FeatureMapSize, downsampling_stages
 from core.defenses.smoothing import RandomizedSmoothing, SmoothReduce
 from core.defenses.specs import ParamSpec
 from core.defenses.transforms import BitDepthDefense, JPEGDefense, MedianFilterDefense
+from core.models.architectures import CAPABILITY_TEXT, capabilities
 
 DEFENSES: dict[str, type[Defense]] = {
     "JPEG": JPEGDefense,
@@ -129,8 +130,6 @@ def make_defense(name: str, model: nn.Module, preset: str | None = None, **param
         raise KeyError(f"unknown defense {name!r}; known: {', '.join(DEFENSES)}") from None
     need = NEEDS.get(name)
     if need is not None:
-        from core.models.architectures import CAPABILITY_TEXT, capabilities
-
         if need not in capabilities(model):
             raise ValueError(f"needs {CAPABILITY_TEXT[need]}; {getattr(model, 'name', '') or 'this model'} has none")
     if preset == "paper":

@@ -26,6 +26,7 @@ from typing import Any
 
 import torch
 import torch.fx
+import torchvision
 from torch import nn
 
 from core.models.checkpoint import ModelFileError, match_score
@@ -40,8 +41,6 @@ class MissingCapability(RuntimeError):
 
 
 def _tv_builders() -> list[str]:
-    import torchvision
-
     return list(torchvision.models.list_models(module=torchvision.models))
 
 
@@ -89,8 +88,6 @@ def build(arch: str, num_classes: int, sd: dict[str, torch.Tensor] | None = None
     """An untrained network of ``arch`` with ``num_classes`` outputs (no download, ever)."""
     fam, name = resolve(arch)
     if fam == "torchvision":
-        import torchvision
-
         kwargs: dict[str, Any] = {"weights": None, "num_classes": num_classes}
         if name in ("googlenet", "inception_v3"):
             kwargs.update(aux_logits=False, init_weights=False)
@@ -111,8 +108,6 @@ def build(arch: str, num_classes: int, sd: dict[str, torch.Tensor] | None = None
 def _tv_signatures() -> dict[str, dict[str, tuple[int, ...]]]:
     """Key → shape of every torchvision classification builder, built on the meta device (no
     memory, no init cost); builders that cannot be built on meta are left out."""
-    import torchvision
-
     out = {}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -140,8 +135,6 @@ def closest_architectures(sd: dict[str, torch.Tensor], n: int = 3) -> list[tuple
 
 
 def _is_tv_resnet(net: nn.Module) -> bool:
-    import torchvision
-
     return isinstance(net, torchvision.models.ResNet)
 
 

@@ -21,6 +21,8 @@ from collections.abc import Mapping
 from pathlib import Path
 
 import torch
+from safetensors import SafetensorError
+from safetensors.torch import load as st_load
 
 from core import limits
 
@@ -85,9 +87,6 @@ def read_weights_bytes(data: bytes, name: str) -> dict[str, torch.Tensor]:
         raise ModelFileError(f"{name} is {len(data) / 2**20:.0f} MB; the limit is "
                              f"{limits.MAX_MODEL_FILE_BYTES / 2**20:.0f} MB (core/limits.py).")
     if suffix == ".safetensors":
-        from safetensors import SafetensorError
-        from safetensors.torch import load as st_load
-
         try:
             sd = st_load(data)
         except (SafetensorError, ValueError, RuntimeError) as e:

@@ -65,7 +65,7 @@ def _variant(model, attempt: str):
         m = onnx.ModelProto()
         m.CopyFrom(model)
     else:
-        from onnx import version_converter
+        from onnx import version_converter  # local: onnx is optional and heavy (see _onnx)
 
         m = version_converter.convert_version(model, FALLBACK_OPSET)
     _inline_identity_initializers(m)
@@ -75,7 +75,7 @@ def _variant(model, attempt: str):
 def unsupported_ops(model) -> list[str]:
     """``op (opset n)`` of every node ``onnx2torch`` has no converter for (sorted, unique)."""
     _onnx()
-    from onnx2torch.node_converters.registry import get_converter
+    from onnx2torch.node_converters.registry import get_converter  # local: optional and heavy (see _onnx)
 
     opsets = {o.domain: o.version for o in model.opset_import}
     bad = set()

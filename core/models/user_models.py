@@ -484,6 +484,7 @@ def use_models_file(path: str | Path) -> list[str]:
 
 def unregister_user_models(names: list[str]) -> None:
     """Remove user models (tests; a reloaded description file)."""
+    # local: core.models.registry imports this module at load time (to register the user models)
     from core.models.registry import unregister
 
     for n in names:
