@@ -45,7 +45,7 @@ from core.attacks import ATTACKS
 from core.attacks.specs import ATTACK_SPECS
 from core.audit_runs import default_config, prepare, run_audit
 from core.cli_scale import (EXIT_ERROR, EXIT_INTERRUPTED, EXIT_OK, add_scale_options, check_scale_options,
-                            evaluate_at_scale, write_outputs)
+                            evaluate_at_scale)
 from core.defenses import DEFENSE_PARAMS, DEFENSES, default_params
 from core.evaluate import WORST_CASE, WORST_CASE_CLI, EvalSettings
 from core.image_sets import NAMED_SOURCES
@@ -565,5 +565,4 @@ def main(argv: Sequence[str] | None = None, stderr: TextIO | None = None) -> int
     return EXIT_ERROR  # pragma: no cover - argparse requires a command
 
 
-__all__ = ["TextProgress", "build_parser", "check_out_dir", "check_source", "say", "validate_evaluate", "cli_command", "defense_arg", "main", "parse_defense", "parse_eps",
-           "write_outputs"]
+__all__ = ["TextProgress", "build_parser", "check_out_dir", "check_source", "say", "validate_evaluate", "cli_command", "defense_arg", "main", "parse_defense", "parse_eps"]

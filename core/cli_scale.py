@@ -2,7 +2,9 @@
 a ZIP or a list file with no cap on the number of images (:data:`core.limits.CLI_READ_BUDGET`),
 true labels (``--labels``), resumable results in the output folder, and the local or Ray engine
 (``--engine ray [--address ADDR] [--workers N] [--gpus-per-worker G]``). Kept apart from
-:mod:`core.cli` (parsing and validation) so that each can change without the other.
+:mod:`core.cli` (parsing and validation) so that each can change without the other; the exit
+codes and :func:`write_outputs` (the output files) live here, and :mod:`core.cli` imports this
+module, never the other way round.
 """
 from __future__ import annotations
 

@@ -1,5 +1,6 @@
 """The shape of the code: ``core`` has no import circles (modules or subpackages), loading a
-model does not import the training code, and nothing refers to notes outside the repository."""
+model does not import the training code, imports inside functions say why they are there, and
+nothing refers to notes outside the repository."""
 from __future__ import annotations
 
 import ast
