@@ -134,7 +134,7 @@ def image_picker(key: str, default: str = "chelsea", label: str = "Image", label
     if source == LABELLED_SOURCE:
         by_file = {s.file: s for s in labelled_samples("imagenet")}
         chosen = st.selectbox("Labelled photo", list(by_file), key=f"{key}_lsample",
-                              format_func=lambda f: f"{f} (true class: {by_file[f].class_name})",
+                              format_func=lambda f: f"{by_file[f].class_name} ({f})",
                               help=f"The {TITLE['imagenet']}: ImageNet validation photos with their true class, "
                                    "which the correct class defaults to on ImageNet models.")
         sample = by_file[chosen]
