@@ -263,7 +263,7 @@ reconstruction, which FGSM tricks are implemented).
 apt-get install -y --no-install-recommends dataset-fashion-mnist
 OMP_NUM_THREADS=1 PYTHONPATH=. .venv/bin/python tools/train_zoo.py          # subset, train, evaluate, this file
 OMP_NUM_THREADS=1 PYTHONPATH=. .venv/bin/python tools/evaluate_zoo.py --subset --check 0.005
-OMP_NUM_THREADS=1 PYTHONPATH=. .venv/bin/python tools/ensemble_zoo.py --out /tmp/zooeval --n 200    # worst case
+OMP_NUM_THREADS=1 PYTHONPATH=. .venv/bin/python tools/ensemble_zoo.py --out /tmp/zooeval               # worst case, 1,000 images
 OMP_NUM_THREADS=1 PYTHONPATH=. .venv/bin/python -m core audit --model fmnist-cifs --n 100 --out /tmp/audits/fmnist-cifs.json
 OMP_NUM_THREADS=1 PYTHONPATH=. .venv/bin/python -m core audit --model fmnist-cifs --through-mask --n 100 \
     --out /tmp/audits/fmnist-cifs-through-mask.json                      # likewise each model (--n 50 for the others)

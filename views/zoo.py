@@ -131,9 +131,11 @@ for n in chosen:
                  "audit": ("—" if not aud else ("⚠️ " + ", ".join(aud["flags"]) if aud["flagged"] else "✅ pass")),
                  "train s": cards[n]["training"]["seconds"]})
 st.dataframe(rows, hide_index=True, width="stretch")
+wc_images = " / ".join(f"{k:,}" for k in sorted({cards[n]["worst_case"]["n"] for n in chosen
+                                                 if "worst_case" in cards[n]})) or "the"
 st.caption("Model cards: full 10,000-image test set, ε = 0.1 (L∞), single white-box attacks (APGD-CE with 20 "
            "iterations; for CIFS a mask-blind attacker). **Worst case**: the number to quote — the AutoAttack-style "
-           "ensemble (APGD-CE, targeted APGD-DLR, Square) on 200 shipped test images. **Audit**: the "
+           f"ensemble (APGD-CE, targeted APGD-DLR, Square) on {wc_images} shipped test images. **Audit**: the "
            "gradient-masking checks of the Robustness audit page; ⚠️ means a single attack's number overstates "
            "robustness. Re-check any card with `tools/evaluate_zoo.py` and `tools/ensemble_zoo.py`.")
 
