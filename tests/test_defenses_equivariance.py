@@ -127,6 +127,24 @@ def test_purification_stays_in_budget_and_box(lite0):
     assert rr.v.abs().max() <= eps_v + 1e-6 and len(rr.trajectory) == 1
 
 
+def test_a_batch_over_the_pass_limit_is_purified_in_chunks(lite0, monkeypatch):
+    from core import limits
+
+    g = torch.Generator().manual_seed(3)
+    x = torch.rand(5, 3, 64, 64, generator=g)
+    # 4 passes (3 views + identity) of 64×64: two images per chunk fit 2·4·4096 = 32,768 pixels
+    monkeypatch.setattr(limits, "MAX_GRAD_PIXELS", 2 * 4 * 64 * 64)
+    whole = purify(lite0, x, steps=2, seed=1)
+    parts = [purify(lite0, x[i:i + 2], steps=2, seed=1) for i in (0, 2, 4)]
+    assert torch.equal(whole.v, torch.cat([p.v for p in parts]))
+    assert torch.equal(whole.logits, torch.cat([p.logits for p in parts]))
+    assert len(whole.trajectory) == 3 and whole.trajectory[1].loss.shape == (5,)
+    assert torch.equal(whole.trajectory[1].top1_class, torch.cat([p.trajectory[1].top1_class for p in parts]))
+    # the defense (and the attacker's view of it) goes through the same path
+    d = EquivariancePurification(lite0, steps=2)
+    assert d.as_model(adaptive=True)(x).shape == (5, 1000)
+
+
 def test_purification_lowers_the_loss_without_noise(lite0):
     x = torch.rand(1, 3, 64, 64, generator=torch.Generator().manual_seed(4))
     r = purify(lite0, x, views=("hflip",), steps=4, eps_v=16 / 255, noise="off", random_init=False, seed=0,

@@ -240,6 +240,21 @@ def purify(model: nn.Module, x: torch.Tensor, *, views: Sequence[str] = CPU_VIEW
         raise ValueError(f"at most {limits.MAX_EQUIVARIANCE_VIEWS} views")
     eta = eps_v / 4 if step_size is None else float(step_size)
     x = x.detach()
+    # One step puts every image through the model once per view (and the identity), with
+    # gradients: a batch larger than the per-pass limit is purified in chunks that fit it. Each
+    # chunk starts its generators from ``seed``, so the result is deterministic for a given batch.
+    chunk = max(1, limits.MAX_GRAD_PIXELS // ((len(views) + 1) * x.shape[-2] * x.shape[-1]))
+    if x.dim() == 4 and x.shape[0] > chunk:
+        starts = list(range(0, x.shape[0], chunk))
+        parts = []
+        for k, i in enumerate(starts):
+            sub = None if progress is None else (
+                lambda d, t, m, k=k: progress(k * 1000 + int(1000 * d / max(t, 1)), len(starts) * 1000,
+                                              f"images {k * chunk + 1}–{min((k + 1) * chunk, x.shape[0])}: {m}"))
+            parts.append(purify(model, x[i:i + chunk], views=views, steps=steps, eps_v=eps_v, step_size=step_size,
+                                stage=stage, method=method, noise=noise, noise_scale=noise_scale,
+                                random_init=random_init, seed=seed, progress=sub, final_loss=final_loss))
+        return _concat_results(parts)
     dev = x.device
     view_gen = torch.Generator().manual_seed(int(seed))
     noise_gen = torch.Generator(device=dev).manual_seed(int(seed) + 1)
@@ -269,6 +284,15 @@ def purify(model: nn.Module, x: torch.Tensor, *, views: Sequence[str] = CPU_VIEW
             logits = model(x + v)
     report(progress, n_steps + 1, n_steps + 1, "purified")
     return PurificationResult(x_purified=(x + v).detach(), v=v.detach(), logits=logits.detach(), trajectory=traj)
+
+
+def _concat_results(parts: Sequence[PurificationResult]) -> PurificationResult:
+    """The results of consecutive chunks of one batch, as one result."""
+    steps = [PurificationStep(step=p0.step, **{f: torch.cat([getattr(p.trajectory[t], f) for p in parts])
+                                               for f in ("loss", "top1_prob", "top1_class", "v_linf")})
+             for t, p0 in enumerate(parts[0].trajectory)]
+    return PurificationResult(x_purified=torch.cat([p.x_purified for p in parts]), v=torch.cat([p.v for p in parts]),
+                              logits=torch.cat([p.logits for p in parts]), trajectory=steps)
 
 
 class EquivariancePurification(Defense):
