@@ -352,6 +352,8 @@ def cmd_audit(args: argparse.Namespace, stderr: TextIO) -> int:
         if not 1 <= args.n <= limits.MAX_EVAL_IMAGES:
             raise ValueError(f"--n must be in 1..{limits.MAX_EVAL_IMAGES}")
         defense = parse_defense(args.defense) if args.defense else None
+        if args.out and (Path(args.out).is_dir() or not Path(args.out).resolve().parent.is_dir()):
+            raise ValueError(f"--out must be a file in an existing folder: {terminal(args.out)}")
         sur = None if args.surrogate == "none" else args.surrogate
         cfg = default_config(args.model, norm=args.norm, eps=_parse_fraction(args.eps) if args.eps else None,
                              steps=args.steps, square_queries=args.square_queries)
@@ -367,6 +369,9 @@ def cmd_audit(args: argparse.Namespace, stderr: TextIO) -> int:
     except KeyboardInterrupt:
         stderr.write("\ninterrupted\n")
         return EXIT_INTERRUPTED
+    except ValueError as e:  # a limit or a setting the work itself refused
+        stderr.write(f"\nerror: the audit stopped: {terminal(str(e))}\n")
+        return EXIT_ERROR
     for c in res.checks:
         stderr.write(f"  [{c.verdict.upper():4s}] {c.title}: {c.meaning}\n")
     stderr.write(f"{'FLAGGED: ' + ', '.join(res.flags()) if res.flagged else 'no check warns'} "

@@ -113,3 +113,19 @@ def test_cli_audit_writes_the_checks(tmp_path, capsys):
     assert doc["n"] == 12 and {c["key"] for c in doc["checks"]} >= {"transfer", "square", "gradients"}
     assert "fmnist-trades" in doc["description"]  # PGD-AT's default surrogate
     assert main(["audit", "--model", "fmnist-standard", "--n", "0"]) == 1
+    # an --out that cannot be written is refused before any work, not after it
+    capsys.readouterr()
+    assert main(["audit", "--model", "fmnist-standard", "--n", "4", "--out", str(tmp_path)]) == 1
+    assert main(["audit", "--model", "fmnist-standard", "--n", "4", "--out", str(tmp_path / "no" / "a.json")]) == 1
+    err = capsys.readouterr().err
+    assert err.count("error: --out must be a file in an existing folder") == 2 and "Auditing" not in err
+
+
+def test_cli_audit_reports_a_refused_pass_as_one_error_line(monkeypatch, capsys):
+    from core import limits
+    from core.cli import main
+
+    monkeypatch.setattr(limits, "MAX_GRAD_PIXELS", 100)  # smaller than one 28×28 image with gradients
+    rc = main(["audit", "--model", "fmnist-standard", "--n", "4", "--steps", "1", "--square-queries", "5", "--quiet"])
+    err = capsys.readouterr().err
+    assert rc == 1 and "error: the audit stopped: one pass would put" in err and "Traceback" not in err
