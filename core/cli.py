@@ -378,7 +378,7 @@ def cmd_audit(args: argparse.Namespace, stderr: TextIO) -> int:
                  f"({res.clean_correct}/{res.n} clean-correct images, {res.elapsed_s:.0f} s)\n")
     if args.out:
         doc = {"model": args.model, "description": target.description, "data": target.data,
-               "command": "python -m core audit " + " ".join(sys.argv[2:]) if sys.argv[1:2] == ["audit"] else "",
+               "command": "python -m core audit " + shlex.join(sys.argv[2:]) if sys.argv[1:2] == ["audit"] else "",
                **res.to_dict()}
         Path(args.out).write_text(json.dumps(doc, indent=1, default=float), encoding="utf-8")
         stderr.write(f"wrote {args.out}\n")
