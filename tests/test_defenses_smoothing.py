@@ -199,3 +199,36 @@ def test_smooth_reduce_defense_runs_with_its_patch_count():
     out = d.defend(torch.rand(1, 3, 16, 16))
     assert out.diagnostics["patch_grid"] == [(0, 0), (0, 4), (4, 0), (4, 4)]
     assert int(out.diagnostics["counts"].sum()) == 16
+
+
+class CheckedChannelMeans(ChannelMeans):
+    """ChannelMeans that enforces the per-pass pixel limit like the app's model wrappers."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        from core import limits
+
+        limits.check_batch_pixels(x)
+        return super().forward(x)
+
+
+@pytest.mark.parametrize("make", [
+    lambda m: RandomizedSmoothing(m, sigma=0.1, n0=4, n=16, eot_samples=8),
+    lambda m: SmoothReduce(m, sigma=0.1, n0=4, n=16, patch=16, stride=4, resize=20, eot_samples=4)])
+def test_attacker_views_stay_within_the_pass_limit_with_the_same_logits(make, monkeypatch):
+    from core import limits
+
+    d = make(CheckedChannelMeans())
+    x = torch.rand(6, 3, 16, 16, generator=torch.Generator().manual_seed(0)).requires_grad_(True)
+    want = d.as_model(adaptive=True, seed=3)(x)  # generous default limits: one pass
+    naive = d.as_model(adaptive=False, seed=3)(x)
+    # now at most 8 patch-sized images per pass (two images' 4 patches for Smooth-Reduce), where
+    # one pass of all of them would be refused
+    monkeypatch.setattr(limits, "MAX_GRAD_PIXELS", 8 * 16 * 16)
+    monkeypatch.setattr(limits, "MAX_FORWARD_PIXELS", 8 * 16 * 16)
+    with pytest.raises(ValueError, match="one pass would put"):
+        CheckedChannelMeans()(x.detach().repeat(2, 1, 1, 1))
+    got = d.as_model(adaptive=True, seed=3)(x)
+    torch.testing.assert_close(got, want)
+    torch.testing.assert_close(d.as_model(adaptive=False, seed=3)(x), naive)
+    (g,) = torch.autograd.grad(got.sum(), x)  # gradients still flow through the chunks
+    assert g.abs().sum() > 0

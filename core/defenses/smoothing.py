@@ -336,17 +336,26 @@ class RandomizedSmoothing(Defense):
         gen = torch.Generator(device=x.device).manual_seed(int(seed))
         return torch.randn((m, *x.shape), generator=gen, device=x.device, dtype=x.dtype) * self.sigma
 
+    def _in_chunks(self, noisy: torch.Tensor) -> torch.Tensor:
+        """The base classifier's logits of a batch of noisy images, in chunks that keep each pass
+        within the per-pass pixel limit (an attack on many images × EOT draws × patches would
+        exceed it). The noise is drawn before, so the result does not depend on the chunking."""
+        f = self.base_classifier()
+        grad = torch.is_grad_enabled() and noisy.requires_grad
+        cap = limits.MAX_GRAD_PIXELS if grad else limits.MAX_FORWARD_PIXELS
+        c = max(1, cap // (self.forward_cost() * noisy.shape[-2] * noisy.shape[-1]))
+        return torch.cat([f(noisy[i:i + c]) for i in range(0, noisy.shape[0], c)])
+
     def _adaptive_forward(self, x: torch.Tensor, seed: int) -> torch.Tensor:
         """EOT: log of the softmax averaged over ``eot_samples`` noise draws."""
-        f = self.base_classifier()
         m = self.eot_samples
         noisy = (x.unsqueeze(0) + self._noise(x, m, seed)).reshape(m * x.shape[0], *x.shape[1:])
-        p = f(noisy).softmax(1).view(m, x.shape[0], -1).mean(0)
+        p = self._in_chunks(noisy).softmax(1).view(m, x.shape[0], -1).mean(0)
         return torch.log(p.clamp_min(1e-12))
 
     def _naive_forward(self, x: torch.Tensor, seed: int) -> torch.Tensor:
         """The base model on one noise draw."""
-        return self.base_classifier()(x + self._noise(x, 1, seed)[0])
+        return self._in_chunks(x + self._noise(x, 1, seed)[0])
 
 
 class SmoothReduce(RandomizedSmoothing):
