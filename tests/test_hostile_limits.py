@@ -211,7 +211,7 @@ def test_the_model_forward_enforces_the_batch_budget(real, small_limits):
         real(_x(5, grad=True))
 
 
-@pytest.mark.parametrize("case", ["eot", "ig_internal_batch", "occlusion_batch", "smoothing_batch", "attack_batch",
+@pytest.mark.parametrize("case", ["ig_internal_batch", "occlusion_batch", "smoothing_batch", "attack_batch",
                                   "smooth_reduce_patches"])
 def test_internal_batches_hit_the_same_limit(real, small_limits, case):
     from core.defenses import make_defense
@@ -220,11 +220,7 @@ def test_internal_batches_hit_the_same_limit(real, small_limits, case):
 
     t0 = time.perf_counter()
     with pytest.raises(ValueError, match="limit is"):
-        if case == "eot":  # 8 noise draws of one image per adaptive forward, with gradients
-            d = make_defense("Randomized smoothing", real, eot_samples=8)
-            make_attack("PGD", ThreatModel(norm="linf", eps=4 / 255, step=1 / 255, steps=2)).run(
-                d.as_model(adaptive=True), _x(1), torch.tensor([1]))
-        elif case == "ig_internal_batch":
+        if case == "ig_internal_batch":
             integrated_gradients_map(real, _x(1), 1, n_steps=8, internal_batch_size=8)
         elif case == "occlusion_batch":
             occlusion_map(real, _x(1), 1, window=8, stride=8, batch_size=16)
@@ -233,7 +229,23 @@ def test_internal_batches_hit_the_same_limit(real, small_limits, case):
                 sample_counts(real, _x(1), 0.25, 32, batch_size=16)
         elif case == "attack_batch":
             make_attack("FGSM").run(real, _x(6), torch.ones(6, dtype=torch.long))
-        elif case == "smooth_reduce_patches":  # 2 noise draws x 4 patches per EOT forward
-            d = make_defense("Smooth-Reduce", real, patch=32, stride=8, resize=40, eot_samples=2)
+        elif case == "smooth_reduce_patches":  # 9 patches of one noisy image: more than one pass may hold
+            d = make_defense("Smooth-Reduce", real, patch=32, stride=4, resize=40, eot_samples=1)
             make_attack("FGSM").run(d.as_model(adaptive=True), _x(1), torch.tensor([1]))
     assert time.perf_counter() - t0 < 5
+
+
+@pytest.mark.parametrize("case", ["eot", "smooth_reduce_eot"])
+def test_multiplying_defenses_split_their_work_into_passes_within_the_limit(real, small_limits, case):
+    """EOT draws (× Smooth-Reduce's patches) of several images are legitimate work whose one pass
+    would exceed the bound: the defense runs them in passes that fit it (the model's own forward
+    refuses any pass over the limit, so finishing shows that each pass fitted)."""
+    from core.defenses import make_defense
+
+    if case == "eot":  # 8 draws × 3 images, with gradients: 24 images where 4 fit a pass
+        d = make_defense("Randomized smoothing", real, eot_samples=8)
+    else:  # 2 draws × 4 patches × 3 images
+        d = make_defense("Smooth-Reduce", real, patch=32, stride=8, resize=40, eot_samples=2)
+    x_adv = make_attack("PGD", ThreatModel(norm="linf", eps=4 / 255, step=1 / 255, steps=2)).run(
+        d.as_model(adaptive=True), _x(3), torch.tensor([1, 2, 3])).x_adv
+    assert x_adv.shape == (3, 3, 32, 32) and (x_adv - 0.5).abs().max() <= 4 / 255 + 1e-6
