@@ -40,6 +40,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Literal
 
 import torch
@@ -371,4 +372,14 @@ def success_curve_eps(cfg: AuditConfig) -> list[float]:
     return [cfg.eps_at(f) for f in cfg.eps_factors]
 
 
-__all__ = ["AuditConfig", "AuditResult", "Check", "audit", "success_curve_eps"]
+AUDITS_DIR = Path(__file__).resolve().parents[1] / "docs" / "audits"
+
+
+def audit_findings() -> str:
+    """What the shipped audits of the ImageNet defenses found (``docs/audits/FINDINGS.md`` without
+    its title and preface): the Defenses page shows this text, so page and docs cannot differ."""
+    text = (AUDITS_DIR / "FINDINGS.md").read_text(encoding="utf-8")
+    return text.split("\n\n", 2)[2].strip()
+
+
+__all__ = ["AUDITS_DIR", "AuditConfig", "AuditResult", "Check", "audit", "audit_findings", "success_curve_eps"]

@@ -61,7 +61,7 @@ import torch
 from torch import nn
 
 from core import limits
-from core.attacks import ATTACKS, Goal, ThreatModel, make_attack, resolve_targets
+from core.attacks import ATTACKS, Goal, ThreatModel, default_threat, make_attack, resolve_targets
 from core.defenses.base import Defense
 from core.defenses.smoothing import RandomizedSmoothing
 from core.ensemble import WORST_CASE, WORST_CASE_NORMS, WORST_CASE_PARAMS, EnsembleConfig, worst_case
@@ -113,6 +113,27 @@ class CurveAttack:
     def batched(self) -> bool:
         """Whether one batched run covers every ε."""
         return self.name != WORST_CASE and bool(ATTACKS[self.name].per_example_eps)
+
+
+# Curve-specific attack settings: CW must respect ε and N-FGSM must stay in the ε-ball, or the
+# x-axis would not bound the perturbation.
+CURVE_PARAMS: dict[str, tuple[tuple[str, object], ...]] = {"CW-L2": (("respect_eps", True),),
+                                                           "N-FGSM": (("clip_to_eps", True),)}
+
+
+def curve_attacks_for(names: Sequence[str], norm: str, *, steps: int, step_ratio: float, random_start: bool,
+                      worst_case: tuple[tuple[str, object], ...] = ()) -> list[CurveAttack]:
+    """The Robustness curves page's attacks: a template at ε = 4/255 (L∞) or 1 (L2) with α =
+    ε·``step_ratio``; ``random_start`` for PGD, APGD and the worst case (the others keep their
+    default); :data:`CURVE_PARAMS` for CW-L2 and N-FGSM, ``worst_case`` for :data:`WORST_CASE`."""
+    eps0 = 1.0 if norm == "l2" else 4 / 255
+    out = []
+    for a in names:
+        start = random_start if a in ("PGD", "APGD-CE", "APGD-DLR", WORST_CASE) else default_threat(a, norm).random_start
+        out.append(CurveAttack(a, ThreatModel(norm=norm, eps=eps0, step=eps0 * step_ratio, steps=steps,
+                                              random_start=start),
+                               worst_case if a == WORST_CASE else CURVE_PARAMS.get(a, ())))
+    return out
 
 
 def threat_at(template: ThreatModel, eps: float, step_rule: StepRule = "scale") -> ThreatModel:
@@ -532,6 +553,6 @@ def curves_with_extras(model: nn.Module, x: torch.Tensor, label: int, eps: Seque
     return CurvePageRun(curves, flips, cert)
 
 
-__all__ = ["WORST_CASE", "worst_case_rows", "CertPoint", "CurveAttack", "CurvePageRun", "curves_with_extras", "CurveResult", "CurveSeries", "EpsSweep", "NO_DEFENSE", "Verdicts",
+__all__ = ["CURVE_PARAMS", "WORST_CASE", "curve_attacks_for", "worst_case_rows", "CertPoint", "CurveAttack", "CurvePageRun", "curves_with_extras", "CurveResult", "CurveSeries", "EpsSweep", "NO_DEFENSE", "Verdicts",
            "attack_over_eps", "certified_radius_curve", "check_eps_list", "classify", "default_tolerance",
            "min_flip_eps", "min_flip_from_curve", "robustness_curves", "threat_at"]

@@ -51,6 +51,9 @@ from core.progress import ProgressFn, report
 Version = Literal["standard", "rand"]
 WORST_CASE = "Worst case"
 """The name under which pages, batch evaluation and the command line offer this ensemble."""
+WORST_CASE_SUMMARY = ("the AutoAttack-style ensemble: APGD-CE, then targeted APGD-DLR towards the most likely other "
+                      "classes, then the gradient-free Square Attack, at each ε; a point is correct only if all of "
+                      "them fail. This is the number to quote; the single attacks are what one attack sees.")
 WORST_CASE_NORMS = ("linf", "l2")
 WORST_CASE_PARAMS = ("n_targets", "square_queries")  # the settings a page or run may choose
 
@@ -254,4 +257,4 @@ def robust_accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: flo
                       progress=progress).summary()
 
 
-__all__ = ["WORST_CASE", "WORST_CASE_NORMS", "WORST_CASE_PARAMS", "EOTModel", "EnsembleConfig", "EnsembleResult", "robust_accuracy", "worst_case"]
+__all__ = ["WORST_CASE", "WORST_CASE_SUMMARY", "WORST_CASE_NORMS", "WORST_CASE_PARAMS", "EOTModel", "EnsembleConfig", "EnsembleResult", "robust_accuracy", "worst_case"]

@@ -129,3 +129,17 @@ def test_cli_audit_reports_a_refused_pass_as_one_error_line(monkeypatch, capsys)
     rc = main(["audit", "--model", "fmnist-standard", "--n", "4", "--steps", "1", "--square-queries", "5", "--quiet"])
     err = capsys.readouterr().err
     assert rc == 1 and "error: the audit stopped: one pass would put" in err and "Traceback" not in err
+
+
+def test_the_defenses_page_findings_cover_every_audited_defense():
+    from core.audit import AUDITS_DIR, audit_findings
+
+    text = audit_findings()
+    assert not text.startswith("#")  # the title and preface stay in the docs
+    audited = {json.loads(f.read_text())["description"].split(" + ")[1].split(" (")[0]
+               for f in AUDITS_DIR.glob("*.json")}
+    assert audited == {"JPEG", "Bit-depth reduction", "Median filter", "Equivariance purification",
+                       "Randomized smoothing", "Smooth-Reduce"}
+    for name in ("JPEG", "3-bit colour", "median filter", "Equivariance purification", "Randomized smoothing",
+                 "Smooth-Reduce"):
+        assert name.lower() in text.lower(), name

@@ -318,3 +318,18 @@ def test_worst_case_is_never_above_any_single_attack_on_the_curve(conv):
     # least as strong as PGD here: an image PGD fools is fooled by the ensemble too.
     assert all(w or not p for p, w in zip(pgd.verdicts.success, wc.verdicts.success))
     assert wc.verdicts.correct[0] and wc.found_by[0] == ""
+
+
+def test_page_curve_attacks_follow_the_settings():
+    from core.curves import CURVE_PARAMS, WORST_CASE, curve_attacks_for
+
+    atks = curve_attacks_for(["FGSM", "PGD", "N-FGSM", WORST_CASE], "linf", steps=7, step_ratio=0.5, random_start=True,
+                             worst_case=(("n_targets", 2), ("square_queries", 40)))
+    by = {a.name: a for a in atks}
+    assert all(a.threat.eps == 4 / 255 and a.threat.step == 2 / 255 and a.threat.steps == 7 for a in atks)
+    assert by["PGD"].threat.random_start and by[WORST_CASE].threat.random_start
+    assert by["FGSM"].threat.random_start == default_threat("FGSM", "linf").random_start
+    assert by["N-FGSM"].params == CURVE_PARAMS["N-FGSM"]
+    assert by[WORST_CASE].ensemble_config(0.01).square_queries == 40 and by[WORST_CASE].ensemble_config(0.01).n_targets == 2
+    l2 = curve_attacks_for(["PGD"], "l2", steps=3, step_ratio=0.25, random_start=False)[0]
+    assert l2.threat.eps == 1.0 and l2.threat.step == 0.25 and not l2.threat.random_start

@@ -6,10 +6,11 @@ import streamlit as st
 
 from core import limits
 from core.analysis import predict, topk
-from core.attacks import ATTACK_INFO, ATTACKS, Goal, ThreatModel, default_threat
+from core.attacks import ATTACK_INFO, ATTACKS, Goal
 from core.defenses import DEFENSES
 from core.lab import clean_notes
-from core.curves import NO_DEFENSE, WORST_CASE, CurveAttack, curves_with_extras, worst_case_rows
+from core.curves import NO_DEFENSE, WORST_CASE, curve_attacks_for, curves_with_extras, worst_case_rows
+from core.ensemble import WORST_CASE_SUMMARY
 from core.report import curves_report
 from core.viz.common import to_numpy_image
 from core.viz.curves import certified_radius_figure, curve_figure, eps_axis
@@ -26,13 +27,7 @@ P = "cur"
 RATIOS = [0.1, 0.25, 0.5, 1.0]
 EPS_DEFAULT = {"linf": "0, 0.0625, 0.125, 0.25, 0.5, 1", "l2": "0, 0.1, 0.25, 0.5, 1, 2"}
 EPS_MAX = {"linf": 64.0, "l2": 50.0}
-# Curve-specific attack settings: CW must respect ε and N-FGSM must stay in the ε-ball, or the
-# x-axis would not bound the perturbation.
-CURVE_PARAMS = {"CW-L2": (("respect_eps", True),), "N-FGSM": (("clip_to_eps", True),)}
 CHOICES = [*ATTACKS, WORST_CASE]  # the single attacks, then the worst-case ensemble (core/ensemble.py)
-WORST_CASE_INFO = ("the AutoAttack-style ensemble: APGD-CE, then targeted APGD-DLR towards the most likely other "
-                   "classes, then the gradient-free Square Attack, at each ε; a point is correct only if all of them "
-                   "fail. This is the number to quote; the single attacks are what one attack sees.")
 
 
 def _norm(s) -> str:
@@ -97,7 +92,7 @@ with st.sidebar:
                     format_func=lambda n: {"linf": "L∞", "l2": "L2"}[n])
     usable = [a for a, cls in ATTACKS.items() if norm in cls.norms] + [WORST_CASE]
     chosen = st.multiselect("Attacks", CHOICES, default=["FGSM", "PGD"], key=f"{P}_attacks",
-                            help=f"Each adds one line per defense. {WORST_CASE}: {WORST_CASE_INFO}")
+                            help=f"Each adds one line per defense. {WORST_CASE}: {WORST_CASE_SUMMARY}")
     dropped = [a for a in chosen if a not in usable]
     attacks = [a for a in chosen if a in usable]
     if dropped:
@@ -168,15 +163,8 @@ label = st.selectbox("Correct class", range(len(names)), key=f"{P}_label",
                      help="By default the true class of a labelled photo, otherwise the model's own clean "
                           "prediction; set it if you know the true class.")
 
-def _template(a: str) -> ThreatModel:
-    eps0 = 1.0 if norm == "l2" else 4 / 255
-    start = rs if a in ("PGD", "APGD-CE", "APGD-DLR", WORST_CASE) else default_threat(a, norm).random_start
-    return ThreatModel(norm=norm, eps=eps0, step=eps0 * ratio, steps=steps, random_start=start)
-
-
-WC_PARAMS = (("n_targets", int(wc_targets)), ("square_queries", int(wc_queries)))
-curve_attacks = [CurveAttack(a, _template(a), WC_PARAMS if a == WORST_CASE else CURVE_PARAMS.get(a, ()))
-                 for a in attacks]
+curve_attacks = curve_attacks_for(attacks, norm, steps=steps, step_ratio=ratio, random_start=rs,
+                                  worst_case=(("n_targets", int(wc_targets)), ("square_queries", int(wc_queries))))
 goal = Goal(goal_mode, target)
 settings = {"model": model_name, "image": img_label, "label": int(label), "label_name": names[label], "norm": norm,
             "eps": eps, "eps_shown": eps_shown, "attacks": attacks, "steps": steps, "step_ratio": ratio,
@@ -223,7 +211,7 @@ wc_rows = worst_case_rows(curves, k)
 if wc_rows:
     st.subheader(f"{WORST_CASE} (the number to quote)")
     st.dataframe(wc_rows, hide_index=True, width="stretch")
-    st.caption(f"ε in {xt}, on this grid. {WORST_CASE}: {WORST_CASE_INFO} \"found by\": the first attack of the "
+    st.caption(f"ε in {xt}, on this grid. {WORST_CASE}: {WORST_CASE_SUMMARY} \"found by\": the first attack of the "
                "ensemble that fooled the classifier at that ε. Where a defense classifies the ensemble's images without "
                "the adaptive attacker, the images were made on the undefended model.")
 
@@ -282,4 +270,4 @@ with st.expander("How to read this"):
         "N-FGSM is clipped to the ε-ball and CW-L2 respects ε, so that ε bounds every perturbation.\n"
         "- The step size follows ε (α = ε × the chosen fraction), so every point gets the same number of steps "
         "of proportionate size.\n"
-        + "".join(f"- **{a}**: {WORST_CASE_INFO if a == WORST_CASE else ATTACK_INFO[a]}\n" for a in attacks))
+        + "".join(f"- **{a}**: {WORST_CASE_SUMMARY if a == WORST_CASE else ATTACK_INFO[a]}\n" for a in attacks))

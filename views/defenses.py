@@ -4,6 +4,7 @@ from __future__ import annotations
 import streamlit as st
 
 from core.analysis import predict, topk
+from core.audit import audit_findings
 from core.defenses import DEFENSES, EquivariancePurification
 from core.lab import WORSE_BY, clean_notes
 from core.defenses.side_by_side import compare_defenses
@@ -215,49 +216,4 @@ with st.expander("What do these defenses do?"):
         "where the *average* prediction changes. A defense is only credible if it holds against these.")
 
 with st.expander("What the gradient-masking audit found"):
-    st.markdown(
-        "We ran the **Robustness audit** (its page, or `python -m core audit`) on EfficientNet-Lite0 behind "
-        "JPEG (quality 25), 3-bit colour depth and a 3×3 median filter, on four bundled photos (astronaut, "
-        "chelsea, coffee, rocket; PGD-5, Square with 100 queries, ε = 4/255; labels are the undefended "
-        "model's answers, and only one photo kept its label under JPEG-25 and under 3-bit colour, so those "
-        "rates rest on one photo).\n\n"
-        "- **Naive gradients** (what autograd gives through the defense): JPEG and bit-depth reduction are "
-        "flagged. Their input gradient is exactly zero on every image, so white-box PGD never moves, not even "
-        "at ε = 32/255, while an attack transferred from the undefended model fools the photo (and for JPEG "
-        "at 8/255 the gradient-free Square Attack does too). The robustness they seem to give a gradient "
-        "attacker is gradient masking.\n"
-        "- **Adaptive attacker** (BPDA): no check warns; white-box PGD through the defense fools the photo "
-        "already at 2/255. Neither defense holds against an attacker who knows it.\n"
-        "- **Median filter** (3×3): no check warns with either attacker (two photos kept their label); autograd "
-        "already passes a gradient through the median, and PGD fools both photos from 2/255 on. It gives no "
-        "robustness here, and hides nothing.\n\n"
-        "On the **labelled ImageNet sample** (20 validation photos with their true labels; 15 stay correct "
-        "under JPEG-25) the naive-gradient audit of JPEG says the same with more images: every input gradient "
-        "is zero, white-box PGD fools none at 4/255 or 8/255, while transfer from the undefended model fools "
-        "47 % and Square 40 % at 8/255 (`--labelled --n 20`). With BPDA no check warns, and white-box PGD "
-        "through JPEG-25 fools 60 % of them at 2/255, 87 % at 4/255 and all at 8/255. **3-bit colour** on the same "
-        "20 photos (19 stay correct): the naive gradient is zero on every image, white-box PGD fools 5 % at 8/255, "
-        "while transfer fools 95 % already at 4/255 and Square 32 %: the same masking. The **3×3 median filter** "
-        "(15 stay correct) passes every check with autograd's own gradient: PGD fools all 15 from 2/255 on.\n\n"
-        "Commands: `python -m core audit --model EfficientNet-Lite0 --samples coffee,chelsea,astronaut,rocket "
-        "--steps 5 --square-queries 100 --defense JPEG:quality=25 --naive` (drop `--naive` for BPDA; "
-        "`--defense \"Bit-depth reduction:bits=3\"`, `--defense \"Median filter:kernel=3\"`).\n\n"
-        "**Equivariance purification** (default settings: 3 views, 5 steps, ε_v = 6/255; BPDA attacker) on the "
-        "same four photos and on the first 8 labelled photos: **no check warns**. Its reversal pattern is "
-        "optimised without a gradient graph, so autograd through the purifier already has the identity Jacobian: "
-        "the naive and the BPDA attacker are the same attack (`--naive` gives identical numbers). The purifier "
-        "itself changes the answer on two of the four bundled photos and classifies 5 of the 8 labelled ones "
-        "correctly (the undefended model: 6); on those 5, PGD through it fools 60 % at 2/255 and all at 4/255, and neither transfer nor Square does "
-        "better. It does not hide its gradient, and it does not stop a BPDA attacker at 4/255.\n\n"
-        "**Randomized smoothing** (σ = 0.25, EOT over 8 noise draws) and **Smooth-Reduce**: the smoothed "
-        "EfficientNet-Lite0, never trained with noise, keeps the answer on only 1 of the 4 bundled photos and gets "
-        "1 of the 8 labelled photos right (the undefended model: 6), so the attack verdicts below rest on one photo each. For randomized smoothing the "
-        "audit **warns about randomness**: the vote changes between evaluations on 50 % of the bundled photos "
-        "(37.5 % of the labelled ones), so quote majority verdicts over several evaluations, as the Certify page "
-        "does. On the surviving photo, EOT-PGD with 5 steps fails at 4/255 and succeeds at 8/255; with 25 steps "
-        "it succeeds at 4/255 too (labelled photo), so the 5-step figure overstates it. Transfer and Square never "
-        "beat the white-box EOT attack: no sign of masked gradients. Smooth-Reduce: on the bundled photos no check "
-        "warns and the picture is the same; on the labelled photos it too gets 1 of 8 right, its vote changes "
-        "between evaluations on 75 % of them (the audit warns) and EOT-PGD fools the surviving photo at 2/255. Commands as above with `--defense \"Equivariance purification\"`, "
-        "`--defense \"Randomized smoothing\"`, `--defense Smooth-Reduce`, and `--labelled --n 8`; every run's "
-        "JSON, with its command, is in `docs/audits/` of the repository.")
+    st.markdown(audit_findings())  # docs/audits/FINDINGS.md, one text for the page and the docs
