@@ -35,6 +35,11 @@ def _texts(at) -> str:
     return re.sub(r"\\([!-/:-@\[-`{-~])", r"\1", "\n".join(str(p) for p in parts))
 
 
+def _stop_buttons(at) -> list:
+    """The page's Stop buttons (drawn only while it computes)."""
+    return [b for b in at.button if "Stop" in str(b.label)]
+
+
 def _array(v) -> list[float]:
     if isinstance(v, dict) and "bdata" in v:
         return np.frombuffer(base64.b64decode(v["bdata"]), dtype=np.dtype(v["dtype"])).tolist()
@@ -47,8 +52,10 @@ def test_curves_page_matches_core_and_offers_a_report():
         at.query_params[k] = v
     at.run()
     assert not at.exception, at.exception
+    assert not _stop_buttons(at)  # an idle page offers no Stop
     at.button(key="cur_run").click().run()
     assert not at.exception, at.exception
+    assert not _stop_buttons(at)  # the run's Stop is gone once it finished
     figs = [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
     curve = next(f for f in figs if "against ε" in json.dumps(f["layout"].get("title", ""), ensure_ascii=False))
     traces = {t["name"]: _array(t["y"]) for t in curve["data"]}
@@ -111,8 +118,10 @@ def test_batch_page_bundled_photos_match_core_and_the_cli_command():
     at.run()
     assert not at.exception, at.exception
     assert "clean prediction" in _texts(at)  # the label note
+    assert not _stop_buttons(at)  # an idle page offers no Stop
     at.button(key="bat_run").click().run()
     assert not at.exception, at.exception
+    assert not _stop_buttons(at)  # the run's Stop is gone once it finished
     df = at.dataframe[0].value
     model = load_model("EfficientNet-Lite0")
     spec = get_spec("EfficientNet-Lite0")

@@ -23,9 +23,8 @@ from core.labelled_samples import TITLE, labelled_samples
 from core.models import list_models, load_model
 from core.models.checkpoint import ModelFileError
 from core.models.registry import ModelSpec
-from core.progress import ProgressFn
 from ui import user_models
-from ui.long_work import StoppableProgress, stoppable_progress
+from ui.long_work import stoppable_progress
 
 
 
@@ -192,16 +191,6 @@ def eps_input(label: str, key: str, norm: str, default_linf_k: int = 4, default_
         return k / 255
     return float(st.number_input(f"{label} (L2, [0,1] pixel scale)", 0.0, 50.0, default_l2, 0.25,
                                  key=f"{key}_l2", help=help))
-
-
-def progress_bar(text: str = "Working…", key: str = "work", stop_button: bool = True) -> ProgressFn:
-    """A progress bar with a Stop button and the per-computation time limit, as a core
-    ProgressFn (see ui/long_work.py: pressing Stop interrupts the script at the next update;
-    past ``limits.MAX_WORK_SECONDS`` the callback raises ``Cancelled``, which pages catch).
-    For the server-wide cap on concurrent computations use ``ui.long_work.stoppable_progress``
-    as a context manager, as the Attack Lab does. Pages with a Stop button of their own (Batch,
-    Curves) pass ``stop_button=False``."""
-    return StoppableProgress(text, key, stop_button=stop_button)
 
 
 @st.cache_resource(show_spinner="Attacking a photo for the home page (once per server)…")

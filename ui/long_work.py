@@ -37,8 +37,9 @@ a model is bounded by ``limits.MAX_GRAD_PIXELS``/``MAX_FORWARD_PIXELS``). A sess
 every slot taken shows "Waiting…" in its bar, and can be stopped while it waits. On a CPU more
 concurrent computations than cores only share the cores, so waiting costs no throughput.
 
-``ui.sweep_widgets.stop_button`` (the Batch and Curves pages) is the same mechanism with a
-permanent button in the sidebar, for pages that keep partial results after a Stop.
+:class:`StopButton` (the Batch and Curves pages) is the same mechanism with the button beside the
+page's Run button: :func:`ui.run.run_and_show` draws it when the work starts and
+removes it when the work ends, so an idle page shows no Stop.
 """
 from __future__ import annotations
 
@@ -138,6 +139,28 @@ class StoppableProgress:
         return False
 
 
+class StopButton:
+    """A Stop button for the page ``key`` beside its Run button, present only while the page
+    computes: creating it reserves its place (call it where the button belongs), and
+    :func:`ui.run.run_and_show` draws the button when the work starts and removes it when the work
+    ends, however it ends; a page that is not computing shows none. Pressing it marks the stop
+    exactly as the bar's own button does (so :func:`stopped_notice` reports it); :attr:`pressed`
+    tells the page, before anything else reads the mark, that this run follows a Stop."""
+
+    def __init__(self, key: str) -> None:
+        self.key = key
+        self.pressed = bool(st.session_state.get(_FLAG.format(key), False))
+        self._slot = st.empty()
+
+    def show(self) -> None:
+        self._slot.button("⏹ Stop", key=f"{self.key}_stop_button", on_click=_mark_stopped, args=(self.key,),
+                          width="content",
+                          help="Stops the computation at the next progress update; finished work is kept.")
+
+    def clear(self) -> None:
+        self._slot.empty()
+
+
 def stoppable_progress(label: str, key: str, max_seconds: float | None = None) -> StoppableProgress:
     """A progress bar with a Stop button (see the module docstring); ``key`` names the page's
     computation (one per page, e.g. ``"lab"``). ``max_seconds`` defaults to
@@ -153,4 +176,4 @@ def stopped_notice(key: str) -> bool:
     return False
 
 
-__all__ = ["StoppableProgress", "stoppable_progress", "stopped_notice"]
+__all__ = ["StopButton", "StoppableProgress", "stoppable_progress", "stopped_notice"]

@@ -17,8 +17,9 @@ What it does:
 * **Stop, time limit, concurrency slot.** The computation runs inside
   :func:`ui.long_work.stoppable_progress`: it takes one of the server's
   ``limits.MAX_CONCURRENT_WORK`` slots (waiting, stoppable, when all are busy), shows a progress
-  bar with a Stop button (or only the bar, for pages with their own Stop button) that disappears
-  when the work ends, and is cancelled past ``limits.MAX_WORK_SECONDS``. ``Cancelled`` becomes a
+  bar with a Stop button (or only the bar, for pages whose Stop sits beside their Run button: a
+  :class:`ui.long_work.StopButton`) that disappears when the work ends, and is cancelled past
+  ``limits.MAX_WORK_SECONDS``. ``Cancelled`` becomes a
   "Stopped" notice, ``ValueError`` (a bad combination of settings) an error message; the page
   stops there and keeps its earlier result.
 * **One result per page**, kept in the session with the keys it was computed for. When the
@@ -41,7 +42,7 @@ import torch
 from PIL import Image
 
 from core.progress import Cancelled, ProgressFn
-from ui.long_work import StoppableProgress, stopped_notice
+from ui.long_work import StopButton, StoppableProgress, stopped_notice
 
 T = TypeVar("T")
 
@@ -127,7 +128,7 @@ def pin(key: str) -> None:
 
 
 def run_and_show(page: str, *, run: bool, inputs: tuple, settings: tuple, compute: Callable[[ProgressFn], T],
-                 label: str = "Working…", button: str = "Run", own_stop_button: bool = False,
+                 label: str = "Working…", button: str = "Run", stop_button: StopButton | None = None,
                  keep_partial: T | None = None) -> Shown[T] | None:
     """Run ``compute`` when ``run`` is true, keep its result for ``page`` and return what to show.
 
@@ -135,8 +136,8 @@ def run_and_show(page: str, *, run: bool, inputs: tuple, settings: tuple, comput
     for other inputs is dropped. ``settings``: everything else the result depends on.
     ``compute(progress)`` does the work, reporting to ``progress`` (a ``core`` ProgressFn).
     ``label``: the progress bar's text; ``button``: the name of the page's run button in the
-    "settings changed" note. ``own_stop_button``: the page has a Stop button of its own (the bar
-    gets none). ``keep_partial``: an object ``compute`` fills as it goes (Batch): it is kept
+    "settings changed" note. ``stop_button``: the page's own Stop button (the bar gets none); it
+    is removed when the work ends, however it ends. ``keep_partial``: an object ``compute`` fills as it goes (Batch): it is kept
     before the work starts, so a Stop leaves the finished part on the page.
 
     Returns None when there is nothing to show for these inputs (the page shows a preview)."""
@@ -151,11 +152,20 @@ def run_and_show(page: str, *, run: bool, inputs: tuple, settings: tuple, comput
     if run:
         if keep_partial is not None:
             st.session_state[slot] = (in_key, key, keep_partial)
-        progress = StoppableProgress(label, page, stop_button=not own_stop_button)
+        progress = StoppableProgress(label, page, stop_button=stop_button is None)
+        if stop_button is not None:
+            stop_button.show()
         try:
             try:
                 with progress:
                     value = compute(progress)
+            except Exception:  # not on Streamlit's own interruption: its rerun redraws the page
+                if stop_button is not None:
+                    stop_button.clear()
+                raise
+            else:
+                if stop_button is not None:
+                    stop_button.clear()
             finally:
                 st.session_state[_WAITED.format(page)] = progress.waited_s
         except Cancelled as e:

@@ -1,5 +1,5 @@
 """Widgets shared by the Robustness curves and Batch evaluation pages: lists of numbers typed as
-text, a defense multiselect that also returns the settings, and the Stop button."""
+text, and a defense multiselect that also returns the settings."""
 from __future__ import annotations
 
 import math
@@ -61,12 +61,4 @@ def defenses_input(key: str, model: nn.Module, default: tuple[str, ...] = (),
     return defenses_with_settings(key, model, default, label)
 
 
-def stop_button(key: str) -> bool:
-    """A Stop button. Clicking any widget while the page computes makes Streamlit stop the
-    running script at its next progress update (the progress bar is such a point) and rerun it;
-    in that rerun this button reads True, so the page can say it stopped."""
-    return st.button("⏹ Stop", key=key, width="content",
-                     help="Stops the computation at the next progress update; finished work is kept.")
-
-
-__all__ = ["defenses_input", "format_numbers", "numbers_input", "parse_numbers", "stop_button"]
+__all__ = ["defenses_input", "format_numbers", "numbers_input", "parse_numbers"]

@@ -23,9 +23,9 @@ from core.labels import Labeler, LabelError, parse_labels
 from core.progress import Cancelled
 from core.viz.curves import batch_breakdown_table, batch_figure, batch_summary_table, eps_axis
 from ui.common import action_bar, device_caption, get_model, intro, model_picker, model_spec, session_store, upload_help
-from ui.long_work import stoppable_progress
+from ui.long_work import StopButton, stoppable_progress
 from ui.presets import consume_autorun, preset_bar
-from ui.sweep_widgets import defenses_input, format_numbers, numbers_input, parse_numbers, stop_button
+from ui.sweep_widgets import defenses_input, format_numbers, numbers_input, parse_numbers
 from ui.report import report_download
 from ui.run import fingerprint, kept, run_and_show
 from ui.tables import show_table
@@ -167,7 +167,7 @@ with st.sidebar:
                          help=f"Not with {WORST_CASE}: the ensemble attacks the bare model." if worst else None)
     run = action.button("Run", type="primary", key=f"{P}_run") or consume_autorun(P)
     with action:
-        stop = stop_button(f"{P}_stop")
+        stop = StopButton(P)  # drawn only while the evaluation runs
     on_ray = bool(RAY_ADDRESS) and st.toggle("Run on the Ray cluster", False, key=f"{P}_ray",
                                              help=f"Send the evaluation to the Ray cluster at RAY_ADDRESS "
                                                   f"({RAY_ADDRESS}); same numbers, spread over its workers.")
@@ -239,12 +239,10 @@ except ValueError as e:
     st.error(f"Cannot evaluate with these settings: {e}")
     st.stop()
 inputs = (model_name, images.names, [x for _, x in images.items])
-if stop:
+if stop.pressed:  # run_and_show says "Stopped"; here, how much of the run was finished
     partial = kept(P)
     if partial is not None and not partial[0].complete:
         st.warning(f"Stopped after {len(partial[0].images)} of {partial[1]} image(s); the results below cover those.")
-    else:
-        st.warning("Stopped.")
 
 # Kept before the work starts: if the run is stopped, the finished images stay.
 result = BatchResult(settings=settings, skipped=images.messages(), device=describe_device(),
@@ -262,9 +260,9 @@ def evaluate(progress) -> tuple:
 
 shown = run_and_show(
     P, run=run, inputs=inputs, settings=(settings, labels, on_ray), button="Run", label="Evaluating:",
-    own_stop_button=True, keep_partial=partial if run else None, compute=evaluate)
+    stop_button=stop, keep_partial=partial if run else None, compute=evaluate)
 if shown is None:
-    st.info("Press **Run** in the sidebar.")
+    st.info("Press **Run** above.")
     st.stop()
 result, n_total = shown.value
 if not result.images:

@@ -17,8 +17,9 @@ from core.viz.curves import certified_radius_figure, curve_figure, eps_axis
 from core.viz.defenses import image_grid_figure
 from core.safe_text import md
 from ui.common import action_bar, device_caption, image_and_model, image_tensor, intro, true_label
+from ui.long_work import StopButton
 from ui.presets import consume_autorun, preset_bar
-from ui.sweep_widgets import defenses_input, format_numbers, numbers_input, parse_numbers, stop_button
+from ui.sweep_widgets import defenses_input, format_numbers, numbers_input, parse_numbers
 from ui.report import report_download
 from ui.run import input_default, run_and_show
 from ui.urlstate import (UrlParam, UrlState, image_picker_params, model_param, share_caption, upload_note)
@@ -141,7 +142,7 @@ with st.sidebar:
                            help="Plus 16 selection samples; α = 0.001.")
     run = action.button("Run", type="primary", key=f"{P}_run") or consume_autorun(P)
     with action:
-        stop = stop_button(f"{P}_stop")
+        stop = StopButton(P)  # drawn only while the curves are computed
     device_caption()
     share_caption()
 url.write()
@@ -171,13 +172,11 @@ settings = {"model": model_name, "image": img_label, "label": int(label), "label
             "random_start": rs, "goal": goal_mode, "target": target, "defenses": {n: dict(p) for n, p in defense_record},
             "adaptive": adaptive and bool(defenses), "bisection": bisect, "sigmas": sigmas, "cert_n": cert_n,
             "attack_params": {a.name: dict(a.params) for a in curve_attacks}}
-if stop:
-    st.warning("Stopped. Press **Run** to start again.")
 if run and (not attacks or not eps):
     st.error("Choose at least one attack and one ε.")
     st.stop()
 shown = run_and_show(
-    P, run=run, inputs=(x, model_name), button="Run", label="Curves…", own_stop_button=True,
+    P, run=run, inputs=(x, model_name), button="Run", label="Curves…", stop_button=stop,
     settings=(settings, seed),
     compute=lambda progress: (settings, seed, curves_with_extras(
         model, x, label, eps, curve_attacks, defenses, adaptive=settings["adaptive"], goal=goal, seed=seed,
