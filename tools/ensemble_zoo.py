@@ -4,8 +4,11 @@ torchattacks' AutoAttack on the same images (the agreement table of docs/BENCHMA
     OMP_NUM_THREADS=1 PYTHONPATH=. .venv/bin/python tools/ensemble_zoo.py --out /tmp/zooeval [names]
     ... --oracle 200     # also torchattacks.AutoAttack('standard') on the first 200 images
     ... --merge DIR      # copy the results in DIR into the cards (evaluation.ensemble) and docs
+    ... --full           # the whole 10,000-image test set (Debian package dataset-fashion-mnist)
+    ... --merge-full DIR # copy full-test-set results in DIR into the cards (worst_case.full_test_set)
 
-Images: the shipped 1,000-image test subset (assets/data), float in [0, 1]; ε = 0.1 (L∞).
+Images: the shipped 1,000-image test subset (assets/data), or with --full the whole test set,
+float in [0, 1]; ε = 0.1 (L∞).
 CIFS is evaluated twice: as shipped (the attacks' gradient treats its channel mask as a
 constant) and through its mask (core/attacks/cifs_adaptive.py); the card quotes the lower.
 One JSON per model in the output folder: the ensemble summary, per-image verdicts and timing.
@@ -25,7 +28,7 @@ import torch  # noqa: E402
 
 from core.attacks.cifs_adaptive import has_cifs, through_mask  # noqa: E402
 from core.ensemble import EnsembleConfig, worst_case  # noqa: E402
-from core.train.data import load_test_subset, to_float  # noqa: E402
+from core.train.data import load_fashion_mnist, load_test_subset, to_float  # noqa: E402
 from core.models.zoo import ZOO_BY_NAME, available, load_zoo_model  # noqa: E402
 
 EPS = 0.1
@@ -43,11 +46,13 @@ def torchattacks_autoattack(model: torch.nn.Module, x: torch.Tensor, y: torch.Te
         return (model(adv).argmax(1) == y) & (model(x).argmax(1) == y)
 
 
-def evaluate_one(name: str, n: int, oracle: int, seed: int = 0) -> dict:
-    x, y, _ = load_test_subset()
+def evaluate_one(name: str, n: int, oracle: int, seed: int = 0, full: bool = False) -> dict:
+    x, y = load_fashion_mnist("test") if full else load_test_subset()[:2]
     x, y = to_float(x)[:n], y[:n].long()
+    n = len(y)
     model = load_zoo_model(name)
-    out: dict = {"model": name, "n": n, "eps": EPS, "norm": "linf", "seed": seed, "threads": torch.get_num_threads(),
+    out: dict = {"model": name, "n": n, "data": "full test set" if full else "shipped test subset",
+                 "eps": EPS, "norm": "linf", "seed": seed, "threads": torch.get_num_threads(),
                  "torch": torch.__version__, "command": " ".join(sys.argv)}
     views = [("as_shipped", model)] + ([("through_mask", through_mask(model))] if has_cifs(model) else [])
     for label, m in views:
@@ -133,6 +138,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("models", nargs="*")
     ap.add_argument("--out", default=None, help="folder for one JSON per model")
     ap.add_argument("--n", type=int, default=1000, help="images of the shipped subset (first n)")
+    ap.add_argument("--full", action="store_true", help="the whole 10,000-image test set (overrides --n)")
     ap.add_argument("--oracle", type=int, default=0, help="also run torchattacks' AutoAttack on the first N images")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--merge", default=None, metavar="DIR", help="write the results in DIR into the cards and docs")
@@ -150,9 +156,9 @@ def main(argv: list[str] | None = None) -> int:
     if out_dir:
         out_dir.mkdir(parents=True, exist_ok=True)
     for nm in names:
-        res = evaluate_one(nm, args.n, args.oracle)
+        res = evaluate_one(nm, 10_000 if args.full else args.n, args.oracle, full=args.full)
         if out_dir:
-            suffix = ".oracle" if args.oracle else ""
+            suffix = ".oracle" if args.oracle else ".full" if args.full else ""
             (out_dir / f"{nm}{suffix}.json").write_text(json.dumps(res, indent=1), encoding="utf-8")
     return 0
 
