@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from core.models.zoo import available
+from core.models.zoo import available, get_entry, load_card
 
 PAGE = str(Path(__file__).resolve().parents[1] / "views" / "zoo.py")
 if len(available()) < 2 and os.environ.get("CI"):  # shipped in assets/zoo: missing weights are a failure on CI
@@ -35,6 +35,16 @@ def test_page_defaults_and_run():
     assert len(charts) >= 2  # outcome bars + curves (+ saliency / channels when those models exist)
     if "fmnist-jsigr" in [e.name for e in available()]:
         assert "Spearman ρ(gradient, blur-perturbation map)" in text
+    # the table quotes each card's worst case (subset, and the whole test set where it was run)
+    table = at.dataframe[0].value.set_index("model")
+    for n in chosen:
+        wc = load_card(n)["worst_case"]
+        row = table.loc[get_entry(n).title]
+        assert row["worst case %"] == pytest.approx(100 * wc["robust_accuracy"], abs=0.051)
+        if "full_test_set" in wc:
+            assert row["worst case, 10k %"] == pytest.approx(100 * wc["full_test_set"]["robust_accuracy"], abs=0.051)
+        else:
+            assert row.isna()["worst case, 10k %"]
     # live curves on 16 images
     at.select_slider(key="zoo_live_n").set_value(16).run()
     at.button(key="zoo_live_run").click().run()

@@ -105,6 +105,40 @@ def worst_case_block(name: str, res: dict, audit: dict | None, audit_view: dict 
     return block
 
 
+def full_test_set_block(res: dict) -> dict:
+    """The card's ``worst_case.full_test_set`` block from a ``--full`` run's JSON."""
+    views = {k: res[k] for k in ("as_shipped", "through_mask") if k in res}
+    quoted_view = min(views, key=lambda k: views[k]["robust_accuracy"])
+    keep = ("n", "clean_accuracy", "robust_accuracy", "clean_correct", "robust", "breakdown", "seconds")
+    return {"n": res["n"], "data": "the whole Fashion-MNIST test set (t10k, Debian package dataset-fashion-mnist)",
+            "eps": res["eps"], "norm": res["norm"], "seed": res["seed"], "threads": res["threads"],
+            "command": res["command"], "robust_accuracy": views[quoted_view]["robust_accuracy"],
+            "clean_accuracy": views[quoted_view]["clean_accuracy"], "quoted_view": quoted_view,
+            **{k: {kk: v[kk] for kk in keep if kk in v} for k, v in views.items()}}
+
+
+def merge_full(folder: Path) -> None:
+    """Write each ``--full`` result in ``folder`` into its card (``worst_case.full_test_set``) and
+    regenerate docs/models/zoo.md."""
+    sys.path.insert(0, str(ROOT / "tools"))
+    import train_zoo
+
+    from core.models.zoo import load_card
+
+    for e in available():
+        f = folder / f"{e.name}.full.json"
+        if not f.exists():
+            continue
+        card = load_card(e.name)
+        if "worst_case" not in card:
+            print(f"  {e.name}: its card has no worst-case block yet (run --merge first)")
+            continue
+        card["worst_case"]["full_test_set"] = full_test_set_block(json.loads(f.read_text(encoding="utf-8")))
+        train_zoo.write_card(e.name, card)
+        print(f"  wrote the full-test-set worst case of {e.name}")
+    train_zoo.phase_docs()
+
+
 def merge(folder: Path, audits: Path | None) -> None:
     """Write each model's ``worst_case`` block into its card and regenerate docs/models/zoo.md."""
     sys.path.insert(0, str(ROOT / "tools"))
@@ -142,10 +176,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--oracle", type=int, default=0, help="also run torchattacks' AutoAttack on the first N images")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--merge", default=None, metavar="DIR", help="write the results in DIR into the cards and docs")
+    ap.add_argument("--merge-full", default=None, metavar="DIR", help="write the --full results in DIR into the cards and docs")
     ap.add_argument("--audits", default=None, metavar="DIR", help="with --merge: the audits' JSON (python -m core audit --out)")
     args = ap.parse_args(argv)
     if args.merge:
         merge(Path(args.merge), Path(args.audits) if args.audits else None)
+        return 0
+    if args.merge_full:
+        merge_full(Path(args.merge_full))
         return 0
     torch.set_num_threads(args.threads)
     names = args.models or [e.name for e in available()]
