@@ -95,6 +95,8 @@ def test_curves_page_quotes_the_worst_case_with_who_found_it():
     table = next(f.value for f in at.dataframe if "found by" in f.value.columns)
     assert list(table["found by"]) == [r["found by"] for r in expected]
     assert expected[0]["found by"] in ("APGD-CE", "APGD-T", "Square", "")
+    # the browser's grid draws a missing cell as "None": every table shows "—" instead
+    assert not any(f.value.isna().any().any() for f in at.dataframe)
 
 
 def _display(frame):
@@ -135,6 +137,8 @@ def test_batch_page_bundled_photos_match_core_and_the_cli_command():
     assert at.dataframe[1].value["n"].tolist() == [2, 2]  # the breakdown, for a single attack too
     shown = _display(at.dataframe[0])  # missing values (no success rate when clean) read "—", not "None"
     assert shown["success rate"].tolist()[0] == "—" and "None" not in shown.to_string()
+    # the browser's grid draws a missing cell as "None" whatever the display value: no cell may be missing
+    assert not at.dataframe[0].value.isna().any().any()
     code = "\n".join(c.value for c in at.code)
     assert "python -m core evaluate bundled --samples chelsea,coffee" in code and "--eps 1,4" in code
     assert len(at.get("download_button")) == 2

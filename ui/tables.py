@@ -1,7 +1,8 @@
 """Tables for the pages: missing values shown as "—" instead of Streamlit's literal "None"."""
 from __future__ import annotations
 
-from typing import Iterable, Sequence
+import math
+from typing import Any, Callable, Iterable, Sequence
 
 import pandas as pd
 import streamlit as st
@@ -9,16 +10,34 @@ import streamlit as st
 MISSING = "—"
 
 
+def _missing(v: Any) -> bool:
+    return v is None or (isinstance(v, float) and math.isnan(v)) or v is pd.NA
+
+
 def show_table(rows: Sequence[dict], *, percent: Iterable[str] = (), key: str | None = None) -> None:
-    """``rows`` as a dataframe; columns in ``percent`` as percentages; a missing value (None,
-    NaN) as "—". The formatting is display-only: the table's data keeps its numbers."""
+    """``rows`` as a dataframe; columns in ``percent`` as percentages, other floats with four
+    significant digits, a missing value (None, NaN) as "—".
+
+    Streamlit's grid draws a missing cell as "None" whatever a Styler's display value says, so a
+    column with a missing value is sent as text already formatted; a column without one keeps its
+    numbers (sortable) and is formatted for display only."""
     df = pd.DataFrame(list(rows))
     pct = [c for c in percent if c in df.columns]
-    floats = [c for c in df.columns if c not in pct and pd.api.types.is_float_dtype(df[c])]
-    styler = df.style.format(na_rep=MISSING).format(
-        {**{c: (lambda v: MISSING if pd.isna(v) else f"{v:.4g}") for c in floats},
-         **{c: (lambda v: MISSING if pd.isna(v) else f"{v:.1%}") for c in pct}})
-    st.dataframe(styler, hide_index=True, width="stretch", key=key)
+
+    def fmt(col: str) -> Callable[[Any], str]:
+        if col in pct:
+            return lambda v: MISSING if _missing(v) else f"{v:.1%}"
+        if pd.api.types.is_float_dtype(df[col]):
+            return lambda v: MISSING if _missing(v) else f"{v:.4g}"
+        return lambda v: MISSING if _missing(v) else str(v)
+
+    formats = {}
+    for col in df.columns:
+        if df[col].map(_missing).any():
+            df[col] = df[col].map(fmt(col))
+        elif col in pct or pd.api.types.is_float_dtype(df[col]):
+            formats[col] = fmt(col)
+    st.dataframe(df.style.format(formats), hide_index=True, width="stretch", key=key)
 
 
 __all__ = ["MISSING", "show_table"]

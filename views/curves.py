@@ -22,6 +22,7 @@ from ui.presets import consume_autorun, preset_bar
 from ui.sweep_widgets import defenses_input, format_numbers, numbers_input, parse_numbers
 from ui.report import report_download
 from ui.run import input_default, run_and_show
+from ui.tables import show_table
 from ui.urlstate import (UrlParam, UrlState, image_picker_params, model_param, share_caption, upload_note)
 
 P = "cur"
@@ -209,7 +210,7 @@ st.caption(f"Markers: ✓ green = still the correct class, ✗ red = fooled, gre
 wc_rows = worst_case_rows(curves, k)
 if wc_rows:
     st.subheader(f"{WORST_CASE} (the number to quote)")
-    st.dataframe(wc_rows, hide_index=True, width="stretch")
+    show_table(wc_rows)  # "—" where the ensemble never fooled it (or fooled it at the smallest ε)
     st.caption(f"ε in {xt}, on this grid. {WORST_CASE}: {WORST_CASE_SUMMARY} \"found by\": the first attack of the "
                "ensemble that fooled the classifier at that ε. Where a defense classifies the ensemble's images without "
                "the adaptive attacker, the images were made on the undefended model.")
@@ -237,8 +238,8 @@ with st.expander("Adversarial images along the curve"):
                         key=f"{P}_grid_{s.attack}", width="stretch")
 
 with st.expander("All numbers"):
-    st.dataframe([{**r, "eps_shown": r["eps"] * k, "pred_name": names[r["pred"]] if r["pred"] >= 0 else "abstain"}
-                  for r in curves.rows()], hide_index=True, width="stretch")
+    show_table([{**r, "eps_shown": r["eps"] * k, "pred_name": names[r["pred"]] if r["pred"] >= 0 else "abstain"}
+                for r in curves.rows()])  # "found_by" is "—" for the single attacks
 
 if cert:
     st.subheader("Certified radius against σ")
