@@ -92,7 +92,7 @@ if shown is None:
     c1, c2 = st.columns([1, 2])
     c1.image(to_numpy_image(x), caption=f"{md(img_label)} as the model sees it ({x.shape[-1]}×{x.shape[-2]})")
     c2.plotly_chart(topk_bar(clean_top.names, clean_top.probs, "Clean prediction (top 5)"), key="lab_clean_only")
-    st.info("Press **Run attack** in the sidebar.")
+    st.info("Press **Run attack** above.")
     st.stop()
 
 # ------------------------------------------------------------------ render

@@ -81,7 +81,7 @@ with top[1]:
 shown = run_and_show("cert", run=run, inputs=(x, model_name), button="Certify", label="Certifying…",
                      settings=([(k, d.params()) for k, d in methods.items()], seed), compute=lambda progress: certify_each(methods, x, seed=seed, progress=progress))
 if shown is None:
-    st.info("Press **Certify** in the sidebar.")
+    st.info("Press **Certify** above.")
     st.stop()
 
 # ------------------------------------------------------------------ render

@@ -61,7 +61,7 @@ shown = run_and_show(
                                                 temperature=temp, adaptive=adaptive, progress=progress))
 if shown is None:
     st.image(to_numpy_image(x), caption=f"{md(img_label)} as the model sees it", width=280)
-    st.info("Press **Compute** in the sidebar (an attack plus a few forward passes: seconds on a CPU).")
+    st.info("Press **Compute** above (an attack plus a few forward passes: seconds on a CPU).")
     st.stop()
 
 # ------------------------------------------------------------------ render

@@ -92,7 +92,7 @@ shown = run_and_show(
 if shown is None:
     st.image(to_numpy_image(x), caption=f"{md(img_label)}: the model says {clean_top.names[0]} ({clean_top.probs[0]:.0%})",
              width=224)
-    st.info("Press **Run** in the sidebar.")
+    st.info("Press **Run** above.")
     st.stop()
 
 # ------------------------------------------------------------------ render

@@ -78,7 +78,7 @@ shown = run_and_show(
                                               pgd_steps=pgd_steps, bisect=bisect, bisect_hi=hi, progress=progress))
 if shown is None:
     st.image(to_numpy_image(x), caption=f"{md(img_label)} as the model sees it", width=240)
-    st.info("Press **Compare** in the sidebar. Each setting runs a few forward passes, a short PGD and, with "
+    st.info("Press **Compare** above. Each setting runs a few forward passes, a short PGD and, with "
             "bisection on, about ten more short PGD runs (×s² the cost of the plain model).")
 else:
     results = shown.value

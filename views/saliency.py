@@ -86,7 +86,7 @@ shown = run_and_show(
                                                  target_mode=target_mode, progress=progress))
 if shown is None:
     st.image(to_numpy_image(x), caption=f"{md(img_label)} as the model sees it", width=280)
-    st.info("Choose methods and press **Compute** in the sidebar. Gradient and Grad-CAM take a fraction of a "
+    st.info("Choose methods and press **Compute** above. Gradient and Grad-CAM take a fraction of a "
             "second; occlusion and integrated gradients take a few seconds on a CPU.")
     st.stop()
 

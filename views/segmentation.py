@@ -106,7 +106,7 @@ if shown is None:
     st.plotly_chart(image_grid(panels, height=340), key="seg_preview")
     st.caption(f"Person share of the clean mask: {float((clean_prob > 0.5).float().mean()):.1%}. "
                f"Goal: {GOALS[goal.mode]}.")
-    st.info("Press **Run attack** in the sidebar.")
+    st.info("Press **Run attack** above.")
     st.stop()
 
 # ------------------------------------------------------------------ render
@@ -121,23 +121,27 @@ if exp.defended_prob is not None:
     if iou_def < iou_att - 1e-3:
         verdict += f" The defense made it **worse than no defense** (IoU {iou_def:.2f})."
     elif iou_def > iou_att + 0.05:
-        verdict += f" The defense **restored** part of it (IoU {iou_def:.2f})" + (
-            " — against an attacker who ignored the defense." if exp.adaptive == "none" else ".")
+        verdict += (f" The defense **restored** {'it' if iou_def >= 0.9 else 'part of it'} (IoU {iou_def:.2f})"
+                    + (" — against an attacker who ignored the defense." if exp.adaptive == "none" else "."))
     else:
         verdict += f" The defense made **no real difference** (IoU {iou_def:.2f})."
 (st.error if "worse" in verdict or (iou_att < 0.5 and "restored" not in verdict) else st.success)(verdict)
-cols = st.columns(5)
-cols[0].metric("IoU, attacked", f"{m['IoU with clean mask']:.3f}")
-cols[1].metric("Pixel accuracy, attacked", f"{m['pixel accuracy']:.1%}")
+# Only the metrics that apply, with labels short enough for a quarter of the page in presenter mode.
+metrics = [("IoU, attacked", f"{m['IoU with clean mask']:.3f}", {}),
+           ("Pixel acc., attacked", f"{m['pixel accuracy']:.1%}",
+            {"help": "Share of pixels where the attacked mask equals the clean mask."})]
 if res.target is not None:
-    cols[2].metric("Target pixels reached", f"{m['target pixels reached']:.1%}",
-                   help="Share of pixels where the attacked mask equals the target mask.")
+    metrics.append(("Target reached", f"{m['target pixels reached']:.1%}",
+                    {"help": "Share of pixels where the attacked mask equals the target mask."}))
 if exp.defended_prob is not None:
-    cols[3].metric("IoU, defended", f"{float(exp.iou_defended[0]):.3f}",
-                   delta=f"{float(exp.iou_defended[0]) - m['IoU with clean mask']:+.3f}")
+    metrics.append(("IoU, defended", f"{float(exp.iou_defended[0]):.3f}",
+                    {"delta": f"{float(exp.iou_defended[0]) - m['IoU with clean mask']:+.3f}"}))
     if exp.iou_clean_defended is not None:
-        cols[4].metric("IoU, clean after defense", f"{float(exp.iou_clean_defended[0]):.3f}",
-                       help="The defense also changes clean photos a little: this is its cost.")
+        metrics.append(("Clean IoU, defended", f"{float(exp.iou_clean_defended[0]):.3f}",
+                        {"help": "IoU of the defended clean photo's mask with the clean mask: the defense also "
+                                 "changes clean photos a little, and this is its cost."}))
+for col, (label, value, extra) in zip(st.columns(len(metrics)), metrics):
+    col.metric(label, value, **extra)
 after = ("" if exp.target_reached_defended is None else
          f" After the defense {float(exp.target_reached_defended[0]):.1%} of the pixels still equal the target.")
 st.caption(f"{res.attack}, L∞ ε = {res.threat.eps * 255:.0f}/255, {res.threat.steps} steps of "

@@ -82,7 +82,7 @@ shown = run_and_show(
 stored = shown.value if shown is not None else None
 if stored is None:
     st.image(upscale(x), caption=f"{md(img_label)}; true class: {FMNIST_CLASSES[label]}", width=168)
-    st.info("Press **Attack and explain** in the sidebar (a few seconds on a CPU).")
+    st.info("Press **Attack and explain** above (a few seconds on a CPU).")
 else:
     outs, by_name, sal, chan, masks = stored.outcomes, stored.by_name, stored.saliency, stored.channels, \
         stored.cifs_masks
