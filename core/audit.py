@@ -56,6 +56,18 @@ from core.progress import ProgressFn, report
 
 Verdict = Literal["pass", "warn", "n/a"]
 
+# What a warning of each check means, in a few words (a check's title states what a sound
+# evaluation shows, so it cannot name the problem).
+WARNING_SIGNS = {
+    "transfer": "transfer beats white-box",
+    "square": "Square beats white-box",
+    "large_eps": "a large ε does not reach 100 %",
+    "iterations": "more steps or restarts do worse",
+    "targeted": "targeted attack misses its targets",
+    "gradients": "uninformative input gradients",
+    "randomness": "the verdict is random",
+}
+
 
 @dataclass(frozen=True)
 class AuditConfig:
@@ -120,6 +132,10 @@ class AuditResult:
 
     def flags(self) -> list[str]:
         return [c.key for c in self.checks if c.verdict == "warn"]
+
+    def warning_signs(self) -> list[str]:
+        """The warnings in words (:data:`WARNING_SIGNS`), in check order."""
+        return [WARNING_SIGNS.get(k, k) for k in self.flags()]
 
     def to_dict(self) -> dict:
         return {"n": self.n, "clean_correct": self.clean_correct, "flagged": self.flagged, "flags": self.flags(),

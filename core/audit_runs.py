@@ -137,7 +137,8 @@ def audit_report(result: AuditResult, target: AuditTarget, settings: dict, seed:
     """The page's report download (core.report.Report): checklist, figures, numbers."""
     rep = Report(f"Gradient-masking audit: {target.description}", page="views/audit.py", settings=settings,
                  seeds={"audit": seed}, notes=list(result.notes))
-    rep.add_section("Verdict", ("Flagged: " + ", ".join(result.flags())) if result.flagged else "No check warns.")
+    signs = [f"{sign} ({key})" for key, sign in zip(result.flags(), result.warning_signs())]
+    rep.add_section("Verdict", ("Flagged: " + "; ".join(signs)) if result.flagged else "No check warns.")
     rep.add_text(f"Data: {target.data}; {result.clean_correct} of {result.n} classified correctly.")
     rep.add_table([{k: v for k, v in r.items() if k} for r in checklist_rows(result)], "Checks")
     rep.add_figure(success_vs_eps_figure(result), "White-box success against ε")

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from audit_toys import LinearToy, QuantisedToy, linear_robust, toy_data
-from core.audit import AuditConfig, audit
+from core.audit import WARNING_SIGNS, AuditConfig, audit
 
 CFG = AuditConfig(eps=0.05, steps=10, square_queries=150, square_p_init=0.5, random_dirs=6)
 
@@ -25,6 +25,10 @@ def test_masked_toy_model_is_flagged():
     sq = r.comparison[-1]
     truth = 1 - linear_robust(LinearToy(), x, y, sq["eps"]).float().mean()
     assert sq["white_box"] < 0.1 and sq["square"] > 0.5 * truth > 0
+    # the page's headline names each problem in words (a check's title states the sound outcome)
+    assert {c.key for c in r.checks} <= set(WARNING_SIGNS)
+    signs = r.warning_signs()
+    assert len(signs) == len(flags) and "uninformative input gradients" in signs
 
 
 def test_honest_robust_linear_model_passes_every_check():

@@ -86,7 +86,7 @@ if shown is None:
     st.stop()
 target, result, used, used_seed = shown.value
 
-st.subheader(("⚠️ Flagged: " + ", ".join(c.title.lower() for c in result.checks if c.verdict == "warn"))
+st.subheader(("⚠️ Flagged: " + "; ".join(result.warning_signs()))
              if result.flagged else "✅ No warning sign found")
 st.caption(f"{target.description}. Data: {target.data}; {result.clean_correct} of {result.n} classified correctly "
            f"(success rates are over those). {result.elapsed_s:.0f} s.")
