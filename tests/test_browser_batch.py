@@ -45,6 +45,7 @@ def test_stop_button_stops_the_work_and_keeps_finished_images():
         page.get_by_text("image 2/7", exact=False).first.wait_for(timeout=120_000)
         page.get_by_role("button", name="⏹ Stop").click()
         page.get_by_text("Stopped after", exact=False).first.wait_for(timeout=60_000)
+        page.get_by_text("Partial results", exact=False).first.wait_for(timeout=60_000)  # drawn after the notice
         text = page.inner_text("body")
         assert "Stopped after 1 of 7 image(s)" in text or "Stopped after 2 of 7 image(s)" in text
         assert "Partial results" in text
