@@ -56,6 +56,17 @@ from core.progress import ProgressFn, report
 
 Verdict = Literal["pass", "warn", "n/a"]
 
+# The checks in the order they are run and shown; each title states what a sound evaluation shows.
+CHECK_TITLES = {
+    "large_eps": "Success approaches 100 % as ε grows",
+    "transfer": "White-box is at least as strong as transfer",
+    "square": "White-box is at least as strong as the gradient-free Square Attack",
+    "iterations": "More steps and restarts do not lower success",
+    "targeted": "A targeted attack reaches its targets at a large ε",
+    "gradients": "Input gradients are informative",
+    "randomness": "Randomness does not hide the result",
+}
+
 # What a warning of each check means, in a few words (a check's title states what a sound
 # evaluation shows, so it cannot name the problem).
 WARNING_SIGNS = {
@@ -229,7 +240,7 @@ def audit(model: nn.Module, x: torch.Tensor, y: torch.Tensor, config: AuditConfi
     worst_drop = max(drops) if drops else 0.0
     bad = (top < 0.9) or worst_drop > tol
     checks.append(Check(
-        "large_eps", "Success approaches 100 % as ε grows", "warn" if bad else "pass",
+        "large_eps", CHECK_TITLES["large_eps"], "warn" if bad else "pass",
         {"largest_eps": curve[-1]["eps"], "success_at_largest_eps": top, "largest_drop": worst_drop},
         (f"At ε = {curve[-1]['eps']:.3g} white-box PGD fools only {_fmt(top)} of the images: an attack with that much "
          "room should win almost always, so its gradients are not leading it (masked, or the attack is broken)."
@@ -254,14 +265,14 @@ def audit(model: nn.Module, x: torch.Tensor, y: torch.Tensor, config: AuditConfi
         tick(f"Square at ε = {e:.4g}")
         comparison.append({"eps": e, "white_box": wb, "transfer": tr, "square": sq})
     if surrogate is None:
-        checks.append(Check("transfer", "White-box is at least as strong as transfer", "n/a", {},
+        checks.append(Check("transfer", CHECK_TITLES["transfer"], "n/a", {},
                             "No surrogate model was given, so the transfer check did not run."))
     else:
         gaps = [c["transfer"] - c["white_box"] for c in comparison]
         g = max(gaps)
         at = comparison[gaps.index(g)]
         checks.append(Check(
-            "transfer", "White-box is at least as strong as transfer", "warn" if g > tol else "pass",
+            "transfer", CHECK_TITLES["transfer"], "warn" if g > tol else "pass",
             {"rows": [{"eps": c["eps"], "white_box": c["white_box"], "transfer": c["transfer"]} for c in comparison],
              "largest_gap": g},
             (f"Examples made on another model fool it more often ({_fmt(at['transfer'])}) than examples made with its "
@@ -272,7 +283,7 @@ def audit(model: nn.Module, x: torch.Tensor, y: torch.Tensor, config: AuditConfi
     g = max(gaps)
     at = comparison[gaps.index(g)]
     checks.append(Check(
-        "square", "White-box is at least as strong as the gradient-free Square Attack", "warn" if g > tol else "pass",
+        "square", CHECK_TITLES["square"], "warn" if g > tol else "pass",
         {"rows": [{"eps": c["eps"], "white_box": c["white_box"], "square": c["square"]} for c in comparison],
          "largest_gap": g, "queries": cfg.square_queries},
         (f"Square, which never looks at gradients, fools {_fmt(at['square'])} against {_fmt(at['white_box'])} for "
@@ -290,7 +301,7 @@ def audit(model: nn.Module, x: torch.Tensor, y: torch.Tensor, config: AuditConfi
     tick("3 restarts")
     bad = more < base - tol or rst < base - tol
     checks.append(Check(
-        "iterations", "More steps and restarts do not lower success", "warn" if bad else "pass",
+        "iterations", CHECK_TITLES["iterations"], "warn" if bad else "pass",
         {"base": base, "steps": cfg.steps, "five_times_steps": more, "three_restarts": rst},
         ("A stronger run of the same attack found fewer adversarial examples: the attack is unstable "
          "(e.g. a noisy or shattered loss surface), so its single-run number is not a worst case.") if bad else
@@ -304,7 +315,7 @@ def audit(model: nn.Module, x: torch.Tensor, y: torch.Tensor, config: AuditConfi
                    seed + 90, rep, goal=Goal("least_likely"), targets=ll)
     tick("targeted")
     checks.append(Check(
-        "targeted", "A targeted attack reaches its targets at a large ε", "warn" if tgt < 0.9 else "pass",
+        "targeted", CHECK_TITLES["targeted"], "warn" if tgt < 0.9 else "pass",
         {"eps": e_big, "target": "least likely class", "reached": tgt},
         (f"With ε = {e_big:.3g} the attack sends only {_fmt(tgt)} of the images to their least likely class; "
          "with that much room a working attack reaches almost any target.") if tgt < 0.9 else
@@ -325,7 +336,7 @@ def audit(model: nn.Module, x: torch.Tensor, y: torch.Tensor, config: AuditConfi
         tick("EOT vs one draw")
         bad = unstable > 0.10 or eot > single + tol
         checks.append(Check(
-            "randomness", "Randomness does not hide the result", "warn" if bad else "pass",
+            "randomness", CHECK_TITLES["randomness"], "warn" if bad else "pass",
             {"repeats": cfg.repeats, "unstable_share": unstable, "eot_samples": cfg.eot_samples,
              "success_eot": eot, "success_one_draw": single},
             (f"{_fmt(unstable)} of the images change class between evaluations, and EOT gradients fool "
@@ -333,7 +344,7 @@ def audit(model: nn.Module, x: torch.Tensor, y: torch.Tensor, config: AuditConfi
              "and EOT attacks.") if bad else
             "Repeated evaluations agree and EOT does not change the attack's success."))
     else:
-        checks.append(Check("randomness", "Randomness does not hide the result", "n/a", {},
+        checks.append(Check("randomness", CHECK_TITLES["randomness"], "n/a", {},
                             "The model was declared deterministic."))
     notes = []
     if n_ok < 20:
@@ -345,7 +356,7 @@ def audit(model: nn.Module, x: torch.Tensor, y: torch.Tensor, config: AuditConfi
 def _gradient_check(model: nn.Module, x: torch.Tensor, y: torch.Tensor, cfg: AuditConfig, seed: int) -> Check:
     """Zero / non-finite gradients and the loss along the gradient vs random sign directions."""
     if x.shape[0] == 0:
-        return Check("gradients", "Input gradients are informative", "n/a", {}, "No clean-correct images.")
+        return Check("gradients", CHECK_TITLES["gradients"], "n/a", {}, "No clean-correct images.")
     dev = _dev(model)
     xg = x.to(dev).requires_grad_(True)
     with torch.enable_grad():
@@ -373,7 +384,7 @@ def _gradient_check(model: nn.Module, x: torch.Tensor, y: torch.Tensor, cfg: Aud
     wins = float(((along > rand.median(0).values) & ~zero.cpu()).double().mean())  # a zero gradient never wins
     bad = zero_share + nonfinite_share > 0.05 or wins < 0.75
     return Check(
-        "gradients", "Input gradients are informative", "warn" if bad else "pass",
+        "gradients", CHECK_TITLES["gradients"], "warn" if bad else "pass",
         {"zero_share": zero_share, "nonfinite_share": nonfinite_share, "step": h, "random_dirs": cfg.random_dirs,
          "gradient_beats_random": wins,
          "mean_loss_increase_gradient": float(along.mean()), "mean_loss_increase_random": float(rand.mean())},

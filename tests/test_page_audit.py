@@ -6,6 +6,8 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from core.audit import CHECK_TITLES, WARNING_SIGNS
+
 PAGE = str(Path(__file__).resolve().parents[1] / "views" / "audit.py")
 pytestmark = pytest.mark.slow
 
@@ -13,6 +15,9 @@ pytestmark = pytest.mark.slow
 def test_audit_page_runs_and_shows_the_checklist():
     at = AppTest.from_file(PAGE, default_timeout=300).run()
     assert not at.exception, at.exception
+    preview = "\n".join(str(e.value) for e in at.markdown)  # before a run: what will be checked
+    assert set(CHECK_TITLES) == set(WARNING_SIGNS)
+    assert all(CHECK_TITLES[k] in preview and WARNING_SIGNS[k] in preview for k in CHECK_TITLES)
     at.selectbox(key="audit_model").set_value("fmnist-pgd-at").run()
     at.selectbox(key="audit_surrogate").set_value("fmnist-trades")
     at.slider(key="audit_n").set_value(8)

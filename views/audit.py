@@ -4,6 +4,7 @@ from __future__ import annotations
 import streamlit as st
 
 from core import limits
+from core.audit import CHECK_TITLES, WARNING_SIGNS
 from core.audit_runs import audit_report, default_config, default_surrogate, prepare, run_audit
 from core.defenses import DEFENSES
 from core.models import list_models
@@ -82,7 +83,9 @@ def audit(progress) -> tuple:
 shown = run_and_show(P, run=run, inputs=(model_name, through, defense, n, labelled and not zoo),
                      settings=(sorted(settings.items()), seed), button="Run audit", label="Auditing…", compute=audit)
 if shown is None:
-    st.info("Choose a model and press **Run audit** (about a minute for 100 zoo images on a CPU).")
+    st.info("Choose a model and press **Run audit** above (about a minute for 100 zoo images on a CPU).")
+    st.markdown("**The checks it runs**, each with its warning sign:\n"
+                + "\n".join(f"- ⬜ {title} — *warns if {WARNING_SIGNS[key]}*" for key, title in CHECK_TITLES.items()))
     st.stop()
 target, result, used, used_seed = shown.value
 
