@@ -13,6 +13,8 @@ pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 def test_upload_weights_probe_and_attack(tmp_path):
     require_browser()
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout  # optional: after require_browser's check
+
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(0)
     weights = tmp_path / "my_mobilenet.pt"  # ~10 MB, under the 20 MB upload limit
@@ -23,11 +25,18 @@ def test_upload_weights_probe_and_attack(tmp_path):
         page.get_by_text("Use your own model").first.click()
         page.get_by_text("Upload a weights or ONNX file").first.click()
         arch = page.locator('[data-testid="stSelectbox"]').filter(has_text="Architecture").first
-        arch.click()
-        page.get_by_role("option", name="mobilenet_v3_small", exact=True).click()
+        option = page.get_by_role("option", name="mobilenet_v3_small", exact=True)
+        for attempt in range(4):  # under load a rerun from the previous click can close the list again
+            arch.click(timeout=60_000)
+            try:
+                option.click(timeout=15_000)
+                break
+            except PlaywrightTimeout:
+                if attempt == 3:
+                    raise
         uploader = page.locator('[data-testid="stFileUploader"]').filter(has_text="Weights file")
         uploader.locator('input[type="file"]').set_input_files(str(weights))
-        page.get_by_role("button", name="Check model").wait_for(timeout=30_000)
+        page.get_by_role("button", name="Check model").wait_for(timeout=90_000)
         page.wait_for_timeout(1000)
         page.get_by_role("button", name="Check model").click()
         page.get_by_text("Probe on", exact=False).first.wait_for(timeout=120_000)
