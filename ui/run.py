@@ -19,9 +19,8 @@ What it does:
   ``limits.MAX_CONCURRENT_WORK`` slots (waiting, stoppable, when all are busy), shows a progress
   bar with a Stop button (or only the bar, for pages whose Stop sits beside their Run button: a
   :class:`ui.long_work.StopButton`) that disappears when the work ends, and is cancelled past
-  ``limits.MAX_WORK_SECONDS``. ``Cancelled`` becomes a
-  "Stopped" notice, ``ValueError`` (a bad combination of settings) an error message; the page
-  stops there and keeps its earlier result.
+  ``limits.MAX_WORK_SECONDS``. ``Cancelled`` becomes a "Stopped" notice, ``ValueError`` (a bad
+  combination of settings) an error message; the page stops there and keeps its earlier result.
 * **One result per page**, kept in the session with the keys it was computed for. When the
   *inputs* change (another photo or model) the old result is dropped, so the page never shows an
   old photo's images and verdict under the new photo. When only the *settings* changed, the old
@@ -136,9 +135,10 @@ def run_and_show(page: str, *, run: bool, inputs: tuple, settings: tuple, comput
     for other inputs is dropped. ``settings``: everything else the result depends on.
     ``compute(progress)`` does the work, reporting to ``progress`` (a ``core`` ProgressFn).
     ``label``: the progress bar's text; ``button``: the name of the page's run button in the
-    "settings changed" note. ``stop_button``: the page's own Stop button (the bar gets none); it
-    is removed when the work ends, however it ends. ``keep_partial``: an object ``compute`` fills as it goes (Batch): it is kept
-    before the work starts, so a Stop leaves the finished part on the page.
+    "settings changed" note. ``stop_button``: the page's own Stop button (the bar gets none),
+    drawn when the work starts and removed when it ends, however it ends. ``keep_partial``: an
+    object ``compute`` fills as it goes (Batch): it is kept before the work starts, so a Stop
+    leaves the finished part on the page.
 
     Returns None when there is nothing to show for these inputs (the page shows a preview)."""
     in_key = fingerprint(*inputs)
