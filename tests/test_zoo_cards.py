@@ -89,3 +89,36 @@ def test_pgd_apgd_and_curve_reproduce_card(subset):
     # robust accuracy cannot exceed clean, and the curve falls with ε
     accs = [pts[e]["accuracy"] for e in sorted(pts)]
     assert all(a >= b - 0.005 for a, b in zip(accs, accs[1:]))
+
+
+def _check_worst_case_block(block: dict, n: int) -> None:
+    """A worst-case block's numbers hang together: each attack runs on the images the previous
+    left robust, the quoted view is the lowest, and the fractions match the counts."""
+    views = {k: block[k] for k in ("as_shipped", "through_mask") if k in block}
+    assert views and block["n"] == n
+    for v in views.values():
+        assert v["n"] == n and v["clean_accuracy"] == pytest.approx(v["clean_correct"] / n)
+        left = v["clean_correct"]
+        for b in v["breakdown"]:
+            assert b["ran_on"] == left and 0 <= b["fooled"] <= left
+            left = b["robust_after"]
+            assert left == b["ran_on"] - b["fooled"] and b["robust_accuracy_after"] == pytest.approx(left / n)
+        assert v["robust"] == left and v["robust_accuracy"] == pytest.approx(left / n)
+    assert block["robust_accuracy"] == min(v["robust_accuracy"] for v in views.values())
+    assert block["robust_accuracy"] == views[block["quoted_view"]]["robust_accuracy"]
+
+
+@pytest.mark.parametrize("entry", SHIPPED, ids=lambda e: e.name)
+def test_worst_case_blocks_are_consistent_and_below_every_single_attack(entry):
+    card = load_card(entry.name)
+    wc = card["worst_case"]
+    _check_worst_case_block(wc, wc["n"])
+    if wc["n"] == 1000:  # the same images as the card's single attacks on the subset
+        for m in ("fgsm", "pgd20", "apgd_ce"):
+            assert wc["robust_accuracy"] <= card["evaluation"]["subset"][m]["accuracy"] + 1e-9, m
+    full = wc.get("full_test_set")
+    if full is not None:  # the whole test set: the same images as the card's full-test figures
+        _check_worst_case_block(full, 10_000)
+        for m in ("fgsm", "pgd20", "apgd_ce"):
+            assert full["robust_accuracy"] <= card["evaluation"]["full_test"][m]["accuracy"] + 1e-9, m
+        assert full["clean_accuracy"] == pytest.approx(card["evaluation"]["full_test"]["clean"]["accuracy"], abs=0.003)
