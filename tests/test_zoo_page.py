@@ -3,8 +3,10 @@ per model, the saliency and CIFS views, live curves, and FGSM on a chosen test i
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
+import pyarrow as pa
 import pytest
 from streamlit.testing.v1 import AppTest
 
@@ -47,6 +49,9 @@ def test_page_defaults_and_run():
         else:
             assert full == "—"
     assert not table.isna().any().any()  # the browser would draw a missing cell as "None"
+    shown = pa.ipc.open_stream(at.dataframe[0].proto.arrow_data.styler.display_values).read_all().to_pandas()
+    for col in ("clean %", "worst case %", "worst case, 10k %"):  # percentages with one decimal, or "—"
+        assert all(re.fullmatch(r"\d+\.\d|—", str(v)) for v in shown[col]), (col, list(shown[col]))
     # live curves on 16 images
     at.select_slider(key="zoo_live_n").set_value(16).run()
     at.button(key="zoo_live_run").click().run()

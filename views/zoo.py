@@ -133,7 +133,7 @@ for n in chosen:
                                        if "full_test_set" in wc else None),
                  "audit": ("—" if not aud else ("⚠️ " + ", ".join(aud["flags"]) if aud["flagged"] else "✅ pass")),
                  "train s": cards[n]["training"]["seconds"]})
-show_table(rows, key="zoo_table")
+show_table(rows, decimals={c: 1 for c in rows[0] if c.endswith("%")}, key="zoo_table")
 wc_images = " / ".join(f"{k:,}" for k in sorted({cards[n]["worst_case"]["n"] for n in chosen
                                                  if "worst_case" in cards[n]})) or "the"
 st.caption("Model cards: full 10,000-image test set, ε = 0.1 (L∞), single white-box attacks (APGD-CE with 20 "
