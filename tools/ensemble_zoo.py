@@ -82,19 +82,25 @@ def evaluate_one(name: str, n: int, oracle: int, seed: int = 0, full: bool = Fal
     return out
 
 
-def worst_case_block(name: str, res: dict, audit: dict | None, audit_view: dict | None, oracle: dict | None) -> dict:
-    """The card's ``worst_case`` block from this tool's JSON (and the audits' JSON, if any)."""
+def _views(res: dict) -> tuple[dict, str, dict]:
+    """A run's model views (as shipped, and through the mask for CIFS), the view with the lower
+    robust accuracy (the one the card quotes) and each view's summary as a card keeps it."""
     views = {k: res[k] for k in ("as_shipped", "through_mask") if k in res}
     quoted_view = min(views, key=lambda k: views[k]["robust_accuracy"])
     keep = ("n", "clean_accuracy", "robust_accuracy", "clean_correct", "robust", "breakdown", "seconds")
+    return views, quoted_view, {k: {kk: v[kk] for kk in keep if kk in v} for k, v in views.items()}
+
+
+def worst_case_block(name: str, res: dict, audit: dict | None, audit_view: dict | None, oracle: dict | None) -> dict:
+    """The card's ``worst_case`` block from this tool's JSON (and the audits' JSON, if any)."""
+    views, quoted_view, kept = _views(res)
     block = {"eps": res["eps"], "norm": res["norm"], "n": res["n"],
              "data": f"first {res['n']} images of the shipped test subset",
              "attacks": "APGD-CE (50 it.), APGD-T (targeted APGD-DLR, top-3 other classes, 50 it.), Square "
                         "(1,000 queries, p_init 0.8); each on the images still correct (core/ensemble.py)",
              "config": views["as_shipped"]["config"], "seed": res["seed"], "threads": res["threads"],
              "command": res["command"], "robust_accuracy": views[quoted_view]["robust_accuracy"],
-             "clean_accuracy": views[quoted_view]["clean_accuracy"], "quoted_view": quoted_view,
-             **{k: {kk: v[kk] for kk in keep if kk in v} for k, v in views.items()}}
+             "clean_accuracy": views[quoted_view]["clean_accuracy"], "quoted_view": quoted_view, **kept}
     for label, a in (("audit", audit), ("audit_through_mask", audit_view)):
         if a:
             block[label] = {"flagged": a["flagged"], "flags": a["flags"], "n": a["n"], "eps": a["config"]["eps"],
@@ -107,14 +113,11 @@ def worst_case_block(name: str, res: dict, audit: dict | None, audit_view: dict 
 
 def full_test_set_block(res: dict) -> dict:
     """The card's ``worst_case.full_test_set`` block from a ``--full`` run's JSON."""
-    views = {k: res[k] for k in ("as_shipped", "through_mask") if k in res}
-    quoted_view = min(views, key=lambda k: views[k]["robust_accuracy"])
-    keep = ("n", "clean_accuracy", "robust_accuracy", "clean_correct", "robust", "breakdown", "seconds")
+    views, quoted_view, kept = _views(res)
     return {"n": res["n"], "data": "the whole Fashion-MNIST test set (t10k, Debian package dataset-fashion-mnist)",
             "eps": res["eps"], "norm": res["norm"], "seed": res["seed"], "threads": res["threads"],
             "command": res["command"], "robust_accuracy": views[quoted_view]["robust_accuracy"],
-            "clean_accuracy": views[quoted_view]["clean_accuracy"], "quoted_view": quoted_view,
-            **{k: {kk: v[kk] for kk in keep if kk in v} for k, v in views.items()}}
+            "clean_accuracy": views[quoted_view]["clean_accuracy"], "quoted_view": quoted_view, **kept}
 
 
 def merge_full(folder: Path) -> None:
@@ -161,7 +164,10 @@ def merge(folder: Path, audits: Path | None) -> None:
         audit = read(audits / f"{e.name}.json") if audits else None
         audit_view = read(audits / f"{e.name}-through-mask.json") if audits else None
         card = load_card(e.name)
+        full = card.get("worst_case", {}).get("full_test_set")  # kept: it comes from --merge-full
         card["worst_case"] = worst_case_block(e.name, res, audit, audit_view, oracle)
+        if full is not None:
+            card["worst_case"]["full_test_set"] = full
         train_zoo.write_card(e.name, card)
         print(f"  wrote the worst-case block of {e.name}")
     train_zoo.phase_docs()

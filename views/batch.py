@@ -12,22 +12,23 @@ from core.attacks import ATTACK_INFO, ATTACKS
 from core.cli import cli_command
 from core.defenses import DEFENSES
 from core.device import describe_device
-from core.ensemble import EnsembleConfig
+from core.ensemble import WORST_CASE_NORMS, EnsembleConfig
 from core.engine import evaluate_here_or_on_cluster
 from core.evaluate import (LABEL_NOTE, WORST_CASE, WORST_CASE_CLI, BatchResult, EvalSettings, batch_attacks,
                            batch_report)
-from core.image_sets import ImageItem, ImageSet, ImageSetError, read_bundled, read_files, read_folder, read_zip
-from core.images import list_samples, prepare_for_model, to_tensor
+from core.image_sets import ImageItem, ImageSet, ImageSetError, read_bundled, read_folder
+from core.images import list_samples
 from core.labelled_samples import LABELLED_DIR, TITLE
 from core.labels import Labeler, LabelError, parse_labels
-from core.progress import Cancelled
 from core.viz.curves import batch_breakdown_table, batch_figure, batch_summary_table, eps_axis
-from ui.common import action_bar, device_caption, get_model, intro, model_picker, model_spec, session_store, upload_help
-from ui.long_work import StopButton, stoppable_progress
+from ui.common import (UPLOAD_TYPES, action_bar, device_caption, get_model, image_tensor, intro, model_picker,
+                       upload_help)
+from ui.image_uploads import read_upload
+from ui.long_work import StopButton
 from ui.presets import consume_autorun, preset_bar
 from ui.sweep_widgets import defenses_input, format_numbers, numbers_input, parse_numbers
 from ui.report import report_download
-from ui.run import fingerprint, kept, run_and_show
+from ui.run import kept, run_and_show
 from ui.tables import show_table
 from ui.urlstate import UrlParam, UrlState, model_param, share_caption
 
@@ -40,9 +41,9 @@ EPS_MAX = {"linf": 64.0, "l2": 50.0}
 
 
 def _norms(attack: str) -> tuple[str, ...]:
-    """The norms an attack choice supports (the worst-case ensemble: L∞ and L2)."""
+    """The norms an attack choice supports."""
     if attack == WORST_CASE:
-        return ("linf", "l2")
+        return WORST_CASE_NORMS
     return tuple(ATTACKS[attack].norms) if attack in ATTACKS else ("linf",)
 
 
@@ -84,34 +85,6 @@ URL_PARAMS = [
     UrlParam("adaptive", f"{P}_adaptive", "bool", when=lambda s: not _worst(s)),
     UrlParam("max", f"{P}_max", "int", lo=1, hi=limits.MAX_EVAL_IMAGES),
 ]
-
-
-def _read_upload(kind: str, content: bytes | list[tuple[str, bytes]], model_name: str, max_images: int) -> ImageSet:
-    """An uploaded archive or files, read once per content, model and cap (kept in the session's
-    store, released when the tab closes, so a rerun never decodes again; a refusal is kept too):
-    reading is stoppable work with a progress bar, Stop and one of the server's concurrency slots,
-    within the app's read budget."""
-    key = (kind, fingerprint(content), model_name, max_images)
-    store = session_store()
-    cached = store.get(f"{P}_read")
-    if cached is not None and cached[0] == key:
-        if isinstance(cached[1], ImageSetError):
-            raise cached[1]
-        return cached[1]
-    spec = model_spec(model_name)
-    prepare = lambda im: to_tensor(prepare_for_model(im, spec))  # noqa: E731
-    store.pop(f"{P}_read", None)  # the previous upload's images are released first
-    try:
-        with stoppable_progress("Reading the images…", key=f"{P}_read") as progress:
-            images = (read_zip(content, prepare, max_images=max_images, progress=progress) if kind == "zip"
-                      else read_files(content, prepare, max_images=max_images, progress=progress))
-    except ImageSetError as e:
-        store[f"{P}_read"] = (key, e)
-        raise
-    except Cancelled as e:
-        raise ImageSetError(f"Reading was stopped: {e}.") from None
-    store[f"{P}_read"] = (key, images)
-    return images
 
 
 st.title("🗂️ Batch evaluation")
@@ -177,7 +150,6 @@ url.write()
 url.show_notes()
 
 # ----------------------------------------------------------------------------- the images
-spec = model_spec(model_name)
 images: ImageSet | None = None
 sample_keys: list[str] | None = None
 if src == SOURCES["bundled"]:
@@ -185,11 +157,11 @@ if src == SOURCES["bundled"]:
     sample_keys = st.multiselect("Bundled photos", [s.key for s in samples], default=[s.key for s in samples],
                                  key=f"{P}_samples", format_func=lambda k: next(s.title for s in samples if s.key == k))
     if sample_keys:
-        images = read_bundled(lambda im: to_tensor(prepare_for_model(im, spec)), sample_keys, max_images=max_images)
+        images = read_bundled(lambda im: image_tensor(im, model_name), sample_keys, max_images=max_images)
 elif src == SOURCES["labelled"]:
     st.caption("20 ImageNet validation photos with their true labels (from the foolbox 3.3.4 wheel, MIT; "
                "assets/labelled/LICENSES.md).")
-    images = read_folder(LABELLED_DIR / "imagenet", lambda im: to_tensor(prepare_for_model(im, spec)),
+    images = read_folder(LABELLED_DIR / "imagenet", lambda im: image_tensor(im, model_name),
                          max_images=max_images)
 elif src == SOURCES["zip"]:
     st.caption("Links cannot carry uploads: after opening a shared link, upload the archive again.")
@@ -200,18 +172,19 @@ elif src == SOURCES["zip"]:
         # uploader keeps the previous one: say which file is in use.
         st.caption(f"In use: **{md(up.name)}** ({len(up.getvalue()) / 1e6:.2f} MB).")
         try:
-            images = _read_upload("zip", up.getvalue(), model_name, max_images)
+            images = read_upload("zip", up.getvalue(), model_name, max_images, key=f"{P}_read")
         except ImageSetError as e:
             st.error(f"Could not use **{md(up.name)}**: {md(e, max_chars=600)}")
 else:
     st.caption("Links cannot carry uploads: after opening a shared link, upload the files again.")
     ups = st.file_uploader(f"Image files (at most {limits.MAX_UPLOAD_FILES}, {limits.MAX_UPLOAD_MB} MB each)",
-                           type=["png", "jpg", "jpeg", "webp", "bmp", "tif", "tiff", "gif"],
+                           type=UPLOAD_TYPES,
                            accept_multiple_files=True, key=f"{P}_files", help=upload_help("files"),
                            max_upload_size=limits.MAX_UPLOAD_MB)
     if ups:
         try:
-            images = _read_upload("files", [(u.name, u.getvalue()) for u in ups], model_name, max_images)
+            images = read_upload("files", [(u.name, u.getvalue()) for u in ups], model_name, max_images,
+                                 key=f"{P}_read")
         except ImageSetError as e:
             st.error(f"Could not use these files: {md(e, max_chars=600)}")
 
