@@ -42,6 +42,7 @@ from core.models.zoo import ZOO, ZOO_BY_NAME, build, get_entry, load_zoo_model  
 from core.models.zoo_net import FMNIST_MEAN, FMNIST_STD  # noqa: E402
 from core.train.model_cards import EVAL_EPS, METRICS, card_evaluation  # noqa: E402
 from core.train.recipes import recipe_class  # noqa: E402
+from core.stats import accuracy_interval  # noqa: E402
 
 DOC = ROOT / "docs" / "models" / "zoo.md"
 
@@ -83,10 +84,28 @@ def read_card(name: str) -> dict:
     return json.loads(p.read_text(encoding="utf-8")) if p.exists() else {}
 
 
+def add_intervals(block):
+    """Every accuracy in a card block (a dict with an integer ``correct`` or ``robust`` and ``n``)
+    gets its exact 95 % interval ``ci95`` (core/stats.py), recursively; returns the block."""
+    if isinstance(block, list):
+        for v in block:
+            add_intervals(v)
+    elif isinstance(block, dict):
+        k = block.get("correct", block.get("robust"))
+        n = block.get("n")
+        if isinstance(k, int) and isinstance(n, int) and not isinstance(k, bool) and 0 <= k <= n:
+            block["ci95"] = accuracy_interval(k, n).as_list()
+        for v in block.values():
+            if isinstance(v, (dict, list)):
+                add_intervals(v)
+    return block
+
+
 def write_card(name: str, card: dict) -> None:
+    """Write a card; every accuracy in it carries its n and its 95 % interval."""
     p = get_entry(name).card_path
     p.parent.mkdir(parents=True, exist_ok=True)
-    p.write_text(json.dumps(card, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+    p.write_text(json.dumps(add_intervals(card), indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
 
 
 def phase_subset() -> None:
@@ -122,7 +141,9 @@ def phase_train(names: list[str], cfg: TrainConfig) -> None:
         card = {
             "name": name, "title": entry.title, "paper": entry.paper, "recipe": entry.recipe,
             "about": entry.about,
-            "architecture": {**model.net.config, "parameters": sum(p.numel() for p in model.parameters()),
+            "architecture": {"family": entry.family, "family_title": entry.arch_family.title,
+                             "defined_in": entry.arch_family.module, **getattr(model.net, "config", {}),
+                             "parameters": sum(p.numel() for p in model.parameters()),
                              "input": "[0, 1], (N, 1, 28, 28) or (N, 3, 28, 28) averaged to grey",
                              "normalisation": [FMNIST_MEAN, FMNIST_STD]},
             "recipe_params": recipe.params(),

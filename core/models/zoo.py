@@ -1,8 +1,9 @@
 """The model zoo's catalogue: which models exist, what each one is, where its weights and card live.
 
-Every entry shares the architecture of :mod:`core.models.zoo_net` (with the variant in
-``arch``) and the training budget of :class:`core.train.common.TrainConfig`; only the recipe
-differs. The recipe itself (the training loss) lives in :mod:`core.train` and is found by the
+Every entry names an architecture family (:mod:`core.models.zoo_families`: the CNN of
+:mod:`core.models.zoo_net` unless it says otherwise), its variant (``arch``) and its training
+recipe; all share the training budget of :class:`core.train.common.TrainConfig` unless the
+card says otherwise. The recipe itself (the training loss) lives in :mod:`core.train` and is found by the
 entry's ``recipe`` key (:func:`core.train.recipes.recipe_class`): loading and describing a zoo
 model never imports the training code. Weights are ``assets/zoo/<name>.pt`` (a state dict),
 model cards ``assets/zoo/<name>.json``; both are made by ``tools/train_zoo.py`` and re-checked
@@ -17,7 +18,9 @@ from typing import Any
 
 import torch
 
-from core.models.zoo_net import ZooClassifier, build_model
+from torch import nn
+
+from core.models.zoo_families import Family, get_family
 
 ZOO_DIR = Path(__file__).resolve().parents[2] / "assets" / "zoo"
 
@@ -35,10 +38,22 @@ class ZooEntry:
     arch_overrides: tuple[tuple[str, Any], ...] = ()  # build_model arguments that differ from the default
     teacher: str | None = None  # zoo model whose outputs the recipe needs (J-SIGR's saliency)
     short: str = ""  # a label for narrow places (figure titles)
+    family: str = "cnn"  # architecture family (core.models.zoo_families.FAMILIES)
+    claim: str = ""  # what the paper claims, in a sentence, with its published number and setting
+    here: str = ""  # what we see here, in plain words (the card and docs/models/zoo.md show both)
+
+    @property
+    def arch_family(self) -> Family:
+        return get_family(self.family)
+
+    @property
+    def randomized(self) -> bool:
+        """The model's prediction is random (a new draw per forward pass)."""
+        return self.arch_family.randomized
 
     @property
     def arch(self) -> dict:
-        """The :func:`core.models.zoo_net.build_model` arguments of this model's variant."""
+        """The family's ``build`` arguments of this model's variant."""
         return dict(self.arch_overrides)
 
     @property
@@ -107,12 +122,13 @@ def get_entry(name: str) -> ZooEntry:
         raise KeyError(f"unknown zoo model {name!r}; known: {', '.join(ZOO_BY_NAME)}") from None
 
 
-def build(name: str) -> ZooClassifier:
-    """A freshly initialised network of zoo model ``name`` (its architecture variant)."""
-    return build_model(name=name, **get_entry(name).arch)
+def build(name: str) -> nn.Module:
+    """A freshly initialised network of zoo model ``name`` (its family and variant)."""
+    entry = get_entry(name)
+    return entry.arch_family.build(name=name, **entry.arch)
 
 
-def load_zoo_model(name: str, path: Path | None = None) -> ZooClassifier:
+def load_zoo_model(name: str, path: Path | None = None) -> nn.Module:
     """Zoo model ``name`` with its shipped weights (``torch.load(weights_only=True)``,
     ``load_state_dict(strict=True)``), in eval mode on the CPU."""
     entry = get_entry(name)
