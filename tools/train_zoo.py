@@ -198,12 +198,28 @@ def phase_evaluate(names: list[str], full: bool = True, batch_size: int = 500) -
         print(f"{name}: " + ", ".join(f"{k} {v:.3f}" for k, v in show.items()), flush=True)
 
 
+def phase_noise(names: list[str]) -> None:
+    """Add (or refresh) the Gaussian-noise accuracy on the shipped subset in each card."""
+    from core.train.model_cards import noise_block
+
+    x, y, _ = zdata.load_test_subset()
+    for name in names:
+        card = read_card(name)
+        if "evaluation" not in card:
+            print(f"{name}: no evaluation block yet; skipped")
+            continue
+        card["evaluation"]["gaussian_noise_subset"] = noise_block(load_zoo_model(name), zdata.to_float(x), y)
+        write_card(name, card)
+        pts = card["evaluation"]["gaussian_noise_subset"]["points"]
+        print(f"{name}: noise " + ", ".join(f"σ={p['sigma']:g} {p['accuracy']:.3f}" for p in pts), flush=True)
+
+
 def refresh_descriptions() -> None:
     """Copy the descriptive fields (title, paper, about) from core/models/zoo.py into the cards."""
     for e in ZOO:
         if e.card_path.exists():
             card = read_card(e.name)
-            card.update(title=e.title, paper=e.paper, about=e.about)
+            card.update(title=e.title, paper=e.paper, about=e.about, family=e.family, claim=e.claim, here=e.here)
             write_card(e.name, card)
 
 
@@ -296,7 +312,9 @@ Each recipe's file in `core/train/` cites its paper and lists its defaults and e
 reconstruction, which FGSM tricks are implemented).
 
 """ + "\n".join(f"- **{e.title}** (`{e.name}`, `core/train/{recipe_class(e).__module__.rsplit('.', 1)[-1]}.py`; "
-                 f"{e.paper}): {e.about}" for e in ZOO) + """
+                 f"{e.paper}): {e.about}"
+                 + (f"\n  - *The paper claims:* {e.claim}" if e.claim else "")
+                 + (f"\n  - *Here we see:* {e.here}" if e.here else "") for e in ZOO) + """
 
 ## Reproduce
 
@@ -321,7 +339,7 @@ OMP_NUM_THREADS=1 PYTHONPATH=. .venv/bin/python tools/ensemble_zoo.py --merge-fu
 
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--phase", choices=["all", "subset", "train", "evaluate", "docs"], default="all")
+    ap.add_argument("--phase", choices=["all", "subset", "train", "evaluate", "noise", "docs"], default="all")
     ap.add_argument("--models", nargs="*", default=None, help="zoo names (default: all)")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--subset-only-eval", action="store_true", help="evaluate: skip the full test set")
@@ -339,7 +357,9 @@ def main(argv: list[str] | None = None) -> None:
         phase_train(names, cfg)
     if args.phase in ("all", "evaluate"):
         phase_evaluate(names, full=not args.subset_only_eval)
-    if args.phase in ("all", "docs", "evaluate"):
+    if args.phase == "noise":
+        phase_noise(names)
+    if args.phase in ("all", "docs", "evaluate", "noise"):
         phase_docs()
     print(f"done in {time.perf_counter() - t0:.0f} s")
 

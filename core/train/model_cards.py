@@ -37,6 +37,8 @@ CURVE_EPS = (0.0, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2)
 CURVE_STEPS = 10
 METRICS = ("clean", "fgsm", "pgd20", "apgd_ce")
 METRIC_LABELS = {"clean": "clean", "fgsm": "FGSM", "pgd20": "PGD-20", "apgd_ce": "APGD-CE (20 it.)"}
+NOISE_SIGMAS = (0.05, 0.1, 0.2, 0.3)  # Gaussian-noise accuracy (the ODE and ZeroSNet papers argue from it)
+NOISE_SEED = 77
 
 
 def card_attacks(eps: float = EVAL_EPS) -> dict[str, Attack]:
@@ -133,6 +135,27 @@ def accuracy_curve(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps_list:
     return out
 
 
+@torch.no_grad()
+def noise_accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, sigmas: tuple[float, ...] = NOISE_SIGMAS, *,
+                   batch_size: int = 500, seed: int = NOISE_SEED) -> list[dict]:
+    """[{"sigma", "accuracy", "correct", "n"}]: accuracy on x + N(0, σ²) clipped to [0, 1], one fixed noise
+    draw per image and σ (generator seeded with ``seed`` + round(1000·σ)). This is robustness to *random*
+    noise, not to an adversary: a model can gain one without the other."""
+    dev = next(model.parameters()).device
+    out = []
+    for sigma in sigmas:
+        gen = torch.Generator().manual_seed(int(seed) + int(round(1000 * float(sigma))))
+        noise = torch.randn(x.shape, generator=gen) * float(sigma)
+        ok = []
+        for s in _batches(x.shape[0], batch_size):
+            xn = (x[s] + noise[s]).clamp(0, 1)
+            ok.append(model(xn.to(dev)).argmax(1).cpu() == y[s])
+        ok_t = torch.cat(ok)
+        out.append({"sigma": float(sigma), "accuracy": int(ok_t.sum()) / ok_t.numel(), "correct": int(ok_t.sum()),
+                    "n": int(ok_t.numel())})
+    return out
+
+
 def card_evaluation(model: nn.Module, full: tuple[torch.Tensor, torch.Tensor] | None,
                     subset: tuple[torch.Tensor, torch.Tensor] | None, *, batch_size: int = 500,
                     progress: Callable[[str, int, int], None] | None = None) -> dict:
@@ -155,7 +178,14 @@ def card_evaluation(model: nn.Module, full: tuple[torch.Tensor, torch.Tensor] | 
             "attack": f"PGD-{CURVE_STEPS}, step 2.5ε/{CURVE_STEPS}, random start",
             "points": accuracy_curve(model, *subset, CURVE_EPS, batch_size=batch_size,
                                      progress=(lambda d, t, msg: progress(f"curve {msg}", d, t)) if progress else None)}
+        ev["gaussian_noise_subset"] = noise_block(model, *subset, batch_size=batch_size)
     return ev
+
+
+def noise_block(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int = 500) -> dict:
+    """The card's ``gaussian_noise_subset`` block: :func:`noise_accuracy` on the shipped subset."""
+    return {"noise": "x + N(0, σ²), clipped to [0, 1], one fixed draw per image (seed "
+                     f"{NOISE_SEED} + 1000σ)", "points": noise_accuracy(model, x, y, batch_size=batch_size)}
 
 
 def cost_per_image(metrics: tuple[str, ...] = METRICS) -> int:
