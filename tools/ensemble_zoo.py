@@ -46,11 +46,14 @@ def torchattacks_autoattack(model: torch.nn.Module, x: torch.Tensor, y: torch.Te
         return (model(adv).argmax(1) == y) & (model(x).argmax(1) == y)
 
 
-def evaluate_one(name: str, n: int, oracle: int, seed: int = 0, full: bool = False) -> dict:
+def evaluate_one(name: str, n: int, oracle: int, seed: int = 0, full: bool = False,
+                 model: torch.nn.Module | None = None) -> dict:
+    """The worst case of zoo model ``name`` (its shipped weights, or ``model``: e.g. another
+    training seed) on the first ``n`` images."""
     x, y = load_fashion_mnist("test") if full else load_test_subset()[:2]
     x, y = to_float(x)[:n], y[:n].long()
     n = len(y)
-    model = load_zoo_model(name)
+    model = load_zoo_model(name) if model is None else model
     out: dict = {"model": name, "n": n, "data": "full test set" if full else "shipped test subset",
                  "eps": EPS, "norm": "linf", "seed": seed, "threads": torch.get_num_threads(),
                  "torch": torch.__version__, "command": " ".join(sys.argv)}
@@ -63,6 +66,9 @@ def evaluate_one(name: str, n: int, oracle: int, seed: int = 0, full: bool = Fal
         s = r.summary()
         s["robust_per_image"] = [int(v) for v in r.robust]
         s["found_by"] = r.found_by
+        with torch.no_grad():  # the class each image ends in (its first successful example, else the clean image)
+            s["adv_pred_per_image"] = [int(v) for v in torch.cat([m(r.x_adv[i:i + 500]).argmax(1)
+                                                                  for i in range(0, len(r.x_adv), 500)])]
         s["seconds"] = round(time.perf_counter() - t0, 1)
         out[label] = s
         print(f"{name} {label}: clean {s['clean_accuracy']:.3f} robust {s['robust_accuracy']:.3f} "

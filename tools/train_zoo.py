@@ -18,6 +18,9 @@ Phases (``--phase``, default ``all`` = subset, train, evaluate, docs):
 * ``docs``     — docs/models/zoo.md, the table of all cards (and the cards' title/paper/about
   refreshed from core/models/zoo.py).
 
+* ``seeds``    — retrain with other seeds (``--seeds 1 2``) into ``--out DIR`` and evaluate them;
+  ``--merge-seeds DIR`` writes the spread into the cards (tools/seed_zoo.py).
+
 Threads: ``--threads`` (default 1, to share a small machine). Deterministic for a given thread
 count. Progress bars with tqdm when it is importable, plain lines otherwise.
 """
@@ -115,26 +118,40 @@ def phase_subset() -> None:
     print(f"wrote {zdata.SUBSET_PATH} ({zdata.SUBSET_PATH.stat().st_size} bytes)")
 
 
-def phase_train(names: list[str], cfg: TrainConfig) -> None:
+def training_data(cfg: TrainConfig) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The shared budget's training images for ``cfg.seed``: (float images, labels, indices)."""
     x_all, y_all = zdata.load_fashion_mnist("train")
     idx = zdata.stratified_indices(y_all, cfg.train_images // 10, seed=cfg.seed)
-    x, y = zdata.to_float(x_all[idx]), y_all[idx]
-    print(f"training images: {len(idx)} of {len(y_all)} (class-balanced, seed {cfg.seed})", flush=True)
+    return zdata.to_float(x_all[idx]), y_all[idx], idx
+
+
+def train_model(name: str, cfg: TrainConfig, x: torch.Tensor, y: torch.Tensor,
+                trained: dict[str, torch.nn.Module] | None = None):
+    """Train zoo model ``name`` from scratch with ``cfg`` (its seed fixes the initialisation, the shuffling
+    and the recipe's randomness): (model, recipe, TrainLog, seconds). A teacher comes from ``trained`` or
+    the shipped weights."""
+    entry = get_entry(name)
+    teacher = None
+    if entry.teacher:
+        teacher = (trained or {}).get(entry.teacher) or load_zoo_model(entry.teacher)
+    torch.manual_seed(cfg.seed)
+    model = build(name)
+    make_recipe = recipe_class(entry)
+    recipe = make_recipe(teacher=teacher) if entry.teacher else make_recipe()
+    bar = Bar(f"train {name} (seed {cfg.seed})")
+    t0 = time.perf_counter()
+    log = fit(model, recipe, x, y, cfg, progress=bar)
+    bar.close()
+    return model, recipe, log, time.perf_counter() - t0
+
+
+def phase_train(names: list[str], cfg: TrainConfig) -> None:
+    x, y, idx = training_data(cfg)
+    print(f"training images: {len(idx)} (class-balanced, seed {cfg.seed})", flush=True)
     trained: dict[str, torch.nn.Module] = {}
     for name in names:
         entry = get_entry(name)
-        teacher = None
-        if entry.teacher:
-            teacher = trained.get(entry.teacher) or load_zoo_model(entry.teacher)
-        torch.manual_seed(cfg.seed)
-        model = build(name)
-        make_recipe = recipe_class(entry)
-        recipe = make_recipe(teacher=teacher) if entry.teacher else make_recipe()
-        bar = Bar(f"train {name}")
-        t0 = time.perf_counter()
-        log = fit(model, recipe, x, y, cfg, progress=bar)
-        bar.close()
-        secs = time.perf_counter() - t0
+        model, recipe, log, secs = train_model(name, cfg, x, y, trained)
         entry.weights_path.parent.mkdir(parents=True, exist_ok=True)
         torch.save(model.state_dict(), entry.weights_path)
         trained[name] = model
@@ -339,7 +356,10 @@ OMP_NUM_THREADS=1 PYTHONPATH=. .venv/bin/python tools/ensemble_zoo.py --merge-fu
 
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--phase", choices=["all", "subset", "train", "evaluate", "noise", "docs"], default="all")
+    ap.add_argument("--phase", choices=["all", "subset", "train", "evaluate", "noise", "seeds", "docs"], default="all")
+    ap.add_argument("--seeds", nargs="*", type=int, default=[1, 2], help="seeds phase: the other training seeds")
+    ap.add_argument("--out", default="/tmp/zooseeds", help="seeds phase: folder for one JSON per model and seed")
+    ap.add_argument("--merge-seeds", default=None, metavar="DIR", help="write the seed results in DIR into the cards")
     ap.add_argument("--models", nargs="*", default=None, help="zoo names (default: all)")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--subset-only-eval", action="store_true", help="evaluate: skip the full test set")
@@ -351,6 +371,17 @@ def main(argv: list[str] | None = None) -> None:
             ap.error(f"unknown model {n}; known: {', '.join(ZOO_BY_NAME)}")
     cfg = TrainConfig(threads=args.threads)
     t0 = time.perf_counter()
+    if args.merge_seeds or args.phase == "seeds":
+        import seed_zoo  # a circle: seed_zoo uses this module's training and card helpers
+
+        if args.merge_seeds:
+            seed_zoo.merge_seeds(Path(args.merge_seeds))
+        else:
+            for n in names:
+                for sd in args.seeds:
+                    seed_zoo.run_seed(n, sd, cfg, Path(args.out))
+        print(f"done in {time.perf_counter() - t0:.0f} s")
+        return
     if args.phase in ("all", "subset"):
         phase_subset()
     if args.phase in ("all", "train"):
