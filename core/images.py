@@ -73,7 +73,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from core import limits
 
 if TYPE_CHECKING:  # pragma: no cover
-    from core.models.registry import ModelSpec
+    from core.models.spec import ModelSpec
 
 __all__ = [
     "ImageError",
