@@ -28,6 +28,8 @@ from typing import Callable
 from torch import nn
 
 from core.models.zoo_net import build_model as build_cnn
+from core.models.vit import build_vit
+from core.models.zerosnet import build_resnet, build_zerosnet
 
 VIEWS = ("saliency", "channels", "stages")
 VIEW_TEXT = {
@@ -73,3 +75,8 @@ def get_family(key: str) -> Family:
 
 register_family(Family("cnn", "CNN (four conv blocks)", "core/models/zoo_net.py", build_cnn))
 # Further families register below, one line each, from their own modules.
+register_family(Family("zerosnet", "ZeroSNet (zero-stable three-step residual net)", "core/models/zerosnet.py",
+                       build_zerosnet))
+register_family(Family("resnet", "ResNet (the ZeroSNet blocks, Euler steps)", "core/models/zerosnet.py", build_resnet))
+register_family(Family("vit", "ViT (patch 4, width 64, depth 4)", "core/models/vit.py", build_vit,
+                       offers=frozenset({"saliency"})))
