@@ -185,8 +185,10 @@ def phase_train(names: list[str], cfg: TrainConfig) -> None:
         print(f"{name}: trained in {secs:.0f} s, last-epoch loss {log.epoch_loss[-1]:.3f}", flush=True)
 
 
-def evaluation_for(name: str, full: bool = True, subset: bool = True, batch_size: int = 500) -> dict:
-    """The card's evaluation block for one model (full test set and/or shipped subset)."""
+def evaluation_for(name: str, full: bool = True, subset: bool = True, batch_size: int = 500,
+                   full_metrics: tuple[str, ...] = METRICS) -> dict:
+    """The card's evaluation block for one model (full test set — the metrics ``full_metrics`` — and/or
+    shipped subset)."""
     model = load_zoo_model(name)
     full_data = subset_data = None
     if full:
@@ -196,16 +198,18 @@ def evaluation_for(name: str, full: bool = True, subset: bool = True, batch_size
         x, y, _ = zdata.load_test_subset()
         subset_data = (zdata.to_float(x), y)
     bar = Bar(f"eval {name}")
-    ev = card_evaluation(model, full_data, subset_data, batch_size=batch_size, progress=lambda m, d, t: bar(d, t, m))
+    ev = card_evaluation(model, full_data, subset_data, batch_size=batch_size, progress=lambda m, d, t: bar(d, t, m),
+                         full_metrics=full_metrics)
     bar.close()
     return ev
 
 
-def phase_evaluate(names: list[str], full: bool = True, batch_size: int = 500) -> None:
+def phase_evaluate(names: list[str], full: bool = True, batch_size: int = 500,
+                   full_metrics: tuple[str, ...] = METRICS) -> None:
     for name in names:
         card = read_card(name)
         old = card.get("evaluation", {})
-        ev = evaluation_for(name, full=full, batch_size=batch_size)
+        ev = evaluation_for(name, full=full, batch_size=batch_size, full_metrics=full_metrics)
         if not full and "full_test" in old:
             ev["full_test"], ev["full_test_seconds"] = old["full_test"], old.get("full_test_seconds")
         card["evaluation"] = ev
@@ -363,6 +367,9 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--models", nargs="*", default=None, help="zoo names (default: all)")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--subset-only-eval", action="store_true", help="evaluate: skip the full test set")
+    ap.add_argument("--full-metrics", nargs="+", choices=METRICS, default=list(METRICS),
+                    help="evaluate: the metrics run on the full test set (default all; e.g. clean fgsm for a "
+                         "slow architecture, whose other attacks then run on the shipped subset only)")
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
     names = args.models or [e.name for e in ZOO]
@@ -387,7 +394,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.phase in ("all", "train"):
         phase_train(names, cfg)
     if args.phase in ("all", "evaluate"):
-        phase_evaluate(names, full=not args.subset_only_eval)
+        phase_evaluate(names, full=not args.subset_only_eval, full_metrics=tuple(args.full_metrics))
     if args.phase == "noise":
         phase_noise(names)
     if args.phase in ("all", "docs", "evaluate", "noise"):
