@@ -13,7 +13,9 @@ check         warns when
 transfer      PGD crafted on a surrogate model and transferred succeeds more often than
               white-box PGD on the model itself (at ε or 2ε)
 square        the gradient-free Square Attack succeeds more often than white-box PGD
-              (at ε or 2ε)
+              (at ε or 2ε); for randomized models the stronger of plain Square (one draw
+              per query) and Square-EOT (:mod:`core.attacks.square_eot`, scores averaged
+              over ``eot_samples`` draws), both kept in the numbers
 large_eps     white-box success at the largest ε of the curve (8ε, L∞ capped at 1) is
               below 90 %, or success falls by more than the tolerance as ε grows
 iterations    5× more steps, or 3 restarts, succeed less often than the base attack
@@ -27,7 +29,11 @@ randomness    (randomized models) the verdict changes between repeated evaluatio
               single-draw gradients
 ============  =========================================================================
 
-"More often" means by more than ``tol`` (default 3 points) of the clean-correct images.
+"More often" means by more than ``tol`` (default 3 points) of the clean-correct images. Every
+success rate in the curve and the comparison also carries its n (the clean-correct images) and
+its exact 95 % interval (``<rate>_ci95``, :mod:`core.stats`), and each comparison row an exact
+McNemar test of transfer and of Square against white-box PGD on the same images (``paired``):
+on a handful of images the checks' verdicts are rough, and the intervals show how rough.
 Success rates are over the images the model classifies correctly (clean; for randomized models
 a majority vote of ``repeats`` evaluations). The white-box attack is PGD with ``steps`` steps of
 2.5ε/steps from a random start (Madry et al.); Square is :class:`core.attacks.square.Square`.
@@ -51,7 +57,9 @@ from core import limits
 from core.attacks.base import Goal, Norm, ThreatModel
 from core.attacks.pgd import PGD
 from core.attacks.square import Square
+from core.attacks.square_eot import SquareEOT
 from core.ensemble import EOTModel
+from core.stats import paired_difference, rate_interval
 from core.progress import ProgressFn, report
 
 Verdict = Literal["pass", "warn", "n/a"]
@@ -175,19 +183,39 @@ def _pgd(eps: float, cfg: AuditConfig, steps: int | None = None, restarts: int =
     return PGD(ThreatModel(norm=cfg.norm, eps=eps, step=2.5 * eps / s, steps=s, random_start=True, restarts=restarts))
 
 
-def _success(model: nn.Module, attack_model: nn.Module, attack, x: torch.Tensor, y: torch.Tensor, seed: int,
-             repeats: int, goal: Goal = Goal(), targets: torch.Tensor | None = None) -> float:
-    """Share of images (all clean-correct) fooled (untargeted) or sent to their target."""
+def _fooled(model: nn.Module, attack_model: nn.Module, attack, x: torch.Tensor, y: torch.Tensor, seed: int,
+            repeats: int, goal: Goal = Goal(), targets: torch.Tensor | None = None) -> torch.Tensor:
+    """Per image (all clean-correct): fooled (untargeted) or sent to its target, (N,) bool."""
     if x.shape[0] == 0:
-        return float("nan")
+        return torch.zeros(0, dtype=torch.bool)
     dev = _dev(attack_model)
     adv, _ = attack.perturb(attack_model, x.to(dev), y.to(dev), goal, seed=seed,
                             targets=None if targets is None else targets.to(dev))
     if targets is not None:
         with torch.no_grad():
             votes = torch.stack([(model(adv).argmax(1).cpu() == targets) for _ in range(repeats)]).float()
-        return float((votes.mean(0) > 0.5).double().mean())
-    return float((~_correct(model, adv, y, repeats)).double().mean())
+        return votes.mean(0) > 0.5
+    return ~_correct(model, adv, y, repeats)
+
+
+def _rate(v: torch.Tensor) -> float:
+    return float(v.double().mean()) if v.numel() else float("nan")
+
+
+def _success(model: nn.Module, attack_model: nn.Module, attack, x: torch.Tensor, y: torch.Tensor, seed: int,
+             repeats: int, goal: Goal = Goal(), targets: torch.Tensor | None = None) -> float:
+    """Share of images (all clean-correct) fooled (untargeted) or sent to their target."""
+    return _rate(_fooled(model, attack_model, attack, x, y, seed, repeats, goal, targets))
+
+
+def _with_intervals(row: dict, keys: tuple[str, ...], n: int) -> dict:
+    """``row`` plus ``n`` and ``<key>_ci95`` (exact 95 % interval, :mod:`core.stats`) of each rate."""
+    out = {**row, "n": n}
+    for k in keys:
+        v = row.get(k)
+        if v is not None and v == v:
+            out[f"{k}_ci95"] = rate_interval(v, n).as_list()
+    return out
 
 
 def _fmt(v: float) -> str:
@@ -231,9 +259,12 @@ def audit(model: nn.Module, x: torch.Tensor, y: torch.Tensor, config: AuditConfi
 
     # Success against ε (white-box PGD).
     curve = []
+    curve_fooled = []
     for k, f in enumerate(cfg.eps_factors):
         e = cfg.eps_at(f)
-        curve.append({"eps": e, "success": _success(model, wb_model, _pgd(e, cfg), xc, yc, seed + k, rep)})
+        v = _fooled(model, wb_model, _pgd(e, cfg), xc, yc, seed + k, rep)
+        curve_fooled.append(v)
+        curve.append(_with_intervals({"eps": e, "success": _rate(v)}, ("success",), n_ok))
         tick(f"white-box PGD at ε = {e:.4g}")
     top = curve[-1]["success"]
     drops = [curve[i]["success"] - curve[i + 1]["success"] for i in range(len(curve) - 1)]
@@ -252,18 +283,31 @@ def audit(model: nn.Module, x: torch.Tensor, y: torch.Tensor, config: AuditConfi
     comparison = []
     for k, f in enumerate(cfg.compare_factors):
         e = cfg.eps_at(f)
-        wb = next((c["success"] for c in curve if abs(c["eps"] - e) < 1e-12), None)
-        if wb is None:
-            wb = _success(model, wb_model, _pgd(e, cfg), xc, yc, seed + 50 + k, rep)
+        wb_v = next((v for c, v in zip(curve, curve_fooled) if abs(c["eps"] - e) < 1e-12), None)
+        if wb_v is None:
+            wb_v = _fooled(model, wb_model, _pgd(e, cfg), xc, yc, seed + 50 + k, rep)
         tick(f"white-box at ε = {e:.4g}")
-        tr = float("nan")
+        tr_v = None
         if surrogate is not None:
-            tr = _success(model, surrogate, _pgd(e, cfg), xc, yc, seed + 60 + k, rep)
+            tr_v = _fooled(model, surrogate, _pgd(e, cfg), xc, yc, seed + 60 + k, rep)
         tick(f"transfer at ε = {e:.4g}")
-        sq = _success(model, model, Square(ThreatModel(norm=cfg.norm, eps=e), n_queries=cfg.square_queries,
-                                           p_init=cfg.square_p_init), xc, yc, seed + 70 + k, rep)
+        sq_v = _fooled(model, model, Square(ThreatModel(norm=cfg.norm, eps=e), n_queries=cfg.square_queries,
+                                            p_init=cfg.square_p_init), xc, yc, seed + 70 + k, rep)
+        row = {"eps": e, "white_box": _rate(wb_v), "transfer": float("nan") if tr_v is None else _rate(tr_v),
+               "square": _rate(sq_v)}
+        if randomized:  # Square-EOT: scores averaged over draws (plain Square reads one draw per query)
+            eot_v = _fooled(model, model, SquareEOT(ThreatModel(norm=cfg.norm, eps=e), n_queries=cfg.square_queries,
+                                                    p_init=cfg.square_p_init, eot_samples=cfg.eot_samples),
+                            xc, yc, seed + 75 + k, rep)
+            row["square_one_draw"], row["square_eot"] = row["square"], _rate(eot_v)
+            sq_v = sq_v | eot_v  # fooled by either gradient-free attack
+            row["square"] = _rate(sq_v)
         tick(f"Square at ε = {e:.4g}")
-        comparison.append({"eps": e, "white_box": wb, "transfer": tr, "square": sq})
+        row = _with_intervals(row, ("white_box", "transfer", "square", "square_one_draw", "square_eot"), n_ok)
+        # paired on the same clean-correct images: exact McNemar of each attack against white-box PGD
+        row["paired"] = {name: paired_difference(v, wb_v).as_dict()
+                         for name, v in (("transfer", tr_v), ("square", sq_v)) if v is not None and v.numel()}
+        comparison.append(row)
     if surrogate is None:
         checks.append(Check("transfer", CHECK_TITLES["transfer"], "n/a", {},
                             "No surrogate model was given, so the transfer check did not run."))
@@ -284,8 +328,10 @@ def audit(model: nn.Module, x: torch.Tensor, y: torch.Tensor, config: AuditConfi
     at = comparison[gaps.index(g)]
     checks.append(Check(
         "square", CHECK_TITLES["square"], "warn" if g > tol else "pass",
-        {"rows": [{"eps": c["eps"], "white_box": c["white_box"], "square": c["square"]} for c in comparison],
-         "largest_gap": g, "queries": cfg.square_queries},
+        {"rows": [{k: c[k] for k in ("eps", "white_box", "square", "square_one_draw", "square_eot") if k in c}
+                  for c in comparison],
+         "largest_gap": g, "queries": cfg.square_queries,
+         **({"square_eot_samples": cfg.eot_samples} if randomized else {})},
         (f"Square, which never looks at gradients, fools {_fmt(at['square'])} against {_fmt(at['white_box'])} for "
          f"white-box PGD at ε = {at['eps']:.3g}: the gradients are hiding adversarial examples that exist.")
         if g > tol else "A gradient-free attack does not beat the gradient attack: no sign that gradients are hidden."))

@@ -17,9 +17,12 @@ it. **Robust accuracy** = images classified correctly both clean and after every
 
 Version ``"rand"`` (randomized defenses, AutoAttack's "rand"): APGD-CE and untargeted APGD-DLR
 with EOT gradients (the gradient of the logits averaged over ``eot_samples`` draws of the
-model's randomness, :class:`EOTModel`), no Square; the verdict on every image (clean and
-adversarial) is a majority vote over ``verdict_evals`` evaluations of the randomized model, and
-the spread of those votes is reported.
+model's randomness, :class:`EOTModel`), then — unlike AutoAttack's "rand", which leaves Square
+out (its issue 56) — Square-EOT (:class:`core.attacks.square_eot.SquareEOT`: each candidate's
+margin averaged over ``eot_samples`` draws, accepted on that average), so a randomized defense
+that masks its gradients cannot hide from the gradient-free stage; the verdict on every image
+(clean and adversarial) is a majority vote over ``verdict_evals`` evaluations of the randomized
+model, and the spread of those votes is reported.
 
 AutoAttack's defaults: APGD 100 iterations, 9 target classes, FAB-T, Square 5,000 queries
 (p_init = 0.8), EOT 20 draws. CPU defaults here (:class:`EnsembleConfig`): APGD 50 iterations,
@@ -46,6 +49,7 @@ from core import limits
 from core.attacks.apgd import APGD, APGDCE
 from core.attacks.base import Norm, ThreatModel, lp_norm
 from core.attacks.square import Square
+from core.attacks.square_eot import SquareEOT
 from core.progress import ProgressFn, report
 
 Version = Literal["standard", "rand"]
@@ -90,7 +94,7 @@ class EnsembleConfig:
 
     def attack_names(self) -> list[str]:
         if self.version == "rand":
-            return ["APGD-CE (EOT)", "APGD-DLR (EOT)"]
+            return ["APGD-CE (EOT)", "APGD-DLR (EOT)"] + (["Square (EOT)"] if self.square_queries else [])
         names = ["APGD-CE"] + (["APGD-T"] if self.n_targets else [])
         return names + (["Square"] if self.square_queries else [])
 
@@ -191,10 +195,15 @@ def worst_case(model: nn.Module, x: torch.Tensor, y: torch.Tensor, config: Ensem
     found_by = ["" if c else "clean" for c in clean_ok.tolist()]
     x_adv = x.clone()
     threat = cfg.threat()
+    square_threat = ThreatModel(norm=cfg.norm, eps=cfg.eps)
     if cfg.version == "rand":
         attack_model = EOTModel(model, cfg.eot_samples)
         stages = [("APGD-CE (EOT)", [(APGD(threat, loss="ce"), None)]),
                   ("APGD-DLR (EOT)", [(APGD(threat, loss="dlr"), None)])]
+        if cfg.square_queries:  # averages its scores over the draws itself, so it queries the model
+            stages.append(("Square (EOT)", [(SquareEOT(square_threat, n_queries=cfg.square_queries,
+                                                       p_init=cfg.square_p_init, eot_samples=cfg.eot_samples),
+                                             None)]))
     else:
         attack_model = model
         stages = [("APGD-CE", [(APGDCE(threat), None)])]
@@ -205,7 +214,7 @@ def worst_case(model: nn.Module, x: torch.Tensor, y: torch.Tensor, config: Ensem
         if n_targets:
             stages.append(("APGD-T", [(APGD(threat, loss="dlr"), r) for r in range(1, n_targets + 1)]))
         if cfg.square_queries:
-            stages.append(("Square", [(Square(ThreatModel(norm=cfg.norm, eps=cfg.eps), n_queries=cfg.square_queries,
+            stages.append(("Square", [(Square(square_threat, n_queries=cfg.square_queries,
                                               p_init=cfg.square_p_init), None)]))
     # Target ranks come from the clean logits (AutoAttack: the 2nd, 3rd, ... highest).
     clean_order = None
@@ -225,7 +234,8 @@ def worst_case(model: nn.Module, x: torch.Tensor, y: torch.Tensor, config: Ensem
                 sel = idx[s:s + batch_size]
                 xs, ys = x[sel].to(dev), y[sel].to(dev)
                 targets = None if rank is None else clean_order[sel, rank].to(dev)
-                adv, _ = attack.perturb(attack_model, xs, ys, targets=targets,
+                adv, _ = attack.perturb(model if isinstance(attack, SquareEOT) else attack_model, xs, ys,
+                                        targets=targets,
                                         seed=seed + 1000 * k + 100 * (rank or 0) + b)
                 adv = adv.cpu()
                 if (lp_norm(adv - x[sel], cfg.norm) > cfg.eps * (1 + 1e-4) + 1e-6).any():

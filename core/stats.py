@@ -75,6 +75,19 @@ def accuracy_interval(k: int, n: int, level: float = LEVEL) -> Interval:
     return Interval(k, n, float(ci.low), float(ci.high), level)
 
 
+def count_of(rate: float, n: int) -> int:
+    """The count k behind a rate k/n stored as a float (k = round(rate·n), checked to be exact)."""
+    k = round(float(rate) * int(n))
+    if abs(k - float(rate) * int(n)) > 1e-6 * max(int(n), 1):
+        raise ValueError(f"{rate!r} is not a count out of {n}")
+    return int(k)
+
+
+def rate_interval(rate: float, n: int, level: float = LEVEL) -> Interval:
+    """The interval of a rate stored as a float over n items (:func:`count_of`)."""
+    return accuracy_interval(count_of(rate, n), n, level)
+
+
 def with_interval(d: dict, level: float = LEVEL) -> dict:
     """``d`` (with ``correct`` and ``n``) plus ``ci95``: the interval of its accuracy."""
     iv = accuracy_interval(d["correct"], d["n"], level)

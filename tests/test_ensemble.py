@@ -88,7 +88,7 @@ def test_rand_variant_votes_and_eot():
         e.train()
     cfg = EnsembleConfig(eps=0.1, version="rand", apgd_steps=10, eot_samples=4, verdict_evals=5)
     r = worst_case(noisy, x, y, cfg)
-    assert [b["attack"] for b in r.breakdown()] == ["APGD-CE (EOT)", "APGD-DLR (EOT)"]
+    assert [b["attack"] for b in r.breakdown()] == ["APGD-CE (EOT)", "APGD-DLR (EOT)", "Square (EOT)"]
     assert r.vote_spread is not None and r.vote_spread.shape == (12,)
     exact_lo = linear_robust(LinearToy(), x, y, 0.15).float().mean()  # noise 0.05 on top of ε = 0.1
     exact_hi = linear_robust(LinearToy(), x, y, 0.05).float().mean()

@@ -155,6 +155,16 @@ class Square(Attack):
             loss = F.cross_entropy(logits, t, reduction="none") if self.loss in (None, "ce") else margin
         return margin, loss
 
+    forwards_per_query = 1  # forward passes of the model per scored candidate (Square-EOT: its draws)
+
+    def _query(self, model: nn.Module, x: torch.Tensor, y: torch.Tensor, t: torch.Tensor | None
+               ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Score candidates: (logits, margin, loss) from one forward pass. Square-EOT
+        (:mod:`core.attacks.square_eot`) averages them over draws of a randomized model."""
+        logits = model(x).float()
+        margin, loss = self._margin_and_loss(logits, y, t)
+        return logits, margin, loss
+
     # -- one run --------------------------------------------------------------------------------
     def _init(self, x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
         n, c, h, w = x.shape
@@ -165,9 +175,11 @@ class Square(Attack):
         s = max(h // 5, 1)
         start = (h - s * 5) // 2 if h >= 5 else 0
         vh = start
-        for _ in range(h // s):
+        # Only windows that fit: the authors' loop runs h // s times, which for sides like 12
+        # (s = 2, start = 1: six windows) steps past the border.
+        for _ in range((h - start) // s):
             vw = start
-            for _ in range(w // s):
+            for _ in range((w - start) // s):
                 flip = bool(torch.randint(0, 2, (1,), generator=gen, device=x.device))
                 pat = eta_pattern(s, flip, x.dtype, x.device)
                 delta[:, :, vh:vh + s, vw:vw + s] += pat.view(1, 1, s, s) * _sign((n, c, 1, 1), gen, x)
@@ -214,8 +226,9 @@ class Square(Attack):
 
     def _single_run(self, model: nn.Module, x: torch.Tensor, y: torch.Tensor, t: torch.Tensor | None,
                     gen: torch.Generator, rec: Recorder, x_best: torch.Tensor, logits_best: torch.Tensor,
-                    active: torch.Tensor, queries: torch.Tensor) -> None:
-        """Random search on the rows ``active``; updates x_best, logits_best, queries in place."""
+                    margin_best: torch.Tensor, active: torch.Tensor, queries: torch.Tensor) -> None:
+        """Random search on the rows ``active``; updates x_best, logits_best, margin_best and
+        queries in place."""
         idx = torch.nonzero(active).flatten()
         log_every = max(1, math.ceil(self.n_queries / MAX_LOGGED))
         n_logs = 0
@@ -228,10 +241,10 @@ class Square(Attack):
             xa, ya = x[idx], y[idx]
             ta = None if t is None else t[idx]
             xb = self._init(xa, gen)
-            lb = model(xb)
-            queries[idx] += 1
-            margin, loss = self._margin_and_loss(lb, ya, ta)
+            lb, margin, loss = self._query(model, xb, ya, ta)
+            queries[idx] += self.forwards_per_query
             x_best[idx], logits_best[idx] = xb, lb.to(logits_best.dtype)
+            margin_best[idx] = margin.to(margin_best.dtype)
             for it in range(1, self.n_queries):
                 if (it - 1) % log_every == 0 and n_logs < MAX_LOGGED:
                     log()
@@ -241,9 +254,8 @@ class Square(Attack):
                     break
                 xc = xa[todo]
                 cand = self._candidate(xc, xb[todo], it, gen)
-                lc = model(cand)
-                queries[idx[todo]] += 1
-                m_c, l_c = self._margin_and_loss(lc, ya[todo], None if ta is None else ta[todo])
+                lc, m_c, l_c = self._query(model, cand, ya[todo], None if ta is None else ta[todo])
+                queries[idx[todo]] += self.forwards_per_query
                 better = (l_c < loss[todo]) | (m_c <= 0)
                 keep = todo[better]
                 xb[keep] = cand[better]
@@ -251,6 +263,7 @@ class Square(Attack):
                 margin[keep] = m_c[better]
                 x_best[idx[keep]] = cand[better]
                 logits_best[idx[keep]] = lc[better].to(logits_best.dtype)
+                margin_best[idx[keep]] = m_c[better].to(margin_best.dtype)
         while n_logs < min(self.n_queries, MAX_LOGGED):  # fill the progress bar on an early stop
             log()
             n_logs += 1
@@ -258,14 +271,12 @@ class Square(Attack):
     def _perturb(self, model: nn.Module, x: torch.Tensor, y: torch.Tensor, targets: torch.Tensor | None,
                  gen: torch.Generator, rec: Recorder) -> torch.Tensor:
         with torch.no_grad():
-            logits = model(x).float()
-            margin, _ = self._margin_and_loss(logits, y, targets)
+            logits, margin, _ = self._query(model, x, y, targets)
             x_best = x.clone()
             queries = torch.zeros(x.shape[0], dtype=torch.long, device=x.device)
             active = margin > 0  # already fooled images are left as they are
             for _ in range(self.threat.restarts):
-                self._single_run(model, x, y, targets, gen, rec, x_best, logits, active, queries)
-                margin, _ = self._margin_and_loss(logits, y, targets)
+                self._single_run(model, x, y, targets, gen, rec, x_best, logits, margin, active, queries)
                 active = margin > 0
         self.last_queries = queries.cpu()
         return x_best
