@@ -12,6 +12,8 @@ Choices:
   (:mod:`core.attacks.cifs_adaptive`); otherwise as shipped (mask-blind).
 * a defense is audited as ``defense.as_model(adaptive=adaptive)``; randomized when its adaptive
   route is EOT. The default surrogate is then the undefended model.
+* a zoo model whose entry is randomized (:attr:`core.models.zoo.ZooEntry.randomized`, e.g.
+  LT-NODE) is audited as randomized (EOT gradients, repeated verdicts).
 * default surrogate for a zoo model: ``fmnist-pgd-at`` (``fmnist-trades`` for PGD-AT itself).
 * Square's p_init: 0.8 for images of at most 64 px (AutoAttack's value for small images), the
   paper's ImageNet 0.05 (L∞) / 0.1 (L2) otherwise.
@@ -33,6 +35,7 @@ from core.image_sets import read_bundled
 from core.images import prepare_for_model, to_tensor
 from core.labelled_samples import labelled_samples
 from core.models import get_spec, load_model
+from core.models.zoo import ZOO_BY_NAME
 from core.progress import ProgressFn
 from core.report import Report
 from core.train.data import load_test_subset, to_float
@@ -90,7 +93,8 @@ def prepare(model_name: str, *, n: int = 100, samples: Sequence[str] | None = No
         raise ValueError(f"{model_name} is not a classifier")
     desc = model_name
     target: nn.Module = model
-    randomized = False
+    # a randomized zoo model (LT-NODE: a new end time per forward pass) gets EOT gradients and repeated verdicts
+    randomized = spec.task == "fashion-mnist" and model_name in ZOO_BY_NAME and ZOO_BY_NAME[model_name].randomized
     if through_mask:
         if not has_cifs(model):
             raise ValueError(f"{model_name} has no CIFS mask to differentiate")
@@ -100,7 +104,7 @@ def prepare(model_name: str, *, n: int = 100, samples: Sequence[str] | None = No
         name, params = defense
         d = make_defense(name, model, **dict(params))
         target = d.as_model(adaptive=adaptive)
-        randomized = d.adaptive_route == "eot"
+        randomized = randomized or d.adaptive_route == "eot"
         desc += f" + {name} ({'adaptive: ' + d.adaptive_route if adaptive else 'naive gradients'})"
     sur_name = default_surrogate(model_name, defense[0] if defense else None) if surrogate == "default" else surrogate
     sur = None

@@ -16,6 +16,8 @@ EVALUATED = [e for e in SHIPPED if "subset" in load_card(e.name).get("evaluation
 # Same seeds and batches give identical counts on one machine; another CPU's float rounding
 # may flip an image at a decision boundary, so allow a few of the 1,000.
 TOL_IMAGES = 3
+# LT-NODE's counts over the 1,000 images move by a few images between runs (2 draws of T per pass)
+RAND_TOL_IMAGES = 15
 
 
 @pytest.fixture(scope="module")
@@ -66,8 +68,13 @@ def test_clean_and_fgsm_reproduce_card(entry, subset):
     card = load_card(entry.name)["evaluation"]
     assert card["eps"] == EVAL_EPS
     got = evaluate(load_zoo_model(entry.name), *subset, batch_size=card["batch_size"], metrics=("clean", "fgsm"))
-    assert got["clean"]["correct"] == pytest.approx(card["subset"]["clean"]["correct"], abs=1)
-    assert got["fgsm"]["correct"] == pytest.approx(card["subset"]["fgsm"]["correct"], abs=TOL_IMAGES)
+    # a randomized model (LT-NODE: a new end time per pass) gives other counts on every run
+    tol_clean, tol_fgsm = (RAND_TOL_IMAGES, RAND_TOL_IMAGES) if entry.randomized else (1, TOL_IMAGES)
+    assert got["clean"]["correct"] == pytest.approx(card["subset"]["clean"]["correct"], abs=tol_clean)
+    assert got["fgsm"]["correct"] == pytest.approx(card["subset"]["fgsm"]["correct"], abs=tol_fgsm)
+    if "full_test" not in card:  # subset only (the ODE models): the card says why
+        assert "too slow" in card["full_test_skipped"]
+        return
     # the full-test-set numbers exist and are consistent with the subset's (same model, same attack)
     full = card["full_test"]
     assert full["clean"]["n"] == 10_000

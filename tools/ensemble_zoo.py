@@ -16,6 +16,7 @@ One JSON per model in the output folder: the ensemble summary, per-image verdict
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 import time
@@ -29,7 +30,7 @@ import torch  # noqa: E402
 from core.attacks.cifs_adaptive import has_cifs, through_mask  # noqa: E402
 from core.ensemble import EnsembleConfig, worst_case  # noqa: E402
 from core.train.data import load_fashion_mnist, load_test_subset, to_float  # noqa: E402
-from core.models.zoo import ZOO_BY_NAME, available, load_zoo_model  # noqa: E402
+from core.models.zoo import ZOO_BY_NAME, available, get_entry, load_zoo_model  # noqa: E402
 
 EPS = 0.1
 CONFIG = EnsembleConfig(norm="linf", eps=EPS, apgd_steps=50, n_targets=3, square_queries=1000, square_p_init=0.8)
@@ -58,9 +59,11 @@ def evaluate_one(name: str, n: int, oracle: int, seed: int = 0, full: bool = Fal
                  "eps": EPS, "norm": "linf", "seed": seed, "threads": torch.get_num_threads(),
                  "torch": torch.__version__, "command": " ".join(sys.argv)}
     views = [("as_shipped", model)] + ([("through_mask", through_mask(model))] if has_cifs(model) else [])
+    # a randomized model (LT-NODE) gets AutoAttack's "rand" version: EOT gradients, majority-vote verdicts
+    config = dataclasses.replace(CONFIG, version="rand") if get_entry(name).randomized else CONFIG
     for label, m in views:
         t0 = time.perf_counter()
-        r = worst_case(m, x, y, CONFIG, seed=seed,
+        r = worst_case(m, x, y, config, seed=seed,
                        progress=lambda d, t, msg: print(f"  {name} {label}: {msg}", file=sys.stderr, flush=True)
                        if d == t or d % 5 == 0 else None)
         s = r.summary()
@@ -97,13 +100,24 @@ def _views(res: dict) -> tuple[dict, str, dict]:
     return views, quoted_view, {k: {kk: v[kk] for kk in keep if kk in v} for k, v in views.items()}
 
 
+def _attacks_text(view: dict) -> str:
+    """The card's words for the ensemble that ran (the "rand" version for a randomized model)."""
+    cfg = view.get("config", {})
+    if cfg.get("version") == "rand":
+        return (f"the 'rand' version for a randomized model: {', '.join(b['attack'] for b in view['breakdown'])} "
+                f"({cfg['apgd_steps']} it.), gradients averaged over {cfg['eot_samples']} calls of the model (EOT), "
+                f"every verdict a majority of {cfg['verdict_evals']} calls; each on the images still correct "
+                "(core/ensemble.py)")
+    return ("APGD-CE (50 it.), APGD-T (targeted APGD-DLR, top-3 other classes, 50 it.), Square "
+            "(1,000 queries, p_init 0.8); each on the images still correct (core/ensemble.py)")
+
+
 def worst_case_block(name: str, res: dict, audit: dict | None, audit_view: dict | None, oracle: dict | None) -> dict:
     """The card's ``worst_case`` block from this tool's JSON (and the audits' JSON, if any)."""
     views, quoted_view, kept = _views(res)
     block = {"eps": res["eps"], "norm": res["norm"], "n": res["n"],
              "data": f"first {res['n']} images of the shipped test subset",
-             "attacks": "APGD-CE (50 it.), APGD-T (targeted APGD-DLR, top-3 other classes, 50 it.), Square "
-                        "(1,000 queries, p_init 0.8); each on the images still correct (core/ensemble.py)",
+             "attacks": _attacks_text(views["as_shipped"]),
              "config": views["as_shipped"]["config"], "seed": res["seed"], "threads": res["threads"],
              "command": res["command"], "robust_accuracy": views[quoted_view]["robust_accuracy"],
              "clean_accuracy": views[quoted_view]["clean_accuracy"], "quoted_view": quoted_view, **kept}

@@ -145,12 +145,38 @@ def train_model(name: str, cfg: TrainConfig, x: torch.Tensor, y: torch.Tensor,
     return model, recipe, log, time.perf_counter() - t0
 
 
+def variant_card(name: str) -> dict:
+    """The card of an entry that loads another entry's weights (``weights_from``: a test-time variant,
+    e.g. another ODE solver): nothing is trained; the training record is the source card's, marked so."""
+    entry = get_entry(name)
+    src = read_card(entry.weights_from)
+    if "training" not in src:
+        raise SystemExit(f"{name} loads the weights of {entry.weights_from}: train {entry.weights_from} first")
+    model = build(name)
+    return {"name": name, "title": entry.title, "paper": entry.paper, "recipe": entry.recipe, "about": entry.about,
+            "architecture": {"family": entry.family, "family_title": entry.arch_family.title,
+                             "defined_in": entry.arch_family.module, **getattr(model.net, "config", {}),
+                             "parameters": sum(p.numel() for p in model.parameters()),
+                             "input": "[0, 1], (N, 1, 28, 28) or (N, 3, 28, 28) averaged to grey",
+                             "normalisation": [FMNIST_MEAN, FMNIST_STD]},
+            "recipe_params": src["recipe_params"], "teacher": src.get("teacher"), "train_config": src["train_config"],
+            "training": {**src["training"], "seconds": 0.0,
+                         "not_trained": f"the weights of {entry.weights_from} (trained in "
+                                        f"{src['training']['seconds']:.0f} s), evaluated with this entry's architecture"},
+            "weights": f"assets/zoo/{entry.weights_from}.pt", "weights_from": entry.weights_from,
+            "licence": src.get("licence", "")}
+
+
 def phase_train(names: list[str], cfg: TrainConfig) -> None:
     x, y, idx = training_data(cfg)
     print(f"training images: {len(idx)} (class-balanced, seed {cfg.seed})", flush=True)
     trained: dict[str, torch.nn.Module] = {}
     for name in names:
         entry = get_entry(name)
+        if entry.weights_from:  # a test-time variant of another entry's weights: never trained (issue 21)
+            write_card(name, variant_card(name))
+            print(f"{name}: not trained, loads {entry.weights_path.name}", flush=True)
+            continue
         model, recipe, log, secs = train_model(name, cfg, x, y, trained)
         entry.weights_path.parent.mkdir(parents=True, exist_ok=True)
         torch.save(model.state_dict(), entry.weights_path)
@@ -186,7 +212,7 @@ def phase_train(names: list[str], cfg: TrainConfig) -> None:
 
 
 def evaluation_for(name: str, full: bool = True, subset: bool = True, batch_size: int = 500,
-                   full_metrics: tuple[str, ...] = METRICS) -> dict:
+                   full_metrics: tuple[str, ...] = METRICS, curve: bool = True) -> dict:
     """The card's evaluation block for one model (full test set — the metrics ``full_metrics`` — and/or
     shipped subset)."""
     model = load_zoo_model(name)
@@ -199,19 +225,22 @@ def evaluation_for(name: str, full: bool = True, subset: bool = True, batch_size
         subset_data = (zdata.to_float(x), y)
     bar = Bar(f"eval {name}")
     ev = card_evaluation(model, full_data, subset_data, batch_size=batch_size, progress=lambda m, d, t: bar(d, t, m),
-                         full_metrics=full_metrics)
+                         full_metrics=full_metrics, curve=curve)
     bar.close()
     return ev
 
 
 def phase_evaluate(names: list[str], full: bool = True, batch_size: int = 500,
-                   full_metrics: tuple[str, ...] = METRICS) -> None:
+                   full_metrics: tuple[str, ...] = METRICS, curve: bool = True) -> None:
     for name in names:
         card = read_card(name)
         old = card.get("evaluation", {})
-        ev = evaluation_for(name, full=full, batch_size=batch_size, full_metrics=full_metrics)
+        ev = evaluation_for(name, full=full, batch_size=batch_size, full_metrics=full_metrics, curve=curve)
         if not full and "full_test" in old:
             ev["full_test"], ev["full_test_seconds"] = old["full_test"], old.get("full_test_seconds")
+        if "full_test" not in ev:  # the cards say why a model has only subset numbers
+            ev["full_test_skipped"] = ("not run (--subset-only-eval): only the 1,000 shipped subset images; the "
+                                       "full 10,000-image test set was too slow for this model on the project's CPU")
         card["evaluation"] = ev
         card.pop("evaluation_stale", None)
         write_card(name, card)
@@ -370,6 +399,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--full-metrics", nargs="+", choices=METRICS, default=list(METRICS),
                     help="evaluate: the metrics run on the full test set (default all; e.g. clean fgsm for a "
                          "slow architecture, whose other attacks then run on the shipped subset only)")
+    ap.add_argument("--no-curve", action="store_true", help="evaluate: leave out the PGD-10 accuracy-vs-ε curve "
+                    "(the slowest architectures: the dopri5 ODE variant, LT-NODE)")
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
     names = args.models or [e.name for e in ZOO]
@@ -394,7 +425,8 @@ def main(argv: list[str] | None = None) -> None:
     if args.phase in ("all", "train"):
         phase_train(names, cfg)
     if args.phase in ("all", "evaluate"):
-        phase_evaluate(names, full=not args.subset_only_eval, full_metrics=tuple(args.full_metrics))
+        phase_evaluate(names, full=not args.subset_only_eval, full_metrics=tuple(args.full_metrics),
+                       curve=not args.no_curve)
     if args.phase == "noise":
         phase_noise(names)
     if args.phase in ("all", "docs", "evaluate", "noise"):

@@ -27,6 +27,8 @@ from typing import Callable
 
 from torch import nn
 
+from core.models.lt_node import build_ltnode
+from core.models.ode_net import build_ode
 from core.models.zoo_net import build_model as build_cnn
 from core.models.vit import build_vit
 from core.models.zerosnet import build_resnet, build_zerosnet
@@ -80,3 +82,7 @@ register_family(Family("zerosnet", "ZeroSNet (zero-stable three-step residual ne
 register_family(Family("resnet", "ResNet (the ZeroSNet blocks, Euler steps)", "core/models/zerosnet.py", build_resnet))
 register_family(Family("vit", "ViT (patch 4, width 64, depth 4)", "core/models/vit.py", build_vit,
                        offers=frozenset({"saliency"})))
+# issue 21: neural ODEs (ODENet, TisODE, the dopri5 variant: "ode"; LT-NODE, randomized: one draw's map is no view)
+register_family(Family("ode", "Neural ODE (conv stem, ODE block, linear head)", "core/models/ode_net.py", build_ode))
+register_family(Family("lt-node", "LT-NODE (neural ODE with a random, learned end time)", "core/models/lt_node.py",
+                       build_ltnode, offers=frozenset({"saliency"}), randomized=True))

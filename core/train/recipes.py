@@ -12,13 +12,17 @@ from core.train.common import Recipe
 from core.train.feature_size import FeatureSizeAT
 from core.train.fgsm_tricks import FGSMTricks
 from core.train.jsigr import JSIGR
+from core.train.ltnode import LTNODE
 from core.train.nfgsm import NFGSM
+from core.train.odenet import ODENetNoise
 from core.train.pgd_at import PGDAT
 from core.train.standard import Standard
+from core.train.tisode import TisODE
 from core.train.trades import TRADES
 
 RECIPES: dict[str, type[Recipe]] = {cls.key: cls for cls in (
-    Standard, PGDAT, TRADES, NFGSM, FGSMTricks, JSIGR, CIFS, FeatureSizeAT)}
+    Standard, PGDAT, TRADES, NFGSM, FGSMTricks, JSIGR, CIFS, FeatureSizeAT,
+    ODENetNoise, TisODE, LTNODE)}  # issue 21: neural ODEs
 
 
 def recipe_class(entry: ZooEntry) -> type[Recipe]:
