@@ -44,6 +44,7 @@ from core import limits
 from core.attacks import ATTACKS
 from core.attacks.specs import ATTACK_SPECS
 from core.audit_runs import default_config, prepare, run_audit
+from core.cli_dense import add_dense_parser, cmd_dense_eval
 from core.cli_scale import (EXIT_ERROR, EXIT_INTERRUPTED, EXIT_OK, add_scale_options, check_scale_options,
                             evaluate_at_scale)
 from core.defenses import DEFENSE_PARAMS, DEFENSES, default_params
@@ -293,6 +294,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="a model description file (default: $EXPLORER_MODELS or ./models.toml)")
     m.add_argument("--check", action="store_true", help="load every user model and show its probe prediction")
     add_audit_parser(sub)
+    add_dense_parser(sub)
     return p
 
 
@@ -567,6 +569,8 @@ def main(argv: Sequence[str] | None = None, stderr: TextIO | None = None) -> int
             return EXIT_ERROR
     if args.command == "audit":
         return cmd_audit(args, stderr)
+    if args.command == "dense-eval":
+        return cmd_dense_eval(args, stderr)
     return EXIT_ERROR  # pragma: no cover - argparse requires a command
 
 

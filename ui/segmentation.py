@@ -1,4 +1,5 @@
-"""Widgets of the segmentation page: attack goal with a target-shape chooser, defense settings."""
+"""Widgets of the segmentation page: attack goal with a target-shape chooser, defense settings;
+for multi-class models the scene, goal and attack pickers; for the denoiser section its settings."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -70,7 +71,7 @@ def threat_picker(key: str) -> tuple[ThreatModel, int]:
     return ThreatModel(norm="linf", eps=eps_k / 255, step=step_k / 255, steps=steps, random_start=rs), seed
 
 
-def defense_picker(key: str, features: list[str]) -> DefenseChoice:
+def defense_picker(key: str, features: list[str], adaptive_options: dict[str, str] = ADAPTIVE) -> DefenseChoice:
     """The equivariance defense on or off, its settings and what the attacker knows."""
     enabled = st.checkbox("Equivariance defense", True, key=f"{key}_on",
                           help="Purify the attacked photo so that the masks of flipped, resized and rotated "
@@ -85,7 +86,7 @@ def defense_picker(key: str, features: list[str]) -> DefenseChoice:
                                help="Transformations whose masks should agree once warped back.")
         feature = st.selectbox("Dense map compared across views", features, key=f"{key}_feature",
                                help="logits: the pre-sigmoid mask; decoder3: the last 16-channel decoder map.")
-    adaptive = st.radio("The attacker…", list(ADAPTIVE), format_func=ADAPTIVE.get, key=f"{key}_adaptive",
+    adaptive = st.radio("The attacker…", list(adaptive_options), format_func=adaptive_options.get, key=f"{key}_adaptive",
                         help="Ignores: attack the plain model, then purify. Equivariance-aware: the paper's adaptive "
                              "attack. BPDA: attack through the purifier (each step runs the whole purifier).")
     lam = 1.0
@@ -93,3 +94,84 @@ def defense_picker(key: str, features: list[str]) -> DefenseChoice:
         lam = st.slider("λ", 0.0, 5.0, 1.0, 0.25, key=f"{key}_lam")
     return DefenseChoice(enabled=True, steps=steps, eps_v=eps_v, views=tuple(views) or CPU_VIEWS,
                          feature=feature, adaptive=adaptive, lam=lam)
+
+
+# --------------------------------------------------------------------------- multi-class models
+DENSE_GOALS = {
+    "untargeted": "Break the map",
+    "shape": "Paint a class over a shape",
+    "class": "Repaint one class as another",
+}
+DENSE_ADAPTIVE = {k: ADAPTIVE[k] for k in ("none", "equivariance-aware")}
+ATTACK_TIMES = {  # expected run time on this CPU (docs/BENCHMARKS.md), shown beside the choice
+    "Dense PGD": "", "Dense APGD": "", "SegPGD": "",
+    "Dense Square (mIoU)": " (≈ 2 s per 100 queries)",
+    "Worst case (all four)": " (≈ 5–10 s)",
+}
+
+
+def scene_picker(key: str, n_scenes: int) -> tuple[str, int]:
+    """("scene", index) or ("photo", 0): a shipped garment scene or the sidebar's photo."""
+    src = st.radio("Image", ["scene", "photo"], key=f"{key}_dsrc", horizontal=True,
+                   format_func={"scene": "Garment scene", "photo": "A photo"}.get,
+                   help="Garment scenes: the shipped test set (t10k garments, ground-truth labels). A photo is "
+                        "stretched to the model's input size; its reference is the clean prediction.")
+    idx = 0
+    if src == "scene":
+        idx = int(st.number_input("Scene", 0, n_scenes - 1, 0, key=f"{key}_scene",
+                                  help=f"One of the {n_scenes} shipped test scenes."))
+    return src, idx
+
+
+def dense_goal_picker(key: str, class_names: list[str]):
+    """The attacker's goal on a multi-class map (a core.dense.page.DenseGoal's fields)."""
+    mode = st.radio("Attack goal", list(DENSE_GOALS), format_func=DENSE_GOALS.get, key=f"{key}_dgoal",
+                    help="Break: push every pixel away from its reference class. Paint: make a shape (or every pixel "
+                         "of one class) read as the chosen class.")
+    out = {"mode": mode}
+    if mode == "untargeted":
+        return out
+    n = len(class_names)
+    out["paint"] = st.selectbox("Class to paint", range(n), index=min(8, n - 1) if n > 8 else n - 1,
+                                format_func=lambda i: class_names[i], key=f"{key}_dpaint")
+    if mode == "shape":
+        out["shape"] = st.selectbox("Shape", SHAPE_NAMES, key=f"{key}_dshape")
+        c1, c2 = st.columns(2)
+        out["cx"] = c1.slider("Left ↔ right", 0.0, 1.0, 0.5, 0.05, key=f"{key}_dcx")
+        out["cy"] = c2.slider("Top ↕ bottom", 0.0, 1.0, 0.5, 0.05, key=f"{key}_dcy")
+        out["size"] = st.slider("Size (share of the shorter side)", 0.1, 1.0, 0.4, 0.05, key=f"{key}_dsize")
+    else:
+        out["source_class"] = st.selectbox("Class whose pixels are repainted", range(n), index=min(1, n - 1),
+                                           format_func=lambda i: class_names[i], key=f"{key}_dsource")
+    return out
+
+
+def dense_attack_picker(key: str, attacks: tuple[str, ...]) -> tuple[str, int]:
+    """The dense attack (with its expected time) and Square's query budget."""
+    attack = st.selectbox("Attack", attacks, key=f"{key}_dattack",
+                          format_func=lambda a: a + ATTACK_TIMES.get(a, ""),
+                          help="Dense PGD: per-pixel cross-entropy. APGD: adaptive step size. SegPGD (Gu et al. 2022): "
+                               "weighs still-correct pixels first. Square: gradient-free, on the mIoU itself. Worst "
+                               "case: all four, the lowest mIoU.")
+    queries = 200
+    if attack in ("Dense Square (mIoU)", "Worst case (all four)"):
+        queries = st.slider("Square queries", 20, 1000, 200, 20, key=f"{key}_dqueries")
+    return attack, queries
+
+
+# --------------------------------------------------------------------------- denoising
+def denoise_picker(key: str, denoisers: tuple[str, ...], n_images: int) -> dict:
+    """The denoiser experiment's settings."""
+    out = {"position": int(st.number_input("Fashion-MNIST test image", 0, n_images - 1, 0, key=f"{key}_nimg",
+                                           help=f"One of the {n_images} shipped test images."))}
+    out["denoiser"] = st.selectbox("Denoiser", denoisers, key=f"{key}_nden")
+    out["eps_k"] = st.slider("ε: perturbation RMS (k/255)", 0, 16, 6, key=f"{key}_neps",
+                             help="ObsAtk's budget as a per-pixel RMS: ‖δ‖₂ ≤ ε·28 on a 28×28 image "
+                                  "(the Gaussian noise itself has RMS 25/255).")
+    out["steps"] = st.slider("ObsAtk steps", 1, 50, 10, key=f"{key}_nsteps")
+    out["objective"] = st.radio("The attacker maximises", ["mse", "ce"], key=f"{key}_nobj",
+                                format_func={"mse": "the denoising error (ObsAtk)",
+                                             "ce": "the classifier's loss through the denoiser"}.get)
+    out["curve"] = st.select_slider("Images for the PSNR-vs-ε curve", [0, 16, 64, 200], 16, key=f"{key}_ncurve",
+                                    help="16: ≈ 2 s; 64: ≈ 6 s; 200: ≈ 20 s on this CPU.")
+    return out

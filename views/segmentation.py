@@ -1,49 +1,230 @@
-"""Segmentation: attack a real person-segmentation model's mask, then defend it by equivariance."""
+"""Segmentation: attack a person mask or a multi-class label map, defend it by equivariance; and
+the denoiser section (ObsAtk, HAT, a classical denoiser, purification before a classifier)."""
 from __future__ import annotations
 
 import streamlit as st
 
 from core.attacks.seg_targets import mask_of_image, shape_mask
 from core.defenses.seg_equivariance import SegEquivariancePurification, run_experiment
+from core.dense.denoise import ALL_DENOISERS, run_denoise_experiment
+from core.dense.equivariance_eval import DefenseSettings
+from core.dense.page import (DENSE_ATTACKS, DenseGoal, class_names_of, goal_preview, is_multiclass, n_test_scenes,
+                             predict_labels, present_classes, run_dense_experiment, scene_input)
 from core.explain.cam_mask import cam_mask_model
 from core.images import stretch, to_tensor
 from core.models import list_models
-from core.safe_text import html
+from core.safe_text import html, md
 from core.analysis import mask_probability
+from core.train.data import SUBSET_PATH
 from core.viz.common import amplified_perturbation
-from core.viz.segmentation import (attack_trajectory_figure, comparison_figure, display_size, error_heatmaps,
-                                   flipped_figure, image_grid, overlay, purification_figure, target_preview,
-                                   views_figure)
-from ui.common import action_bar, device_caption, get_model, image_picker, intro, model_picker
+from core.viz.denoise import grey_panel, psnr_curve_figure
+from core.viz.segmentation import (attack_trajectory_figure, class_colours, comparison_figure,
+                                   dense_trajectory_figure, display_size, error_heatmaps, flipped_figure, image_grid,
+                                   iou_change_figure, label_grid, label_image, label_overlay, moved_figure, overlay,
+                                   purification_figure, target_preview, views_figure)
+from ui.common import action_bar, device_caption, get_model, image_picker, intro, model_picker, model_spec
 from ui.presets import consume_autorun, preset_bar
 from ui.run import run_and_show
-from ui.segmentation import GOALS, defense_picker, goal_picker, threat_picker
+from ui.segmentation import (DENSE_ADAPTIVE, GOALS, defense_picker, dense_attack_picker, dense_goal_picker,
+                             denoise_picker, goal_picker, scene_picker, threat_picker)
+from ui.tables import show_table
 from ui.user_models import require
 
 CAM = "Class-activation mask (approximate)"
+TASKS = {"segment": "Segmentation", "denoise": "Denoising (ObsAtk)"}
 
 st.title("👤 Segmentation")
 intro(
     "A **segmentation model** colours every pixel: here, *is this pixel part of a person?* "
-    "(Google's MediaPipe selfie model, the one behind video-call background effects). "
+    "(Google's MediaPipe selfie model, the one behind video-call background effects), or, for the "
+    "**Garment U-Net** trained in this project, *which of 10 garments (or background) is this pixel?* "
     "An attacker can change the photo by at most **ε** per pixel — invisible to you — and make the "
-    "person vanish from the mask, paint a shape of their choosing into it, or just break it. "
+    "person vanish from the mask, paint a shape or a class of their choosing into it, or just break it. "
     "The **equivariance defense** uses a simple fact: on a normal photo, the mask of a flipped, "
     "resized or rotated copy, turned back, matches the original mask. Adversarial noise breaks that "
     "agreement, so the defense nudges the photo until the copies agree again — no training needed. "
-    "**IoU** (overlap ÷ union with the clean mask) and **pixel accuracy** say how much of the mask survived.")
+    "**IoU** (overlap ÷ union) and **mIoU** (its mean over the classes) say how much of the mask survived. "
+    "The **Denoising** task attacks deep denoisers (ObsAtk) and shows that denoising before a classifier "
+    "is no defense against an attacker who knows it.")
 
 preset_bar("seg")  # one-click presets and the guided tour's settings (ui/presets.py)
 action = action_bar()  # the run button, on the first screen (ui/common.py)
 
 with st.sidebar:
+    task = st.radio("Task", list(TASKS), format_func=TASKS.get, key="seg_task", horizontal=True)
+    if task == "segment":
+        st.header("Mask model")
+        seg_names = [s.name for s in list_models("segmentation")]
+        source = st.selectbox("Model", seg_names + [CAM], key="seg_model",
+                              help="MediaPipe: person masks. Garment U-Net: 11 classes on garment scenes. The "
+                                   "class-activation mask is an approximate object mask from an ImageNet classifier.")
+multi = task == "segment" and source != CAM and is_multiclass(model_spec(source).num_classes)
+
+# ================================================================== denoising (ObsAtk, HAT)
+if task == "denoise":
+    with st.sidebar:
+        st.header("Denoiser")
+        ns = denoise_picker("seg", ALL_DENOISERS, 1000)
+        run = action.button("Run attack", type="primary", key="seg_run") or consume_autorun("seg")
+        device_caption()
+    st.caption(f"Images: the shipped Fashion-MNIST test subset ({SUBSET_PATH.name}); Gaussian noise σ = 25/255; "
+               "classifier on the denoised image: fmnist-standard (the zoo's standard model).")
+    shown = run_and_show(
+        "seg", run=run, inputs=("denoise", ns["position"]), button="Run attack", label="Attacking the denoiser…",
+        settings=ns,
+        compute=lambda progress: run_denoise_experiment(ns["position"], ns["denoiser"], ns["eps_k"] / 255,
+                                                        steps=ns["steps"], objective=ns["objective"],
+                                                        curve_images=ns["curve"], progress=progress))
+    if shown is None:
+        st.info("Press **Run attack** above: noise the image, attack the denoiser within ε, and classify the result.")
+        st.stop()
+    ex = shown.value
+    p = ex.psnr
+    fooled = ex.predictions["denoised, attacked"][0] != ex.predictions["clean"][0]
+    drop = p["denoised"] - p["denoised, attacked"]
+    drop_r = p["denoised"] - p["denoised, random noise"]
+    (st.error if fooled else st.success)(
+        f"{md(ex.denoiser)} under **{ex.attack}** (ε = {ex.eps_rms * 255:.0f}/255 RMS): PSNR "
+        f"{p['denoised']:.1f} → **{p['denoised, attacked']:.1f} dB** (random zero-mean noise of the same norm: "
+        f"{p['denoised, random noise']:.1f} dB). The classifier reads the purified image as "
+        f"**{ex.predictions['denoised, attacked'][0]}**"
+        + (" — the purification **failed**." if fooled else f" — still the clean prediction."))
+    cols = st.columns(4)
+    cols[0].metric("PSNR denoised", f"{p['denoised']:.1f} dB")
+    cols[1].metric("PSNR attacked", f"{p['denoised, attacked']:.1f} dB", delta=f"{-drop:+.1f} dB")
+    cols[2].metric("PSNR random noise", f"{p['denoised, random noise']:.1f} dB", delta=f"{-drop_r:+.1f} dB")
+    cols[3].metric("Classifier on attacked", ex.predictions["denoised, attacked"][0],
+                   help="fmnist-standard on the denoised attacked observation.")
+    panels = [(f"{k}<br>{c} {pr:.0%}", grey_panel(img)) for k, img, (c, pr) in
+              [("clean", ex.x, ex.predictions["clean"]), ("noisy y", ex.y, ex.predictions["noisy"]),
+               ("f(y)", ex.denoised, ex.predictions["denoised"]),
+               ("f(y + δ)", ex.denoised_attacked, ex.predictions["denoised, attacked"]),
+               ("f(y + random)", ex.denoised_random, ex.predictions["denoised, random noise"])]]
+    panels.append(("δ (amplified)", grey_panel(ex.delta, amplify=True)))
+    st.plotly_chart(image_grid(panels, height=260), key="seg_den_panels")
+    st.caption(f"δ: mean {ex.extra['delta_mean']:+.1e} (zero-mean), ‖δ‖₂ = {ex.extra['delta_l2']:.3f} of the budget "
+               f"{ex.extra['budget_l2']:.3f}; {ex.elapsed_s:.1f} s in all. Classifier labels above each panel.")
+    if ex.curve is not None:
+        st.plotly_chart(psnr_curve_figure(ex.curve, highlight=ex.denoiser), key="seg_den_curve")
+        acc = ex.curve["classifier"]["accuracy"]
+        rows = [{"denoiser": k, "noisy, no denoiser": v["noisy_no_denoiser"], "denoised": v["denoised"],
+                 "denoised, ObsAtk": v["denoised_obsatk"], "denoised, end-to-end attack": v["denoised_end_to_end"]}
+                for k, v in acc.items() if k != "clean"]
+        st.markdown(f"**Classifier accuracy on the purified images** ({ex.curve['images']} images, ε = "
+                    f"{ex.curve['classifier']['eps_rms_255']:g}/255 RMS; clean accuracy {acc['clean']:.0%})")
+        show_table(rows, percent=["noisy, no denoiser", "denoised", "denoised, ObsAtk", "denoised, end-to-end attack"])
+        st.caption("The classical denoisers receive the ObsAtk perturbation computed on the plain DnCNN (they have no "
+                   "gradient): a transfer attack. The end-to-end attack ascends the classifier's loss through the "
+                   "denoiser under the same zero-mean L2 budget.")
+    st.stop()
+
+# ================================================================== multi-class label maps
+if multi:
+    model = get_model(source)
+    names = class_names_of(model)
+    colours = class_colours(len(names))
+    with st.sidebar:
+        st.header("Image")
+        dsrc, scene_idx = scene_picker("seg", n_test_scenes())
+        img = None
+        if dsrc == "photo":
+            img, img_label = image_picker("seg", default="astronaut", labelled=False)
+        st.header("Attack")
+        dgoal = DenseGoal(**dense_goal_picker("seg", names))
+        dattack, queries = dense_attack_picker("seg", DENSE_ATTACKS)
+        threat, seed = threat_picker("seg")
+        st.header("Defense")
+        dchoice = defense_picker("seg", ["logits"], DENSE_ADAPTIVE)
+        run = action.button("Run attack", type="primary", key="seg_run") or consume_autorun("seg")
+        device_caption()
+    if dsrc == "photo":
+        if img is None:
+            st.stop()
+        x, ref = to_tensor(stretch(img, model_spec(source).input_size)), None
+    else:
+        x, ref = scene_input(scene_idx, model)
+    clean = predict_labels(model, x)
+    reference = clean if ref is None else ref
+    disp = (300, 300) if dsrc == "scene" else display_size(tuple(x.shape[-2:]), img.width / img.height, 300)
+    defense = (DefenseSettings(views=dchoice.views, steps=dchoice.steps, eps_v=dchoice.eps_v)
+               if dchoice.enabled else None)
+    shown = run_and_show(
+        "seg", run=run, inputs=(x, source, dsrc, scene_idx), button="Run attack", label="Attacking the label map…",
+        settings=(dgoal, dattack, queries, threat, seed, dchoice),
+        compute=lambda progress: run_dense_experiment(
+            model, x, ref, dgoal, threat, dattack, defense, adaptive=dchoice.adaptive if defense else "none",
+            lam=dchoice.lam, square_queries=queries, class_names=names, seed=seed, progress=progress))
+    if shown is None:
+        target = goal_preview(dgoal, reference)
+        panels = [("image", label_overlay(x, clean, colours, alpha=0.0, size_hw=disp)),
+                  ("ground truth" if ref is not None else "reference = clean prediction", label_image(reference, colours, disp)),
+                  ("clean prediction", label_image(clean, colours, disp))]
+        if target is not None:
+            panels.append(("target map", label_image(target, colours, disp)))
+        st.plotly_chart(label_grid(panels, names, colours, present_classes(reference, clean, target), height=330),
+                        key="seg_dense_preview")
+        st.info("Press **Run attack** above." + (" The worst case is untargeted: choose *Break the map*."
+                                                 if dattack.startswith("Worst") and dgoal.mode != "untargeted" else ""))
+        st.stop()
+    ex = shown.value
+    m_clean, m_adv = ex.miou(ex.clean_pred)[0], ex.miou(ex.adv_pred)[0]
+    m_def = ex.miou(ex.defended_pred)[0] if ex.defended_pred is not None else None
+    verdict = f"mIoU {m_clean:.2f} → **{m_adv:.2f}** under {md(ex.attack)}"
+    if ex.found_by:
+        verdict += f" (the lowest was reached by {md(ex.found_by)})"
+    if m_def is not None:
+        verdict += (f"; the defense brings it to **{m_def:.2f}**"
+                    + (" — against an attacker who ignored the defense." if ex.adaptive == "none"
+                       else " against the equivariance-aware attacker."))
+    (st.error if m_adv < m_clean - 0.1 and (m_def is None or m_def < m_clean - 0.1) else st.success)(verdict + ".")
+    metrics = [("mIoU, clean", f"{m_clean:.3f}", {"help": "Against the ground truth" if ex.ref_is_truth
+                                                  else "Against the clean prediction (no ground truth)"}),
+               ("mIoU, attacked", f"{m_adv:.3f}", {"delta": f"{m_adv - m_clean:+.3f}"}),
+               ("Pixel acc., attacked", f"{ex.pixel_accuracy(ex.adv_pred):.1%}", {})]
+    if ex.target is not None:
+        metrics.append(("Target reached", f"{ex.target_reached(ex.adv_pred):.1%}",
+                        {"help": "Share of pixels equal to the target map."}))
+    if m_def is not None:
+        metrics.append(("mIoU, defended", f"{m_def:.3f}", {"delta": f"{m_def - m_adv:+.3f}"}))
+        if ex.clean_defended_pred is not None:
+            metrics.append(("Clean mIoU, defended", f"{ex.miou(ex.clean_defended_pred)[0]:.3f}",
+                            {"help": "The defense applied to the clean image: its cost."}))
+    for col, (label, value, extra) in zip(st.columns(len(metrics)), metrics):
+        col.metric(label, value, **extra)
+    st.caption(f"{md(ex.attack)}, L∞ ε = {ex.threat.eps * 255:.0f}/255, {ex.threat.steps} steps; attacker: "
+               f"{ex.adaptive}; reference: {'ground truth' if ex.ref_is_truth else 'the clean prediction'}; "
+               f"{ex.elapsed_s:.1f} s in all.")
+    photos = [("clean image", ex.x, ex.clean_pred), ("attacked image", ex.x_adv, ex.adv_pred)]
+    if ex.defended_pred is not None:
+        photos.append(("defended image", ex.x_defended, ex.defended_pred))
+    panels = [(t, label_overlay(img, p, colours, alpha=0.0, size_hw=disp)) for t, img, p in photos]
+    panels.append(("ground truth" if ex.ref_is_truth else "reference", label_image(ex.ref, colours, disp)))
+    panels += [(t.replace("image", "prediction"), label_image(p, colours, disp)) for t, _, p in photos]
+    panels.append(("target map" if ex.target is not None else "perturbation δ (amplified)",
+                   label_image(ex.target, colours, disp) if ex.target is not None else amplified_perturbation(ex.x_adv - ex.x)))
+    st.plotly_chart(label_grid(panels, names, colours,
+                               present_classes(ex.ref, ex.clean_pred, ex.adv_pred, ex.defended_pred, ex.target),
+                               rows=2, height=300), key="seg_dense_maps")
+    c1, c2 = st.columns(2)
+    c1.plotly_chart(iou_change_figure(ex.rows()), key="seg_dense_iou")
+    c2.plotly_chart(moved_figure(ex.moved(ex.adv_pred), names), key="seg_dense_moved")
+    st.subheader("Per class")
+    show_table(ex.rows(), decimals={k: 3 for k in ("IoU clean", "IoU attacked", "IoU defended", "change")})
+    if ex.defended_pred is not None:
+        c3, c4 = st.columns(2)
+        c3.plotly_chart(moved_figure(ex.moved(ex.defended_pred), names, title="Clean → defended",
+                                     to_label="defended prediction"), key="seg_dense_moved_def")
+        if ex.purification is not None:
+            c4.plotly_chart(purification_figure(ex.purification.trajectory, ex.purification.loss_min),
+                            key="seg_dense_pur")
+    if ex.trajectory:
+        st.plotly_chart(dense_trajectory_figure(ex.trajectory), key="seg_dense_traj")
+    st.stop()
+
+# ================================================================== person masks
+with st.sidebar:
     st.header("Photo")
     img, img_label = image_picker("seg", default="astronaut", labelled=False)
-    st.header("Mask model")
-    seg_names = [s.name for s in list_models("segmentation")]
-    source = st.selectbox("Model", seg_names + [CAM], key="seg_model",
-                          help="The class-activation mask is an approximate object mask from an ImageNet "
-                               "classifier, for photos without people.")
     clf_name = model_picker("seg_cam", "classification", "Classifier") if source == CAM else None
     st.header("Attack")
     goal = goal_picker("seg")

@@ -45,6 +45,8 @@ from core.models.checkpoint import (ModelFileError, check_finite, compare_state_
 from core.models.imagenet import imagenet_classes
 from core.models.onnx_import import load_onnx, load_onnx_bytes
 from core.models.spec import REGISTERED, ModelSpec, register
+from core.models.user_segmentation import (UserSegmenter, build_segmentation_net, probe_segmenter,
+                                           segmentation_builder)
 from core.models.wrappers import ImageClassifier
 from core.models.zoo import build as zoo_build
 
@@ -183,7 +185,8 @@ def parse_entry(entry: dict[str, Any], base: Path) -> ModelDescription:
     else:
         if not isinstance(arch, str) or weights is None:
             raise ModelFileError(f"{where}: needs architecture and weights (or onnx).")
-        resolve(arch)
+        if segmentation_builder(arch) is None:  # torchvision segmentation builders: core/models/user_segmentation.py
+            resolve(arch)
         weights_p, onnx_p = path(weights), None
         if not weights_p.is_file():
             raise ModelFileError(f"{where}: weights file {weights_p} does not exist.")
@@ -342,6 +345,8 @@ def build_model(d: ModelDescription, weights: dict[str, torch.Tensor] | bytes | 
             sd = read_weights_bytes(weights, weights_name or "uploaded file")
         else:
             sd = weights
+        if segmentation_builder(d.architecture) is not None:
+            return _build_segmentation(d, sd)
         fam, _ = resolve(d.architecture)
         if fam == "zoo":
             return _build_zoo(d, sd)
@@ -396,6 +401,26 @@ def _build_zoo(d: ModelDescription, sd: dict[str, torch.Tensor]) -> tuple[nn.Mod
     return model.freeze(), _probe(model, x, "random 28×28 image", d)
 
 
+def _build_segmentation(d: ModelDescription, sd: dict[str, torch.Tensor]) -> tuple[nn.Module, Probe]:
+    """A torchvision segmentation model (core/models/user_segmentation.py): built without
+    downloads, weights matched and loaded strictly, probed on a random image of its input size."""
+    n_params = sum(v.numel() for v in sd.values())
+    if n_params > limits.MAX_MODEL_PARAMS:
+        raise ModelFileError(f"the weights hold {n_params:,} numbers; the limit is {limits.MAX_MODEL_PARAMS:,}.")
+    net = build_segmentation_net(segmentation_builder(d.architecture), d.num_classes, sd)
+    _load_weights(net, sd, d)
+    model = UserSegmenter(net, d.name, list(d.class_names), d.input_size, d.mean, d.std).eval()
+    try:
+        h, w = probe_segmenter(model)
+    except ValueError as e:
+        raise ModelFileError(str(e) + "; check input_size and the class names.") from None
+    except Exception as e:  # noqa: BLE001 — any failure of a user network is reported, not raised through
+        raise ModelFileError(f"the model fails on a {d.input_size} probe image "
+                             f"({type(e).__name__}: {str(e).splitlines()[0][:200]}); check input_size.") from None
+    return model.freeze(), Probe(f"random {d.input_size[0]}×{d.input_size[1]} image",
+                                 [(f"label map {h}×{w}, {d.num_classes} classes", 1.0)])
+
+
 # ----------------------------------------------------------------------------- registration
 
 _LOCK = threading.Lock()
@@ -404,7 +429,10 @@ _REGISTERED: dict[str, ModelDescription] = {}
 
 
 def task_of(d: ModelDescription) -> str:
-    """The registry task: ``fashion-mnist`` for zoo architectures, else ``classification``."""
+    """The registry task: ``fashion-mnist`` for zoo architectures, ``segmentation`` for torchvision's
+    segmentation builders, else ``classification``."""
+    if segmentation_builder(d.architecture) is not None:
+        return "segmentation"
     return "fashion-mnist" if (d.architecture or "").startswith("zoo:") else "classification"
 
 
@@ -418,7 +446,8 @@ def register_description(d: ModelDescription) -> None:
             raise
 
     register(ModelSpec(
-        name=d.name, task=task_of(d), input_size=d.input_size if task_of(d) == "classification" else (28, 28),
+        name=d.name, task=task_of(d),
+        input_size=d.input_size if task_of(d) in ("classification", "segmentation") else (28, 28),
         resize_size=d.resize_size if task_of(d) == "classification" else 0, licence=d.licence,
         source=str(d.onnx or d.weights), description=d.description or f"user model ({d.architecture or 'ONNX'})",
         loader=loader, num_classes=d.num_classes, origin="user"))

@@ -9,7 +9,7 @@ import plotly.graph_objects as go
 import torch
 import torch.nn.functional as F
 from PIL import Image
-from plotly.colors import sequential
+from plotly.colors import qualitative, sequential
 from plotly.subplots import make_subplots
 
 from core.viz.common import FONT, image_trace, to_numpy_image
@@ -194,3 +194,128 @@ def error_heatmaps(errors: Sequence[torch.Tensor], titles: Sequence[str], zmax: 
 def target_preview(x: torch.Tensor, target: torch.Tensor, size_hw: tuple[int, int] | None = None) -> np.ndarray:
     """The photo with the target mask painted in cyan."""
     return overlay(x, target, colour=TARGET_RGB, alpha=0.5, size_hw=size_hw)
+
+
+# --------------------------------------------------------------------------- multi-class maps
+# One colour per class, the same on every panel: background dark grey, then ten well-separated
+# colours (Okabe–Ito and Tableau hues); further classes (user models) cycle through plotly's
+# 26-colour Alphabet palette.
+BASE_PALETTE = ["#3a3a3a", "#e69f00", "#56b4e9", "#009e73", "#f0e442", "#0072b2", "#d55e00", "#cc79a7",
+                "#ffffff", "#8c564b", "#17becf"]
+
+
+def _rgb(hex_colour: str) -> tuple[int, int, int]:
+    h = hex_colour.lstrip("#")
+    return int(h[0:2], 16), int(h[2:4], 16), int(h[4:6], 16)
+
+
+def class_colours(n: int) -> list[str]:
+    """``n`` hex colours (see ``BASE_PALETTE``)."""
+    extra = list(qualitative.Alphabet)
+    return [BASE_PALETTE[i] if i < len(BASE_PALETTE) else extra[(i - len(BASE_PALETTE)) % len(extra)]
+            for i in range(n)]
+
+
+def label_image(labels: torch.Tensor, colours: Sequence[str], size_hw: tuple[int, int] | None = None) -> np.ndarray:
+    """A label map (…, h, w) as an RGB image (H, W, 3) uint8 in the class colours (nearest resize)."""
+    lab = _hw(labels).long().numpy()
+    lut = np.asarray([_rgb(c) for c in colours], dtype=np.uint8)
+    img = lut[np.clip(lab, 0, len(lut) - 1)]
+    if size_hw is not None and tuple(img.shape[:2]) != tuple(size_hw):
+        img = np.asarray(Image.fromarray(img).resize((size_hw[1], size_hw[0]), Image.Resampling.NEAREST))
+    return img
+
+
+def label_overlay(x: torch.Tensor, labels: torch.Tensor, colours: Sequence[str], alpha: float = 0.6,
+                  background: int | None = 0, size_hw: tuple[int, int] | None = None) -> np.ndarray:
+    """The photo with each pixel's class colour painted over it (``background`` left unpainted)."""
+    img = to_numpy_image(x).astype(np.float32)
+    lab = _hw(labels).long()
+    if tuple(lab.shape) != tuple(img.shape[:2]):
+        lab = F.interpolate(lab[None, None].float(), size=img.shape[:2], mode="nearest")[0, 0].long()
+    col = label_image(lab, colours).astype(np.float32)
+    a = np.full(img.shape[:2], alpha, dtype=np.float32)
+    if background is not None:
+        a[lab.numpy() == background] = 0.0
+    out = img * (1 - a[..., None]) + col * a[..., None]
+    return resize_for_display(out.round().astype(np.uint8), size_hw)
+
+
+def legend_traces(fig: go.Figure, names: Sequence[str], colours: Sequence[str], present: Sequence[int]) -> None:
+    """Add one legend entry per class in ``present`` (invisible points in the class colour)."""
+    for c in present:
+        fig.add_trace(go.Scatter(x=[None], y=[None], mode="markers", name=names[c], showlegend=True,
+                                 marker=dict(color=colours[c], size=12, symbol="square",
+                                             line=dict(color="#888", width=1))))
+    fig.update_layout(showlegend=True, legend=dict(orientation="h", y=-0.02, yanchor="top", x=0, font=dict(size=12)))
+
+
+def label_grid(panels: Sequence[tuple[str, np.ndarray]], names: Sequence[str], colours: Sequence[str],
+               present: Sequence[int], rows: int = 1, height: int = 300) -> go.Figure:
+    """Image panels with one class legend under them (the same colours on every panel)."""
+    fig = image_grid(panels, rows=rows, height=height)
+    legend_traces(fig, names, colours, present)
+    fig.update_layout(height=height * rows + 30 + 22 * (len(present) // 6), margin=dict(l=5, r=5, t=40, b=5))
+    return fig
+
+
+def iou_change_figure(rows: Sequence[dict], height: int = 320) -> go.Figure:
+    """Per class: IoU clean / attacked (/ defended) as grouped bars (``rows`` from
+    ``core.dense.page.DenseExperiment.rows``)."""
+    fig = go.Figure()
+    names = [r["class"] for r in rows]
+    series = [("IoU clean", "#4c78a8"), ("IoU attacked", "#e45756"), ("IoU defended", "#54a24b")]
+    for key, colour in series:
+        if rows and key in rows[0]:
+            vals = [r[key] for r in rows]
+            fig.add_trace(go.Bar(x=names, y=[v if v is not None else 0 for v in vals], name=key.replace("IoU ", ""),
+                                 marker_color=colour,
+                                 text=["—" if v is None else f"{v:.2f}" for v in vals], textposition="outside"))
+    fig.update_layout(barmode="group", title="IoU per class (against the reference)", yaxis=dict(range=[0, 1.15]),
+                      height=height, margin=dict(l=10, r=10, t=40, b=10), font=FONT,
+                      legend=dict(orientation="h", y=1.02, x=1, xanchor="right", yanchor="bottom"))
+    return fig
+
+
+def moved_figure(matrix: torch.Tensor, names: Sequence[str], title: str = "Which class moved where",
+                 to_label: str = "attacked prediction", height: int = 420) -> go.Figure:
+    """Pixel confusion matrix clean prediction (rows) → ``to_label`` (columns) as a heatmap; the
+    colour is log10(1 + pixels), the hover the count and the row share. Classes that occur in
+    neither prediction are left out."""
+    m = matrix.detach().cpu().long()
+    keep = [i for i in range(m.shape[0]) if int(m[i].sum()) or int(m[:, i].sum())]
+    sub = m[keep][:, keep].numpy()
+    labels = [names[i] for i in keep]
+    share = sub / np.maximum(sub.sum(1, keepdims=True), 1)
+    text = [[f"{int(v)}" if v else "" for v in row] for row in sub]
+    custom = np.dstack([sub, share * 100])
+    fig = go.Figure(go.Heatmap(z=np.log10(1 + sub), x=labels, y=labels, colorscale="Blues", showscale=False,
+                               text=text, texttemplate="%{text}", customdata=custom,
+                               hovertemplate="clean: %{y}<br>" + to_label.split()[0]
+                               + ": %{x}<br>%{customdata[0]} px (%{customdata[1]:.1f} % of the row)<extra></extra>"))
+    fig.update_yaxes(autorange="reversed", title_text="clean prediction")
+    fig.update_xaxes(title_text=to_label, tickangle=-35)
+    moved = int(sub.sum() - np.trace(sub))
+    fig.update_layout(title=f"{title}: {moved} of {int(sub.sum())} pixels changed class", height=height,
+                      margin=dict(l=10, r=10, t=40, b=10), font=FONT)
+    return fig
+
+
+def dense_trajectory_figure(traj, height: int = 300) -> go.Figure:
+    """mIoU and pixel accuracy per step (first image), target pixels when targeted, objective on a
+    second axis. ``traj``: list of ``core.attacks.dense_common.DenseStep``."""
+    steps = [s.step for s in traj]
+    fig = make_subplots(specs=[[{"secondary_y": True}]])
+    fig.add_trace(go.Scatter(x=steps, y=[float(s.miou[0]) for s in traj], name="mIoU", mode="lines+markers"))
+    fig.add_trace(go.Scatter(x=steps, y=[float(s.pixel_acc[0]) for s in traj], name="pixel accuracy",
+                             mode="lines+markers"))
+    if traj and traj[0].target_reached is not None:
+        fig.add_trace(go.Scatter(x=steps, y=[float(s.target_reached[0]) for s in traj], name="target pixels reached",
+                                 mode="lines+markers"))
+    fig.add_trace(go.Scatter(x=steps, y=[float(s.loss[0]) for s in traj], name="objective (right axis)", mode="lines",
+                             line=dict(dash="dot", color="grey")), secondary_y=True)
+    fig.update_yaxes(range=[0, 1.02], title_text="share", secondary_y=False)
+    fig.update_yaxes(title_text="objective", secondary_y=True, showgrid=False)
+    fig.update_layout(title="Attack steps", xaxis_title="step (query for Square)", height=height,
+                      margin=dict(l=10, r=10, t=40, b=10), font=FONT, legend=dict(orientation="h", y=-0.25))
+    return fig
