@@ -11,7 +11,7 @@ defense), a defense that does worse than no defense, an unsure clean prediction.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import torch
 from torch import nn
@@ -19,6 +19,7 @@ from torch import nn
 from core.analysis import Prediction, perturbation_stats, predict, topk
 from core.attacks import AttackResult, Goal, ThreatModel, make_attack
 from core.defenses import Defense, DefenseOutput
+from core.live_attack import LiveState, LiveWatch
 from core.progress import ProgressFn, stage
 
 # Below this top-1 probability the clean prediction is called unsure: fooling a model that was
@@ -39,28 +40,43 @@ class LabRun:
     defense_name: str | None = None
     defense_params: dict | None = None
     adaptive: bool = False
+    live: dict | None = None  # how the run was shown while it ran: updates, their cost, the steps shown
 
 
 def run_attack_lab(model: nn.Module, x: torch.Tensor, label: int, attack_name: str, threat: ThreatModel,
                    params: dict | None = None, goal: Goal | None = None, seed: int = 0,
                    defense: Defense | None = None, defense_name: str | None = None, adaptive: bool = False,
-                   progress: ProgressFn = None) -> LabRun:
+                   progress: ProgressFn = None, live: LiveState | None = None,
+                   on_update: Callable[[LiveState], None] | None = None) -> LabRun:
     """Attack ``x`` (one image) with label ``label``; the attacker targets the defended model when
     ``adaptive`` (the defense's own route), else the bare model. With a defense, it then
-    classifies the clean and the adversarial image. Progress is reported per stage."""
+    classifies the clean and the adversarial image. Progress is reported per stage.
+
+    ``live``: filled while the attack runs (the latest and the best iterate, :mod:`core.live_attack`),
+    and ``on_update(live)`` called within the update budget; ``live.finished`` is the returned run."""
     target_model = defense.as_model(adaptive=True, seed=seed) if (defense is not None and adaptive) else model
     attack = make_attack(attack_name, threat, **(params or {}))
     n_stages = 2 if defense is not None else 1
+    watch = None
+    if live is not None:
+        live.total = attack.total_steps()
+        watch = LiveWatch(live, on_update)
+        watch.start()
     result = attack.run(target_model, x, torch.tensor([label]), goal or Goal(), seed=seed,
-                        progress=stage(progress, 0, n_stages, "attack"), record_images=True)
+                        progress=stage(progress, 0, n_stages, "attack"), record_images=True, watch=watch)
     defended = None
     if defense is not None:
         dp = stage(progress, 1, n_stages, "defense")
         defended = (defense.defend(result.x_clean, seed=seed, progress=dp),
                     defense.defend(result.x_adv, seed=seed, progress=dp))
     bare = (predict(model, result.x_clean), predict(model, result.x_adv))
-    return LabRun(result, bare, defended, defense_name if defense is not None else None,
-                  defense.params() if defense is not None else None, adaptive and defense is not None)
+    run = LabRun(result, bare, defended, defense_name if defense is not None else None,
+                 defense.params() if defense is not None else None, adaptive and defense is not None)
+    if live is not None:
+        live.finished = run
+        run.live = {"updates": live.updates, "update_s": round(live.update_s, 4),
+                    "attack_s": round(live.attack_s, 4), "steps_shown": list(live.shown_steps)}
+    return run
 
 
 def demo_example(model: nn.Module, x: torch.Tensor, eps: float = 4 / 255, steps: int = 10, seed: int = 0) -> LabRun:

@@ -6,6 +6,7 @@ import streamlit as st
 from core.analysis import predict, quantised_prediction, topk, transfer_predictions
 from core.defenses import DEFENSES, make_defense
 from core.lab import run_attack_lab, summarize
+from core.live_attack import LiveState
 from core.models import get_spec
 from core.report import attack_report
 from core.viz.attack import delta_heatmap, trajectory_figure
@@ -13,6 +14,7 @@ from core.viz.common import amplified_perturbation, to_numpy_image, topk_bar
 from core.safe_text import md
 from ui.common import action_bar, attack_picker, device_caption, get_model, image_and_model, image_tensor, intro, true_label
 from ui.defenses import defense_settings
+from ui.live_attack import LivePanel, show_stopped
 from ui.presenter import big, is_presenter, key_numbers
 from ui.presets import consume_autorun, preset_bar
 from ui.report import report_download
@@ -81,13 +83,19 @@ label = st.selectbox(
     help="By default the true class of a labelled photo, otherwise the model's own clean prediction; "
          "set it if you know the true class.")
 
+live_panel = LivePanel(model.class_names)  # the attack while it runs (ui/live_attack.py)
+live = LiveState(x_clean=x, label=label)  # kept if the run is stopped: the best example so far
 shown = run_and_show(
-    "lab", run=run, inputs=inputs, button="Run attack",
+    "lab", run=run, inputs=inputs, button="Run attack", keep_partial=live,
     settings=(choice, label, defense_name, defense.params() if defense else None, adaptive),
     label=f"Running {choice.name}" + (" through the defense…" if defense is not None and adaptive else "…"),
     compute=lambda progress: run_attack_lab(model, x, label, choice.name, choice.threat, choice.params, choice.goal,
                                             choice.seed, defense=defense, defense_name=defense_name,
-                                            adaptive=adaptive, progress=progress))
+                                            adaptive=adaptive, progress=progress, live=live, on_update=live_panel))
+live_panel.clear()
+if shown is not None and isinstance(shown.value, LiveState):  # stopped: the best example so far
+    show_stopped(shown.value, model)
+    st.stop()
 if shown is None:
     c1, c2 = st.columns([1, 2])
     c1.image(to_numpy_image(x), caption=f"{md(img_label)} as the model sees it ({x.shape[-1]}×{x.shape[-2]})")
@@ -143,6 +151,12 @@ c3.image(amplified_perturbation(xa - x0), caption="Perturbation, amplified to th
 with c4:
     st.plotly_chart(delta_heatmap(xa - x0, height=260), key="lab_delta", width="stretch")
     st.caption("|δ| per pixel (max over colour channels), in units of 1/255.")
+if lab_run.live and lab_run.live["updates"]:
+    lv = lab_run.live
+    st.caption(f"While it ran, the view above was redrawn {lv['updates']} time(s) (steps "
+               f"{', '.join(str(k + 1) for k in lv['steps_shown'][:12])}{'…' if len(lv['steps_shown']) > 12 else ''}), "
+               f"costing {1000 * lv['update_s']:.0f} ms, {100 * lv['update_s'] / max(lv['attack_s'] - lv['update_s'], 1e-9):.0f} % "
+               "of the attack's own time (bounded at 10 %).")
 key_numbers([(f"Clean: {cp.names[0]}", f"{cp.probs[0]:.0%}"),  # presenter mode only: the headline, under the images
              (f"Adversarial: {ap.names[0]}", f"{ap.probs[0]:.0%}"),
              ("Largest pixel change", f"{stats['linf_255']:.1f}/255"), ("PSNR", f"{stats['psnr']:.0f} dB")])

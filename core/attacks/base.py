@@ -29,7 +29,7 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass, field
-from typing import ClassVar, Literal
+from typing import Callable, ClassVar, Literal
 
 import torch
 import torch.nn.functional as F
@@ -41,6 +41,9 @@ from core.progress import ProgressFn, report
 
 Norm = Literal["linf", "l2"]
 GoalMode = Literal["untargeted", "targeted", "least_likely"]
+StepWatch = Callable[[int, torch.Tensor, torch.Tensor, torch.Tensor], None]
+"""Called after every step with (step index, the iterate evaluated, its logits, its objective), all
+detached: how a page shows an attack while it runs (core.lab.LiveAttack)."""
 
 
 @dataclass(frozen=True)
@@ -220,11 +223,13 @@ def to_uint8(x: torch.Tensor) -> torch.Tensor:
 class Recorder:
     """Collects the trajectory and reports progress; attacks call ``log`` once per step."""
 
-    def __init__(self, total: int, progress: ProgressFn, record_images: bool, topk: int = 5) -> None:
+    def __init__(self, total: int, progress: ProgressFn, record_images: bool, topk: int = 5,
+                 watch: StepWatch | None = None) -> None:
         self.total = total
         self.progress = progress
         self.record_images = record_images
         self.topk = topk
+        self.watch = watch
         self.steps: list[StepRecord] = []
 
     def log(self, logits: torch.Tensor, objective: torch.Tensor, x_iter: torch.Tensor | None = None) -> None:
@@ -239,6 +244,8 @@ class Recorder:
                 topk_classes=i.cpu(),
                 image=to_uint8(x_iter) if (self.record_images and x_iter is not None) else None,
             ))
+            if self.watch is not None and x_iter is not None:
+                self.watch(len(self.steps) - 1, x_iter.detach(), logits.detach(), objective.detach())
         report(self.progress, len(self.steps), self.total, f"step {len(self.steps)}/{self.total}")
 
 
@@ -307,12 +314,13 @@ class Attack:
                 seed: int = 0, progress: ProgressFn = None, record_images: bool = False,
                 targets: torch.Tensor | None = None, eps_per_example: torch.Tensor | None = None,
                 step_per_example: torch.Tensor | None = None,
-                shared_start: bool = False) -> tuple[torch.Tensor, list[StepRecord]]:
+                shared_start: bool = False, watch: StepWatch | None = None) -> tuple[torch.Tensor, list[StepRecord]]:
         """Adversarial images (same device as ``x``) and the trajectory.
 
         ``targets`` may be given directly; otherwise they are resolved from ``goal`` with one
         clean forward pass. ``eps_per_example``/``step_per_example`` (shape (N,)) and
         ``shared_start``: see the module docstring (only where ``per_example_eps`` is True).
+        ``watch``: called after every step (:data:`StepWatch`).
         """
         if (eps_per_example is not None or step_per_example is not None or shared_start) \
                 and not self.per_example_eps:
@@ -329,7 +337,7 @@ class Attack:
             with torch.no_grad():
                 targets = resolve_targets(model(x), goal)
         gen = torch.Generator(device=dev).manual_seed(int(seed))
-        rec = Recorder(self.total_steps(), progress, record_images)
+        rec = Recorder(self.total_steps(), progress, record_images, watch=watch)
         self._row_eps = self._row_values(eps_per_example, x.shape[0], "eps_per_example", dev, x.dtype)
         self._row_step = self._row_values(step_per_example, x.shape[0], "step_per_example", dev, x.dtype)
         self._shared_start = bool(shared_start)
@@ -343,7 +351,7 @@ class Attack:
     def run(self, model: nn.Module, x: torch.Tensor, y: torch.Tensor, goal: Goal = Goal(), *,
             seed: int = 0, progress: ProgressFn = None, record_images: bool = False,
             eps_per_example: torch.Tensor | None = None, step_per_example: torch.Tensor | None = None,
-            shared_start: bool = False) -> AttackResult:
+            shared_start: bool = False, watch: StepWatch | None = None) -> AttackResult:
         """Attack a batch and evaluate the model on the clean and adversarial images.
 
         With ``eps_per_example`` the result's ``params`` hold the per-row ``eps`` (and ``step``)."""
@@ -357,7 +365,7 @@ class Attack:
         x_adv, traj = self.perturb(model, xd, yd, goal, seed=seed, progress=progress,
                                    record_images=record_images, targets=targets,
                                    eps_per_example=eps_per_example, step_per_example=step_per_example,
-                                   shared_start=shared_start)
+                                   shared_start=shared_start, watch=watch)
         with torch.no_grad():
             adv_logits = model(x_adv)
         return AttackResult(
