@@ -30,10 +30,12 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import json
 import os
 import signal
 import statistics
 import sys
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -240,12 +242,42 @@ class Measurement:
     button_y: float | None = None  # top of the button before any scrolling (px from the viewport top)
     marker: str = ""
     error: str = ""
+    payload_kb: float | None = None  # websocket bytes the browser received after the click
+    server: dict | None = None  # the server's stages for the click's script runs (ui/timings.py)
+
+
+def _server_stages(timings_file: Path | None, since: float, page_path: str) -> dict | None:
+    """The click's script runs of ``page_path`` as ui/timings.py recorded them, summed: the script
+    runs' seconds and each stage's seconds and count."""
+    if timings_file is None or not timings_file.exists():
+        return None
+    total: dict = {"runs": 0, "seconds": 0.0, "stages": {}}
+    for line in timings_file.read_text(encoding="utf-8").splitlines():
+        rec = json.loads(line)
+        if rec["t"] < since - 0.05 or rec["page"].strip("/") != page_path.strip("/"):
+            continue
+        total["runs"] += 1
+        total["seconds"] += rec["seconds"]
+        for k, v in rec["stages"].items():
+            agg = total["stages"].setdefault(k, {"seconds": 0.0, "count": 0, "bytes": 0})
+            for f in agg:
+                agg[f] += v[f]
+    return total if total["runs"] else None
 
 
 def measure(ctx_factory, base_url: str, spec: PageSpec, timeout: float, presenter: bool,
-            screenshot: Path | None) -> Measurement:
+            screenshot: Path | None, timings_file: Path | None = None) -> Measurement:
     ctx = ctx_factory()
     page = ctx.new_page()
+    received = {"on": False, "bytes": 0}
+
+    def on_ws(ws) -> None:
+        def frame(payload) -> None:
+            if received["on"]:
+                received["bytes"] += len(payload)
+        ws.on("framereceived", frame)
+
+    page.on("websocket", on_ws)
     try:
         t_nav = time.perf_counter()
         page.goto(f"{base_url}/{spec.path}", wait_until="domcontentloaded")
@@ -264,10 +296,12 @@ def measure(ctx_factory, base_url: str, spec: PageSpec, timeout: float, presente
             box = button.bounding_box()
             button_y = None if box is None else box["y"]
             button.scroll_into_view_if_needed()
+            received["on"], wall0 = True, time.time()
             t0 = time.perf_counter()
             button.click()
         else:
             label, button_y, t0 = "(on load)", None, t_nav
+            wall0 = time.time() - (time.perf_counter() - t_nav)
         deadline = t0 + timeout
         result_t = None
         marker = None
@@ -288,13 +322,48 @@ def measure(ctx_factory, base_url: str, spec: PageSpec, timeout: float, presente
             raise PageFailed(f"after the result, {p}")
         if screenshot is not None:
             page.screenshot(path=str(screenshot))
-        return Measurement(True, result_t - t0, max(idle_t, result_t) - t0, load_s, label, button_y, marker or "")
+        return Measurement(True, result_t - t0, max(idle_t, result_t) - t0, load_s, label, button_y, marker or "",
+                           payload_kb=received["bytes"] / 1024, server=_server_stages(timings_file, wall0, spec.path))
     except PageFailed as e:
         return Measurement(False, error=str(e))
     except Exception as e:  # playwright timeouts, a closed page …: report, do not crash
         return Measurement(False, error=f"{type(e).__name__}: {' '.join(str(e).split())[:300]}")
     finally:
         ctx.close()
+
+
+def _median(vals: list) -> float:
+    vals = [v for v in vals if v is not None]
+    return statistics.median(vals) if vals else 0.0
+
+
+def print_breakdown(summary: list) -> None:
+    """Where the time goes, per page (medians over the runs after the first, or the first alone):
+    click → result in the browser; the server's script runs for that click and, inside them, the
+    computation, the figures and the images; the rest of the server's time; the websocket payload;
+    and what is left for the network and the browser's drawing."""
+    print("\nBreakdown (seconds; medians):")
+    print(f"{'page':<14} {'result':>7} {'server':>7} {'compute':>8} {'figures (n)':>12} {'images (n)':>11} "
+          f"{'other':>6} {'browser':>8} {'payload':>9} {'reruns':>6}")
+    for name, first, rest in summary:
+        runs = [m for m in (rest or [first]) if m.ok and m.server]
+        if not runs:
+            continue
+
+        def stage(m: Measurement, k: str, f: str = "seconds") -> float:
+            return m.server["stages"].get(k, {}).get(f, 0)
+
+        res, srv = _median([m.result_s for m in runs]), _median([m.server["seconds"] for m in runs])
+        comp, figs, imgs = (_median([stage(m, k) for m in runs]) for k in ("compute", "figures", "images"))
+        nfig, nimg = (_median([stage(m, k, "count") for m in runs]) for k in ("figures", "images"))
+        print(f"{name:<14} {res:>7.2f} {srv:>7.2f} {comp:>8.2f} {figs:>7.2f} ({nfig:>2.0f}) {imgs:>6.2f} ({nimg:>2.0f}) "
+              f"{srv - comp - figs - imgs:>6.2f} {res - srv:>8.2f} {_median([m.payload_kb for m in runs]):>7.0f}KB "
+              f"{_median([m.server['runs'] for m in runs]):>6.0f}")
+    print("server = the click's script runs on the server (ui/timings.py); compute = run_and_show's computation "
+          "(model calls, analysis); figures / images = building and sending plotly charts / pictures (count); "
+          "other = the rest of the script (widgets, predictions outside compute, tables); browser = result − "
+          "server (network, drawing; negative when the marker shows before the script ends); payload = websocket "
+          "bytes received after the click; reruns = script runs for the click.")
 
 
 # --------------------------------------------------------------------------- main
@@ -329,6 +398,10 @@ def main(argv: list[str] | None = None) -> int:
     print(f"page_latency: {len(names)} page(s) × {args.runs} run(s), viewport {args.width}×{args.height}"
           f"{', presenter mode' if args.presenter else ''}; {os.cpu_count()} CPU(s), load average {load:.2f}",
           flush=True)
+    timings_file = None
+    if not args.url:  # the server we start records where its time goes (ui/timings.py)
+        timings_file = Path(tempfile.mkdtemp(prefix="page-latency-")) / "timings.jsonl"
+        os.environ["EXPLORER_TIMINGS"] = str(timings_file)
     server = contextlib.nullcontext(args.url.rstrip("/")) if args.url else app_server()
     summary: list[tuple[str, Measurement | None, list[Measurement]]] = []
     with server as url, sync_playwright() as pw:
@@ -345,7 +418,7 @@ def main(argv: list[str] | None = None) -> int:
                 for r in range(args.runs):
                     shot = (args.screenshots / f"{name}{'_presenter' if args.presenter else ''}.png"
                             if args.screenshots and r == args.runs - 1 else None)
-                    m = measure(new_context, url, spec, args.timeout, args.presenter, shot)
+                    m = measure(new_context, url, spec, args.timeout, args.presenter, shot, timings_file)
                     runs.append(m)
                     if not m.ok and r == 0:
                         break  # the first run failed: do not wait for the others to fail too
@@ -367,6 +440,7 @@ def main(argv: list[str] | None = None) -> int:
         finally:
             browser.close()
 
+    print_breakdown(summary)
     print("\nfirst = first run (includes loading the page's model); median = median of the other runs, "
           "click → result shown; idle = click → run finished; load = navigation → first script run idle; "
           f"btn y = top of the main button at {args.width}×{args.height} before scrolling (> {args.height}: off-screen); "

@@ -41,6 +41,7 @@ import torch
 from PIL import Image
 
 from core.progress import Cancelled, ProgressFn
+from ui import timings
 from ui.long_work import StopButton, StoppableProgress, stopped_notice
 
 T = TypeVar("T")
@@ -157,7 +158,7 @@ def run_and_show(page: str, *, run: bool, inputs: tuple, settings: tuple, comput
             stop_button.show()
         try:
             try:
-                with progress:
+                with progress, timings.stage("compute"):
                     value = compute(progress)
             except Exception:  # not on Streamlit's own interruption: its rerun redraws the page
                 if stop_button is not None:
