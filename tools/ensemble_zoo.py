@@ -125,7 +125,10 @@ def worst_case_block(name: str, res: dict, audit: dict | None, audit_view: dict 
         if a:
             block[label] = {"flagged": a["flagged"], "flags": a["flags"], "n": a["n"], "eps": a["config"]["eps"],
                             "description": a.get("description", ""), "command": a.get("command", ""),
-                            "checks": {c["key"]: c["verdict"] for c in a["checks"]}}
+                            "checks": {c["key"]: c["verdict"] for c in a["checks"]},
+                            # success rates over the clean-correct images: white-box PGD, transfer, Square (issue 22)
+                            "comparison": [{k: r[k] for k in ("eps", "white_box", "transfer", "square") if k in r}
+                                           for r in a.get("comparison", [])]}
     if oracle:
         block["agreement"] = {k: v["oracle"] for k, v in oracle.items() if isinstance(v, dict) and "oracle" in v}
     return block
@@ -186,6 +189,10 @@ def merge(folder: Path, audits: Path | None) -> None:
         card = load_card(e.name)
         full = card.get("worst_case", {}).get("full_test_set")  # kept: it comes from --merge-full
         card["worst_case"] = worst_case_block(e.name, res, audit, audit_view, oracle)
+        others = sorted(audits.glob(f"{e.name}-surrogate-*.json")) if audits else []
+        if others:  # the same audit with other surrogates (NAME-surrogate-OTHER.json; issue 22)
+            card["worst_case"]["audit_other_surrogates"] = [
+                worst_case_block(e.name, res, read(p), None, None)["audit"] for p in others]
         if full is not None:
             card["worst_case"]["full_test_set"] = full
         train_zoo.write_card(e.name, card)

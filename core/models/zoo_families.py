@@ -29,9 +29,10 @@ from torch import nn
 
 from core.models.lt_node import build_ltnode
 from core.models.ode_net import build_ode
-from core.models.zoo_net import build_model as build_cnn
 from core.models.vit import build_vit
 from core.models.zerosnet import build_resnet, build_zerosnet
+from core.models.zoo_kernel import build_kernel_model
+from core.models.zoo_net import build_model as build_cnn
 
 VIEWS = ("saliency", "channels", "stages")
 VIEW_TEXT = {
@@ -86,3 +87,6 @@ register_family(Family("vit", "ViT (patch 4, width 64, depth 4)", "core/models/v
 register_family(Family("ode", "Neural ODE (conv stem, ODE block, linear head)", "core/models/ode_net.py", build_ode))
 register_family(Family("lt-node", "LT-NODE (neural ODE with a random, learned end time)", "core/models/lt_node.py",
                        build_ltnode, offers=frozenset({"saliency"}), randomized=True))
+# issue 22: kernel regression with the closed-form NTK over a distilled support set (no conv map: saliency only)
+register_family(Family("ntk", "Kernel regression (NTK of a fully connected ReLU net) on a support set",
+                       "core/models/zoo_kernel.py", build_kernel_model, offers=frozenset({"saliency"})))

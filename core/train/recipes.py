@@ -9,9 +9,14 @@ from __future__ import annotations
 from core.models.zoo import ZooEntry
 from core.train.cifs import CIFS
 from core.train.common import Recipe
+from core.train.cost_sensitive import CostSensitiveAT
+from core.train.dial import DIAL
 from core.train.feature_size import FeatureSizeAT
 from core.train.fgsm_tricks import FGSMTricks
+from core.train.iat import IAT
 from core.train.jsigr import JSIGR
+from core.train.kernel_distill import KernelDistill, KernelDistilledCNN
+from core.train.ladder import LADDER
 from core.train.ltnode import LTNODE
 from core.train.nfgsm import NFGSM
 from core.train.odenet import ODENetNoise
@@ -22,6 +27,7 @@ from core.train.trades import TRADES
 
 RECIPES: dict[str, type[Recipe]] = {cls.key: cls for cls in (
     Standard, PGDAT, TRADES, NFGSM, FGSMTricks, JSIGR, CIFS, FeatureSizeAT,
+    IAT, DIAL, CostSensitiveAT, KernelDistill, KernelDistilledCNN, LADDER,  # issue 22
     ODENetNoise, TisODE, LTNODE)}  # issue 21: neural ODEs
 
 
