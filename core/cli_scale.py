@@ -17,7 +17,7 @@ from typing import Any, Callable, Iterator, Sequence, TextIO
 from core.curves import NO_DEFENSE
 from core.device import describe_device
 from core.engine import run_evaluation
-from core.evaluate import BatchResult, batch_report, write_csv
+from core.evaluate import INTERVAL_COLUMNS, BatchResult, batch_report, write_csv
 from core.image_sets import NAMED_SOURCES, ImageSetError, iter_images
 from core.images import list_samples, prepare_for_model, to_tensor
 from core.labelled_samples import LABELLED_SOURCES, register_labelled_sources
@@ -27,6 +27,7 @@ from core.models import get_spec, load_model
 from core.models.imagenet import imagenet_classes
 from core.runs import RunMismatch, RunStore, run_fingerprint
 from core.safe_text import terminal
+from core.stats import interval_note
 
 EXIT_OK, EXIT_ERROR, EXIT_INTERRUPTED = 0, 1, 130  # the command line's exit codes (core.cli adds EXIT_USAGE)
 
@@ -234,23 +235,29 @@ def evaluate_at_scale(args: argparse.Namespace, settings: Any, stderr: TextIO) -
         return EXIT_ERROR if code == EXIT_OK else code
     paths = write_outputs(result, class_names, Path(args.out))
     for r in result.summary():
+        ci = f" [{r['accuracy_ci95_lo']:.1%}–{r['accuracy_ci95_hi']:.1%}, {r['correct']}/{r['n']}]"
+        vs = "" if r.get("vs_bare_p") is None else \
+            (f"  vs bare: {100 * r['vs_bare_difference']:+.1f} points, McNemar p = {r['vs_bare_p']:.2g}"
+             f"{' (significant)' if r['vs_bare_significant'] else ' (not significant)'}")
         if r["kind"] == "clean":
-            stderr.write(f"  {terminal(r['defense']):<28} clean      accuracy {r['accuracy']:6.1%}"
-                         f"{'' if labeler.labelled else ' (agreement)'}\n")
+            stderr.write(f"  {terminal(r['defense']):<28} clean      accuracy {r['accuracy']:6.1%}{ci}"
+                         f"{'' if labeler.labelled else ' (agreement)'}{vs}\n")
         else:
             e = r["eps"] * 255 if settings.norm == "linf" else r["eps"]
             sr = "—" if r["success_rate"] is None else f"{r['success_rate']:.0%}"
-            stderr.write(f"  {terminal(r['defense']):<28} ε = {e:<6.3g} accuracy {r['accuracy']:6.1%}  "
-                         f"success rate {sr}\n")
+            stderr.write(f"  {terminal(r['defense']):<28} ε = {e:<6.3g} accuracy {r['accuracy']:6.1%}{ci}  "
+                         f"success rate {sr}{vs}\n")
     names = result.breakdown_attacks()
     for b in result.breakdown():
         e = b["eps"] * 255 if settings.norm == "linf" else b["eps"]
         parts = [f"{a} {b[f'fooled_by_{a}']}" for a in names] + [f"none {b['not_fooled']}"]
         if b["clean_misclassified"]:
             parts.insert(0, f"clean {b['clean_misclassified']}")
-        stderr.write(f"  robust accuracy at ε = {e:<6.3g} {b['robust_accuracy']:6.1%}  fooled first by: "
-                     f"{', '.join(parts)}\n")
+        stderr.write(f"  robust accuracy at ε = {e:<6.3g} {b['robust_accuracy']:6.1%} "
+                     f"[{b['robust_accuracy_ci95_lo']:.1%}–{b['robust_accuracy_ci95_hi']:.1%}, {b['robust']}/{b['n']}]"
+                     f"  fooled first by: {', '.join(parts)}\n")
     stderr.write(f"note: {terminal(result.robust_accuracy_note())}\n")
+    stderr.write(f"note: [..] is the exact 95 % interval (k/n). {interval_note(len(result.images))}\n")
     stderr.write("wrote " + ", ".join(terminal(str(p)) for p in paths.values()) + "\n")
     return code
 
@@ -263,12 +270,13 @@ def write_outputs(result: Any, class_names: Sequence[str], out: Path) -> dict[st
     norm = result.settings.norm
     # the bare model's rows carry the per-attack breakdown (which attack fooled each image first)
     by_eps = {b["eps"]: b for b in result.breakdown()}
-    extra = ["clean_misclassified", *[f"fooled_by_{a}" for a in result.breakdown_attacks()], "not_fooled"]
+    extra = ["robust", "robust_accuracy_ci95_lo", "robust_accuracy_ci95_hi", "clean_misclassified",
+             *[f"fooled_by_{a}" for a in result.breakdown_attacks()], "not_fooled"]
     rows = [{**r, "eps_255": r["eps"] * 255 if norm == "linf" else "",
              **({k: by_eps[r["eps"]][k] for k in extra} if r["kind"] == "attack" and r["defense"] == NO_DEFENSE
                 and r["eps"] in by_eps else {})} for r in result.summary()]
     write_csv(rows, paths["summary"], ["defense", "kind", "attack", "eps", "eps_255", "n", "accuracy", "success_rate",
-                                       "abstain_rate", "mean_confidence", *extra])
+                                       "abstain_rate", "mean_confidence", *INTERVAL_COLUMNS, *extra])
     write_csv(result.image_rows(class_names), paths["images"])
     rep = batch_report(result, class_names, page="python -m core evaluate")
     paths["json"].write_text(rep.to_json(), encoding="utf-8")

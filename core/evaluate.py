@@ -57,6 +57,7 @@ from core.ensemble import WORST_CASE, WORST_CASE_PARAMS, EnsembleConfig, worst_c
 from core.progress import Cancelled, ProgressFn, report
 from core.report import Report
 from core.safe_text import csv_cell
+from core.stats import accuracy_interval, interval_note, paired_difference
 from core.viz.curves import batch_figure
 
 LABEL_NOTE = ("No ImageNet labels are known for these images: each image's label is the bare model's prediction "
@@ -308,17 +309,43 @@ def evaluate_image(model: nn.Module, x: torch.Tensor, name: str, settings: EvalS
     return ev
 
 
+# The interval and comparison columns every summary row carries (summary.csv, results.json, reports).
+INTERVAL_COLUMNS = ("correct", "accuracy_ci95_lo", "accuracy_ci95_hi", "success_n", "success_ci95_lo",
+                    "success_ci95_hi", "vs_bare_difference", "vs_bare_p", "vs_bare_significant")
+
+
+def _ci(k: int, n: int, prefix: str) -> dict:
+    iv = accuracy_interval(k, n)
+    return {f"{prefix}_ci95_lo": round(iv.lo, 4), f"{prefix}_ci95_hi": round(iv.hi, 4)}
+
+
+def _vs_bare(correct: Sequence[bool], bare: Sequence[bool], is_bare: bool) -> dict:
+    """The exact McNemar test of a defense's per-image correctness against the bare model's on the
+    same images (None for the bare model itself)."""
+    if is_bare:
+        return {"vs_bare_difference": None, "vs_bare_p": None, "vs_bare_significant": None}
+    t = paired_difference(list(correct), list(bare))
+    return {"vs_bare_difference": round(t.difference, 4), "vs_bare_p": round(t.p_value, 4),
+            "vs_bare_significant": t.significant}
+
+
 def summarize(evals: Sequence[ImageEval], eps: Sequence[float], defense_names: Sequence[str]) -> list[dict]:
-    """Per defense: the clean row and one row per ε (module docstring for the metrics)."""
+    """Per defense: the clean row and one row per ε (module docstring for the metrics). Every row
+    also carries its counts and exact 95 % intervals (:data:`INTERVAL_COLUMNS`: ``correct`` of ``n``;
+    the success rate's ``success_n`` images) and, for a defense, the exact McNemar test of its
+    correctness against the bare model's on the same images (``vs_bare_*``)."""
     rows = []
     n = len(evals)
+    bare_clean = [e.clean[NO_DEFENSE] == e.label for e in evals]
     for d in [NO_DEFENSE, *[x for x in defense_names if x != NO_DEFENSE]]:
         if n == 0:
             break
         clean_ok = [e.clean[d] == e.label for e in evals]
         rows.append({"defense": d, "kind": "clean", "eps": 0.0, "n": n, "accuracy": sum(clean_ok) / n,
                      "success_rate": None, "abstain_rate": sum(e.clean[d] < 0 for e in evals) / n,
-                     "mean_confidence": None})
+                     "mean_confidence": None, "correct": sum(clean_ok), **_ci(sum(clean_ok), n, "accuracy"),
+                     "success_n": None, "success_ci95_lo": None, "success_ci95_hi": None,
+                     **_vs_bare(clean_ok, bare_clean, d == NO_DEFENSE)})
         for i, e in enumerate(eps):
             correct = [ev.correct[d][i] for ev in evals]
             base = [ev for ev, ok in zip(evals, clean_ok) if ok]
@@ -326,8 +353,32 @@ def summarize(evals: Sequence[ImageEval], eps: Sequence[float], defense_names: S
             rows.append({"defense": d, "kind": "attack", "eps": float(e), "n": n, "accuracy": sum(correct) / n,
                          "success_rate": (sum(succ) / len(succ)) if succ else None,
                          "abstain_rate": sum(ev.pred[d][i] < 0 for ev in evals) / n,
-                         "mean_confidence": sum(ev.confidence[d][i] for ev in evals) / n})
+                         "mean_confidence": sum(ev.confidence[d][i] for ev in evals) / n,
+                         "correct": sum(correct), **_ci(sum(correct), n, "accuracy"), "success_n": len(succ),
+                         **(_ci(sum(succ), len(succ), "success") if succ else
+                            {"success_ci95_lo": None, "success_ci95_hi": None}),
+                         **_vs_bare(correct, [ev.correct[NO_DEFENSE][i] for ev in evals], d == NO_DEFENSE)})
     return rows
+
+
+def comparison_notes(summary: Sequence[dict], norm: str) -> list[str]:
+    """One sentence per defense and ε: does the defense's accuracy differ significantly from the bare
+    model's on the same images (exact McNemar, :func:`core.stats.paired_difference`)?"""
+    bare = {(r["kind"], r["eps"]): r for r in summary if r["defense"] == NO_DEFENSE}
+    out = []
+    for r in summary:
+        if r["defense"] == NO_DEFENSE or r.get("vs_bare_p") is None:
+            continue
+        b = bare.get((r["kind"], r["eps"]))
+        where = "clean" if r["kind"] == "clean" else (f"ε = {r['eps'] * 255:.3g}/255" if norm == "linf"
+                                                      else f"ε = {r['eps']:.3g}")
+        d = 100 * r["vs_bare_difference"]
+        acc = f"{100 * r['accuracy']:.1f} % vs {100 * b['accuracy']:.1f} %" if b else ""
+        verdict = ("significantly " + ("higher" if d > 0 else "lower")) if r["vs_bare_significant"] else \
+            "not significantly different"
+        out.append(f"{r['defense']} at {where}: {acc} ({d:+.1f} points) — {verdict} than the bare model on these "
+                   f"{r['n']} images (exact McNemar p = {r['vs_bare_p']:.2g}).")
+    return out
 
 
 @dataclass
@@ -379,6 +430,8 @@ class BatchResult:
                    "robust_accuracy": sum(ev.clean[NO_DEFENSE] == ev.label and ev.correct[NO_DEFENSE][i]
                                           for ev in self.images) / n,
                    "clean_misclassified": found.count("clean")}
+            row["robust"] = sum(ev.clean[NO_DEFENSE] == ev.label and ev.correct[NO_DEFENSE][i] for ev in self.images)
+            row.update(_ci(row["robust"], n, "robust_accuracy"))
             row.update({f"fooled_by_{a}": found.count(a) for a in names})
             row["not_fooled"] = found.count(NOT_FOUND)
             row["unrecorded"] = found.count("")
@@ -402,6 +455,7 @@ class BatchResult:
     def to_dict(self, class_names: Sequence[str] | None = None) -> dict:
         return {"settings": {**self.settings.to_dict(), "label": self.label_source}, "label_note": self.label_note, "complete": self.complete,
                 "n_images": len(self.images), "summary": self.summary(), "breakdown": self.breakdown(),
+                "comparisons": comparison_notes(self.summary(), self.settings.norm),
                 "robust_accuracy_note": self.robust_accuracy_note(), "images": [asdict(ev) for ev in self.images],
                 "skipped": list(self.skipped), "elapsed_s": self.elapsed_s, "device": self.device}
 
@@ -472,16 +526,21 @@ def batch_report(result: BatchResult, class_names: Sequence[str] | None = None, 
                                f"{'adaptive' if s.adaptive else 'non-adaptive'} attacker.")
     if summary:
         rep.add_figure(batch_figure(summary, s.norm), "Accuracy and attack success rate against ε")
-    cols = ["defense", "kind", "attack", "eps", "eps_255", "n", "accuracy", "success_rate", "abstain_rate",
-            "mean_confidence"]
+    cols = ["defense", "kind", "attack", "eps", "eps_255", "n", "accuracy", *INTERVAL_COLUMNS[:3], "success_rate",
+            *INTERVAL_COLUMNS[3:6], "abstain_rate", "mean_confidence", *INTERVAL_COLUMNS[6:]]
     rep.add_table([{**r, "eps_255": r["eps"] * 255 if s.norm == "linf" else None} for r in summary],
-                  "Summary per defense and ε", columns=cols)
+                  "Summary per defense and ε (correct of n, exact 95 % interval; vs_bare: exact McNemar against the "
+                  "bare model on the same images)", columns=cols)
+    notes_vs = comparison_notes(summary, s.norm)
+    if notes_vs:
+        rep.add_section("Defended vs undefended (paired, same images)", " ".join(notes_vs))
     breakdown = result.breakdown()
     if breakdown:
         rep.add_section("Robust accuracy" + (" (worst case)" if s.worst_case else f" ({s.attack} only)"),
-                        result.robust_accuracy_note())
+                        result.robust_accuracy_note() + " " + interval_note(len(result.images)))
         rep.add_table(breakdown, "Robust accuracy of the bare model per ε and the attack that fooled each image first",
-                      columns=["eps", "eps_255", "n", "attack", "robust_accuracy", "clean_misclassified",
+                      columns=["eps", "eps_255", "n", "attack", "robust_accuracy", "robust", "robust_accuracy_ci95_lo",
+                               "robust_accuracy_ci95_hi", "clean_misclassified",
                                *[f"fooled_by_{a}" for a in result.breakdown_attacks()], "not_fooled"])
     rep.add_numbers({"images": len(result.images), "complete": result.complete, "elapsed_s": result.elapsed_s,
                      "device": result.device}, "Run")
@@ -510,5 +569,5 @@ def write_csv(rows: Sequence[dict], path: Any, columns: Sequence[str] | None = N
             w.writerow({k: ("" if r.get(k) is None else csv_cell(r.get(k))) for k in columns})
 
 
-__all__ = ["NOT_FOUND", "WORST_CASE", "WORST_CASE_CLI", "batch_attacks", "image_attacks", "image_seed", "BatchResult", "Cancelled", "EvalSettings", "ImageEval", "LABEL_NOTE", "batch_report", "evaluate_image",
+__all__ = ["INTERVAL_COLUMNS", "comparison_notes", "NOT_FOUND", "WORST_CASE", "WORST_CASE_CLI", "batch_attacks", "image_attacks", "image_seed", "BatchResult", "Cancelled", "EvalSettings", "ImageEval", "LABEL_NOTE", "batch_report", "evaluate_image",
            "evaluate_images", "summarize", "write_csv"]

@@ -75,6 +75,16 @@ def accuracy_interval(k: int, n: int, level: float = LEVEL) -> Interval:
     return Interval(k, n, float(ci.low), float(ci.high), level)
 
 
+def interval_note(n: int, level: float = LEVEL) -> str:
+    """What n images can tell: the widest interval at this n (k = n/2) and the weight of one image."""
+    if n <= 0:
+        return "No images: no interval."
+    iv = accuracy_interval(n // 2, n, level)
+    return (f"On {n:,} image{'s' if n != 1 else ''} one image is {100 / n:.3g} points and a {int(level * 100)} % "
+            f"interval can be {100 * (iv.hi - iv.lo):.0f} points wide (exact Clopper–Pearson): differences inside "
+            "it are not findings.")
+
+
 def count_of(rate: float, n: int) -> int:
     """The count k behind a rate k/n stored as a float (k = round(rate·n), checked to be exact)."""
     k = round(float(rate) * int(n))

@@ -8,11 +8,13 @@ from core.audit import CHECK_TITLES, WARNING_SIGNS
 from core.audit_runs import audit_report, default_config, default_surrogate, prepare, run_audit
 from core.defenses import DEFENSES
 from core.models import list_models
-from core.viz.audit import VERDICT_ICON, attack_comparison_figure, success_vs_eps_figure
+from core.stats import interval_note
+from core.viz.audit import VERDICT_ICON, attack_comparison_figure, comparison_rows, success_vs_eps_figure
 from ui.common import action_bar, device_caption, intro
 from ui.presets import consume_autorun, preset_bar
 from ui.report import report_download
 from ui.run import run_and_show
+from ui.tables import show_table
 
 P = "audit"
 st.title("🔎 Robustness audit")
@@ -100,6 +102,10 @@ for c in result.checks:
 c1, c2 = st.columns(2)
 c1.plotly_chart(success_vs_eps_figure(result), width="stretch")
 c2.plotly_chart(attack_comparison_figure(result), width="stretch")
+st.caption(f"Error bars: exact 95 % intervals over the {result.clean_correct} clean-correct images. "
+           f"{interval_note(result.clean_correct)} The table tests each attack against white-box PGD on the same "
+           "images (exact McNemar).")
+show_table(comparison_rows(result), key=f"{P}_comparison")
 with st.expander("Numbers of every check"):
     for c in result.checks:
         if c.numbers:

@@ -14,12 +14,13 @@ from core.defenses import DEFENSES
 from core.device import describe_device
 from core.ensemble import WORST_CASE_NORMS, EnsembleConfig
 from core.engine import evaluate_here_or_on_cluster
-from core.evaluate import (LABEL_NOTE, WORST_CASE, WORST_CASE_CLI, BatchResult, EvalSettings, batch_attacks,
+from core.evaluate import (LABEL_NOTE, comparison_notes, WORST_CASE, WORST_CASE_CLI, BatchResult, EvalSettings, batch_attacks,
                            batch_report)
 from core.image_sets import ImageItem, ImageSet, ImageSetError, read_bundled, read_folder
 from core.images import list_samples
 from core.labelled_samples import LABELLED_DIR, TITLE
 from core.labels import Labeler, LabelError, parse_labels
+from core.stats import interval_note
 from core.viz.curves import batch_breakdown_table, batch_figure, batch_summary_table, eps_axis
 from ui.common import (UPLOAD_TYPES, action_bar, device_caption, get_model, image_tensor, intro, model_picker,
                        upload_help)
@@ -254,9 +255,14 @@ st.plotly_chart(batch_figure(summary, s.norm, title=f"{s.attack} on {s.model}: {
                 key=f"{P}_fig", width="stretch")
 st.caption("Left: share of images still classified as their label (ε = 0: clean). Right: among the images a defense "
            "got right when clean, the share the attack made it get wrong. Abstentions of certified defenses count "
-           f"as wrong for accuracy and not as success. {result.elapsed_s:.1f} s in all.")
+           f"as wrong for accuracy and not as success. Error bars: exact 95 % intervals. "
+           f"{interval_note(len(result.images))} {result.elapsed_s:.1f} s in all.")
 show_table(batch_summary_table(summary, k),
            percent=("accuracy", "success rate", "abstain", "mean P(label)"))
+vs_bare = comparison_notes(summary, s.norm)
+if vs_bare:
+    with st.expander("Defended vs undefended, image by image (exact McNemar on the same images)"):
+        st.markdown("\n".join(f"- {md(t, max_chars=None)}" for t in vs_bare))
 st.markdown(f"**Robust accuracy of the bare model** — {s.attack_description()}")
 st.info(result.robust_accuracy_note())  # registry names and numbers only
 show_table(batch_breakdown_table(result.breakdown(), result.breakdown_attacks(), k),

@@ -12,6 +12,7 @@ from core.lab import clean_notes
 from core.curves import NO_DEFENSE, WORST_CASE, curve_attacks_for, curves_with_extras, worst_case_rows
 from core.ensemble import WORST_CASE_SUMMARY
 from core.report import curves_report
+from core.stats import accuracy_interval
 from core.viz.common import to_numpy_image
 from core.viz.curves import certified_radius_figure, curve_figure, eps_axis
 from core.viz.defenses import image_grid_figure
@@ -208,12 +209,15 @@ st.caption(f"Markers: ✓ green = still the correct class, ✗ red = fooled, gre
            f"Line colour = attack, dash = defense. {batched}. Total {curves.elapsed_s:.1f} s.")
 
 wc_rows = worst_case_rows(curves, k)
+one_photo = accuracy_interval(1, 1)
 if wc_rows:
     st.subheader(f"{WORST_CASE} (the number to quote)")
     show_table(wc_rows)  # "—" where the ensemble never fooled it (or fooled it at the smallest ε)
     st.caption(f"ε in {xt}, on this grid. {WORST_CASE}: {WORST_CASE_SUMMARY} \"found by\": the first attack of the "
                "ensemble that fooled the classifier at that ε. Where a defense classifies the ensemble's images without "
-               "the adaptive attacker, the images were made on the undefended model.")
+               "the adaptive attacker, the images were made on the undefended model. This is one photo (n = 1): a "
+               f"verdict, not an accuracy — 1 of 1 correct has the exact 95 % interval "
+               f"{one_photo.short(0)} %. For a robust accuracy with its interval, use Batch evaluation.")
 
 if flips:
     rows = []

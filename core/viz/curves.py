@@ -8,7 +8,8 @@ from plotly.colors import qualitative
 from plotly.subplots import make_subplots
 
 from core.curves import NO_DEFENSE, CertPoint, CurveResult
-from core.viz.common import FONT, title_layout
+from core.stats import accuracy_interval
+from core.viz.common import FONT, error_y, title_layout
 
 OK = "#2ca02c"
 BAD = "#d62728"
@@ -96,10 +97,15 @@ def batch_figure(summary: Sequence[dict], norm: str, title: str = "", height: in
         att = sorted((r for r in rows if r["kind"] == "attack"), key=lambda r: r["eps"])
         acc = clean[:1] + [r for r in att if r["eps"] > 0 or not clean]
         fig.add_trace(go.Scatter(x=[r["eps"] * k for r in acc], y=[r["accuracy"] for r in acc], mode="lines+markers",
-                                 name=d, legendgroup=d, line=dict(color=col)), 1, 1)
+                                 name=d, legendgroup=d, line=dict(color=col),
+                                 error_y=error_y([r["accuracy"] for r in acc],
+                                                 [r.get("accuracy_ci95_lo") for r in acc],
+                                                 [r.get("accuracy_ci95_hi") for r in acc], color=col)), 1, 1)
         sr = [r for r in att if r["success_rate"] is not None]
         fig.add_trace(go.Scatter(x=[r["eps"] * k for r in sr], y=[r["success_rate"] for r in sr], mode="lines+markers",
-                                 name=d, legendgroup=d, showlegend=False, line=dict(color=col)), 1, 2)
+                                 name=d, legendgroup=d, showlegend=False, line=dict(color=col),
+                                 error_y=error_y([r["success_rate"] for r in sr], [r.get("success_ci95_lo") for r in sr],
+                                                 [r.get("success_ci95_hi") for r in sr], color=col)), 1, 2)
     fig.update_xaxes(title_text=xt, rangemode="tozero")
     fig.update_yaxes(range=[-0.02, 1.02], tickformat=".0%")
     return _layout(fig, title, height)
@@ -108,17 +114,33 @@ def batch_figure(summary: Sequence[dict], norm: str, title: str = "", height: in
 __all__ = ["batch_figure", "certified_radius_figure", "curve_figure", "eps_axis"]
 
 
+def _ci_text(lo: float | None, hi: float | None) -> str | None:
+    return None if lo is None or hi is None else f"{100 * lo:.1f}–{100 * hi:.1f} %"
+
+
+def _vs_bare_text(r: dict) -> str | None:
+    if r.get("vs_bare_p") is None:
+        return None
+    return (f"{100 * r['vs_bare_difference']:+.1f} pts, p = {r['vs_bare_p']:.2g}"
+            + (" (significant)" if r["vs_bare_significant"] else ""))
+
+
 def batch_summary_table(summary: Sequence[dict], eps_scale: float) -> list[dict]:
-    """The Batch page's summary table: one row per defense × clean/attacked × ε, ε in display units."""
+    """The Batch page's summary table: one row per defense × clean/attacked × ε, ε in display units,
+    with each accuracy's exact 95 % interval and, for a defense, the paired test against the bare model."""
     return [{"defense": r["defense"], "images": r["kind"], "ε": round(r["eps"] * eps_scale, 4),
-             "accuracy": r["accuracy"], "success rate": r["success_rate"], "abstain": r["abstain_rate"],
-             "mean P(label)": r["mean_confidence"], "n": r["n"]} for r in summary]
+             "accuracy": r["accuracy"], "95 % interval": _ci_text(r.get("accuracy_ci95_lo"), r.get("accuracy_ci95_hi")),
+             "vs bare model (McNemar)": _vs_bare_text(r),
+             "success rate": r["success_rate"],
+             "success 95 % interval": _ci_text(r.get("success_ci95_lo"), r.get("success_ci95_hi")),
+             "abstain": r["abstain_rate"], "mean P(label)": r["mean_confidence"], "n": r["n"]} for r in summary]
 
 
 def batch_breakdown_table(breakdown: Sequence[dict], attacks: Sequence[str], eps_scale: float) -> list[dict]:
-    """Robust accuracy per ε with the share of images each attack fooled first
-    (:meth:`core.evaluate.BatchResult.breakdown`), ε in display units."""
+    """Robust accuracy per ε with its exact 95 % interval and the share of images each attack fooled
+    first (:meth:`core.evaluate.BatchResult.breakdown`), ε in display units."""
     return [{"ε": round(r["eps"] * eps_scale, 4), "robust accuracy": r["robust_accuracy"],
+             "95 % interval": _ci_text(*accuracy_interval(r["robust"], r["n"]).as_list()) if "robust" in r else None,
              "clean wrong": r["clean_misclassified"],
              **{f"fooled first by {a}": r[f"fooled_by_{a}"] for a in attacks},
              "not fooled": r["not_fooled"], "n": r["n"]} for r in breakdown]

@@ -8,7 +8,8 @@ import numpy as np
 import plotly.graph_objects as go
 import torch
 
-from core.viz.common import FONT
+from core.stats import accuracy_interval
+from core.viz.common import FONT, error_y
 
 PALETTE = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2", "#17becf"]
 
@@ -60,12 +61,19 @@ def curves_figure(card: dict[str, list[dict]], live: dict[str, list[dict]] | Non
         t = titles.get(name, name)
         if name in card:
             pts = card[name]
+            ci = [p.get("ci95") or [None, None] for p in pts]  # exact 95 % intervals (core.stats), as error bars
             fig.add_trace(go.Scatter(x=[p["eps"] for p in pts], y=[p["accuracy"] for p in pts], mode="lines+markers",
                                      name=f"{t} — {card_label}", line=dict(color=colour, width=2),
+                                     error_y=error_y([p["accuracy"] for p in pts], [c[0] for c in ci], [c[1] for c in ci],
+                                                     color=colour),
                                      hovertemplate="ε %{x:.3f}: %{y:.1%}<extra>" + t + "</extra>"))
         if live and name in live:
             pts = live[name]
+            ci = [accuracy_interval(round(p["accuracy"] * p["n"]), p["n"]).as_list() if "n" in p else [None, None]
+                  for p in pts]
             fig.add_trace(go.Scatter(x=[p["eps"] for p in pts], y=[p["accuracy"] for p in pts], mode="lines+markers",
+                                     error_y=error_y([p["accuracy"] for p in pts], [c[0] for c in ci],
+                                                     [c[1] for c in ci], color=colour),
                                      name=f"{t} — {live_label} ({pts[0]['n']} images)",
                                      line=dict(color=colour, dash="dash", width=1.5), marker=dict(symbol="x", size=9),
                                      hovertemplate="ε %{x:.3f}: %{y:.1%}<extra>" + t + " (live)</extra>"))
