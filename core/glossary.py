@@ -264,6 +264,18 @@ GLOSSARY: dict[str, Term] = {
         "Model zoo compares such training methods on small Fashion-MNIST models.",
         r"\min_\theta \ \mathbb{E}_{(x,y)} \Big[\max_{\|\delta\| \le \varepsilon} L\big(f_\theta(x+\delta), y\big)\Big]",
         ("pgd",)),
+    "confidence-interval": Term(
+        "95 % interval (Clopper–Pearson) and McNemar's test",
+        "How sure an accuracy is: the range that contains the true accuracy with 95 % confidence, given k of n.",
+        "An accuracy measured on $n$ images is $k/n$; on other images of the same kind it would differ. The exact "
+        "(Clopper–Pearson) interval contains the true accuracy with probability at least 95 %: 644 of 1,000 → "
+        "61.3–67.4 %, but 5 of 8 → 24.5–91.5 % — on a handful of photos one photo moves the number by 12.5 points. "
+        "Two accuracies **on the same images** are compared by **McNemar's exact test** on the images where they "
+        "disagree ($b$ right only for A, $c$ only for B): $p = \\min(1, 2\\,P[\\mathrm{Binom}(b+c, \\tfrac12) "
+        "\\le \\min(b, c)])$; the difference is *significant* when $p < 0.05$. The Claims page, the zoo table, "
+        "Batch evaluation and the audit quote both.",
+        r"\underline{p} = \mathrm{Beta}^{-1}\big(\tfrac{\alpha}{2};\, k, n-k+1\big), \quad \overline{p} = \mathrm{Beta}^{-1}\big(1-\tfrac{\alpha}{2};\, k+1, n-k\big)",
+        ("worst-case-ensemble",)),
 }
 
 # The terms each page uses (page keys as in core.presets.PAGE_PATHS).
@@ -279,7 +291,8 @@ PAGE_TERMS: dict[str, tuple[str, ...]] = {
     "ch": ("pr-nr-channels", "cifs"),
     "fm": ("feature-map-size", "pgd"),
     "cur": ("epsilon", "fgsm", "pgd", "adaptive-attack", "certified-radius"),
-    "bat": ("epsilon", "adaptive-attack", "transfer"),
+    "bat": ("epsilon", "adaptive-attack", "transfer", "confidence-interval"),
+    "claims": ("confidence-interval", "worst-case-ensemble", "gradient-masking", "adaptive-attack"),
     "zoo": ("adversarial-training", "pgd", "pr-nr-channels", "saliency"),
 }
 

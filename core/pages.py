@@ -33,6 +33,7 @@ PAGES: tuple[Page, ...] = (
     Page("cur", "views/curves.py", "Robustness curves", ":material/show_chart:"),
     Page("bat", "views/batch.py", "Batch evaluation", ":material/folder_open:"),
     Page("audit", "views/audit.py", "Robustness audit", ":material/fact_check:"),
+    Page("claims", "views/claims.py", "Claims, checked", ":material/gavel:"),
     Page("glossary", "views/glossary.py", "Glossary", ":material/menu_book:"),
 )
 

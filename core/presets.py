@@ -83,6 +83,9 @@ BASE: dict[str, dict[str, Any]] = {
             "bat_def_names": [], "bat_adaptive": False},
     "zoo": {"zoo_models": ["fmnist-standard", "fmnist-pgd-at"], "zoo_cls": 0, "zoo_k": 0,
             "zoo_attack": "PGD", "zoo_eps": 0.1, "zoo_steps": 20, "zoo_seed": 0, "zoo_sal": "saliency"},
+    # the Claims page's verdict filter (core.claims.VERDICTS; literal here: core.claims imports this module)
+    "claims": {"claims_verdicts": ["holds here", "holds only against weak or non-adaptive attacks",
+                                   "not reproduced at this scale", "gradient masking found", "not measured yet"]},
     "audit": {"audit_model": "fmnist-cifs", "audit_through": False, "audit_labelled": False, "audit_defense": "none",
               "audit_adaptive": True,
               "audit_surrogate": "fmnist-pgd-at", "audit_n": 100, "audit_eps": 0.1, "audit_steps": 20,
@@ -233,6 +236,16 @@ PRESETS: dict[str, list[Preset]] = {
         _p("audit", "pgd_at_passes", "A real defense: PGD-AT", "The same audit on the PGD adversarially trained model.",
            {"audit_model": "fmnist-pgd-at", "audit_surrogate": "fmnist-trades"},
            "No check warns: the white-box attack is the strongest one, so its number can be trusted.", autorun=False),
+    ],
+    "claims": [
+        _p("claims", "attack_failed", "Where the attack failed", "Only the claims whose robustness came from a weak, "
+           "non-adaptive or gradient-masked attack.",
+           {"claims_verdicts": ["gradient masking found", "holds only against weak or non-adaptive attacks"]},
+           "A single attack's number, or an attacker who ignores the defense, made these look robust; the worst case "
+           "or the adaptive attacker says otherwise.", autorun=False),
+        _p("claims", "holds", "What holds here", "Only the claims the project's numbers support.",
+           {"claims_verdicts": ["holds here"]},
+           "Each of these beats its baseline with intervals that do not overlap.", autorun=False),
     ],
 }
 
