@@ -44,6 +44,8 @@ from core import limits
 from core.attacks import ATTACKS
 from core.attacks.specs import ATTACK_SPECS
 from core.audit_runs import default_config, prepare, run_audit
+from core.stats import interval_note
+from core.viz.audit import comparison_rows
 from core.cli_dense import add_dense_parser, cmd_dense_eval
 from core.cli_scale import (EXIT_ERROR, EXIT_INTERRUPTED, EXIT_OK, add_scale_options, check_scale_options,
                             evaluate_at_scale)
@@ -376,6 +378,10 @@ def cmd_audit(args: argparse.Namespace, stderr: TextIO) -> int:
         return EXIT_ERROR
     for c in res.checks:
         stderr.write(f"  [{c.verdict.upper():4s}] {c.title}: {c.meaning}\n")
+    for row in comparison_rows(res):  # success rates with their exact 95 % intervals and paired tests
+        stderr.write("  " + ", ".join(f"{k} {v}" for k, v in row.items() if v is not None) + "\n")
+    stderr.write(f"  (success over {res.clean_correct} clean-correct images, exact 95 % intervals in brackets; "
+                 f"{interval_note(res.clean_correct)})\n")
     stderr.write(f"{'FLAGGED: ' + ', '.join(res.flags()) if res.flagged else 'no check warns'} "
                  f"({res.clean_correct}/{res.n} clean-correct images, {res.elapsed_s:.0f} s)\n")
     if args.out:
