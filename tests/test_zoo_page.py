@@ -73,3 +73,39 @@ def test_page_fgsm_on_a_test_image_and_no_photo_mode():
     assert "Trouser" in text
     verdicts = sum(text.count(v) for v in ("✅ held", "❌ flipped", "⚪ wrong already"))
     assert verdicts == len(at.multiselect[0].value)
+
+
+ARCH_MODELS = ("fmnist-standard", "fmnist-zerosnet", "fmnist-vit-4head")
+
+
+@pytest.mark.skipif(not set(ARCH_MODELS) <= {e.name for e in available()},
+                    reason="the issue-21 architecture models are not trained yet")
+def test_page_other_architectures_and_noise_columns():
+    """A ViT and a ZeroSNet chosen beside the CNN: every view works, the ViT's missing channel view is
+    said in words, the ZeroSNet joins the saliency and channel views, and the table shows the
+    cards' Gaussian-noise accuracy."""
+    at = AppTest.from_file(PAGE, default_timeout=120)
+    at.run()
+    at.multiselect(key="zoo_models").set_value(list(ARCH_MODELS))
+    at.selectbox(key="zoo_attack").set_value("FGSM")
+    at.run()
+    at.button(key="zoo_run").click().run()
+    assert not at.exception, at.exception
+    text = _text(at)
+    assert sum(text.count(v) for v in ("✅ held", "❌ flipped", "⚪ wrong already")) == len(ARCH_MODELS)
+    infos = "\n".join(i.value for i in at.info)
+    vit = get_entry("fmnist-vit-4head")
+    assert f"**{vit.title}**" in infos and "does not offer channel analysis" in infos
+    assert get_entry("fmnist-zerosnet").title not in infos  # it offers every view
+    assert f"{get_entry('fmnist-zerosnet').short}: Spearman" in text
+    assert f"{vit.short}: Spearman" in text  # input-gradient saliency works on a ViT
+    specs = " ".join(c.proto.spec for c in at.get("plotly_chart"))
+    assert f"{get_entry('fmnist-zerosnet').short}: mean activation per channel" in specs
+    assert f"{vit.short}: mean activation per channel" not in specs
+    table = at.dataframe[0].value.set_index("model")
+    for n in ARCH_MODELS:
+        pts = {p["sigma"]: p["accuracy"] for p in load_card(n)["evaluation"]["gaussian_noise_subset"]["points"]}
+        for sigma in (0.1, 0.3):
+            assert float(table.loc[get_entry(n).title, f"noise σ={sigma:g} %"]) == pytest.approx(100 * pts[sigma],
+                                                                                               abs=0.051)
+    assert not table.isna().any().any()

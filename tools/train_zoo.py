@@ -275,7 +275,7 @@ def refresh_descriptions() -> None:
 
 def phase_docs() -> None:
     refresh_descriptions()
-    rows, full_rows = [], []
+    rows, full_rows, noise_rows, seed_rows = [], [], [], []
     for e in ZOO:
         if not e.card_path.exists():
             continue
@@ -294,6 +294,18 @@ def phase_docs() -> None:
         rows.append(f"| `{c['name']}` | {c['title']} | {c['paper']} | {hp} | {c['training']['seconds']:.0f} | "
                     + " | ".join(pct(full, m) for m in METRICS) + " | "
                     + " / ".join(pct(sub, m) for m in METRICS) + f" | {worst} | {wc.get('n', '—')} | {flag} |")
+        npts = ev.get("gaussian_noise_subset", {}).get("points", [])
+        if npts:  # random noise beside the adversary, on the same 1,000 subset images
+            noise_rows.append(f"| `{c['name']}` | {e.arch_family.title} | "
+                              f"{pct(sub, 'clean')} | " + " | ".join(f"{100 * q['accuracy']:.1f}" for q in npts)
+                              + f" | {worst} |")
+            noise_sigmas = [q["sigma"] for q in npts]
+        sd = c.get("seeds")
+        if sd:
+            sp = sd["spread"]
+            seed_rows.append(f"| `{c['name']}` | {', '.join(map(str, sd['seeds']))} | " + " | ".join(
+                (" / ".join(f"{100 * v:.1f}" for v in sp[m]["values"]) + f" (range {100 * sp[m]['range']:.1f})")
+                if m in sp else "—" for m in ("clean", "fgsm", "pgd20", "worst_case")) + " |")
         fw = wc.get("full_test_set")
         if fw:
             views = [k for k in ("as_shipped", "through_mask") if k in fw]
@@ -314,6 +326,31 @@ and through its mask; the robust accuracy quoted is the lower).
 | model | method | images | clean % | worst case % | on the subset % | fooled first by | seconds |
 |---|---|---|---|---|---|---|---|
 """ + "\n".join(full_rows) + "\n"
+    if noise_rows:
+        full_section += """
+### Random noise beside the adversary
+
+Accuracy on the 1,000 shipped test images plus Gaussian noise of standard deviation σ (clipped to
+[0, 1], one fixed draw per image; `core/train/model_cards.py` `noise_accuracy`), beside the
+worst-case robust accuracy at ε = 0.1 on the same images. Robustness to *random* noise is not
+robustness to an adversary: a model can gain one without the other (the ODE and ZeroSNet papers
+argue from the first).
+
+| model | architecture | clean % | """ + " | ".join(f"σ = {sg:g} %" for sg in noise_sigmas) + """ | worst case % |
+|---|---|---|""" + "---|" * len(noise_sigmas) + """---|
+""" + "\n".join(noise_rows) + "\n"
+    if seed_rows:
+        full_section += """
+### Training seeds
+
+Models trained with several seeds (`tools/train_zoo.py --phase seeds`, merged with `--merge-seeds`):
+each seed's accuracy on the 1,000 shipped test images (the card's attacks; worst case on the same
+images), shipped seed first, and the range between seeds. A difference between two models smaller
+than their seed ranges is not a finding.
+
+| model | seeds | clean % | FGSM % | PGD-20 % | worst case % |
+|---|---|---|---|---|---|
+""" + "\n".join(seed_rows) + "\n"
     cfg = TrainConfig()
     text = f"""# Fashion-MNIST model zoo
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import streamlit as st
 
 from core.explain.saliency import METHODS
-from core.train.zoo_views import zoo_experiment
-from core.models.zoo import available, load_card
+from core.train.zoo_views import missing_views, zoo_experiment
+from core.models.zoo import available, get_entry, load_card
 from core.models.zoo_net import FMNIST_CLASSES
 from core.train import data as zdata
 from core.train.model_cards import CURVE_EPS, METRIC_LABELS, METRICS
@@ -120,9 +120,11 @@ with c2:
 c1.plotly_chart(curves_figure(card_curves, live.value if live is not None else None, titles), key="zoo_curves", width="stretch")
 st.caption("Solid: from the model cards (PGD-10, step 2.5ε/10, random start, the 1,000 shipped test images; "
            "robust = correct clean *and* attacked). Dashed: the same attack run now on a small batch.")
+NOISE_SHOWN = (0.1, 0.3)  # Gaussian-noise accuracy columns (the cards hold every σ of model_cards.NOISE_SIGMAS)
 rows = []
 for n in chosen:
     ev = cards[n].get("evaluation", {})
+    noise = {pt["sigma"]: round(100 * pt["accuracy"], 1) for pt in ev.get("gaussian_noise_subset", {}).get("points", [])}
     full = ev.get("full_test", {})
     wc = cards[n].get("worst_case", {})
     aud = wc.get("audit")
@@ -131,6 +133,7 @@ for n in chosen:
                  "worst case %": round(100 * wc["robust_accuracy"], 1) if wc else None,
                  "worst case, 10k %": (round(100 * wc["full_test_set"]["robust_accuracy"], 1)
                                        if "full_test_set" in wc else None),
+                 **{f"noise σ={sg:g} %": noise.get(sg) for sg in NOISE_SHOWN},
                  "audit": ("—" if not aud else ("⚠️ " + ", ".join(aud["flags"]) if aud["flagged"] else "✅ pass")),
                  "train s": cards[n]["training"]["seconds"]})
 show_table(rows, decimals={c: 1 for c in rows[0] if c.endswith("%")}, key="zoo_table")
@@ -139,12 +142,17 @@ wc_images = " / ".join(f"{k:,}" for k in sorted({cards[n]["worst_case"]["n"] for
 st.caption("Model cards: full 10,000-image test set, ε = 0.1 (L∞), single white-box attacks (APGD-CE with 20 "
            "iterations; for CIFS a mask-blind attacker). **Worst case**: the number to quote — the AutoAttack-style "
            f"ensemble (APGD-CE, targeted APGD-DLR, Square) on {wc_images} shipped test images, and on the whole "
-           "10,000-image test set where it was run (docs/models/zoo.md). **Audit**: the "
+           "10,000-image test set where it was run (docs/models/zoo.md). **Noise σ**: accuracy on the 1,000 "
+           "shipped images plus random Gaussian noise of that σ (clipped to [0, 1]) — robustness to *random* "
+           "noise, which is not robustness to an adversary. **Audit**: the "
            "gradient-masking checks of the Robustness audit page; ⚠️ means a single attack's number overstates "
            "robustness. Re-check any card with `tools/evaluate_zoo.py` and `tools/ensemble_zoo.py`.")
 
 # ------------------------------------------------------------------ 3. saliency
 st.header("Saliency: J-SIGR against standard")
+for n, miss in missing_views(chosen).items():  # what a chosen architecture does not offer, in words
+    st.info(f"**{md(titles[n])}** ({md(get_entry(n).arch_family.title)}) does not offer " + "; ".join(miss)
+            + ". Everything else on this page works for it.")
 if stored is not None and sal:
     info = METHODS[sal_method]
     photos, maps, heads = [], [], []

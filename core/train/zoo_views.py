@@ -3,7 +3,10 @@ plus the explanation views that compare training methods — saliency of the J-S
 the standard one (:func:`saliency_pair`) and the channels of the CIFS model against PGD-AT.
 
 Models of the explanation views that the user did not choose are attacked as well (same attack,
-same seed), so the views always have their adversarial images.
+same seed), so the views always have their adversarial images. A chosen model of another
+architecture family (:mod:`core.models.zoo_families`: ZeroSNet, ResNet, ViT, neural ODEs, …)
+joins each view its family offers (``saliency``, ``channels``); :func:`missing_views` says in
+words what a chosen model's family does not offer, for the page to show.
 """
 from __future__ import annotations
 
@@ -16,6 +19,7 @@ from torch import nn
 
 from core.explain.channels import ChannelAnalysis, analyse_channels
 from core.explain.saliency import METHODS, compute_map, spearman
+from core.models.zoo import ZOO_BY_NAME
 from core.progress import ProgressFn, stage
 from core.train.zoo_under_attack import ModelOutcome, attack_each, cifs_masks
 
@@ -23,6 +27,32 @@ from core.train.zoo_under_attack import ModelOutcome, attack_each, cifs_masks
 SAL_PARAMS: dict[str, dict] = {"perturbation": {"stride": 4, "radius": 3.0}, "smoothgrad": {"seed": 0}}
 SALIENCY_MODELS = ("fmnist-standard", "fmnist-jsigr")
 CHANNEL_MODELS = ("fmnist-pgd-at", "fmnist-cifs")
+
+
+def _offers(name: str, view: str) -> bool:
+    """The zoo model ``name``'s architecture family offers ``view`` (unknown names: no)."""
+    e = ZOO_BY_NAME.get(name)
+    return e is not None and view in e.arch_family.offers
+
+
+def view_models(chosen: list[str], view: str) -> list[str]:
+    """The models a view shows: its fixed pair, then the chosen models of other architecture
+    families (not the CNN) whose family offers ``view`` ("saliency" or "channels")."""
+    fixed = SALIENCY_MODELS if view == "saliency" else CHANNEL_MODELS
+    extra = [n for n in chosen if n not in fixed and n in ZOO_BY_NAME and ZOO_BY_NAME[n].family != "cnn"
+             and _offers(n, view)]
+    return [*fixed, *extra]
+
+
+def missing_views(chosen: list[str]) -> dict[str, list[str]]:
+    """{chosen model: the views its architecture family does not offer, in words} (only models
+    that miss something)."""
+    out = {}
+    for n in chosen:
+        e = ZOO_BY_NAME.get(n)
+        if e is not None and e.arch_family.missing():
+            out[n] = e.arch_family.missing()
+    return out
 
 
 def saliency_pair(model: nn.Module, x_clean: torch.Tensor, x_adv: torch.Tensor, target: int,
@@ -70,10 +100,10 @@ def zoo_experiment(load: Callable[[str], nn.Module], available: list[str], chose
                              progress=stage(progress, 1, 2, "models of the explanation views")):
             by_name[o.name] = o
     run = ZooRun(outcomes, by_name)
-    for n in SALIENCY_MODELS:
+    for n in view_models(chosen, "saliency"):
         if n in by_name:
             run.saliency[n] = saliency_pair(load(n), x, by_name[n].x_adv, label, saliency_method)
-    for n in CHANNEL_MODELS:
+    for n in view_models(chosen, "channels"):
         if n in by_name:
             run.channels[n] = analyse_channels(load(n), x, by_name[n].x_adv, "head", label)
     if "fmnist-cifs" in by_name:
@@ -82,4 +112,4 @@ def zoo_experiment(load: Callable[[str], nn.Module], available: list[str], chose
     return run
 
 
-__all__ = ["SAL_PARAMS", "ZooRun", "saliency_pair", "zoo_experiment"]
+__all__ = ["SAL_PARAMS", "ZooRun", "missing_views", "saliency_pair", "view_models", "zoo_experiment"]
