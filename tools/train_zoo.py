@@ -45,6 +45,7 @@ from core.models.zoo import ZOO, ZOO_BY_NAME, build, get_entry, load_zoo_model  
 from core.models.zoo_net import FMNIST_MEAN, FMNIST_STD  # noqa: E402
 from core.train.model_cards import EVAL_EPS, METRICS, card_evaluation  # noqa: E402
 from core.train.recipes import recipe_class  # noqa: E402
+from core.train import recipe_report  # noqa: E402
 from core.stats import accuracy_interval  # noqa: E402
 
 DOC = ROOT / "docs" / "models" / "zoo.md"
@@ -140,7 +141,8 @@ def train_model(name: str, cfg: TrainConfig, x: torch.Tensor, y: torch.Tensor,
     recipe = make_recipe(teacher=teacher) if entry.teacher else make_recipe()
     bar = Bar(f"train {name} (seed {cfg.seed})")
     t0 = time.perf_counter()
-    log = fit(model, recipe, x, y, cfg, progress=bar)
+    own_loop = getattr(recipe, "train_model", None)  # a recipe with its own loop (kernel distillation, issue 22)
+    log = own_loop(model, x, y, cfg, progress=bar) if own_loop else fit(model, recipe, x, y, cfg, progress=bar)
     bar.close()
     return model, recipe, log, time.perf_counter() - t0
 
@@ -212,7 +214,8 @@ def phase_train(names: list[str], cfg: TrainConfig) -> None:
 
 
 def evaluation_for(name: str, full: bool = True, subset: bool = True, batch_size: int = 500,
-                   full_metrics: tuple[str, ...] = METRICS, curve: bool = True) -> dict:
+                   full_metrics: tuple[str, ...] = METRICS, curve: bool = True,
+                   subset_metrics: tuple[str, ...] = METRICS) -> dict:
     """The card's evaluation block for one model (full test set — the metrics ``full_metrics`` — and/or
     shipped subset)."""
     model = load_zoo_model(name)
@@ -225,17 +228,22 @@ def evaluation_for(name: str, full: bool = True, subset: bool = True, batch_size
         subset_data = (zdata.to_float(x), y)
     bar = Bar(f"eval {name}")
     ev = card_evaluation(model, full_data, subset_data, batch_size=batch_size, progress=lambda m, d, t: bar(d, t, m),
-                         full_metrics=full_metrics, curve=curve)
+                         full_metrics=full_metrics, curve=curve, subset_metrics=subset_metrics)
     bar.close()
     return ev
 
 
 def phase_evaluate(names: list[str], full: bool = True, batch_size: int = 500,
-                   full_metrics: tuple[str, ...] = METRICS, curve: bool = True) -> None:
+                   full_metrics: tuple[str, ...] = METRICS, curve: bool = True,
+                   subset_metrics: tuple[str, ...] = METRICS) -> None:
     for name in names:
         card = read_card(name)
         old = card.get("evaluation", {})
-        ev = evaluation_for(name, full=full, batch_size=batch_size, full_metrics=full_metrics, curve=curve)
+        ev = evaluation_for(name, full=full, batch_size=batch_size, full_metrics=full_metrics, curve=curve,
+                            subset_metrics=subset_metrics)
+        if set(subset_metrics) != set(METRICS):  # the slowest models: the card says which attacks were left out
+            ev["subset_skipped"] = (f"not run (--subset-metrics): {', '.join(m for m in METRICS if m not in subset_metrics)}"
+                                    " — too slow for this model on the project's CPU")
         if not full and "full_test" in old:
             ev["full_test"], ev["full_test_seconds"] = old["full_test"], old.get("full_test_seconds")
         if "full_test" not in ev:  # the cards say why a model has only subset numbers
@@ -271,6 +279,12 @@ def refresh_descriptions() -> None:
             card = read_card(e.name)
             card.update(title=e.title, paper=e.paper, about=e.about, family=e.family, claim=e.claim, here=e.here)
             write_card(e.name, card)
+
+
+def recipe_sections() -> str:
+    """Issue 22's sections of docs/models/zoo.md: per class, push-in, kernel transfer, training time."""
+    cards = {e.name: read_card(e.name) for e in ZOO if e.card_path.exists()}
+    return recipe_report.sections(cards)
 
 
 def phase_docs() -> None:
@@ -391,7 +405,7 @@ model's robustness; the worst-case column already includes the gradient-free Squ
 
 | model | method | paper | recipe hyperparameters | train s | clean % | FGSM % | PGD-20 % | APGD-CE % | subset clean / FGSM / PGD-20 / APGD-CE % | worst case % (ensemble) | images | audit |
 |---|---|---|---|---|---|---|---|---|---|---|---|---|
-""" + "\n".join(rows) + "\n" + full_section + """
+""" + "\n".join(rows) + "\n" + full_section + recipe_sections() + """
 ## The methods
 
 Each recipe's file in `core/train/` cites its paper and lists its defaults and every deviation
@@ -436,6 +450,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--full-metrics", nargs="+", choices=METRICS, default=list(METRICS),
                     help="evaluate: the metrics run on the full test set (default all; e.g. clean fgsm for a "
                          "slow architecture, whose other attacks then run on the shipped subset only)")
+    ap.add_argument("--subset-metrics", nargs="+", choices=METRICS, default=list(METRICS),
+                    help="evaluate: the metrics run on the shipped subset (default all; fewer for the slowest models)")
     ap.add_argument("--no-curve", action="store_true", help="evaluate: leave out the PGD-10 accuracy-vs-ε curve "
                     "(the slowest architectures: the dopri5 ODE variant, LT-NODE)")
     args = ap.parse_args(argv)
@@ -463,7 +479,7 @@ def main(argv: list[str] | None = None) -> None:
         phase_train(names, cfg)
     if args.phase in ("all", "evaluate"):
         phase_evaluate(names, full=not args.subset_only_eval, full_metrics=tuple(args.full_metrics),
-                       curve=not args.no_curve)
+                       curve=not args.no_curve, subset_metrics=tuple(args.subset_metrics))
     if args.phase == "noise":
         phase_noise(names)
     if args.phase in ("all", "docs", "evaluate", "noise"):
