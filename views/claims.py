@@ -32,17 +32,19 @@ preset_bar(P)
 all_rows = claim_rows()
 counts = verdict_counts(all_rows)
 st.markdown(" · ".join(f"{VERDICT_ICON[v]} **{v}**: {c}" for v, c in counts.items()))
-shown_verdicts = st.multiselect("Show the verdicts", list(VERDICTS), default=list(VERDICTS), key=f"{P}_verdicts",
+shown_verdicts = st.sidebar.multiselect("Show the verdicts", list(VERDICTS), default=list(VERDICTS), key=f"{P}_verdicts",
                                 format_func=lambda v: f"{VERDICT_ICON[v]} {v}")
 rows = [r for r in all_rows if r.verdict in shown_verdicts]
-show_table([{"": VERDICT_ICON[r.verdict], "paper / model": r.title, "measured (95 % interval)": r.measured,
-             "baseline": r.baseline, "audit": r.audit, "verdict": r.verdict} for r in rows], key=f"{P}_table")
+show_table([{"": VERDICT_ICON[r.verdict], "paper / model": r.title, "verdict": r.verdict,
+             "measured (95 % interval)": r.measured, "baseline": r.baseline,
+             **({} if is_presenter() else {"audit": r.audit})} for r in rows], key=f"{P}_table")
 
 for r in rows:
     with st.container(border=True, key=f"{P}_row_{r.key.replace(':', '_')}"):
         st.markdown(f"#### {VERDICT_ICON[r.verdict]} {md(r.title)} — *{md(r.verdict)}*")
+        st.caption(md(r.paper, None))
         left, right = st.columns([1, 1] if is_presenter() else [5, 6])
-        left.markdown(f"**Claim** ({md(r.paper)}): {md(r.claim or 'no claim recorded in the catalogue yet', None)}")
+        left.markdown(f"**Claim**: {md(r.claim or 'no claim recorded in the catalogue yet', None)}")
         left.markdown(f"**Reproduced here**: {md(r.reproduction or '—', None)}")
         right.markdown(f"**Measured**: {md(r.measured)}  \n**Baseline**: {md(r.baseline)}  \n"
                        f"**Single attack / naive attacker**: {md(r.single_attack, None)}  \n"
@@ -60,7 +62,7 @@ for r in rows:
                             help=f"{p.title} (press Run there; an audit takes minutes)"):
                 queue(p)
                 st.switch_page(PAGE_PATHS[p.page])
-        links.caption(f"reads `{md(r.source)}`")
+        links.caption(f"reads `{r.source.replace('`', '')}`")  # a path inside the project (core.claims)
 
 with st.expander("How the verdicts are computed"):
     st.markdown(
