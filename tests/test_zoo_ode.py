@@ -100,7 +100,7 @@ def test_ltnode_end_time_is_a_learned_gamma_and_the_prediction_averages_draws():
     net = LTNODENetwork(channels=4)
     q = net.posterior()
     assert float(q.mean.detach()) == pytest.approx(1.0) and float(q.variance.detach()) == pytest.approx(0.25)  # Gamma(4, 4)
-    assert float(net.kl()) == pytest.approx(0.0, abs=1e-6)  # q starts at the prior
+    assert float(net.kl().detach()) == pytest.approx(0.0, abs=1e-6)  # q starts at the prior
     net.train()
     t = net.draw_times(64)
     t.sum().backward()  # reparameterised: the draw is differentiable in q's parameters

@@ -159,11 +159,13 @@ def noise_accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, sigmas: t
 def card_evaluation(model: nn.Module, full: tuple[torch.Tensor, torch.Tensor] | None,
                     subset: tuple[torch.Tensor, torch.Tensor] | None, *, batch_size: int = 500,
                     progress: Callable[[str, int, int], None] | None = None,
-                    full_metrics: tuple[str, ...] = METRICS, curve: bool = True) -> dict:
+                    full_metrics: tuple[str, ...] = METRICS, curve: bool = True,
+                    subset_metrics: tuple[str, ...] = METRICS) -> dict:
     """The "evaluation" block of a model card: :func:`evaluate` on the full test set (the metrics
     ``full_metrics``: all by default; fewer for slow architectures) and/or the shipped subset
     (float images, labels; every metric), and the PGD-10 curve on the subset (``curve`` False:
-    left out, the card says so — for the slowest architectures)."""
+    left out, the card says so — for the slowest architectures; ``subset_metrics``: fewer subset
+    attacks for them too)."""
     ev: dict = {"eps": EVAL_EPS, "norm": "linf",
                 "robust_accuracy": "correct on the clean and the attacked image",
                 "attacks": {"fgsm": "FGSM, one step of ε", "pgd20": "PGD-20, step 2.5ε/20, random start",
@@ -175,7 +177,7 @@ def card_evaluation(model: nn.Module, full: tuple[torch.Tensor, torch.Tensor] | 
                                    progress=(lambda m, d, t: progress(f"full {m}", d, t)) if progress else None)
         ev["full_test_seconds"] = round(time.perf_counter() - t0, 1)
     if subset is not None:
-        ev["subset"] = evaluate(model, *subset, batch_size=batch_size,
+        ev["subset"] = evaluate(model, *subset, batch_size=batch_size, metrics=subset_metrics,
                                 progress=(lambda m, d, t: progress(f"subset {m}", d, t)) if progress else None)
         if curve:
             ev["curve_subset"] = {
