@@ -62,7 +62,7 @@ NOT_REPRODUCED = "not reproduced at this scale"
 MASKING = "gradient masking found"
 NOT_MEASURED = "not measured yet"
 VERDICTS = (HOLDS, WEAK_ONLY, NOT_REPRODUCED, MASKING, NOT_MEASURED)
-VERDICT_ICON = {HOLDS: "✅", WEAK_ONLY: "🟠", NOT_REPRODUCED: "⚪", MASKING: "⚠️", NOT_MEASURED: "⏳"}
+VERDICT_ICON = {HOLDS: "✅", WEAK_ONLY: "❗", NOT_REPRODUCED: "➖", MASKING: "⚠️", NOT_MEASURED: "⏳"}
 
 # Audit flags that say the attack, not the model, failed (core.audit); "randomness" says the
 # verdict is random, which the rand worst case and majority votes already handle.
@@ -400,13 +400,14 @@ def defense_row(spec: DefenseClaim, audits_dir: Path) -> ClaimRow:
     row.reproduction = (f"{audit.get('description', spec.title)}; {audit.get('data', '')}; PGD {cfg.get('steps')} "
                         f"steps through the adaptive route, transfer and Square ({cfg.get('square_queries')} queries"
                         + (", and Square-EOT" if any("square_eot" in c for c in audit.get("comparison") or []) else "")
-                        + f") at ε = {eps * 255:.0f}/255 (L∞), robust accuracy against the strongest")
+                        + f") at ε = {eps * 255:.0f}/255 (L∞); robust accuracy against the strongest of them")
     row.audit = audit_words(list(audit.get("flags") or []), bool(audit.get("flagged"))) + f" ({audit.get('n')} images)"
     if measured is None:
         row.reason = f"{row.source} has no comparison at its ε."
         return row
     iv, by = measured
-    row.measured = f"{iv.pct()} (strongest: {by})"
+    row.measured = iv.pct()
+    row.reproduction += f" (here: {by})"
     row.measured_value, row.measured_ci95, row.n = round(iv.p, 4), iv.as_list(), iv.n
     base_iv = audit_robust(base)[0] if base and audit_robust(base) else None
     row.baseline = f"undefended: {base_iv.pct()}" if base_iv else "undefended: not audited"
@@ -441,7 +442,8 @@ def defense_row(spec: DefenseClaim, audits_dir: Path) -> ClaimRow:
 
 
 def claim_rows(zoo_dir: Path | None = None, audits_dir: Path | None = None) -> list[ClaimRow]:
-    """Every row: the ImageNet defenses' papers, then one per zoo entry (catalogue order).
+    """Every row: the ImageNet defenses' papers, then one per zoo entry (catalogue order), the
+    rows not measured yet last.
     ``zoo_dir``/``audits_dir``: where the cards and audit files are (default: the shipped ones)."""
     zd = Path(zoo_dir) if zoo_dir is not None else ZOO_DIR
     ad = Path(audits_dir) if audits_dir is not None else AUDITS_DIR
@@ -460,7 +462,7 @@ def claim_rows(zoo_dir: Path | None = None, audits_dir: Path | None = None) -> l
         if zd != ZOO_DIR:
             row.source = _rel(zd / f"{e.name}.json")
         rows.append(row)
-    return rows
+    return [r for r in rows if r.verdict != NOT_MEASURED] + [r for r in rows if r.verdict == NOT_MEASURED]
 
 
 def verdict_counts(rows: list[ClaimRow]) -> dict[str, int]:
