@@ -30,12 +30,14 @@ from torch import nn
 
 from core.attacks.base import ThreatModel
 from core.attacks.dense_apgd import DenseAPGD
+from core.attacks.dense_common import DenseAttackResult
 from core.attacks.dense_pgd import DensePGD
 from core.attacks.dense_square import DenseSquare
 from core.attacks.segpgd import SegPGD
 from core.attacks.dense_metrics import dataset_miou, per_image_miou, per_image_pixel_accuracy
 from core.progress import ProgressFn, stage
 
+BATCH = 25  # images per attack call
 ATTACKS = ("Dense PGD", "Dense APGD", "SegPGD", "Dense Square (mIoU)")
 
 
@@ -105,10 +107,18 @@ def dense_worst_case(model: nn.Module, x: torch.Tensor, ref: torch.Tensor | None
     """Run every attack of ``cfg`` on ``x`` (N, 3, H, W) and take the per-image minimum."""
     attacks = cfg.build()
     results, seconds = {}, {}
+    chunks = list(range(0, len(x), BATCH))  # the attacks take at most core.limits.MAX_BATCH images at once
     for i, atk in enumerate(attacks):
         t0 = time.perf_counter()
-        results[atk.name] = atk.run(model, x, ref, num_classes=num_classes, seed=cfg.seed,
-                                    progress=stage(progress, i, len(attacks), atk.name))
+        parts = [atk.run(model, x[s:s + BATCH], None if ref is None else ref[s:s + BATCH], num_classes=num_classes,
+                         seed=cfg.seed, progress=stage(progress, i * len(chunks) + j, len(attacks) * len(chunks),
+                                                       atk.name)) for j, s in enumerate(chunks)]
+        first = parts[0]
+        results[atk.name] = DenseAttackResult(
+            attack=first.attack, threat=first.threat, x_clean=torch.cat([r.x_clean for r in parts]),
+            x_adv=torch.cat([r.x_adv for r in parts]), ref=torch.cat([r.ref for r in parts]),
+            clean_pred=torch.cat([r.clean_pred for r in parts]), adv_pred=torch.cat([r.adv_pred for r in parts]),
+            num_classes=first.num_classes)
         seconds[atk.name] = time.perf_counter() - t0
     first = next(iter(results.values()))
     c, r = first.num_classes, first.ref
