@@ -171,6 +171,7 @@ def test_denoising_section_shows_psnr_and_the_classifier():
     at = AppTest.from_file(PAGE, default_timeout=90).run()
     at.radio(key="seg_task").set_value("denoise").run()
     assert not at.exception, at.exception
+    at.select_slider(key="seg_ncurve").set_value(16).run()  # the default draws no curve (≤ 3 s)
     at.button(key="seg_run").click().run()
     assert not at.exception, at.exception
     p_clean, p_att, p_rand = (float(next(m for m in at.metric if m.label == k).value.split()[0])
