@@ -10,6 +10,7 @@ import pyarrow as pa
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from core.safe_text import md
 from core.models.zoo import available, get_entry, load_card
 
 PAGE = str(Path(__file__).resolve().parents[1] / "views" / "zoo.py")
@@ -95,7 +96,7 @@ def test_page_other_architectures_and_noise_columns():
     assert sum(text.count(v) for v in ("✅ held", "❌ flipped", "⚪ wrong already")) == len(ARCH_MODELS)
     infos = "\n".join(i.value for i in at.info)
     vit = get_entry("fmnist-vit-4head")
-    assert f"**{vit.title}**" in infos and "does not offer channel analysis" in infos
+    assert f"**{md(vit.title)}**" in infos and "does not offer channel analysis" in infos  # escaped for Markdown
     assert get_entry("fmnist-zerosnet").title not in infos  # it offers every view
     assert f"{get_entry('fmnist-zerosnet').short}: Spearman" in text
     assert f"{vit.short}: Spearman" in text  # input-gradient saliency works on a ViT

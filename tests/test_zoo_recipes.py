@@ -27,7 +27,15 @@ def batch():
     return zdata.to_float(x[sel]), y[sel]
 
 
-@pytest.mark.parametrize("entry", ZOO, ids=[e.name for e in ZOO])
+# Recipes whose loss need not fall within a few steps of this generic check, tested in their own files:
+# the kernel distillation runs its own loop and the CNN on its support set needs the kernel model as
+# teacher (tests/test_zoo_recipes_extra.py); TisODE's noise-augmented loss with its steady-state
+# penalty is checked term by term (tests/test_zoo_ode.py).
+OWN_TESTS = {"fmnist-ntk-kernel", "fmnist-ntk-cnn", "fmnist-tisode"}
+GENERIC = [e for e in ZOO if e.name not in OWN_TESTS]
+
+
+@pytest.mark.parametrize("entry", GENERIC, ids=[e.name for e in GENERIC])
 def test_recipe_loss_falls(entry, batch):
     x, y = batch
     torch.manual_seed(0)

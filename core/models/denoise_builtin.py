@@ -24,5 +24,6 @@ def load_denoiser(name: str) -> DnCNN:
     """One of :data:`DENOISERS`, loaded strictly, frozen (shared by every caller)."""
     if name not in DENOISERS:
         raise KeyError(f"unknown denoiser {name!r}; known: {', '.join(DENOISERS)}")
-    sd = torch.load(DENOISE_DIR / DENOISERS[name], map_location="cpu", weights_only=True)
+    path = DENOISE_DIR / DENOISERS[name]  # shipped in assets/denoise/, made by tools/train_denoiser.py
+    sd = torch.load(path, map_location="cpu", weights_only=True)
     return build_dncnn(sd, name=name).freeze()

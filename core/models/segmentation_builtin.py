@@ -61,7 +61,8 @@ for _name, (_file, _size, _desc) in _VARIANTS.items():
 def load_garment_unet() -> TinyUNet:
     """The garment-scene segmenter, weights loaded strictly; class names from its card."""
     classes = json.loads(DENSE_CARD.read_text())["classes"]
-    sd = torch.load(DENSE_WEIGHTS, map_location="cpu", weights_only=True)
+    path = DENSE_WEIGHTS  # shipped in assets/dense/, made by tools/train_dense.py
+    sd = torch.load(path, map_location="cpu", weights_only=True)
     return build_tiny_unet(sd, classes, name=GARMENT_UNET)
 
 

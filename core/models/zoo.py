@@ -188,7 +188,11 @@ ZOO: list[ZooEntry] = [
              about="A small residual network: a two-conv stem, six pre-activation blocks of 32 channels on the 7×7 "
              "map, each adding its output to its input (x_{n+1} = x_n + F(x_n), the forward-Euler step of an "
              "ODE), trained with plain cross-entropy. The baseline of ZeroSNet: the same blocks, parameters and "
-             "cost, only the update rule differs."),
+             "cost, only the update rule differs.",
+             claim="He et al. make no robustness claim; it is the baseline of ZeroSNet's claim (ZeroSNet keeps more "
+             "accuracy under input noise than a ResNet of the same depth), so its row reports the same numbers.",
+             here="Standard training: 87 % clean, 0 % under the worst case at ε = 0.1 (1,000 images), and "
+             "47 % at Gaussian noise σ = 0.2, about 8 points below ZeroSNet: one seed each."),
     ZooEntry("fmnist-zerosnet", short="ZeroSNet", recipe="standard", family="zerosnet",
              title="ZeroSNet (zero-stable three-step update)", paper="Chen, Jin & Shang, AAAI 2022",
              about="The ResNet's blocks combined by a zero-stable three-step rule, x_{n+1} = ⅓x_n + ⁵⁄₉x_{n−1} + "
