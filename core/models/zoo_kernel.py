@@ -39,6 +39,7 @@ import math
 import torch
 from torch import nn
 
+from core.models.wrappers import ReadOnlyMixin
 from core.models.zoo_net import FMNIST_CLASSES, FMNIST_MEAN, FMNIST_STD
 
 SUPPORT = 300
@@ -132,13 +133,12 @@ class NTKMachine(nn.Module):
         return self.kernel(x, self.support) @ self.coef
 
 
-class NTKRegressor(nn.Module):
+class NTKRegressor(ReadOnlyMixin, nn.Module):
     """A zoo classifier on [0, 1] input (N, 1 or 3, 28, 28): kernel regression over the support set.
 
     ``forward_train(x, y)`` returns (logits, [], {}) like the CNN's (no probes, no stage maps)."""
 
     fused_copy = None
-    _frozen = False
 
     def __init__(self, net: NTKMachine, name: str = "") -> None:
         super().__init__()
@@ -146,18 +146,6 @@ class NTKRegressor(nn.Module):
         self.name = name
         self.input_size = 28
         self.class_names = list(FMNIST_CLASSES)
-
-    def freeze(self) -> "NTKRegressor":
-        self.eval()
-        for p in self.parameters():
-            p.requires_grad_(False)
-        self._frozen = True
-        return self
-
-    def train(self, mode: bool = True):  # noqa: D102
-        if mode and self._frozen:
-            raise RuntimeError("This model is shared and read-only; work on copy.deepcopy(model) instead.")
-        return super().train(mode)
 
     @staticmethod
     def grey(x: torch.Tensor) -> torch.Tensor:
