@@ -65,16 +65,21 @@ class LiveWatch:
     """The step callback that fills a :class:`LiveState` and calls ``on_update`` within budget."""
 
     def __init__(self, state: LiveState, on_update: Callable[[LiveState], None] | None = None,
-                 budget: float = UPDATE_BUDGET, clock: Callable[[], float] = time.perf_counter) -> None:
+                 budget: float = UPDATE_BUDGET, clock: Callable[[], float] = time.perf_counter,
+                 min_interval: float = 0.0) -> None:
         if not 0 < budget <= 1:
             raise ValueError("budget must be in (0, 1]")
+        if not min_interval >= 0:
+            raise ValueError("min_interval must be >= 0 seconds")
         self.state, self.on_update, self.budget, self.clock = state, on_update, float(budget), clock
+        self.min_interval = float(min_interval)
         self._t0: float | None = None
         self._last_cost = 0.0
+        self._last_shown: float | None = None  # when the last update ended (the start before the first)
 
     def start(self) -> None:
         """Mark the start of the attack (called by :func:`core.lab.run_attack_lab`)."""
-        self._t0 = self.clock()
+        self._t0 = self._last_shown = self.clock()
 
     def __call__(self, step: int, x_iter: torch.Tensor, logits: torch.Tensor, objective: torch.Tensor) -> None:
         s = self.state
@@ -97,9 +102,12 @@ class LiveWatch:
             return  # the last step: the finished result is drawn next
         if s.update_s + self._last_cost > self.budget * (s.attack_s - s.update_s):
             return
+        if self.min_interval and now - self._last_shown < self.min_interval:
+            return
         t = self.clock()
         self.on_update(s)
-        self._last_cost = self.clock() - t
+        self._last_shown = self.clock()
+        self._last_cost = self._last_shown - t
         s.update_s += self._last_cost
         s.updates += 1
         s.shown_steps.append(int(step))

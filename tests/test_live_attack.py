@@ -79,6 +79,20 @@ def test_updates_stay_within_their_budget(cost):
     assert state.wrong_class == 1
 
 
+def test_min_interval_spaces_the_updates_in_time():
+    clock = FakeClock()
+    state = LiveState(x_clean=torch.zeros(1, 3, 4, 4), label=0, total=100)
+    watch = LiveWatch(state, lambda s: None, budget=1.0, clock=clock, min_interval=0.25)
+    watch.start()
+    for step in range(100):
+        clock.t += 0.1  # one attack step; free updates
+        watch(step, torch.zeros(1, 3, 4, 4), torch.tensor([[2.0, 1.0, 0.0]]), torch.tensor([0.0]))
+    # 0.3 s after the start, then every 0.3 s (the first step at least 0.25 s after the last update)
+    assert state.shown_steps == list(range(2, 99, 3))
+    with pytest.raises(ValueError):
+        LiveWatch(state, None, min_interval=-1.0)
+
+
 def test_a_stop_leaves_the_best_example_so_far():
     model, x = conv_net(5), images(1, seed=9)
     label = int(model(x).argmax())

@@ -5,6 +5,8 @@ Builders return their parameters (after Streamlit's demo apps); nothing here com
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+import hashlib
+from typing import Callable
 
 import streamlit as st
 from streamlit.delta_generator import DeltaGenerator
@@ -18,6 +20,7 @@ from core.device import describe_device
 from core import safe_text
 from core.images import (ImageError, decode_cache_has, decode_image_cached, list_samples, load_sample,
                          prepare_for_model, to_tensor)
+from core.analysis import predict
 from core.lab import demo_example, summarize
 from core.labelled_samples import TITLE, labelled_samples
 from core.models import list_models, load_model
@@ -181,6 +184,26 @@ def image_and_model(key: str, task: str = "classification", default: str = DEFAU
 def image_tensor(img: Image.Image, model_name: str) -> torch.Tensor:
     """The picked image resized and cropped for a model, as a (1, 3, H, W) tensor in [0, 1]."""
     return to_tensor(prepare_for_model(img, model_spec(model_name)))
+
+
+def memo_on_image(kind: str, model_key: object, x: torch.Tensor, compute: Callable[[], torch.Tensor]) -> torch.Tensor:
+    """``compute()`` for the page's image, once per session, ``kind``, model and image: every rerun
+    of a page (each widget change, the click) needs the clean prediction, and one forward pass of
+    an ImageNet or segmentation model is a tenth of a second or more on the CPU. The image is
+    keyed by its bytes; a few entries are kept, the oldest dropped first."""
+    digest = hashlib.blake2b(x.detach().cpu().contiguous().numpy().tobytes(), digest_size=16).hexdigest()
+    memo = session_store().setdefault("memo_on_image", {})
+    key = (kind, model_key, digest, tuple(x.shape))
+    if key not in memo:
+        if len(memo) >= 8:
+            memo.pop(next(iter(memo)))
+        memo[key] = compute()
+    return memo[key]
+
+
+def clean_logits(model_name: str, model: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """The model's logits on the page's clean image (:func:`memo_on_image`)."""
+    return memo_on_image("logits", model_name, x, lambda: predict(model, x))
 
 
 def eps_input(label: str, key: str, norm: str, default_linf_k: int = 4, default_l2: float = 1.0,

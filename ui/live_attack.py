@@ -16,6 +16,9 @@ from core.live_attack import LiveState
 from core.viz.common import amplified_perturbation, to_numpy_image, topk_bar
 
 LIVE_CAPTION = "Live, step {step} of {total}: the image now"  # the browser test reads it
+# At most four redraws a second (core.live_attack.LiveWatch's min_interval): more frames cannot be
+# followed, and each costs the browser time that delays the final result.
+LIVE_INTERVAL_S = 0.25
 
 
 class LivePanel:
@@ -28,9 +31,10 @@ class LivePanel:
     def __call__(self, s: LiveState) -> None:
         with self.slot.container():
             c1, c2, c3 = st.columns([1, 1, 1.2])
-            c1.image(to_numpy_image(s.x_current), width="stretch",
+            # JPEG: a passing frame, a fifth of a PNG's bytes (the final images stay lossless PNGs)
+            c1.image(to_numpy_image(s.x_current), width="stretch", output_format="JPEG",
                      caption=LIVE_CAPTION.format(step=s.step + 1, total=s.total))
-            c2.image(amplified_perturbation(s.x_current - s.x_clean), width="stretch",
+            c2.image(amplified_perturbation(s.x_current - s.x_clean), width="stretch", output_format="JPEG",
                      caption="Its perturbation, amplified (grey = 0)")
             with c3:
                 st.progress(min(1.0, max(0.0, s.p_label)), text=f"P(true: {self.names[s.label]}) = {s.p_label:.0%}")
@@ -64,4 +68,4 @@ def show_stopped(s: LiveState, model: nn.Module) -> None:
     st.caption("The replay, the download and the report need a finished run: press **Run attack** again.")
 
 
-__all__ = ["LIVE_CAPTION", "LivePanel", "show_stopped"]
+__all__ = ["LIVE_CAPTION", "LIVE_INTERVAL_S", "LivePanel", "show_stopped"]

@@ -12,9 +12,9 @@ from core.report import attack_report
 from core.viz.attack import delta_heatmap, trajectory_figure
 from core.viz.common import amplified_perturbation, to_numpy_image, topk_bar
 from core.safe_text import md
-from ui.common import action_bar, attack_picker, device_caption, get_model, image_and_model, image_tensor, intro, true_label
+from ui.common import action_bar, clean_logits, attack_picker, device_caption, get_model, image_and_model, image_tensor, intro, true_label
 from ui.defenses import defense_settings
-from ui.live_attack import LivePanel, show_stopped
+from ui.live_attack import LIVE_INTERVAL_S, LivePanel, show_stopped
 from ui.presenter import big, is_presenter, key_numbers
 from ui.presets import consume_autorun, preset_bar
 from ui.report import report_download
@@ -73,7 +73,7 @@ if img is None:
 # ------------------------------------------------------------------ compute
 x = image_tensor(img, model_name)
 inputs = (x, model_name)
-clean_top = topk(predict(model, x), model.class_names)
+clean_top = topk(clean_logits(model_name, model, x), model.class_names)
 known = true_label("lab", model)  # a labelled ImageNet photo's true class
 # The new photo's class, not the previous one's: its true class where known, else the clean prediction.
 input_default("lab_label", clean_top.top1 if known is None else known, inputs)
@@ -91,7 +91,8 @@ shown = run_and_show(
     label=f"Running {choice.name}" + (" through the defense…" if defense is not None and adaptive else "…"),
     compute=lambda progress: run_attack_lab(model, x, label, choice.name, choice.threat, choice.params, choice.goal,
                                             choice.seed, defense=defense, defense_name=defense_name,
-                                            adaptive=adaptive, progress=progress, live=live, on_update=live_panel))
+                                            adaptive=adaptive, progress=progress, live=live, on_update=live_panel,
+                                            live_interval=LIVE_INTERVAL_S))
 live_panel.clear()
 if shown is not None and isinstance(shown.value, LiveState):  # stopped: the best example so far
     show_stopped(shown.value, model)

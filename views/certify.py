@@ -10,7 +10,7 @@ from core.defenses.smoothing import certify_each, max_certifiable_radius, smooth
 from core.viz.common import to_numpy_image
 from core.viz.defenses import certificate_figure, class_counts_figure, patch_grid_figure, rmax_curve_figure
 from core.safe_text import md
-from ui.common import action_bar, device_caption, image_and_model, image_tensor, intro
+from ui.common import action_bar, clean_logits, device_caption, image_and_model, image_tensor, intro
 from ui.presets import consume_autorun, preset_bar
 from ui.run import run_and_show
 
@@ -61,7 +61,7 @@ if img is None:
 
 # ------------------------------------------------------------------ compute
 x = image_tensor(img, model_name)
-clean_top = topk(predict(model, x), model.class_names)
+clean_top = topk(clean_logits(model_name, model, x), model.class_names)
 names = model.class_names
 
 smooth = RandomizedSmoothing(model, sigma=sigma, n0=n0, n=n, alpha=alpha, batch_size=32)

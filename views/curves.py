@@ -17,7 +17,7 @@ from core.viz.common import to_numpy_image
 from core.viz.curves import certified_radius_figure, curve_figure, eps_axis
 from core.viz.defenses import image_grid_figure
 from core.safe_text import md
-from ui.common import action_bar, device_caption, image_and_model, image_tensor, intro, true_label
+from ui.common import action_bar, clean_logits, device_caption, image_and_model, image_tensor, intro, true_label
 from ui.long_work import StopButton
 from ui.presets import consume_autorun, preset_bar
 from ui.sweep_widgets import defenses_input, format_numbers, numbers_input, parse_numbers
@@ -156,7 +156,7 @@ if img is None:
 
 # ------------------------------------------------------------------ compute
 x = image_tensor(img, model_name)
-clean_top = topk(predict(model, x), model.class_names)
+clean_top = topk(clean_logits(model_name, model, x), model.class_names)
 names = model.class_names
 # The new photo's class, not the previous one's; a labelled sample's true class where known.
 known = true_label(P, model)

@@ -12,7 +12,7 @@ from core.defenses.equivariance import equivariance_error_summary
 from core.viz.common import amplified_perturbation, to_numpy_image
 from core.viz.defenses import defense_comparison_figure, equivariance_error_figure, purification_trajectory_figure
 from core.safe_text import md
-from ui.common import action_bar, attack_picker, device_caption, image_and_model, image_tensor, intro, true_label
+from ui.common import action_bar, clean_logits, attack_picker, device_caption, image_and_model, image_tensor, intro, true_label
 from ui.presets import consume_autorun, preset_bar
 from ui.defenses import defense_picker
 from ui.run import input_default, run_and_show
@@ -67,7 +67,7 @@ if adaptive and any(isinstance(d, EquivariancePurification) for d in defenses.va
 # ------------------------------------------------------------------ compute
 x = image_tensor(img, model_name)
 inputs = (x, model_name)
-clean_top = topk(predict(model, x), model.class_names)
+clean_top = topk(clean_logits(model_name, model, x), model.class_names)
 known = true_label("def", model)  # a labelled ImageNet photo's true class
 # The new photo's class, not the previous one's: its true class where known, else the clean prediction.
 input_default("def_label", clean_top.top1 if known is None else known, inputs)

@@ -22,7 +22,7 @@ from core.viz.segmentation import (attack_trajectory_figure, class_colours, comp
                                    dense_trajectory_figure, display_size, error_heatmaps, flipped_figure, image_grid,
                                    iou_change_figure, label_grid, label_image, label_overlay, moved_figure, overlay,
                                    purification_figure, target_preview, views_figure)
-from ui.common import action_bar, device_caption, get_model, image_picker, intro, model_picker, model_spec
+from ui.common import action_bar, device_caption, get_model, image_picker, intro, memo_on_image, model_picker, model_spec
 from ui.presets import consume_autorun, preset_bar
 from ui.run import run_and_show
 from ui.segmentation import (DENSE_ADAPTIVE, GOALS, defense_picker, dense_attack_picker, dense_goal_picker,
@@ -256,7 +256,7 @@ else:
     model = get_model(source)
     x = to_tensor(stretch(img, model.input_size))
 disp = display_size(tuple(x.shape[-2:]), img.width / img.height)
-clean_prob = mask_probability(model, x)
+clean_prob = memo_on_image("mask", (source, clf_name), x, lambda: mask_probability(model, x))
 mh, mw = clean_prob.shape[-2:]
 
 target = None

@@ -97,7 +97,10 @@ def heatmap(arr: np.ndarray | torch.Tensor, title: str = "", colorscale: str = "
             zmin: float | None = None, zmax: float | None = None, colorbar_title: str = "",
             height: int = 320) -> go.Figure:
     """A square-pixel heatmap of a 2-D array (image orientation: row 0 at the top)."""
-    a = arr.detach().float().cpu().numpy() if isinstance(arr, torch.Tensor) else np.asarray(arr, dtype=float)
+    # float32: plotly sends arrays as base64 typed arrays, so float64 doubles the websocket payload
+    # (a 224×224 map is 0.68 MB as float64) for digits no colour scale shows.
+    a = arr.detach().float().cpu().numpy() if isinstance(arr, torch.Tensor) else np.asarray(arr, dtype=np.float32)
+    a = a.astype(np.float32, copy=False)
     if isinstance(colorscale, str) and colorscale[:1].isupper():
         colorscale = explicit_scale(colorscale)
     fig = go.Figure(go.Heatmap(z=a, colorscale=colorscale, zmin=zmin, zmax=zmax,

@@ -23,6 +23,9 @@ ERROR_COLOURS = [[i / (len(sequential.Inferno) - 1), "rgb({}, {}, {})".format(*(
                  for i, c in enumerate(sequential.Inferno)]
 
 
+DISPLAY_SIDE = 128  # heatmaps larger than this (pixels per side) are block-pooled for display
+
+
 def _hw(a: torch.Tensor) -> torch.Tensor:
     """(…, h, w) -> (h, w) float of the first image."""
     while a.dim() > 2:
@@ -105,7 +108,8 @@ def comparison_figure(photos: Sequence[torch.Tensor], probs: Sequence[torch.Tens
 
 def flipped_map(reference: torch.Tensor, other: torch.Tensor) -> np.ndarray:
     """(h, w) int: +1 where ``other`` says person and ``reference`` does not, −1 the reverse."""
-    return _hw(other > 0.5).int().numpy() - _hw(reference > 0.5).int().numpy()
+    # int8: the figure data goes to the browser as typed arrays (an int64 map is 8× larger)
+    return (_hw(other > 0.5).to(torch.int8) - _hw(reference > 0.5).to(torch.int8)).numpy()
 
 
 def flipped_figure(reference: torch.Tensor, others: Sequence[torch.Tensor], titles: Sequence[str],
@@ -181,8 +185,14 @@ def error_heatmaps(errors: Sequence[torch.Tensor], titles: Sequence[str], zmax: 
     top = zmax if zmax is not None else max(float(a.max()) for a in arrs) or 1.0
     fig = make_subplots(rows=1, cols=len(arrs), subplot_titles=[f"{t}<br>mean error {a.mean():.3f}" for t, a in zip(titles, arrs)],
                         horizontal_spacing=0.03)
+    # Drawn a few hundred pixels wide: maps above DISPLAY_SIDE pixels are shown as the max over k×k
+    # blocks (in pixel coordinates; the means in the titles use every pixel). Three 256×256 maps
+    # are 1.1 MB of figure data at full resolution, a quarter of that pooled.
+    k = max(1, -(-max(arrs[0].shape) // DISPLAY_SIDE))
     for i, a in enumerate(arrs):
-        fig.add_trace(go.Heatmap(z=a, zmin=0, zmax=top, colorscale=ERROR_COLOURS, showscale=i == len(arrs) - 1,
+        z = F.max_pool2d(torch.from_numpy(a)[None, None], k, ceil_mode=True)[0, 0].numpy() if k > 1 else a
+        fig.add_trace(go.Heatmap(z=z, zmin=0, zmax=top, colorscale=ERROR_COLOURS, showscale=i == len(arrs) - 1,
+                                 x0=(k - 1) / 2, dx=k, y0=(k - 1) / 2, dy=k,
                                  colorbar=dict(title="error")), row=1, col=i + 1)
         fig.update_yaxes(autorange="reversed", scaleanchor=f"x{i + 1 if i else ''}", row=1, col=i + 1)
     fig.update_xaxes(showticklabels=False, showgrid=False, zeroline=False)
