@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from core.analysis import predict, quantised_prediction, topk, transfer_predictions
+from core.analysis import quantised_prediction, topk, transfer_predictions
 from core.defenses import DEFENSES, make_defense
 from core.lab import run_attack_lab, summarize
 from core.live_attack import LiveState

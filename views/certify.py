@@ -4,7 +4,7 @@ from __future__ import annotations
 import streamlit as st
 
 from core import limits
-from core.analysis import predict, topk
+from core.analysis import topk
 from core.defenses import RandomizedSmoothing, SmoothReduce
 from core.defenses.smoothing import certify_each, max_certifiable_radius, smoothing_cost_note
 from core.viz.common import to_numpy_image

@@ -5,7 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from core import limits
-from core.analysis import predict, topk
+from core.analysis import topk
 from core.attacks import ATTACK_INFO, ATTACKS, Goal
 from core.defenses import DEFENSES
 from core.lab import clean_notes

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from core.analysis import predict, topk
+from core.analysis import topk
 from core.audit import audit_findings
 from core.defenses import DEFENSES, EquivariancePurification
 from core.lab import WORSE_BY, clean_notes
