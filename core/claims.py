@@ -165,6 +165,23 @@ DEFENSE_NAMES = {"equivariance": "Equivariance purification", "smoothing": "Rand
                  "smooth-reduce": "Smooth-Reduce"}
 
 
+def short_audit(audit: str) -> str:
+    """The audit's verdict in a few words, for a table cell ("no flag", "⚠️ 2 flags", …); the full
+    words stay in :attr:`ClaimRow.audit`."""
+    if audit.startswith("flagged:"):
+        n = audit.split("(")[0].count(";") + 1
+        return f"⚠️ {n} flag{'s' if n > 1 else ''}"
+    if audit.startswith("no check warns"):
+        return "no flag"
+    return audit
+
+
+def short_number(text: str) -> str:
+    """"fmnist-pgd-at: 64.4 % (61.3–67.4, n = 1,000)" → "fmnist-pgd-at: 64.4 %" (a table cell; the
+    interval stays in the row's own text)."""
+    return text.split(" (")[0]
+
+
 @dataclass
 class ClaimRow:
     """One row of the Claims page (and of the snapshot test)."""

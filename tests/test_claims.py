@@ -152,3 +152,13 @@ def test_claims_presets_filter_the_rows(rows):
         want = {r.key for r in rows if r.verdict in p.values["claims_verdicts"]}
         assert want and {b.key[len("claims_go_"):] for b in at.button
                          if b.key.startswith("claims_go_") and not b.key.endswith("_audit it")} == want
+
+
+def test_table_cells_shorten_the_audit_and_the_baseline():
+    from core.claims import short_audit, short_number
+
+    assert short_audit("flagged: transfer beats white-box; Square beats white-box (100 images)") == "⚠️ 2 flags"
+    assert short_audit("flagged: the verdict is random (8 images)") == "⚠️ 1 flag"
+    assert short_audit("no check warns (50 images)") == "no flag"
+    assert short_audit("not audited") == "not audited"
+    assert short_number("fmnist-pgd-at: 64.4 % (61.3–67.4, n = 1,000)") == "fmnist-pgd-at: 64.4 %"

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from core.claims import VERDICT_ICON, VERDICTS, claim_rows, verdict_counts
+from core.claims import VERDICT_ICON, VERDICTS, claim_rows, short_audit, short_number, verdict_counts
 from core.presets import PAGE_PATHS, PAGE_TITLES
 from core.safe_text import md
 from ui.common import intro
@@ -35,9 +35,11 @@ st.markdown(" · ".join(f"{VERDICT_ICON[v]} **{v}**: {c}" for v, c in counts.ite
 shown_verdicts = st.sidebar.multiselect("Show the verdicts", list(VERDICTS), default=list(VERDICTS), key=f"{P}_verdicts",
                                 format_func=lambda v: f"{VERDICT_ICON[v]} {v}")
 rows = [r for r in all_rows if r.verdict in shown_verdicts]
-show_table([{"": VERDICT_ICON[r.verdict], "paper / model": r.title, "verdict": r.verdict,
-             "measured (95 % interval)": r.measured, "baseline": r.baseline,
-             **({} if is_presenter() else {"audit": r.audit})} for r in rows], key=f"{P}_table")
+# Five short columns, so the table fits 1440 px without scrolling sideways; each row's card below has
+# the baseline's interval and the audit's words.
+show_table([{"verdict": f"{VERDICT_ICON[r.verdict]} {r.verdict}", "paper / model": r.title,
+             "measured (95 % interval)": r.measured, "baseline": short_number(r.baseline),
+             **({} if is_presenter() else {"audit": short_audit(r.audit)})} for r in rows], key=f"{P}_table")
 
 for r in rows:
     with st.container(border=True, key=f"{P}_row_{r.key.replace(':', '_')}"):
