@@ -149,9 +149,6 @@ c1.image(to_numpy_image(x0), caption=f"Original: {cp.names[0]} ({cp.probs[0]:.0%
 c2.image(to_numpy_image(xa), caption=f"Adversarial: {ap.names[0]} ({ap.probs[0]:.0%})", width="stretch")
 c3.image(amplified_perturbation(xa - x0), caption="Perturbation, amplified to the full range (grey = 0)",
          width="stretch")
-with c4:
-    st.plotly_chart(delta_heatmap(xa - x0, height=260), key="lab_delta", width="stretch")
-    st.caption("|δ| per pixel (max over colour channels), in units of 1/255.")
 if lab_run.live and lab_run.live["updates"]:
     lv = lab_run.live
     st.caption(f"While it ran, the view above was redrawn {lv['updates']} time(s) (steps "
@@ -163,8 +160,8 @@ key_numbers([(f"Clean: {cp.names[0]}", f"{cp.probs[0]:.0%}"),  # presenter mode 
              ("Largest pixel change", f"{stats['linf_255']:.1f}/255"), ("PSNR", f"{stats['psnr']:.0f} dB")])
 
 b1, b2, b3 = st.columns([2, 2, 1.3])
-b1.plotly_chart(big(topk_bar(cp.names, cp.probs, "Clean: top 5", highlight=names[lab])), key="lab_clean_bar")
-b2.plotly_chart(big(topk_bar(ap.names, ap.probs, "Adversarial: top 5", highlight=names[lab])), key="lab_adv_bar")
+# The result first: the numbers (right column) are sent before the two charts beside them, so the
+# browser shows them without waiting for plotly to draw; the layout is the same either way.
 with b3:
     if not is_presenter():  # (presenter mode shows these in the headline numbers already)
         st.metric("L∞ of δ", f"{stats['linf_255']:.2f}/255", help="Largest change of any pixel channel.")
@@ -177,6 +174,11 @@ with b3:
         st.metric("Queries used", f"{res.params['queries'][0]} / {res.params['n_queries']}",
                   help="Forward passes of the model the attack asked for (it never uses gradients); "
                        "it stops as soon as the image is fooled.")
+with c4:  # the charts last (see above): the |δ| map beside the images, then the two top-5 bars
+    st.plotly_chart(delta_heatmap(xa - x0, height=260), key="lab_delta", width="stretch")
+    st.caption("|δ| (max over colour channels; a large image in 2×2 blocks), in units of 1/255.")
+b1.plotly_chart(big(topk_bar(cp.names, cp.probs, "Clean: top 5", highlight=names[lab])), key="lab_clean_bar")
+b2.plotly_chart(big(topk_bar(ap.names, ap.probs, "Adversarial: top 5", highlight=names[lab])), key="lab_adv_bar")
 
 if is_presenter():  # presenter mode: the replay, download, transfer and report sections are hidden
     st.stop()
