@@ -27,7 +27,6 @@ sys.path.insert(0, str(ROOT))
 import torch  # noqa: E402
 
 from core.models.zoo import ZOO_BY_NAME, build, get_entry  # noqa: E402
-from core.models.zoo_net import build_model as build_cnn  # noqa: E402
 from core.train import data as zdata  # noqa: E402
 from core.train.common import TrainConfig  # noqa: E402
 from core.train.recipes import RECIPES, recipe_class  # noqa: E402
@@ -35,18 +34,14 @@ from core.train.recipes import RECIPES, recipe_class  # noqa: E402
 OUT = ROOT / "docs" / "models" / "recipe_times.json"
 MODELS = ("fmnist-pgd-at", "fmnist-iat", "fmnist-dial", "fmnist-cost-sensitive", "fmnist-ladder",
           "fmnist-ntk-kernel", "fmnist-ntk-cnn")
-# recipes without a shipped zoo model (not trained in this project's run): the zoo CNN and their recipe key
-NOT_IN_ZOO = {"fmnist-dial": "dial", "fmnist-ladder": "ladder"}
-
-
 def recipe_key(name: str) -> str:
-    return NOT_IN_ZOO[name] if name in NOT_IN_ZOO else get_entry(name).recipe
+    return get_entry(name).recipe
 
 
 def make(name: str, x: torch.Tensor, y: torch.Tensor, cfg: TrainConfig, kernel):
     """(model, recipe, optimiser) ready to take steps; preparation done (not timed)."""
     torch.manual_seed(cfg.seed)
-    model = build_cnn() if name in NOT_IN_ZOO else build(name)
+    model = build(name)
     cls = RECIPES[recipe_key(name)]
     recipe = cls(teacher=kernel) if name in ZOO_BY_NAME and get_entry(name).teacher else cls()
     if hasattr(recipe, "train_model"):
