@@ -110,3 +110,24 @@ def test_page_other_architectures_and_noise_columns():
             assert float(table.loc[get_entry(n).title, f"noise σ={sigma:g} %"]) == pytest.approx(100 * pts[sigma],
                                                                                                abs=0.051)
     assert not table.isna().any().any()
+
+
+def test_page_with_a_neural_ode_joins_the_channel_view():
+    """A neural ODE chosen beside the CNN: its channel view reads the ODE state at the end time (its
+    last stage, not the CNN's ``head``), so the run works and the ODE joins both views."""
+    from core.models.zoo import load_zoo_model
+    from core.train.zoo_views import channel_stage
+
+    assert channel_stage(load_zoo_model("fmnist-odenet")) == "ode"
+    assert channel_stage(load_zoo_model("fmnist-cifs")) == "head"
+    at = AppTest.from_file(PAGE, default_timeout=180)
+    at.run()
+    at.multiselect(key="zoo_models").set_value(["fmnist-standard", "fmnist-odenet"])
+    at.selectbox(key="zoo_attack").set_value("FGSM")
+    at.run()
+    at.button(key="zoo_run").click().run()
+    assert not at.exception, at.exception
+    assert not at.error, [e.value for e in at.error]
+    specs = " ".join(c.proto.spec for c in at.get("plotly_chart"))
+    assert f"{get_entry('fmnist-odenet').short}: mean activation per channel" in specs
+    assert f"{get_entry('fmnist-odenet').short}: Spearman" in _text(at)

@@ -55,6 +55,14 @@ def missing_views(chosen: list[str]) -> dict[str, list[str]]:
     return out
 
 
+def channel_stage(model: nn.Module) -> str:
+    """The map the channel view analyses: the CNN's ``head`` (the last map before pooling, where
+    CIFS acts), else the family's last named stage (the neural ODEs' ``ode``: the state at the end
+    time, which the head pools)."""
+    names = list(model.stage_names)
+    return "head" if "head" in names else names[-1]
+
+
 def saliency_pair(model: nn.Module, x_clean: torch.Tensor, x_adv: torch.Tensor, target: int,
                   method: str = "saliency") -> tuple[np.ndarray, np.ndarray, float]:
     """Maps of ``method`` on the clean and attacked image (each scaled to max 1 for display; signed
@@ -105,11 +113,12 @@ def zoo_experiment(load: Callable[[str], nn.Module], available: list[str], chose
             run.saliency[n] = saliency_pair(load(n), x, by_name[n].x_adv, label, saliency_method)
     for n in view_models(chosen, "channels"):
         if n in by_name:
-            run.channels[n] = analyse_channels(load(n), x, by_name[n].x_adv, "head", label)
+            m = load(n)
+            run.channels[n] = analyse_channels(m, x, by_name[n].x_adv, channel_stage(m), label)
     if "fmnist-cifs" in by_name:
         m = load("fmnist-cifs")
         run.cifs_masks = (cifs_masks(m, x), cifs_masks(m, by_name["fmnist-cifs"].x_adv))
     return run
 
 
-__all__ = ["SAL_PARAMS", "ZooRun", "missing_views", "saliency_pair", "view_models", "zoo_experiment"]
+__all__ = ["SAL_PARAMS", "ZooRun", "channel_stage", "missing_views", "saliency_pair", "view_models", "zoo_experiment"]
