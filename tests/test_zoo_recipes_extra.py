@@ -21,7 +21,7 @@ from core.train.per_class import per_class_block, per_class_table, push_in
 from core.train.recipes import RECIPES
 
 torch.set_num_threads(1)
-NEW = ("fmnist-iat", "fmnist-cost-sensitive", "fmnist-ntk-kernel", "fmnist-ntk-cnn")  # DIAL and LADDER: recipes only (not trained)
+NEW = ("fmnist-iat", "fmnist-cost-sensitive", "fmnist-dial", "fmnist-ladder", "fmnist-ntk-kernel", "fmnist-ntk-cnn")
 
 
 def tiny_batch(n: int = 8, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
