@@ -67,8 +67,8 @@ def show_dense_result(ex: DenseExperiment, names: list[str], colours: list[str],
         verdict += f" (the lowest was reached by {md(ex.found_by)})"
     if m_def is not None:
         verdict += (f"; the defense brings it to **{m_def:.2f}**"
-                    + (" — against an attacker who ignored the defense." if ex.adaptive == "none"
-                       else " against the equivariance-aware attacker."))
+                    + (" — against an attacker who ignored the defense" if ex.adaptive == "none"
+                       else " against the equivariance-aware attacker"))
     (st.error if m_adv < m_clean - 0.1 and (m_def is None or m_def < m_clean - 0.1) else st.success)(verdict + ".")
     metrics = [("mIoU, clean", f"{m_clean:.3f}", {"help": "Against the ground truth" if ex.ref_is_truth
                                                   else "Against the clean prediction (no ground truth)"}),
