@@ -22,8 +22,9 @@ def delta_heatmap(delta: torch.Tensor, height: int = 320, max_side: int = 128) -
     z = F.max_pool2d(d[None, None], k, ceil_mode=True)[0, 0] if k > 1 else d
     # Rounded to 1/100 of a level (the hover shows two decimals): ε·255 in float32 is 3.9999998,
     # whose all-ones mantissa turns into base64 '/' characters that the page escapes six-fold.
-    fig = heatmap(torch.round(z, decimals=2),
-                  colorscale="Inferno", zmin=0, colorbar_title="|δ|·255", height=height)
+    # zmax given too: with zmin alone plotly scales the colours to the data, and block maxima rarely reach 0
+    fig = heatmap(torch.round(z, decimals=2), colorscale="Inferno", zmin=0, zmax=max(float(z.max()), 1e-6),
+                  colorbar_title="|δ|·255", height=height)
     if k > 1:
         fig.update_traces(x0=(k - 1) / 2, dx=k, y0=(k - 1) / 2, dy=k,
                           hovertemplate=f"max over {k}×{k} pixels at x %{{x}}, y %{{y}}: %{{z:.2f}}<extra></extra>")
