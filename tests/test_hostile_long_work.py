@@ -107,3 +107,35 @@ def test_stopped_notice_after_a_stop():
     assert any("Stopped. Nothing is running now" in i.value for i in at.info)
     at.run()  # shown once
     assert not any("Stopped." in i.value for i in at.info)
+
+
+def _throttle_script():
+    import streamlit as st
+
+    from ui import long_work
+
+    clock = {"t": 0.0}
+    long_work._now = lambda: clock["t"]
+    sent: list[float] = []
+
+    class Bar:  # records what the real bar would have been sent
+        def progress(self, frac, text=""):
+            sent.append(round(frac, 2))
+
+    with long_work.stoppable_progress("Working…", key="w") as progress:
+        progress._bar = Bar()
+        for i in range(10):
+            clock["t"] += 0.0625  # ten steps of 1/16 s (exact in binary): faster than the bar's 0.2 s
+            progress(i + 1, 10)
+    st.write(f"calls {progress.calls} sent {sent}")
+
+
+def test_the_bar_is_updated_at_most_every_0_2_s_and_always_at_the_end():
+    original = long_work._now
+    try:
+        at = AppTest.from_function(_throttle_script, default_timeout=30).run()
+    finally:
+        long_work._now = original
+    assert not at.exception
+    # steps 1, 5, 9 (at 1/16, 5/16, 9/16 s) are the first ones 0.2 s after the last update; the last step is always sent
+    assert at.markdown[0].value == "calls 10 sent [0.1, 0.5, 0.9, 1.0]"

@@ -13,38 +13,44 @@ from torch import nn
 
 from core.analysis import predict, topk
 from core.live_attack import LiveState
-from core.viz.common import amplified_perturbation, to_numpy_image, topk_bar
+from core.safe_text import md
+from core.viz.common import amplified_perturbation, side_by_side, to_numpy_image, topk_bar
 
 LIVE_CAPTION = "Live, step {step} of {total}: the image now"  # the browser test reads it
 # At most four redraws a second (core.live_attack.LiveWatch's min_interval): more frames cannot be
 # followed, and each costs the browser time that delays the final result.
 LIVE_INTERVAL_S = 0.25
+LIVE_WIDTH_PX = 560  # the two pictures side by side, each about as wide as a final image below
 
 
 class LivePanel:
-    """One placeholder redrawn while the attack runs; :meth:`clear` removes it."""
+    """Two placeholders redrawn while the attack runs; :meth:`clear` removes them.
+
+    Each redraw is two messages to the browser: one picture (the iterate and its amplified
+    perturbation side by side, a JPEG) and one line of text (the two confidences). The browser
+    re-renders the page once per message it receives, at about 0.1 s each on a 2-core machine, and
+    it shares those cores with the attack: an earlier panel of columns, two pictures and two
+    progress bars (ten messages a frame) slowed the attack itself by half (docs/BENCHMARKS.md)."""
 
     def __init__(self, class_names: list[str]) -> None:
         self.names = list(class_names)
-        self.slot = st.empty()
+        self.picture = st.empty()
+        self.text = st.empty()
 
     def __call__(self, s: LiveState) -> None:
-        with self.slot.container():
-            c1, c2, c3 = st.columns([1, 1, 1.2])
-            # JPEG: a passing frame, a fifth of a PNG's bytes (the final images stay lossless PNGs)
-            c1.image(to_numpy_image(s.x_current), width="stretch", output_format="JPEG",
-                     caption=LIVE_CAPTION.format(step=s.step + 1, total=s.total))
-            c2.image(amplified_perturbation(s.x_current - s.x_clean), width="stretch", output_format="JPEG",
-                     caption="Its perturbation, amplified (grey = 0)")
-            with c3:
-                st.progress(min(1.0, max(0.0, s.p_label)), text=f"P(true: {self.names[s.label]}) = {s.p_label:.0%}")
-                st.progress(min(1.0, max(0.0, s.p_wrong)),
-                            text=f"P(leading wrong: {self.names[s.wrong_class]}) = {s.p_wrong:.0%}")
-                st.caption(f"Best so far: step {s.best_step + 1}. The view is redrawn every few steps, within "
-                           "10 % of the attack's time; Stop keeps the best example.")
+        # JPEG: a passing frame, a fifth of a PNG's bytes (the final images stay lossless PNGs)
+        self.picture.image(side_by_side(to_numpy_image(s.x_current), amplified_perturbation(s.x_current - s.x_clean)),
+                           output_format="JPEG", width=LIVE_WIDTH_PX,
+                           caption=LIVE_CAPTION.format(step=s.step + 1, total=s.total)
+                           + "; right, its perturbation, amplified (grey = 0)")
+        self.text.markdown(
+            f"P(true: {md(self.names[s.label])}) = **{s.p_label:.0%}** · P(leading wrong: "
+            f"{md(self.names[s.wrong_class])}) = **{s.p_wrong:.0%}** · best so far: step {s.best_step + 1}. "
+            ":gray[Redrawn every few steps, within 10 % of the attack's time; Stop keeps the best example.]")
 
     def clear(self) -> None:
-        self.slot.empty()
+        self.picture.empty()
+        self.text.empty()
 
 
 def show_stopped(s: LiveState, model: nn.Module) -> None:
@@ -68,4 +74,4 @@ def show_stopped(s: LiveState, model: nn.Module) -> None:
     st.caption("The replay, the download and the report need a finished run: press **Run attack** again.")
 
 
-__all__ = ["LIVE_CAPTION", "LIVE_INTERVAL_S", "LivePanel", "show_stopped"]
+__all__ = ["LIVE_CAPTION", "LIVE_INTERVAL_S", "LIVE_WIDTH_PX", "LivePanel", "show_stopped"]

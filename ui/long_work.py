@@ -17,7 +17,10 @@ The pattern (the Attack Lab uses it; every page with a long computation should):
 How Stop works. Pressing any widget while a script runs makes the browser ask the server for a
 rerun; Streamlit (``runner.fastReruns``, on by default) then interrupts the running script at
 its next ``st.*`` call by raising ``RerunException``. The progress callback updates the bar at
-every step, so the interruption comes within one step of the computation: the exception
+every step that comes at least ``BAR_INTERVAL_S`` after the last update (and at the last step),
+so the interruption comes within one step of the computation, or within 0.2 s when steps are
+faster than that (every bar update is a message the browser re-renders the whole page for, and on
+a small machine the browser shares the cores with the computation): the exception
 unwinds through ``core`` (it is a ``BaseException``, so no ``except Exception`` there catches
 it; shared models are never modified, so nothing is left half-changed), the thread is free, and
 the rerun draws the page again with the Run button released. The Stop button's callback marks
@@ -54,6 +57,8 @@ from core import limits, safe_text
 from core.progress import Cancelled
 
 _FLAG = "_long_work_stopped_{}"
+BAR_INTERVAL_S = 0.2  # the least time between two bar updates (the module docstring)
+_now = time.monotonic  # the bar's clock (a test replaces it)
 _SEQ = itertools.count()  # a fresh Stop-button key per bar: a page may show several bars in one run
 
 
@@ -96,6 +101,7 @@ class StoppableProgress:
                                 width="stretch",
                                 help="Stop this computation. The page keeps the settings; nothing keeps running.")
         self._t0 = time.monotonic()
+        self._last_bar = -float("inf")
         self._holding = False
         self.calls = 0
         self.waited_s = 0.0
@@ -109,6 +115,10 @@ class StoppableProgress:
         if self.max_seconds > 0 and self.elapsed > self.max_seconds:
             raise Cancelled(f"the computation took longer than the limit of {self.max_seconds:g} s "
                             f"(at {done} of {total}); choose fewer steps or samples")
+        now = _now()
+        if done < total and now - self._last_bar < BAR_INTERVAL_S:
+            return
+        self._last_bar = now
         frac = min(1.0, max(0.0, done / total)) if total > 0 else 0.0
         # Each update is also the point where Streamlit can interrupt the script (Stop). The bar's
         # text is Markdown and messages quote image and member names: escaped for that sink.
@@ -176,4 +186,4 @@ def stopped_notice(key: str) -> bool:
     return False
 
 
-__all__ = ["StopButton", "StoppableProgress", "stoppable_progress", "stopped_notice"]
+__all__ = ["BAR_INTERVAL_S", "StopButton", "StoppableProgress", "stoppable_progress", "stopped_notice"]

@@ -81,6 +81,21 @@ def amplified_perturbation(delta: torch.Tensor) -> np.ndarray:
     return to_numpy_image(0.5 + delta / (2 * m))
 
 
+def side_by_side(*images: np.ndarray, gap: int = 8, fill: int = 255) -> np.ndarray:
+    """(H, W, 3) uint8 pictures of one height placed left to right, ``gap`` pixels of ``fill`` apart:
+    one picture to send instead of several (the Attack Lab's live frames)."""
+    if not images:
+        raise ValueError("side_by_side needs at least one picture")
+    h = images[0].shape[0]
+    if any(im.shape[0] != h or im.ndim != 3 for im in images):
+        raise ValueError("side_by_side needs (H, W, 3) pictures of the same height")
+    spacer = np.full((h, gap, images[0].shape[2]), fill, dtype=np.uint8)
+    parts: list[np.ndarray] = []
+    for i, im in enumerate(images):
+        parts += ([spacer] if i else []) + [im.astype(np.uint8, copy=False)]
+    return np.concatenate(parts, axis=1)
+
+
 def topk_bar(names: list[str], probs: list[float], title: str = "", highlight: str | None = None,
              height: int = 260) -> go.Figure:
     """Horizontal bars of top-k probabilities, highest on top; ``highlight`` colours one class."""
