@@ -130,40 +130,9 @@ def _script_running(page) -> bool:
     return bool(_visible_count(page, RUNNING))
 
 
-def _text_visible(page, text: str) -> bool:
-    """Whether ``text`` appears in a visible, non-stale element of the page (main area or sidebar)."""
-    return page.evaluate(
-        """(text) => {
-            const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
-            let node;
-            while ((node = walker.nextNode())) {
-                if (!node.textContent.includes(text)) continue;
-                const el = node.parentElement;
-                if (!el) continue;
-                const r = el.getBoundingClientRect();
-                if (r.width === 0 && r.height === 0) continue;
-                const c = el.closest('[data-testid="stElementContainer"]');
-                if (c && c.getAttribute('data-stale') === 'true') continue;
-                if (el.closest('details:not([open]) > :not(summary)')) continue;
-                return true;
-            }
-            return false;
-        }""", text)
-
-
-def _marker_shown(page, markers: list[str]) -> str | None:
-    for m in markers:
-        if m.startswith("css:"):
-            if _visible_count(page, m[4:]):
-                return m
-        elif _text_visible(page, m):
-            return m
-    return None
-
-
 # The result is watched from inside the page, not polled from Python: a poll is several CDP round
-# trips, each walking the whole DOM, every 40 ms, and on a 2-core machine that load slowed the very
-# page it measured (the Attack Lab's attack ran 1.5-2.0 s under the old poll against 0.8 s alone).
+# trips, each walking the whole DOM, every 40 ms, and on a 2-core machine that load fell on the same
+# cores as the page it measured (its browser and its computation).
 # The watcher below re-checks the same condition as before (a marker visible in a non-stale
 # element, and no spinner or unfinished bar, or the run has ended) after DOM changes, at most
 # every 16 ms, and stores the page's own clock at the click and at the first time it held.
@@ -239,27 +208,6 @@ def _problem(page) -> str | None:
             if what == "exception" or any(w in txt.lower() for w in FAILURE_WORDS):
                 return f"{what}: {txt[:300]}"
     return None
-
-
-def _busy(page) -> bool:
-    """A spinner, or a progress bar that is not full, in a non-stale element."""
-    return page.evaluate(
-        """() => {
-            const live = (el) => {
-                const r = el.getBoundingClientRect();
-                if (r.width === 0 && r.height === 0) return false;
-                const c = el.closest('[data-testid="stElementContainer"]');
-                return !(c && c.getAttribute('data-stale') === 'true');
-            };
-            for (const el of document.querySelectorAll('[data-testid="stSpinner"]')) if (live(el)) return true;
-            for (const el of document.querySelectorAll('[data-testid="stProgress"]')) {
-                if (!live(el)) continue;
-                const bar = el.querySelector('[role="progressbar"]');
-                const v = bar ? parseFloat(bar.getAttribute('aria-valuenow')) : NaN;
-                if (!(v >= 100)) return true;
-            }
-            return false;
-        }""")
 
 
 def _wait_idle(page, timeout: float, quiet_s: float = 0.4) -> float:
