@@ -6,6 +6,7 @@ torchattacks' AutoAttack on the same images (the agreement table of docs/BENCHMA
     ... --merge DIR      # copy the results in DIR into the cards (evaluation.ensemble) and docs
     ... --full           # the whole 10,000-image test set (Debian package dataset-fashion-mnist)
     ... --merge-full DIR # copy full-test-set results in DIR into the cards (worst_case.full_test_set)
+    ... --merge-audits DIR  # replace only the audits in the cards (DIR/NAME.json from python -m core audit --out)
 
 Images: the shipped 1,000-image test subset (assets/data), or with --full the whole test set,
 float in [0, 1]; ε = 0.1 (L∞).
@@ -123,15 +124,43 @@ def worst_case_block(name: str, res: dict, audit: dict | None, audit_view: dict 
              "clean_accuracy": views[quoted_view]["clean_accuracy"], "quoted_view": quoted_view, **kept}
     for label, a in (("audit", audit), ("audit_through_mask", audit_view)):
         if a:
-            block[label] = {"flagged": a["flagged"], "flags": a["flags"], "n": a["n"], "eps": a["config"]["eps"],
-                            "description": a.get("description", ""), "command": a.get("command", ""),
-                            "checks": {c["key"]: c["verdict"] for c in a["checks"]},
-                            # success rates over the clean-correct images: white-box PGD, transfer, Square (issue 22)
-                            "comparison": [{k: r[k] for k in ("eps", "white_box", "transfer", "square") if k in r}
-                                           for r in a.get("comparison", [])]}
+            block[label] = audit_block(a)
     if oracle:
         block["agreement"] = {k: v["oracle"] for k, v in oracle.items() if isinstance(v, dict) and "oracle" in v}
     return block
+
+
+def audit_block(a: dict) -> dict:
+    """The card's words for one audit, from its JSON (``python -m core audit --out``)."""
+    return {"flagged": a["flagged"], "flags": a["flags"], "n": a["n"], "eps": a["config"]["eps"],
+            "description": a.get("description", ""), "command": a.get("command", ""),
+            "checks": {c["key"]: c["verdict"] for c in a["checks"]},
+            # success rates over the clean-correct images: white-box PGD, transfer, Square (issue 22)
+            "comparison": [{k: r[k] for k in ("eps", "white_box", "transfer", "square") if k in r}
+                           for r in a.get("comparison", [])]}
+
+
+def merge_audits(folder: Path) -> None:
+    """Replace only the audit of each card whose audit JSON (NAME.json) is in ``folder``, keeping
+    the rest of its worst-case block (a re-run audit needs no re-run of the ensemble), and
+    regenerate docs/models/zoo.md."""
+    sys.path.insert(0, str(ROOT / "tools"))
+    import train_zoo
+
+    from core.models.zoo import load_card
+
+    for e in available():
+        f = folder / f"{e.name}.json"
+        if not f.exists():
+            continue
+        card = load_card(e.name)
+        if "worst_case" not in card:
+            print(f"  {e.name}: its card has no worst-case block yet (run --merge first)")
+            continue
+        card["worst_case"]["audit"] = audit_block(json.loads(f.read_text(encoding="utf-8")))
+        train_zoo.write_card(e.name, card)
+        print(f"  wrote the audit of {e.name}")
+    train_zoo.phase_docs()
 
 
 def full_test_set_block(res: dict) -> dict:
@@ -211,12 +240,17 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--merge", default=None, metavar="DIR", help="write the results in DIR into the cards and docs")
     ap.add_argument("--merge-full", default=None, metavar="DIR", help="write the --full results in DIR into the cards and docs")
     ap.add_argument("--audits", default=None, metavar="DIR", help="with --merge: the audits' JSON (python -m core audit --out)")
+    ap.add_argument("--merge-audits", default=None, metavar="DIR",
+                    help="replace only the audits of the cards whose audit JSON (NAME.json) is in DIR")
     args = ap.parse_args(argv)
     if args.merge:
         merge(Path(args.merge), Path(args.audits) if args.audits else None)
         return 0
     if args.merge_full:
         merge_full(Path(args.merge_full))
+        return 0
+    if args.merge_audits:
+        merge_audits(Path(args.merge_audits))
         return 0
     torch.set_num_threads(args.threads)
     names = args.models or [e.name for e in available()]
