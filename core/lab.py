@@ -47,21 +47,23 @@ def run_attack_lab(model: nn.Module, x: torch.Tensor, label: int, attack_name: s
                    params: dict | None = None, goal: Goal | None = None, seed: int = 0,
                    defense: Defense | None = None, defense_name: str | None = None, adaptive: bool = False,
                    progress: ProgressFn = None, live: LiveState | None = None,
-                   on_update: Callable[[LiveState], None] | None = None, live_interval: float = 0.0) -> LabRun:
+                   on_update: Callable[[LiveState], None] | None = None, live_interval: float = 0.0,
+                   live_render_cost: float = 0.0) -> LabRun:
     """Attack ``x`` (one image) with label ``label``; the attacker targets the defended model when
     ``adaptive`` (the defense's own route), else the bare model. With a defense, it then
     classifies the clean and the adversarial image. Progress is reported per stage.
 
     ``live``: filled while the attack runs (the latest and the best iterate, :mod:`core.live_attack`),
-    and ``on_update(live)`` called within the update budget and at least ``live_interval`` seconds
-    apart; ``live.finished`` is the returned run."""
+    and ``on_update(live)`` called within the update budget (each update charged its own time plus
+    ``live_render_cost``, the browser's share) and at least ``live_interval`` seconds apart;
+    ``live.finished`` is the returned run."""
     target_model = defense.as_model(adaptive=True, seed=seed) if (defense is not None and adaptive) else model
     attack = make_attack(attack_name, threat, **(params or {}))
     n_stages = 2 if defense is not None else 1
     watch = None
     if live is not None:
         live.total = attack.total_steps()
-        watch = LiveWatch(live, on_update, min_interval=live_interval)
+        watch = LiveWatch(live, on_update, min_interval=live_interval, render_cost=live_render_cost)
         watch.start()
     result = attack.run(target_model, x, torch.tensor([label]), goal or Goal(), seed=seed,
                         progress=stage(progress, 0, n_stages, "attack"), record_images=True, watch=watch)

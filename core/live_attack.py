@@ -16,7 +16,11 @@ best example found so far. This module holds the part of that which is not Strea
   ``budget`` (10 %) of the attack's elapsed time: an update is started only when the updates so
   far plus the last update's cost fit in ``budget`` × elapsed. So updates cost at most 10 % of
   the attack (plus, at worst, the very first update), however slow drawing is, and a fast model
-  gets frequent updates.
+  gets frequent updates. ``render_cost`` is what an update costs the attack beyond its own time
+  and that the server cannot measure: in a browser page, every update is a page render on the
+  machine the attack runs on (the Attack Lab charges 0.05 s, ui/live_attack.py). It is charged to
+  every update, the first included, so with it the bound holds for the whole update and nothing
+  is redrawn in the attack's first render_cost / budget seconds.
 """
 from __future__ import annotations
 
@@ -66,13 +70,16 @@ class LiveWatch:
 
     def __init__(self, state: LiveState, on_update: Callable[[LiveState], None] | None = None,
                  budget: float = UPDATE_BUDGET, clock: Callable[[], float] = time.perf_counter,
-                 min_interval: float = 0.0) -> None:
+                 min_interval: float = 0.0, render_cost: float = 0.0) -> None:
         if not 0 < budget <= 1:
             raise ValueError("budget must be in (0, 1]")
         if not min_interval >= 0:
             raise ValueError("min_interval must be >= 0 seconds")
+        if not render_cost >= 0:
+            raise ValueError("render_cost must be >= 0 seconds")
         self.state, self.on_update, self.budget, self.clock = state, on_update, float(budget), clock
         self.min_interval = float(min_interval)
+        self.render_cost = float(render_cost)
         self._t0: float | None = None
         self._last_cost = 0.0
         self._last_shown: float | None = None  # when the last update ended (the start before the first)
@@ -100,7 +107,8 @@ class LiveWatch:
         s.attack_s = now - self._t0
         if self.on_update is None or (s.total and step >= s.total - 1):
             return  # the last step: the finished result is drawn next
-        if s.update_s + self._last_cost > self.budget * (s.attack_s - s.update_s):
+        charged = s.update_s + s.updates * self.render_cost  # the updates so far, with their renders
+        if charged + self._last_cost + self.render_cost > self.budget * (s.attack_s - s.update_s):
             return
         if self.min_interval and now - self._last_shown < self.min_interval:
             return

@@ -32,7 +32,7 @@ OBSERVE = """() => {
 def test_live_states_then_result_and_stop_keeps_the_best():
     require_browser()
     with app_server() as url, browser_page(width=1440, height=1800) as page:
-        page.goto(f"{url}/attack_lab?attack=PGD&steps=40", wait_until="networkidle")
+        page.goto(f"{url}/attack_lab?attack=PGD&steps=60", wait_until="networkidle")
         page.get_by_role("button", name="Run attack").wait_for(timeout=90_000)
         page.evaluate(OBSERVE)
         page.get_by_role("button", name="Run attack").click()
@@ -40,7 +40,7 @@ def test_live_states_then_result_and_stop_keeps_the_best():
         states = page.evaluate("window.__live")
         steps = sorted({s["step"] for s in states})
         assert len(steps) >= 2, f"fewer than two intermediate states were shown: {states}"
-        assert all(s["total"] == 40 and s["step"] < 40 for s in states)
+        assert all(s["total"] == 60 and s["step"] < 60 for s in states)
         assert len({s["src"] for s in states}) >= 2  # the image itself changed, not only its caption
         assert page.get_by_text("Live, step", exact=False).count() == 0  # the live view is gone
 

@@ -122,20 +122,31 @@ def _throttle_script():
         def progress(self, frac, text=""):
             sent.append(round(frac, 2))
 
-    with long_work.stoppable_progress("Working…", key="w") as progress:
+    interval = st.session_state.get("interval")
+    with long_work.StoppableProgress("Working…", key="w", interval_s=interval) as progress:
         progress._bar = Bar()
         for i in range(10):
-            clock["t"] += 0.0625  # ten steps of 1/16 s (exact in binary): faster than the bar's 0.2 s
+            clock["t"] += 0.0625  # ten steps of 1/16 s (exact in binary): faster than the bar's interval
             progress(i + 1, 10)
     st.write(f"calls {progress.calls} sent {sent}")
 
 
-def test_the_bar_is_updated_at_most_every_0_2_s_and_always_at_the_end():
+@pytest.mark.parametrize("interval, sent", [
+    # the default, 0.5 s: steps 1 and 9 (at 1/16 and 9/16 s) are the first ones 0.5 s after the last update
+    (None, "[0.1, 0.9, 1.0]"),
+    # a page's own interval: 0.2 s gives steps 1, 5, 9; 1 s (the Attack Lab) only the first and the last
+    (0.2, "[0.1, 0.5, 0.9, 1.0]"),
+    (1.0, "[0.1, 1.0]"),
+])
+def test_the_bar_is_updated_at_most_once_per_interval_and_always_at_the_end(interval, sent):
+    assert long_work.BAR_INTERVAL_S == 0.5
     original = long_work._now
     try:
-        at = AppTest.from_function(_throttle_script, default_timeout=30).run()
+        at = AppTest.from_function(_throttle_script, default_timeout=30)
+        if interval is not None:
+            at.session_state["interval"] = interval
+        at.run()
     finally:
         long_work._now = original
     assert not at.exception
-    # steps 1, 5, 9 (at 1/16, 5/16, 9/16 s) are the first ones 0.2 s after the last update; the last step is always sent
-    assert at.markdown[0].value == "calls 10 sent [0.1, 0.5, 0.9, 1.0]"
+    assert at.markdown[0].value == f"calls 10 sent {sent}"

@@ -93,6 +93,26 @@ def test_min_interval_spaces_the_updates_in_time():
         LiveWatch(state, None, min_interval=-1.0)
 
 
+def test_the_browser_render_cost_is_charged_to_every_update():
+    # free updates on the server, 0.1 s each in the browser, 10 % budget: an update fits only once the
+    # attack has run 1 s per update (the first one included), so a 1 s attack gets none
+    def run(steps: int) -> LiveState:
+        clock = FakeClock()
+        state = LiveState(x_clean=torch.zeros(1, 3, 4, 4), label=0, total=steps)
+        watch = LiveWatch(state, lambda s: None, budget=0.1, clock=clock, render_cost=0.1)
+        watch.start()
+        for step in range(steps):
+            clock.t += 0.125  # one attack step of 1/8 s (exact in binary)
+            watch(step, torch.zeros(1, 3, 4, 4), torch.tensor([[2.0, 1.0, 0.0]]), torch.tensor([0.0]))
+        return state
+
+    assert run(8).updates == 0  # a 1 s attack, like PGD-10 in the Attack Lab: no redraw
+    # k renders fit once the attack has run k seconds: steps 7, 15, ... (1 s, 2 s, ...), never the last step
+    assert run(50).shown_steps == [7, 15, 23, 31, 39, 47]
+    with pytest.raises(ValueError):
+        LiveWatch(LiveState(x_clean=torch.zeros(1, 3, 4, 4), label=0), None, render_cost=-0.1)
+
+
 def test_a_stop_leaves_the_best_example_so_far():
     model, x = conv_net(5), images(1, seed=9)
     label = int(model(x).argmax())
@@ -111,3 +131,15 @@ def test_a_stop_leaves_the_best_example_so_far():
     full = make_attack("PGD", _pgd(30)).run(model, x, torch.tensor([label]), seed=1)
     losses = torch.stack([r.loss[0] for r in full.trajectory[:6]])
     assert live.best_step == int(losses.argmax())
+
+
+def test_the_live_caption_carries_the_step_and_both_confidences():
+    # one message per frame (ui/live_attack.py): the picture's caption carries what the text line did
+    from ui.live_attack import LIVE_CAPTION, live_caption
+
+    s = LiveState(x_clean=torch.zeros(1, 3, 4, 4), label=1, total=10, step=3, p_label=0.25, wrong_class=2,
+                  p_wrong=0.625, best_step=2)
+    text = live_caption(s, ["a", "cat *", "dog_x"])
+    assert text.startswith(LIVE_CAPTION.format(step=4, total=10))
+    assert r"P(true: cat \*) = **25%**" in text and r"P(leading wrong: dog\_x) = **62%**" in text
+    assert "best so far: step 3" in text

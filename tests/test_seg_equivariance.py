@@ -11,8 +11,8 @@ import torch
 from core.attacks.base import ThreatModel
 from core.attacks.segmentation import SegmentationPGD, mask_iou
 from core.defenses.equivariance_views import View, sample_views
-from core.defenses.seg_equivariance import (SegEquivariancePurification, equivariance_error, purify_segmentation,
-                                            run_experiment, seg_view_maps, view_diagnostics)
+from core.defenses.seg_equivariance import (SegEquivariancePurification, add_details, equivariance_error,
+                                            purify_segmentation, run_experiment, seg_view_maps, view_diagnostics)
 from core.models import load_model
 
 REF = Path(__file__).parent / "data" / "selfie_segmentation_reference.npz"
@@ -126,3 +126,22 @@ def test_run_experiment_collects_everything(model, portrait):
 def test_view_diagnostics_on_clean_photo_shows_small_error(model, portrait):
     diag = view_diagnostics(model, portrait, seed=0)
     assert float(diag.error.mean()) < 0.05  # clean photos are nearly equivariant
+
+
+def test_details_after_the_result_match_the_parts_computed_alone(model, portrait):
+    # The page's split (ui: result first, then add_details) gives what each part gives on its own:
+    # the batched diagnostics equal each image's own, the clean photo's defense equals purify(x).
+    d = SegEquivariancePurification(model, steps=1)
+    exp = run_experiment(model, portrait, None, ThreatModel(steps=1), d, seed=3, diagnostics=False, check_clean=False)
+    assert not exp.diagnostics and exp.clean_defended_prob is None and exp.defended_prob is not None
+    add_details(exp, model, portrait, d, seed=3)
+    assert list(exp.diagnostics) == ["clean", "attacked", "defended"]
+    for k, img in (("clean", portrait), ("attacked", exp.attack.x_adv), ("defended", exp.purification.x_purified)):
+        alone = view_diagnostics(model, img, views=d.views, feature=d.feature, seed=3)
+        got = exp.diagnostics[k]
+        assert got.names == alone.names and got.error.shape == alone.error.shape == (1, 256, 256)
+        assert torch.allclose(got.error, alone.error, atol=1e-4) and torch.allclose(got.loss, alone.loss, atol=1e-4)
+        assert all(torch.allclose(a, b, atol=1e-4) for a, b in zip(got.masks, alone.masks))
+    alone = torch.sigmoid(d.purify(portrait, seed=3, final_loss=False).logits)
+    assert torch.allclose(exp.clean_defended_prob, alone, atol=1e-5)
+    assert exp.iou_clean_defended is not None and 0 <= float(exp.iou_clean_defended[0]) <= 1

@@ -17,40 +17,54 @@ from core.safe_text import md
 from core.viz.common import amplified_perturbation, side_by_side, to_numpy_image, topk_bar
 
 LIVE_CAPTION = "Live, step {step} of {total}: the image now"  # the browser test reads it
-# At most four redraws a second (core.live_attack.LiveWatch's min_interval): more frames cannot be
-# followed, and each costs the browser time that delays the final result.
-LIVE_INTERVAL_S = 0.25
+# What a redraw costs the attack through the browser, which the server cannot time: each redraw is a
+# React render of the page (~0.1 s, DevTools trace, docs/BENCHMARKS.md) on one of the two cores the
+# attack runs on, so about 0.05 s of the attack's time. core.live_attack.LiveWatch charges it to every
+# redraw, so the redraws, renders included, stay within 10 % of the attack: none in the first 0.5 s,
+# then about one a second (PGD-10 on EfficientNet-Lite0, the default, gets one, near its middle).
+# With bench/page_latency.py, redraws made no difference beyond this machine's spread (22 runs with
+# the 0.4 s interval alone against 22 with no redraw at the defaults: medians 1.37 and 1.49 s,
+# Mann-Whitney p = 0.24, in that order).
+LIVE_RENDER_COST_S = 0.05
+LIVE_INTERVAL_S = 0.4  # and never two redraws closer than this (a fast model's frames)
 LIVE_WIDTH_PX = 560  # the two pictures side by side, each about as wide as a final image below
+# The Attack Lab's progress bar while the live picture shows the step: its first update, then at
+# most one a second and the last (each is a page render; Stop lands at the next live frame or bar
+# update, within a second).
+LAB_BAR_INTERVAL_S = 1.0
 
 
 class LivePanel:
-    """Two placeholders redrawn while the attack runs; :meth:`clear` removes them.
+    """One placeholder redrawn while the attack runs; :meth:`clear` removes it.
 
-    Each redraw is two messages to the browser: one picture (the iterate and its amplified
-    perturbation side by side, a JPEG) and one line of text (the two confidences). The browser
-    re-renders the page once per message it receives, at about 0.1 s each on a 2-core machine where
-    it shares the cores with the attack (docs/BENCHMARKS.md: PGD-10 takes 0.75 s alone and 1.4 s in
-    the app); the earlier panel of columns, two pictures and two bars was ten messages a frame."""
+    Each redraw is one message to the browser: one picture (the iterate and its amplified
+    perturbation side by side, a JPEG) whose caption carries the step and the two confidences. The
+    browser re-renders the page once per message it receives, at about 0.1 s each on a 2-core
+    machine where it shares the cores with the attack (docs/BENCHMARKS.md: PGD-10 takes 0.75 s
+    alone and 1.4 s in the app); the first panel of columns, two pictures and two bars was ten
+    messages a frame, the second (picture + a line of text) two. The Attack Lab also updates its
+    progress bar only every :data:`LAB_BAR_INTERVAL_S` while this panel shows the step."""
 
     def __init__(self, class_names: list[str]) -> None:
         self.names = list(class_names)
         self.picture = st.empty()
-        self.text = st.empty()
 
     def __call__(self, s: LiveState) -> None:
         # JPEG: a passing frame, a fifth of a PNG's bytes (the final images stay lossless PNGs)
         self.picture.image(side_by_side(to_numpy_image(s.x_current), amplified_perturbation(s.x_current - s.x_clean)),
-                           output_format="JPEG", width=LIVE_WIDTH_PX,
-                           caption=LIVE_CAPTION.format(step=s.step + 1, total=s.total)
-                           + "; right, its perturbation, amplified (grey = 0)")
-        self.text.markdown(
-            f"P(true: {md(self.names[s.label])}) = **{s.p_label:.0%}** · P(leading wrong: "
-            f"{md(self.names[s.wrong_class])}) = **{s.p_wrong:.0%}** · best so far: step {s.best_step + 1}. "
-            ":gray[Redrawn every few steps, within 10 % of the attack's time; Stop keeps the best example.]")
+                           output_format="JPEG", width=LIVE_WIDTH_PX, caption=live_caption(s, self.names))
 
     def clear(self) -> None:
         self.picture.empty()
-        self.text.empty()
+
+
+def live_caption(s: LiveState, names: list[str]) -> str:
+    """The live picture's caption (Markdown): the step, the two confidences, the best step so far."""
+    return (LIVE_CAPTION.format(step=s.step + 1, total=s.total)
+            + "; right, its perturbation, amplified (grey = 0).  \n"
+            f"P(true: {md(names[s.label])}) = **{s.p_label:.0%}** · P(leading wrong: "
+            f"{md(names[s.wrong_class])}) = **{s.p_wrong:.0%}** · best so far: step {s.best_step + 1}. "
+            "Redrawn every few steps, within 10 % of the attack's time; Stop keeps the best example.")
 
 
 def show_stopped(s: LiveState, model: nn.Module) -> None:
@@ -74,4 +88,5 @@ def show_stopped(s: LiveState, model: nn.Module) -> None:
     st.caption("The replay, the download and the report need a finished run: press **Run attack** again.")
 
 
-__all__ = ["LIVE_CAPTION", "LIVE_INTERVAL_S", "LIVE_WIDTH_PX", "LivePanel", "show_stopped"]
+__all__ = ["LAB_BAR_INTERVAL_S", "LIVE_CAPTION", "LIVE_INTERVAL_S", "LIVE_RENDER_COST_S", "LIVE_WIDTH_PX", "LivePanel", "live_caption",
+           "show_stopped"]

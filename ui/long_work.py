@@ -18,9 +18,11 @@ How Stop works. Pressing any widget while a script runs makes the browser ask th
 rerun; Streamlit (``runner.fastReruns``, on by default) then interrupts the running script at
 its next ``st.*`` call by raising ``RerunException``. The progress callback updates the bar at
 every step that comes at least ``BAR_INTERVAL_S`` after the last update (and at the last step),
-so the interruption comes within one step of the computation, or within 0.2 s when steps are
+so the interruption comes within one step of the computation, or within 0.5 s when steps are
 faster than that (every bar update is a message the browser re-renders the whole page for, and on
-a small machine the browser shares the cores with the computation): the exception
+a small machine the browser shares the cores with the computation: at 0.2 s the Segmentation
+page's bar alone slowed its result by about a second, docs/BENCHMARKS.md). A page whose progress
+shows elsewhere may ask for a longer interval (``interval_s``: the Attack Lab, 1 s): the exception
 unwinds through ``core`` (it is a ``BaseException``, so no ``except Exception`` there catches
 it; shared models are never modified, so nothing is left half-changed), the thread is free, and
 the rerun draws the page again with the Run button released. The Stop button's callback marks
@@ -57,7 +59,7 @@ from core import limits, safe_text
 from core.progress import Cancelled
 
 _FLAG = "_long_work_stopped_{}"
-BAR_INTERVAL_S = 0.2  # the least time between two bar updates (the module docstring)
+BAR_INTERVAL_S = 0.5  # the least time between two bar updates (the module docstring)
 _now = time.monotonic  # the bar's clock (a test replaces it)
 _SEQ = itertools.count()  # a fresh Stop-button key per bar: a page may show several bars in one run
 
@@ -85,8 +87,11 @@ class StoppableProgress:
     Use it as a context manager so that the bar and the button disappear when the work ends.
     """
 
-    def __init__(self, label: str, key: str, max_seconds: float | None = None, stop_button: bool = True) -> None:
+    def __init__(self, label: str, key: str, max_seconds: float | None = None, stop_button: bool = True,
+                 interval_s: float | None = None) -> None:
         self.label = label
+        # the least time between two bar updates: BAR_INTERVAL_S (read at call time) unless given
+        self.interval_s = interval_s
         self.key = key
         self.max_seconds = limits.MAX_WORK_SECONDS if max_seconds is None else float(max_seconds)
         st.session_state.pop(_FLAG.format(key), None)
@@ -116,7 +121,8 @@ class StoppableProgress:
             raise Cancelled(f"the computation took longer than the limit of {self.max_seconds:g} s "
                             f"(at {done} of {total}); choose fewer steps or samples")
         now = _now()
-        if done < total and now - self._last_bar < BAR_INTERVAL_S:
+        interval = BAR_INTERVAL_S if self.interval_s is None else self.interval_s
+        if done < total and now - self._last_bar < interval:
             return
         self._last_bar = now
         frac = min(1.0, max(0.0, done / total)) if total > 0 else 0.0

@@ -129,7 +129,7 @@ def pin(key: str) -> None:
 
 def run_and_show(page: str, *, run: bool, inputs: tuple, settings: tuple, compute: Callable[[ProgressFn], T],
                  label: str = "Working…", button: str = "Run", stop_button: StopButton | None = None,
-                 keep_partial: T | None = None) -> Shown[T] | None:
+                 keep_partial: T | None = None, bar_interval_s: float | None = None) -> Shown[T] | None:
     """Run ``compute`` when ``run`` is true, keep its result for ``page`` and return what to show.
 
     ``inputs``: what the result is about (the image tensor, the model name…); a result computed
@@ -139,7 +139,9 @@ def run_and_show(page: str, *, run: bool, inputs: tuple, settings: tuple, comput
     "settings changed" note. ``stop_button``: the page's own Stop button (the bar gets none),
     drawn when the work starts and removed when it ends, however it ends. ``keep_partial``: an
     object ``compute`` fills as it goes (Batch): it is kept before the work starts, so a Stop
-    leaves the finished part on the page.
+    leaves the finished part on the page. ``bar_interval_s``: the least time between two bar
+    updates (default ``ui.long_work.BAR_INTERVAL_S``), longer for a page that shows the progress
+    in a view of its own (the Attack Lab's live picture).
 
     Returns None when there is nothing to show for these inputs (the page shows a preview)."""
     in_key = fingerprint(*inputs)
@@ -153,7 +155,7 @@ def run_and_show(page: str, *, run: bool, inputs: tuple, settings: tuple, comput
     if run:
         if keep_partial is not None:
             st.session_state[slot] = (in_key, key, keep_partial)
-        progress = StoppableProgress(label, page, stop_button=stop_button is None)
+        progress = StoppableProgress(label, page, stop_button=stop_button is None, interval_s=bar_interval_s)
         if stop_button is not None:
             stop_button.show()
         try:

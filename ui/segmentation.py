@@ -19,8 +19,8 @@ GOALS = {
 SHAPE_NAMES = ["circle", "square", "star", "heart"]
 ADAPTIVE = {
     "none": "Ignores the defense",
-    "equivariance-aware": "Equivariance-aware (seg loss − λ·L_equi)",
-    "bpda": "BPDA through the purifier (slow)",
+    "equivariance-aware": "Equivariance-aware (seg loss − λ·L_equi; ≈ 2 s)",
+    "bpda": "BPDA through the purifier (slow: ≈ 5–6 s)",
 }
 
 
@@ -79,7 +79,9 @@ def defense_picker(key: str, features: list[str], adaptive_options: dict[str, st
     if not enabled:
         return DefenseChoice(enabled=False)
     with st.expander("Defense settings"):
-        steps = st.slider("Purification steps", 0, 20, 5, key=f"{key}_psteps")
+        steps = st.slider("Purification steps", 0, 20, 5, key=f"{key}_psteps",
+                          help="Each step ≈ 0.1 s on a 2-core CPU for the attacked photo (20 steps: the result in "
+                               "≈ 2 s), and as much again for the clean photo's check, shown after the result.")
         eps_v = st.slider("Reversal budget ε_v (k/255)", 0, 16, 6, key=f"{key}_epsv") / 255
         views = st.multiselect("Views", list(VIEW_RECIPES), default=list(CPU_VIEWS), key=f"{key}_views",
                                max_selections=limits.MAX_EQUIVARIANCE_VIEWS,
@@ -102,7 +104,7 @@ DENSE_GOALS = {
     "shape": "Paint a class over a shape",
     "class": "Repaint one class as another",
 }
-DENSE_ADAPTIVE = {k: ADAPTIVE[k] for k in ("none", "equivariance-aware")}
+DENSE_ADAPTIVE = {"none": ADAPTIVE["none"], "equivariance-aware": "Equivariance-aware (seg loss − λ·L_equi)"}
 ATTACK_TIMES = {  # expected run time on this CPU (docs/BENCHMARKS.md), shown beside the choice
     "Dense PGD": "", "Dense APGD": "", "SegPGD": "",
     "Dense Square (mIoU)": " (≈ 2 s per 100 queries)",

@@ -157,6 +157,13 @@ class ViewDiagnostics:
     valid: torch.Tensor  # (h, w)
     loss: torch.Tensor  # (N,) L_equi of the chosen feature
 
+    def row(self, i: int) -> "ViewDiagnostics":
+        """The diagnostics of image ``i`` of the batch alone."""
+        sl = slice(i, i + 1)
+        return ViewDiagnostics(names=list(self.names), view_images=[v[sl] for v in self.view_images],
+                               masks=[m[sl] for m in self.masks], error=self.error[sl], valid=self.valid,
+                               loss=self.loss[sl])
+
 
 def view_diagnostics(model: nn.Module, x: torch.Tensor, *, views: Sequence[str] = CPU_VIEWS,
                      feature: str = DEFAULT_FEATURE, seed: int = 0) -> ViewDiagnostics:
@@ -457,14 +464,35 @@ def run_experiment(model: nn.Module, x: torch.Tensor, target: torch.Tensor | Non
         if check_clean:
             out.clean_defended_prob = torch.sigmoid(both.logits[1:]).cpu()
     if diagnostics:
-        views = defense.views if has_def else CPU_VIEWS
-        feature = defense.feature if has_def else DEFAULT_FEATURE
-        imgs = {"clean": x, "attacked": res.x_adv}
-        if has_def:
-            imgs["defended"] = out.purification.x_purified
-        for i, (k, img) in enumerate(imgs.items()):
-            out.diagnostics[k] = view_diagnostics(model, img, views=views, feature=feature, seed=seed)
-            if progress is not None:
-                progress(900 + 100 * (i + 1) // len(imgs), 1000, f"views: {k}")
+        add_details(out, model, x, defense, seed=seed, check_clean=False,
+                    progress=None if progress is None else lambda d, t, m="": progress(900 + 100 * d // t, 1000, m))
     out.elapsed_s = time.perf_counter() - t0
     return out
+
+
+def add_details(exp: SegExperiment, model: nn.Module, x: torch.Tensor,
+                defense: SegEquivariancePurification | None, *, seed: int = 0, check_clean: bool = True,
+                progress: ProgressFn = None) -> SegExperiment:
+    """Fill in, in place, what a page shows after the result of :func:`run_experiment` (called
+    with ``check_clean=False, diagnostics=False``): the defense applied to the clean photo (when
+    ``check_clean`` and a defense is given) and the views' diagnostics of the clean, attacked and
+    defended images, the three as one batch (the same views for each, as before: one seed).
+    The clean photo is purified on its own here, so its noise draws differ from those of the
+    batch of two that ``run_experiment(check_clean=True)`` uses; both are the same procedure."""
+    dev = next((p.device for p in model.parameters()), x.device)
+    x = x.detach().to(dev)
+    has_def = defense is not None
+    n_parts = 1 + int(check_clean and has_def)
+    if check_clean and has_def and exp.clean_defended_prob is None:
+        pur = defense.purify(x, seed=seed, final_loss=False,
+                             progress=_phase(progress, 0.0, 1 / n_parts, "purify (clean)"))
+        exp.clean_defended_prob = torch.sigmoid(pur.logits).cpu()
+    views = defense.views if has_def else CPU_VIEWS
+    feature = defense.feature if has_def else DEFAULT_FEATURE
+    imgs = {"clean": x, "attacked": exp.attack.x_adv.to(dev)}
+    if has_def and exp.purification is not None:
+        imgs["defended"] = exp.purification.x_purified.to(dev)
+    both = view_diagnostics(model, torch.cat(list(imgs.values())), views=views, feature=feature, seed=seed)
+    exp.diagnostics = {k: both.row(i) for i, k in enumerate(imgs)}
+    report(progress, 1, 1, "views")
+    return exp
