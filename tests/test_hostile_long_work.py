@@ -99,6 +99,31 @@ def test_a_session_waits_for_a_free_slot():
     assert slots._value == limits.MAX_CONCURRENT_WORK
 
 
+class _Note:  # records what work_slot shows while it waits
+    def __init__(self) -> None:
+        self.texts: list[str] = []
+
+    def caption(self, text: str) -> None:
+        self.texts.append(text)
+
+
+def test_work_without_a_bar_takes_a_slot_waits_for_one_and_gives_it_back():
+    slots = long_work._slots()
+    held = [slots.acquire(timeout=1) for _ in range(limits.MAX_CONCURRENT_WORK)]
+    assert all(held)
+    threading.Timer(1.2, slots.release).start()  # another computation finishes after 1.2 s
+    note, t0 = _Note(), time.perf_counter()
+    with long_work.work_slot(note):
+        assert time.perf_counter() - t0 >= 1.1 and slots._value == 0  # it holds the freed slot
+        assert note.texts and note.texts[0].startswith("Waiting:")
+    with pytest.raises(RuntimeError):
+        with long_work.work_slot(_Note()):
+            raise RuntimeError("the work failed")
+    for _ in range(limits.MAX_CONCURRENT_WORK - 1):
+        slots.release()
+    assert slots._value == limits.MAX_CONCURRENT_WORK  # given back both times
+
+
 def test_stopped_notice_after_a_stop():
     at = AppTest.from_function(_work_script, default_timeout=30)
     at.session_state["_long_work_stopped_w"] = True

@@ -22,6 +22,7 @@ import json
 import sys
 import time
 from pathlib import Path
+from typing import Callable
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -140,27 +141,32 @@ def audit_block(a: dict) -> dict:
                            for r in a.get("comparison", [])]}
 
 
-def merge_audits(folder: Path) -> None:
-    """Replace only the audit of each card whose audit JSON (NAME.json) is in ``folder``, keeping
-    the rest of its worst-case block (a re-run audit needs no re-run of the ensemble), and
-    regenerate docs/models/zoo.md."""
+def _merge_into_worst_case(folder: Path, suffix: str, key: str, block: Callable[[dict], dict], what: str) -> None:
+    """For every zoo model with ``folder/NAME{suffix}``: set ``worst_case[key]`` of its card to
+    ``block(that JSON)``, keeping the rest of the block; then regenerate docs/models/zoo.md."""
     sys.path.insert(0, str(ROOT / "tools"))
     import train_zoo
 
     from core.models.zoo import load_card
 
     for e in available():
-        f = folder / f"{e.name}.json"
+        f = folder / f"{e.name}{suffix}"
         if not f.exists():
             continue
         card = load_card(e.name)
         if "worst_case" not in card:
             print(f"  {e.name}: its card has no worst-case block yet (run --merge first)")
             continue
-        card["worst_case"]["audit"] = audit_block(json.loads(f.read_text(encoding="utf-8")))
+        card["worst_case"][key] = block(json.loads(f.read_text(encoding="utf-8")))
         train_zoo.write_card(e.name, card)
-        print(f"  wrote the audit of {e.name}")
+        print(f"  wrote the {what} of {e.name}")
     train_zoo.phase_docs()
+
+
+def merge_audits(folder: Path) -> None:
+    """Replace only the audit of each card whose audit JSON (NAME.json) is in ``folder``, keeping
+    the rest of its worst-case block (a re-run audit needs no re-run of the ensemble)."""
+    _merge_into_worst_case(folder, ".json", "audit", audit_block, "audit")
 
 
 def full_test_set_block(res: dict) -> dict:
@@ -173,25 +179,9 @@ def full_test_set_block(res: dict) -> dict:
 
 
 def merge_full(folder: Path) -> None:
-    """Write each ``--full`` result in ``folder`` into its card (``worst_case.full_test_set``) and
-    regenerate docs/models/zoo.md."""
-    sys.path.insert(0, str(ROOT / "tools"))
-    import train_zoo
-
-    from core.models.zoo import load_card
-
-    for e in available():
-        f = folder / f"{e.name}.full.json"
-        if not f.exists():
-            continue
-        card = load_card(e.name)
-        if "worst_case" not in card:
-            print(f"  {e.name}: its card has no worst-case block yet (run --merge first)")
-            continue
-        card["worst_case"]["full_test_set"] = full_test_set_block(json.loads(f.read_text(encoding="utf-8")))
-        train_zoo.write_card(e.name, card)
-        print(f"  wrote the full-test-set worst case of {e.name}")
-    train_zoo.phase_docs()
+    """Write each ``--full`` result in ``folder`` (NAME.full.json) into its card
+    (``worst_case.full_test_set``)."""
+    _merge_into_worst_case(folder, ".full.json", "full_test_set", full_test_set_block, "full-test-set worst case")
 
 
 def merge(folder: Path, audits: Path | None) -> None:

@@ -1,18 +1,25 @@
-"""The Segmentation page's result views for its two heavier tasks: the multi-class label map
-(Garment U-Net: attack, equivariance defense, per-class IoU) and the denoiser (ObsAtk, HAT,
-purification before a classifier). Drawn from the results that :mod:`core.dense.page` and
+"""The Segmentation page's result views: the person mask (attack, equivariance defense, its
+details after the result), the multi-class label map (Garment U-Net: attack, equivariance
+defense, per-class IoU) and the denoiser (ObsAtk, HAT, purification before a classifier). Drawn
+from the results that :mod:`core.defenses.seg_equivariance`, :mod:`core.dense.page` and
 :mod:`core.dense.denoise` compute; the page (views/segmentation.py) only picks the settings."""
 from __future__ import annotations
 
 import streamlit as st
+import torch
+from torch import nn
 
+from core.defenses.seg_equivariance import SegEquivariancePurification, SegExperiment, add_details
 from core.safe_text import md
 from core.viz.common import amplified_perturbation
 from core.viz.denoise import grey_panel, psnr_curve_figure
-from core.viz.segmentation import (dense_trajectory_figure, image_grid, iou_change_figure, label_grid, label_image,
-                                   label_overlay, moved_figure, purification_figure)
+from core.viz.segmentation import (attack_trajectory_figure, comparison_figure, dense_trajectory_figure,
+                                   error_heatmaps, flipped_figure, image_grid, iou_change_figure, label_grid,
+                                   label_image, label_overlay, moved_figure, purification_figure, target_preview,
+                                   views_figure)
 from core.dense.denoise import DenoiseExperiment
 from core.dense.page import DenseExperiment, present_classes
+from ui.long_work import work_slot
 from ui.tables import show_table
 
 
@@ -27,7 +34,7 @@ def show_denoise_result(ex: DenoiseExperiment) -> None:
         f"{p['denoised']:.1f} → **{p['denoised, attacked']:.1f} dB** (random zero-mean noise of the same norm: "
         f"{p['denoised, random noise']:.1f} dB). The classifier reads the purified image as "
         f"**{ex.predictions['denoised, attacked'][0]}**"
-        + (" — the purification **failed**." if fooled else f" — still the clean prediction."))
+        + (" — the purification **failed**." if fooled else " — still the clean prediction."))
     cols = st.columns(4)
     cols[0].metric("PSNR denoised", f"{p['denoised']:.1f} dB")
     cols[1].metric("PSNR attacked", f"{p['denoised, attacked']:.1f} dB", delta=f"{-drop:+.1f} dB")
@@ -112,3 +119,95 @@ def show_dense_result(ex: DenseExperiment, names: list[str], colours: list[str],
                             key="seg_dense_pur")
     if ex.trajectory:
         st.plotly_chart(dense_trajectory_figure(ex.trajectory), key="seg_dense_traj")
+
+
+def show_mask_result(exp: SegExperiment, model: nn.Module, x: torch.Tensor,
+                     defense: SegEquivariancePurification | None, *, seed: int, disp: tuple[int, int],
+                     stale: bool) -> None:
+    """A finished person-mask run (:func:`core.defenses.seg_equivariance.run_experiment`, called
+    without its details): the verdict, the numbers and the images first; then the details —
+    the defense on the clean photo (its number fills the column kept for it) and the views'
+    diagnostics — computed once per result (:func:`core.defenses.seg_equivariance.add_details`)
+    and drawn below. ``stale``: the settings changed since the result (its details are not computed
+    with the new ones)."""
+    res = exp.attack
+    m = res.metrics()
+    iou_att = m["IoU with clean mask"]
+    verdict = (f"The attack **broke the mask** (IoU with the clean mask {iou_att:.2f})." if iou_att < 0.5 else
+               f"The mask **survived** the attack (IoU with the clean mask {iou_att:.2f}).")
+    if exp.defended_prob is not None:
+        iou_def = float(exp.iou_defended[0])
+        if iou_def < iou_att - 1e-3:
+            verdict += f" The defense made it **worse than no defense** (IoU {iou_def:.2f})."
+        elif iou_def > iou_att + 0.05:
+            verdict += (f" The defense **restored** {'it' if iou_def >= 0.9 else 'part of it'} (IoU {iou_def:.2f})"
+                        + (" — against an attacker who ignored the defense." if exp.adaptive == "none" else "."))
+        else:
+            verdict += f" The defense made **no real difference** (IoU {iou_def:.2f})."
+    (st.error if "worse" in verdict or (iou_att < 0.5 and "restored" not in verdict) else st.success)(verdict)
+    # Only the metrics that apply, with labels short enough for a quarter of the page in presenter mode.
+    metrics = [("IoU, attacked", f"{m['IoU with clean mask']:.3f}", {}),
+               ("Pixel acc., attacked", f"{m['pixel accuracy']:.1%}",
+                {"help": "Share of pixels where the attacked mask equals the clean mask."})]
+    if res.target is not None:
+        metrics.append(("Target reached", f"{m['target pixels reached']:.1%}",
+                        {"help": "Share of pixels where the attacked mask equals the target mask."}))
+    if exp.defended_prob is not None:
+        metrics.append(("IoU, defended", f"{float(exp.iou_defended[0]):.3f}",
+                        {"delta": f"{float(exp.iou_defended[0]) - m['IoU with clean mask']:+.3f}"}))
+    # With a defense, a last column is kept for its cost on the clean photo: filled in with the details.
+    cols = st.columns(len(metrics) + int(exp.defended_prob is not None))
+    for col, (label, value, extra) in zip(cols, metrics):
+        col.metric(label, value, **extra)
+    clean_defended_slot = cols[-1].empty() if exp.defended_prob is not None else None
+    after = ("" if exp.target_reached_defended is None else
+             f" After the defense {float(exp.target_reached_defended[0]):.1%} of the pixels still equal the target.")
+    st.caption(f"{res.attack}, L∞ ε = {res.threat.eps * 255:.0f}/255, {res.threat.steps} steps of "
+               f"{res.threat.step * 255:g}/255; attacker: {exp.adaptive}; {exp.elapsed_s:.1f} s in all.{after}")
+
+    photos, probs, titles = [res.x_clean, res.x_adv], [res.clean_prob, res.adv_prob], ["clean", "attacked"]
+    if exp.defended_prob is not None:
+        photos.append(exp.purification.x_purified.cpu())
+        probs.append(exp.defended_prob)
+        titles.append("defended")
+    st.plotly_chart(comparison_figure(photos, probs, titles, size_hw=disp, height=300), key="seg_compare")
+
+    st.subheader("Which pixels flipped")
+    st.caption("Green: became person; red: stopped being person; grey: unchanged (compared with the clean mask).")
+    st.plotly_chart(flipped_figure(res.clean_prob, probs[1:], [f"{t} vs clean" for t in titles[1:]]), key="seg_flips")
+
+    c1, c2 = st.columns(2)
+    c1.plotly_chart(attack_trajectory_figure(res.trajectory), key="seg_attack_traj")
+    if exp.purification is not None:
+        c2.plotly_chart(purification_figure(exp.purification.trajectory, exp.purification.loss_min), key="seg_pur_traj")
+    panels = [("perturbation δ (amplified)", amplified_perturbation(res.delta))]
+    if exp.purification is not None:
+        panels.append(("reversal v (amplified)", amplified_perturbation(exp.purification.v.cpu())))
+    if res.target is not None:
+        panels.append(("target", target_preview(res.x_clean, res.target, size_hw=disp)))
+    st.plotly_chart(image_grid(panels, height=280), key="seg_deltas")
+
+    # ------------------------------------------------------------------ details (after the result)
+    if not exp.diagnostics and not stale:  # once per result: filled in place, so reruns find them
+        note = st.empty()
+        with work_slot(note):  # one of the server's computation slots, like the click's own work
+            note.caption("Computing the details: " + ("the defense on the clean photo and " if defense else "")
+                         + "the views of each image…")
+            add_details(exp, model, x, defense, seed=seed)
+        note.empty()
+    if clean_defended_slot is not None and exp.iou_clean_defended is not None:
+        clean_defended_slot.metric(
+            "Clean IoU, defended", f"{float(exp.iou_clean_defended[0]):.3f}",
+            help="IoU of the defended clean photo's mask with the clean mask: the defense also changes "
+                 "clean photos a little, and this is its cost.")
+
+    if exp.diagnostics:
+        st.subheader("Equivariance: do the views agree?")
+        st.caption("Each view transforms the photo; its mask is warped back onto the original. The heatmap shows, per "
+                   "pixel, how much the original mask and the warped-back masks disagree.")
+        names = list(exp.diagnostics)
+        st.plotly_chart(error_heatmaps([exp.diagnostics[k].error for k in names],
+                                       [f"{k}: L_equi {float(exp.diagnostics[k].loss[0]):.2f}" for k in names]),
+                        key="seg_errors")
+        which = st.radio("Views of", names, index=min(1, len(names) - 1), horizontal=True, key="seg_views_of")
+        st.plotly_chart(views_figure(exp.diagnostics[which], size_hw=disp), key="seg_views_fig")

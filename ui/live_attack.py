@@ -28,10 +28,6 @@ LIVE_CAPTION = "Live, step {step} of {total}: the image now"  # the browser test
 LIVE_RENDER_COST_S = 0.05
 LIVE_INTERVAL_S = 0.4  # and never two redraws closer than this (a fast model's frames)
 LIVE_WIDTH_PX = 560  # the two pictures side by side, each about as wide as a final image below
-# The Attack Lab's progress bar while the live picture shows the step: its first update, then at
-# most one a second and the last (each is a page render; Stop lands at the next live frame or bar
-# update, within a second).
-LAB_BAR_INTERVAL_S = 1.0
 
 
 class LivePanel:
@@ -43,7 +39,7 @@ class LivePanel:
     machine where it shares the cores with the attack (docs/BENCHMARKS.md: PGD-10 takes 0.75 s
     alone and 1.4 s in the app); the first panel of columns, two pictures and two bars was ten
     messages a frame, the second (picture + a line of text) two. The Attack Lab also updates its
-    progress bar only every :data:`LAB_BAR_INTERVAL_S` while this panel shows the step."""
+    progress bar only every ``ui.long_work.QUIET_BAR_INTERVAL_S`` while this panel shows the step."""
 
     def __init__(self, class_names: list[str]) -> None:
         self.names = list(class_names)
@@ -88,5 +84,5 @@ def show_stopped(s: LiveState, model: nn.Module) -> None:
     st.caption("The replay, the download and the report need a finished run: press **Run attack** again.")
 
 
-__all__ = ["LAB_BAR_INTERVAL_S", "LIVE_CAPTION", "LIVE_INTERVAL_S", "LIVE_RENDER_COST_S", "LIVE_WIDTH_PX", "LivePanel", "live_caption",
+__all__ = ["LIVE_CAPTION", "LIVE_INTERVAL_S", "LIVE_RENDER_COST_S", "LIVE_WIDTH_PX", "LivePanel", "live_caption",
            "show_stopped"]

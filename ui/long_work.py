@@ -22,7 +22,8 @@ so the interruption comes within one step of the computation, or within 0.5 s wh
 faster than that (every bar update is a message the browser re-renders the whole page for, and on
 a small machine the browser shares the cores with the computation: at 0.2 s the Segmentation
 page's bar alone slowed its result by about a second, docs/BENCHMARKS.md). A page whose progress
-shows elsewhere may ask for a longer interval (``interval_s``: the Attack Lab, 1 s): the exception
+shows elsewhere may ask for a longer interval (``interval_s``; ``QUIET_BAR_INTERVAL_S`` = 1 s on the
+Attack Lab and Segmentation): the exception
 unwinds through ``core`` (it is a ``BaseException``, so no ``except Exception`` there catches
 it; shared models are never modified, so nothing is left half-changed), the thread is free, and
 the rerun draws the page again with the Run button released. The Stop button's callback marks
@@ -48,10 +49,11 @@ removes it when the work ends, so an idle page shows no Stop.
 """
 from __future__ import annotations
 
+import contextlib
 import itertools
 import threading
 import time
-from typing import Any
+from typing import Any, Callable, Iterator
 
 import streamlit as st
 
@@ -60,6 +62,9 @@ from core.progress import Cancelled
 
 _FLAG = "_long_work_stopped_{}"
 BAR_INTERVAL_S = 0.5  # the least time between two bar updates (the module docstring)
+# For a page whose bar redraws measurably slowed its result, or whose progress shows elsewhere:
+# the Attack Lab (its live picture shows the step) and Segmentation (docs/BENCHMARKS.md).
+QUIET_BAR_INTERVAL_S = 1.0
 _now = time.monotonic  # the bar's clock (a test replaces it)
 _SEQ = itertools.count()  # a fresh Stop-button key per bar: a page may show several bars in one run
 
@@ -131,14 +136,8 @@ class StoppableProgress:
         self._bar.progress(frac, text=f"{self.label} {safe_text.md(message, max_chars=160)}".strip())
 
     def __enter__(self) -> "StoppableProgress":
-        slots = _slots()
-        t0 = time.monotonic()
-        while not slots.acquire(timeout=0.5):
-            # Each update is a point where Stop (or any widget) can interrupt the wait.
-            self._bar.progress(0.0, text=f"Waiting: {limits.MAX_CONCURRENT_WORK} computations are running on "
-                                         f"this server ({time.monotonic() - t0:.0f} s)…")
+        self.waited_s = _acquire_slot(lambda text: self._bar.progress(0.0, text=text))
         self._holding = True
-        self.waited_s = time.monotonic() - t0
         if self.waited_s > 0.5:
             self._bar.progress(0.0, text=self.label)
         self._t0 = time.monotonic()  # the time limit counts from the start of the work
@@ -153,6 +152,33 @@ class StoppableProgress:
         if exc_type is None or issubclass(exc_type, Exception):
             self._holder.empty()
         return False
+
+
+def _waiting_text(waited_s: float) -> str:
+    return f"Waiting: {limits.MAX_CONCURRENT_WORK} computations are running on this server ({waited_s:.0f} s)…"
+
+
+def _acquire_slot(show_wait: Callable[[str], Any]) -> float:
+    """Take one of the process-wide computation slots; while none is free, ``show_wait(text)``
+    every 0.5 s (each call is a point where Stop or any widget can interrupt the wait).
+    Returns the seconds waited."""
+    slots = _slots()
+    t0 = time.monotonic()
+    while not slots.acquire(timeout=0.5):
+        show_wait(_waiting_text(time.monotonic() - t0))
+    return time.monotonic() - t0
+
+
+@contextlib.contextmanager
+def work_slot(note: Any) -> Iterator[None]:
+    """One computation slot, for short work that a page does after its result without a bar of its
+    own (Segmentation's details): ``note`` (an ``st.empty()``) says what is computed, or that the
+    work waits for a slot. The slot is given back however the block ends."""
+    _acquire_slot(note.caption)
+    try:
+        yield
+    finally:
+        _slots().release()
 
 
 class StopButton:
@@ -192,4 +218,5 @@ def stopped_notice(key: str) -> bool:
     return False
 
 
-__all__ = ["BAR_INTERVAL_S", "StopButton", "StoppableProgress", "stoppable_progress", "stopped_notice"]
+__all__ = ["BAR_INTERVAL_S", "QUIET_BAR_INTERVAL_S", "StopButton", "StoppableProgress", "stoppable_progress",
+           "stopped_notice", "work_slot"]

@@ -14,7 +14,8 @@ from core.viz.common import amplified_perturbation, to_numpy_image, topk_bar
 from core.safe_text import md
 from ui.common import action_bar, clean_logits, attack_picker, device_caption, get_model, image_and_model, image_tensor, intro, true_label
 from ui.defenses import defense_settings
-from ui.live_attack import LAB_BAR_INTERVAL_S, LIVE_INTERVAL_S, LIVE_RENDER_COST_S, LivePanel, show_stopped
+from ui.live_attack import LIVE_INTERVAL_S, LIVE_RENDER_COST_S, LivePanel, show_stopped
+from ui.long_work import QUIET_BAR_INTERVAL_S
 from ui.presenter import big, is_presenter, key_numbers
 from ui.presets import consume_autorun, preset_bar
 from ui.report import report_download
@@ -86,7 +87,7 @@ label = st.selectbox(
 live_panel = LivePanel(model.class_names)  # the attack while it runs (ui/live_attack.py)
 live = LiveState(x_clean=x, label=label)  # kept if the run is stopped: the best example so far
 shown = run_and_show(
-    "lab", run=run, inputs=inputs, button="Run attack", keep_partial=live, bar_interval_s=LAB_BAR_INTERVAL_S,
+    "lab", run=run, inputs=inputs, button="Run attack", keep_partial=live, bar_interval_s=QUIET_BAR_INTERVAL_S,
     settings=(choice, label, defense_name, defense.params() if defense else None, adaptive),
     label=f"Running {choice.name}" + (" through the defense…" if defense is not None and adaptive else "…"),
     compute=lambda progress: run_attack_lab(model, x, label, choice.name, choice.threat, choice.params, choice.goal,

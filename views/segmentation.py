@@ -5,7 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from core.attacks.seg_targets import mask_of_image, shape_mask
-from core.defenses.seg_equivariance import SegEquivariancePurification, add_details, run_experiment
+from core.defenses.seg_equivariance import SegEquivariancePurification, run_experiment
 from core.dense.denoise import ALL_DENOISERS, run_denoise_experiment
 from core.dense.equivariance_eval import DefenseSettings
 from core.dense.page import (DENSE_ATTACKS, DenseGoal, class_names_of, goal_preview, is_multiclass, n_test_scenes,
@@ -16,16 +16,15 @@ from core.models import list_models
 from core.safe_text import html
 from core.analysis import mask_probability
 from core.train.data import SUBSET_PATH
-from core.viz.common import amplified_perturbation
-from core.viz.segmentation import (attack_trajectory_figure, class_colours, comparison_figure, display_size,
-                                   error_heatmaps, flipped_figure, image_grid, label_grid, label_image, label_overlay,
-                                   overlay, purification_figure, target_preview, views_figure)
+from core.viz.segmentation import (class_colours, display_size, image_grid, label_grid, label_image, label_overlay,
+                                   overlay, target_preview)
 from ui.common import action_bar, device_caption, get_model, image_picker, intro, memo_on_image, model_picker, model_spec
 from ui.presets import consume_autorun, preset_bar
 from ui.run import run_and_show
 from ui.segmentation import (DENSE_ADAPTIVE, GOALS, defense_picker, dense_attack_picker, dense_goal_picker,
                              denoise_picker, goal_picker, scene_picker, threat_picker)
-from ui.dense_results import show_dense_result, show_denoise_result
+from ui.long_work import QUIET_BAR_INTERVAL_S
+from ui.dense_results import show_dense_result, show_denoise_result, show_mask_result
 from ui.user_models import require
 
 CAM = "Class-activation mask (approximate)"
@@ -185,11 +184,11 @@ if dchoice.enabled:
                                           feature=dchoice.feature)
 # The result first: the click computes the attack and the defense of the attacked photo; the
 # defense of the clean photo and the views' diagnostics (details, below the fold) come after the
-# result is drawn (see "details" below). The bar is redrawn at most once a second (each redraw is a
-# page render that shares the cores with the attack; docs/BENCHMARKS.md).
+# result is drawn (ui.dense_results.show_mask_result). The bar is redrawn at most once a second
+# (each redraw is a page render that shares the cores with the attack; docs/BENCHMARKS.md).
 shown = run_and_show(
     "seg", run=run, inputs=(x, source, clf_name), button="Run attack", label="Attacking the mask…",
-    settings=(goal, target, threat, seed, dchoice), bar_interval_s=1.0,
+    settings=(goal, target, threat, seed, dchoice), bar_interval_s=QUIET_BAR_INTERVAL_S,
     compute=lambda progress: run_experiment(model, x, target, threat, defense,
                                             adaptive=dchoice.adaptive if defense else "none", lam=dchoice.lam,
                                             seed=seed, diagnostics=False, check_clean=False, progress=progress))
@@ -204,84 +203,4 @@ if shown is None:
     st.stop()
 
 # ------------------------------------------------------------------ render
-exp = shown.value
-res = exp.attack
-m = res.metrics()
-iou_att = m["IoU with clean mask"]
-verdict = (f"The attack **broke the mask** (IoU with the clean mask {iou_att:.2f})." if iou_att < 0.5 else
-           f"The mask **survived** the attack (IoU with the clean mask {iou_att:.2f}).")
-if exp.defended_prob is not None:
-    iou_def = float(exp.iou_defended[0])
-    if iou_def < iou_att - 1e-3:
-        verdict += f" The defense made it **worse than no defense** (IoU {iou_def:.2f})."
-    elif iou_def > iou_att + 0.05:
-        verdict += (f" The defense **restored** {'it' if iou_def >= 0.9 else 'part of it'} (IoU {iou_def:.2f})"
-                    + (" — against an attacker who ignored the defense." if exp.adaptive == "none" else "."))
-    else:
-        verdict += f" The defense made **no real difference** (IoU {iou_def:.2f})."
-(st.error if "worse" in verdict or (iou_att < 0.5 and "restored" not in verdict) else st.success)(verdict)
-# Only the metrics that apply, with labels short enough for a quarter of the page in presenter mode.
-metrics = [("IoU, attacked", f"{m['IoU with clean mask']:.3f}", {}),
-           ("Pixel acc., attacked", f"{m['pixel accuracy']:.1%}",
-            {"help": "Share of pixels where the attacked mask equals the clean mask."})]
-if res.target is not None:
-    metrics.append(("Target reached", f"{m['target pixels reached']:.1%}",
-                    {"help": "Share of pixels where the attacked mask equals the target mask."}))
-if exp.defended_prob is not None:
-    metrics.append(("IoU, defended", f"{float(exp.iou_defended[0]):.3f}",
-                    {"delta": f"{float(exp.iou_defended[0]) - m['IoU with clean mask']:+.3f}"}))
-# With a defense, a last column is kept for its cost on the clean photo: filled in with the details.
-cols = st.columns(len(metrics) + int(exp.defended_prob is not None))
-for col, (label, value, extra) in zip(cols, metrics):
-    col.metric(label, value, **extra)
-clean_defended_slot = cols[-1].empty() if exp.defended_prob is not None else None
-after = ("" if exp.target_reached_defended is None else
-         f" After the defense {float(exp.target_reached_defended[0]):.1%} of the pixels still equal the target.")
-st.caption(f"{res.attack}, L∞ ε = {res.threat.eps * 255:.0f}/255, {res.threat.steps} steps of "
-           f"{res.threat.step * 255:g}/255; attacker: {exp.adaptive}; {exp.elapsed_s:.1f} s in all.{after}")
-
-photos, probs, titles = [res.x_clean, res.x_adv], [res.clean_prob, res.adv_prob], ["clean", "attacked"]
-if exp.defended_prob is not None:
-    photos.append(exp.purification.x_purified.cpu())
-    probs.append(exp.defended_prob)
-    titles.append("defended")
-st.plotly_chart(comparison_figure(photos, probs, titles, size_hw=disp, height=300), key="seg_compare")
-
-st.subheader("Which pixels flipped")
-st.caption("Green: became person; red: stopped being person; grey: unchanged (compared with the clean mask).")
-st.plotly_chart(flipped_figure(res.clean_prob, probs[1:], [f"{t} vs clean" for t in titles[1:]]), key="seg_flips")
-
-c1, c2 = st.columns(2)
-c1.plotly_chart(attack_trajectory_figure(res.trajectory), key="seg_attack_traj")
-if exp.purification is not None:
-    c2.plotly_chart(purification_figure(exp.purification.trajectory, exp.purification.loss_min), key="seg_pur_traj")
-panels = [("perturbation δ (amplified)", amplified_perturbation(res.delta))]
-if exp.purification is not None:
-    panels.append(("reversal v (amplified)", amplified_perturbation(exp.purification.v.cpu())))
-if res.target is not None:
-    panels.append(("target", target_preview(res.x_clean, res.target, size_hw=disp)))
-st.plotly_chart(image_grid(panels, height=280), key="seg_deltas")
-
-# ------------------------------------------------------------------ details (after the result)
-if not exp.diagnostics and not shown.stale:  # once per result: filled in place, so reruns find them
-    note = st.empty()
-    note.caption("Computing the details: " + ("the defense on the clean photo and " if defense else "")
-                 + "the views of each image…")
-    add_details(exp, model, x, defense, seed=seed)
-    note.empty()
-if clean_defended_slot is not None and exp.iou_clean_defended is not None:
-    clean_defended_slot.metric(
-        "Clean IoU, defended", f"{float(exp.iou_clean_defended[0]):.3f}",
-        help="IoU of the defended clean photo's mask with the clean mask: the defense also changes "
-             "clean photos a little, and this is its cost.")
-
-if exp.diagnostics:
-    st.subheader("Equivariance: do the views agree?")
-    st.caption("Each view transforms the photo; its mask is warped back onto the original. The heatmap shows, per "
-               "pixel, how much the original mask and the warped-back masks disagree.")
-    names = list(exp.diagnostics)
-    st.plotly_chart(error_heatmaps([exp.diagnostics[k].error for k in names],
-                                   [f"{k}: L_equi {float(exp.diagnostics[k].loss[0]):.2f}" for k in names]),
-                    key="seg_errors")
-    which = st.radio("Views of", names, index=min(1, len(names) - 1), horizontal=True, key="seg_views_of")
-    st.plotly_chart(views_figure(exp.diagnostics[which], size_hw=disp), key="seg_views_fig")
+show_mask_result(shown.value, model, x, defense, seed=seed, disp=disp, stale=shown.stale)
