@@ -362,6 +362,16 @@ def worst_case_rows(curve: CurveResult, scale: float = 1.0) -> list[dict]:
     return rows
 
 
+def flip_rows(flips: dict[tuple[str, str], Bisection], scale: float = 1.0) -> list[dict]:
+    """One row per (attack, classifier) bisection of :func:`min_flip_from_curve`: the smallest
+    flipping ε seen (or that none was within the largest ε), the final bracket and how many ε
+    were tried; ε multiplied by ``scale`` (255 for k/255) and shown to 3 significant digits."""
+    return [{"attack": atk, "classified by": d,
+             "smallest flipping ε": "not within the largest ε" if b.eps is None else f"{b.eps * scale:.3g}",
+             "bracket": f"{b.lo * scale:.3g} … {b.hi * scale:.3g}", "ε tried": len(b.evaluations)}
+            for (atk, d), b in flips.items()]
+
+
 def _describe(defense: Defense | None, attack: str, adaptive: bool) -> str:
     if defense is None:
         return f"{attack} on the undefended model"
@@ -556,6 +566,6 @@ def curves_with_extras(model: nn.Module, x: torch.Tensor, label: int, eps: Seque
     return CurvePageRun(curves, flips, cert)
 
 
-__all__ = ["CURVE_PARAMS", "WORST_CASE", "curve_attacks_for", "worst_case_rows", "CertPoint", "CurveAttack", "CurvePageRun", "curves_with_extras", "CurveResult", "CurveSeries", "EpsSweep", "NO_DEFENSE", "Verdicts",
+__all__ = ["CURVE_PARAMS", "WORST_CASE", "curve_attacks_for", "worst_case_rows", "flip_rows", "CertPoint", "CurveAttack", "CurvePageRun", "curves_with_extras", "CurveResult", "CurveSeries", "EpsSweep", "NO_DEFENSE", "Verdicts",
            "attack_over_eps", "certified_radius_curve", "check_eps_list", "classify", "default_tolerance",
            "min_flip_eps", "min_flip_from_curve", "robustness_curves", "threat_at"]

@@ -333,3 +333,17 @@ def test_page_curve_attacks_follow_the_settings():
     assert by[WORST_CASE].ensemble_config(0.01).square_queries == 40 and by[WORST_CASE].ensemble_config(0.01).n_targets == 2
     l2 = curve_attacks_for(["PGD"], "l2", steps=3, step_ratio=0.25, random_start=False)[0]
     assert l2.threat.eps == 1.0 and l2.threat.step == 0.25 and not l2.threat.random_start
+
+
+def test_flip_rows_scale_the_bracket_and_say_when_no_eps_flipped():
+    from core.curves import flip_rows
+    from core.explain.feature_maps import Bisection
+
+    flips = {("PGD", NO_DEFENSE): Bisection(3 / 255, 2 / 255, 3 / 255, [(4 / 255, True), (2 / 255, False),
+                                                                        (3 / 255, True)]),
+             ("FGSM", "JPEG"): Bisection(None, 0.4, 1.0, [])}
+    assert flip_rows(flips, 255) == [
+        {"attack": "PGD", "classified by": NO_DEFENSE, "smallest flipping ε": "3", "bracket": "2 … 3", "ε tried": 3},
+        {"attack": "FGSM", "classified by": "JPEG", "smallest flipping ε": "not within the largest ε",
+         "bracket": "102 … 255", "ε tried": 0}]
+    assert flip_rows({}, 255) == []

@@ -48,7 +48,8 @@ def _array(v) -> list[float]:
 
 def test_curves_page_matches_core_and_offers_a_report():
     at = AppTest.from_file(str(PAGES / "curves.py"), default_timeout=TIMEOUT)
-    for k, v in {"attacks": "FGSM,PGD", "eps": "0,1,4", "steps": "2", "seed": "3", "rs": "1", "bisect": "1"}.items():
+    for k, v in {"attacks": "FGSM,PGD", "eps": "0,1,4", "steps": "2", "seed": "3", "rs": "1", "bisect": "1",
+                 "certify": "1", "sigmas": "0.25,0.5", "n": "16"}.items():
         at.query_params[k] = v
     at.run()
     assert not at.exception, at.exception
@@ -71,7 +72,12 @@ def test_curves_page_matches_core_and_offers_a_report():
         assert traces[f"{atk} · No defense"] == pytest.approx(res.get(atk).verdicts.confidence, abs=1e-5)
     text = _texts(at)
     assert "one batched run" in text
-    assert len(at.dataframe) >= 2  # smallest-ε table and all numbers
+    assert len(at.dataframe) >= 3  # smallest-ε table, all numbers and the certified radius
+    assert "Smallest ε that flips the label" in [h.value for h in at.subheader]
+    flips = next(f.value for f in at.dataframe if "smallest flipping ε" in f.value.columns)
+    assert sorted(flips["attack"]) == ["FGSM", "PGD"]
+    cert = next(f.value for f in at.dataframe if "predicted_name" in f.value.columns)
+    assert len(cert) == 2  # one row per σ
     assert len(at.get("download_button")) == 2
 
 

@@ -9,22 +9,19 @@ import streamlit as st
 from core import limits
 from core.safe_text import md
 from core.attacks import ATTACK_INFO, ATTACKS
-from core.cli import cli_command
 from core.defenses import DEFENSES
 from core.device import describe_device
 from core.ensemble import WORST_CASE_NORMS, EnsembleConfig
 from core.engine import evaluate_here_or_on_cluster
 from core.evaluate import (LABEL_NOTE, comparison_notes, WORST_CASE, WORST_CASE_CLI, BatchResult, EvalSettings, batch_attacks,
                            batch_report)
-from core.image_sets import ImageItem, ImageSet, ImageSetError, read_bundled, read_folder
+from core.image_sets import ImageItem
 from core.images import list_samples
-from core.labelled_samples import LABELLED_DIR, TITLE
 from core.labels import Labeler, LabelError, parse_labels
 from core.stats import interval_note
 from core.viz.curves import batch_breakdown_table, batch_figure, batch_summary_table, eps_axis
-from ui.common import (UPLOAD_TYPES, action_bar, device_caption, get_model, image_tensor, intro, model_picker,
-                       upload_help)
-from ui.image_uploads import read_upload
+from ui.common import action_bar, device_caption, get_model, intro, model_picker
+from ui.image_sources import SOURCES, choose_images, cli_for
 from ui.long_work import StopButton
 from ui.presets import consume_autorun, preset_bar
 from ui.sweep_widgets import defenses_input, format_numbers, numbers_input, parse_numbers
@@ -34,7 +31,6 @@ from ui.tables import show_table
 from ui.urlstate import UrlParam, UrlState, model_param, share_caption
 
 P = "bat"
-SOURCES = {"bundled": "Bundled photos", "labelled": TITLE["imagenet"], "zip": "ZIP archive", "files": "Image files"}
 RAY_ADDRESS = os.environ.get("RAY_ADDRESS", "")  # a configured Ray cluster: large jobs may be sent there
 RATIOS = [0.1, 0.25, 0.5, 1.0]
 EPS_DEFAULT = {"linf": "0.0625, 0.125, 0.25, 0.5", "l2": "0.25, 0.5, 1, 2"}  # the default run in < 3 s
@@ -151,47 +147,8 @@ url.write()
 url.show_notes()
 
 # ----------------------------------------------------------------------------- the images
-images: ImageSet | None = None
-sample_keys: list[str] | None = None
-if src == SOURCES["bundled"]:
-    samples = list_samples()
-    sample_keys = st.multiselect("Bundled photos", [s.key for s in samples], default=[s.key for s in samples],
-                                 key=f"{P}_samples", format_func=lambda k: next(s.title for s in samples if s.key == k))
-    if sample_keys:
-        images = read_bundled(lambda im: image_tensor(im, model_name), sample_keys, max_images=max_images)
-elif src == SOURCES["labelled"]:
-    st.caption("20 ImageNet validation photos with their true labels (from the foolbox 3.3.4 wheel, MIT; "
-               "assets/labelled/LICENSES.md).")
-    images = read_folder(LABELLED_DIR / "imagenet", lambda im: image_tensor(im, model_name),
-                         max_images=max_images)
-elif src == SOURCES["zip"]:
-    st.caption("Links cannot carry uploads: after opening a shared link, upload the archive again.")
-    up = st.file_uploader(f"ZIP archive of images (at most {limits.MAX_UPLOAD_MB} MB)", type=["zip"],
-                          key=f"{P}_zip", help=upload_help("zip"), max_upload_size=limits.MAX_UPLOAD_MB)
-    if up is not None:
-        # A file that the browser refuses (over the limit) never reaches the server, and Streamlit's
-        # uploader keeps the previous one: say which file is in use.
-        st.caption(f"In use: **{md(up.name)}** ({len(up.getvalue()) / 1e6:.2f} MB).")
-        try:
-            images = read_upload("zip", up.getvalue(), model_name, max_images, key=f"{P}_read")
-        except ImageSetError as e:
-            st.error(f"Could not use **{md(up.name)}**: {md(e, max_chars=600)}")
-else:
-    st.caption("Links cannot carry uploads: after opening a shared link, upload the files again.")
-    ups = st.file_uploader(f"Image files (at most {limits.MAX_UPLOAD_FILES}, {limits.MAX_UPLOAD_MB} MB each)",
-                           type=UPLOAD_TYPES,
-                           accept_multiple_files=True, key=f"{P}_files", help=upload_help("files"),
-                           max_upload_size=limits.MAX_UPLOAD_MB)
-    if ups:
-        try:
-            images = read_upload("files", [(u.name, u.getvalue()) for u in ups], model_name, max_images,
-                                 key=f"{P}_read")
-        except ImageSetError as e:
-            st.error(f"Could not use these files: {md(e, max_chars=600)}")
-
-if images is not None and images.messages():
-    with st.expander(f"{len(images.skipped) + images.more_skipped} file(s) skipped or ignored"):
-        st.markdown("\n".join(f"- {md(m, max_chars=600)}" for m in images.messages()))
+chosen = choose_images(P, src, model_name, max_images)  # ui/image_sources.py
+images, sample_keys = chosen.images, chosen.sample_keys
 if images is None or not images.items:
     st.info("Choose some images (bundled photos, a ZIP archive or image files).")
     st.stop()
@@ -270,12 +227,7 @@ show_table(batch_breakdown_table(result.breakdown(), result.breakdown_attacks(),
 with st.expander("Per image"):
     show_table([{**r, "eps": round(r["eps"] * k, 4)} for r in result.image_rows(model.class_names)])
 
-if src == SOURCES["labelled"]:
-    cmd = cli_command(s, "labelled-imagenet")
-elif src == SOURCES["bundled"] and sample_keys:
-    cmd = cli_command(s, "bundled", samples=sorted(sample_keys) if len(sample_keys) < len(list_samples()) else None)
-else:
-    cmd = cli_command(s, "path/to/folder-or.zip")
+cmd = cli_for(s, src, sample_keys)
 st.markdown("**The same evaluation from the command line** (same code, same numbers):")
 st.code(cmd, language="bash", wrap_lines=True)
 

@@ -9,21 +9,19 @@ from core.analysis import topk
 from core.attacks import ATTACK_INFO, ATTACKS, Goal
 from core.defenses import DEFENSES
 from core.lab import clean_notes
-from core.curves import NO_DEFENSE, WORST_CASE, curve_attacks_for, curves_with_extras, worst_case_rows
+from core.curves import NO_DEFENSE, WORST_CASE, curve_attacks_for, curves_with_extras
 from core.ensemble import WORST_CASE_SUMMARY
 from core.report import curves_report
-from core.stats import accuracy_interval
 from core.viz.common import to_numpy_image
-from core.viz.curves import certified_radius_figure, curve_figure, eps_axis
-from core.viz.defenses import image_grid_figure
+from core.viz.curves import curve_figure, eps_axis
 from core.safe_text import md
 from ui.common import action_bar, clean_logits, device_caption, image_and_model, image_tensor, intro, true_label
+from ui.curve_results import show_certified, show_flips, show_images_and_numbers, show_worst_case
 from ui.long_work import StopButton
 from ui.presets import consume_autorun, preset_bar
 from ui.sweep_widgets import defenses_input, format_numbers, numbers_input, parse_numbers
 from ui.report import report_download
 from ui.run import input_default, run_and_show
-from ui.tables import show_table
 from ui.urlstate import (UrlParam, UrlState, image_picker_params, model_param, share_caption, upload_note)
 
 P = "cur"
@@ -208,53 +206,10 @@ batched = ", ".join(f"{s.attack} ({'one batched run' if s.batched else 'one run 
 st.caption(f"Markers: ✓ green = still the correct class, ✗ red = fooled, grey square = the defense abstains. "
            f"Line colour = attack, dash = defense. {batched}. Total {curves.elapsed_s:.1f} s.")
 
-wc_rows = worst_case_rows(curves, k)
-one_photo = accuracy_interval(1, 1)
-if wc_rows:
-    st.subheader(f"{WORST_CASE} (the number to quote)")
-    show_table(wc_rows)  # "—" where the ensemble never fooled it (or fooled it at the smallest ε)
-    st.caption(f"ε in {xt}, on this grid. {WORST_CASE}: {WORST_CASE_SUMMARY} \"found by\": the first attack of the "
-               "ensemble that fooled the classifier at that ε. Where a defense classifies the ensemble's images without "
-               "the adaptive attacker, the images were made on the undefended model. This is one photo (n = 1): a "
-               f"verdict, not an accuracy — 1 of 1 correct has the exact 95 % interval "
-               f"{one_photo.short(0)} %. For a robust accuracy with its interval, use Batch evaluation.")
-
-if flips:
-    rows = []
-    for (atk, d), b in flips.items():
-        rows.append({"attack": atk, "classified by": d,
-                     "smallest flipping ε": "not within the largest ε" if b.eps is None else f"{b.eps * k:.3g}",
-                     "bracket": f"{b.lo * k:.3g} … {b.hi * k:.3g}", "ε tried": len(b.evaluations)})
-    st.subheader("Smallest ε that flips the label")
-    st.dataframe(rows, hide_index=True, width="stretch")
-    st.caption(f"ε in {xt}. Bisection between the curve's last failing and first succeeding ε, to 0.1/255 (L∞) "
-               "or 0.01 (L2) or 5 %: the smallest ε *seen* to succeed, an upper bound on the true threshold "
-               "(an attack's success need not be monotone in ε). Below 0.5/255 a perturbation may not survive "
-               "saving the image with 8 bits per channel.")
-
-with st.expander("Adversarial images along the curve"):
-    for s in curves.series:
-        if s.defense != NO_DEFENSE or s.x_adv is None:
-            continue
-        titles = [f"{e * k:.3g}: {names[p][:16] if p >= 0 else 'abstain'}" for e, p in zip(s.eps, s.verdicts.pred)]
-        st.plotly_chart(image_grid_figure(s.x_adv, titles=titles, cols=min(len(s.eps), 6), height=260,
-                                          title=f"{s.attack}: the image at each {xt} and its prediction"),
-                        key=f"{P}_grid_{s.attack}", width="stretch")
-
-with st.expander("All numbers"):
-    show_table([{**r, "eps_shown": r["eps"] * k, "pred_name": names[r["pred"]] if r["pred"] >= 0 else "abstain"}
-                for r in curves.rows()])  # "found_by" is "—" for the single attacks
-
-if cert:
-    st.subheader("Certified radius against σ")
-    st.plotly_chart(certified_radius_figure(cert, names), key=f"{P}_cert_fig", width="stretch")
-    st.caption("Randomized smoothing (Cohen et al. 2019) certifies that no L2 perturbation smaller than R changes "
-               "the smoothed vote (with probability ≥ 1 − α). A larger σ raises the ceiling R_max but blurs the photo "
-               "for a model never trained on noise, so it often abstains (grey). Every σ uses the same noise draws, "
-               "scaled.")
-    st.dataframe([{**p.as_row(), "predicted_name": names[p.predicted] if p.predicted >= 0 else "abstain"}
-                  for p in cert], hide_index=True, width="stretch")
-
+show_worst_case(curves, k, xt)  # the result sections below the chart: ui/curve_results.py
+show_flips(flips, k, xt)
+show_images_and_numbers(curves, names, k, xt, key=P)
+show_certified(cert, names, key=P)
 
 with st.expander("Download report"):
     if shown.stale:
