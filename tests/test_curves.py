@@ -347,3 +347,17 @@ def test_flip_rows_scale_the_bracket_and_say_when_no_eps_flipped():
         {"attack": "FGSM", "classified by": "JPEG", "smallest flipping ε": "not within the largest ε",
          "bracket": "102 … 255", "ε tried": 0}]
     assert flip_rows({}, 255) == []
+
+
+def test_curve_figure_stacks_the_flip_labels_so_close_flips_do_not_overlap():
+    from core.viz.curves import curve_figure
+
+    model, x, eps_star = _two_class_linear(0.3)
+    atks = [CurveAttack(a, ThreatModel(eps=0.05, step=0.05, steps=2, random_start=False)) for a in ("FGSM", "PGD")]
+    curve = robustness_curves(model, x, 0, [0.0, 2 * eps_star], atks)
+    flips = {("FGSM", NO_DEFENSE): 1.02 * eps_star, ("PGD", NO_DEFENSE): eps_star, ("PGD", "JPEG"): None}
+    fig = curve_figure(curve, ["a", "b"], flips)
+    notes = fig.layout.annotations[-2:]  # after the title
+    assert [n.text for n in notes] == [f"PGD: {eps_star * 255:.3g}", f"FGSM: {1.02 * eps_star * 255:.3g}"]
+    assert notes[0].y != notes[1].y  # one line of text each, not on top of each other
+    assert [s.x0 for s in fig.layout.shapes] == pytest.approx([eps_star * 255, 1.02 * eps_star * 255])

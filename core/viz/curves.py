@@ -52,12 +52,15 @@ def curve_figure(res: CurveResult, class_names: Sequence[str], min_eps: dict[tup
             marker=dict(color=mcol, size=9, line=dict(color=colours[s.attack], width=1.5),
                         symbol=["circle" if c else ("square" if p < 0 else "x") for p, c in zip(v.pred, v.correct)]),
             text=text, hovertemplate="ε = %{x:.3g}: P(label) = %{y:.1%}, predicted %{text}<extra>%{fullData.name}</extra>"))
-    for (atk, d), e in (min_eps or {}).items():
-        if e is None:
-            continue
-        fig.add_vline(x=e * k, line=dict(color=colours.get(atk, GREY), dash="dot", width=1.5),
-                      annotation_text=f"{atk}{'' if d == NO_DEFENSE else ' · ' + d}: {e * k:.3g}",
-                      annotation_position="top right", annotation_font_size=11)
+    flips = sorted(((e, atk, d) for (atk, d), e in (min_eps or {}).items() if e is not None), key=lambda t: t[0])
+    for i, (e, atk, d) in enumerate(flips):
+        colour = colours.get(atk, GREY)
+        fig.add_vline(x=e * k, line=dict(color=colour, dash="dot", width=1.5))
+        # One label per line, stacked downwards in order of ε: flips close together would
+        # otherwise write their labels over each other at the top of the plot.
+        fig.add_annotation(x=e * k, y=1 - 0.07 * (i % 8), xref="x", yref="paper", xanchor="left", yanchor="top",
+                           text=f"{atk}{'' if d == NO_DEFENSE else ' · ' + d}: {e * k:.3g}", showarrow=False,
+                           font=dict(size=11, color=colour), bgcolor="rgba(255,255,255,0.85)")
     fig.update_xaxes(title_text=xt, rangemode="tozero")
     fig.update_yaxes(title_text=f"P({lab[:30]})", range=[-0.02, 1.02], tickformat=".0%")
     return _layout(fig, title if title is not None else f"Confidence in “{lab}” against ε", height)
