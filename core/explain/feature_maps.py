@@ -8,7 +8,8 @@ defense page uses too.
 
 For each setting, :func:`compare_settings` measures, on one image:
 
-* the (C, H, W) of every stage (:func:`core.defenses.feature_size.stage_sizes`);
+* the (C, H, W) of every stage (from the clean pass, as :func:`core.defenses.feature_size.stage_sizes`
+  measures them);
 * the clean prediction;
 * the sensitivity to a *fixed* random perturbation n (Gaussian, σ = 4/255 by default, seeded,
   the same n for every setting since every setting sees the same original-size image):
@@ -46,11 +47,13 @@ from torch import nn
 from core import limits
 from core.attacks import Goal, ThreatModel
 from core.attacks.pgd import PGD
-from core.defenses.feature_size import build_feature_size_model, downsampling_stages, stage_sizes
+from core.defenses.feature_size import build_feature_size_model, downsampling_stages
+from core.models.fast import fast_view
 from core.progress import ProgressFn, report
 
 NOISE_SIGMA = 4 / 255
 NOISE_DRAWS = 4
+NOISE_CHUNK = 4  # draws per forward pass (4 at 4× upsampling of 260 px stays within limits.MAX_FORWARD_PIXELS)
 PGD_EPS = 1 / 255
 PGD_STEPS = 5
 BISECT_HI = 2 / 255
@@ -159,21 +162,26 @@ def noise_sensitivity(model: nn.Module, x: torch.Tensor, *, sigma: float = NOISE
         raise ValueError(f"draws must be in 1..{limits.MAX_NOISE_DRAWS}")
     dev = next((p.device for p in model.parameters()), x.device)
     x = x.detach().to(dev)
+    net = fast_view(model)  # the fused copy where there is one: same function, fewer kernels
     gen = torch.Generator().manual_seed(int(seed))
-    fmap, _ = model.forward_features(x)
+    fmap, _ = net.forward_features(x)
     g0 = fmap.mean(dim=(2, 3))
-    z0 = model.forward_head(fmap)
+    z0 = net.forward_head(fmap)
     acc = {"pooled": 0.0, "logits": 0.0, "pooled_abs": 0.0, "logits_abs": 0.0}
-    for _ in range(int(draws)):
-        n = torch.randn(x.shape, generator=gen).to(dev, x.dtype) * sigma
-        f1, _ = model.forward_features((x + n).clamp(0, 1))
-        g1 = f1.mean(dim=(2, 3))
-        z1 = model.forward_head(f1)
-        dg, dz = float((g1 - g0).norm()), float((z1 - z0).norm())
-        acc["pooled_abs"] += dg / draws
-        acc["logits_abs"] += dz / draws
-        acc["pooled"] += dg / max(float(g0.norm()), 1e-12) / draws
-        acc["logits"] += dz / max(float(z0.norm()), 1e-12) / draws
+    left = int(draws)
+    while left:  # the draws go through the model NOISE_CHUNK at a time (one pass each, not one per draw)
+        k = min(left, NOISE_CHUNK)
+        left -= k
+        # one draw of k·(C, H, W) values is the same sequence as k draws of (C, H, W) from this generator
+        n = torch.randn((k, *x.shape[1:]), generator=gen).to(dev, x.dtype) * sigma
+        f1, _ = net.forward_features((x + n).clamp(0, 1))
+        dg = (f1.mean(dim=(2, 3)) - g0).flatten(1).norm(dim=1)
+        dz = (net.forward_head(f1) - z0).flatten(1).norm(dim=1)
+        for a, b in zip(dg.tolist(), dz.tolist()):
+            acc["pooled_abs"] += a / draws
+            acc["logits_abs"] += b / draws
+            acc["pooled"] += a / max(float(g0.norm()), 1e-12) / draws
+            acc["logits"] += b / max(float(z0.norm()), 1e-12) / draws
     return acc
 
 
@@ -251,16 +259,16 @@ def compare_settings(model: nn.Module, x: torch.Tensor, settings: list[Setting],
         raise ValueError("pgd_steps or noise_draws out of range")
     dev = next((p.device for p in model.parameters()), x.device)
     x = x.detach().to(dev)
-    hw = tuple(int(s) for s in x.shape[-2:])
     results = []
     for i, s in enumerate(settings):
         t0 = time.perf_counter()
         report(progress, 100 * i, 100 * len(settings), s.label)
         m = variant_model(model, s)
-        sizes = stage_sizes(m, hw)
+        with torch.no_grad():  # one pass gives the clean prediction and every stage's size
+            fmap, kept = fast_view(m).forward_features(x, keep=tuple(m.stage_names))
+            p = fast_view(m).forward_head(fmap).softmax(1)[0]
+        sizes = {k: tuple(int(d) for d in v.shape[1:]) for k, v in kept.items()}
         last = sizes[m.stage_names[-1]]
-        with torch.no_grad():
-            p = m(x).softmax(1)[0]
         ref = int(p.argmax()) if label is None else int(label)
         y = torch.tensor([ref], device=dev)
         sens = noise_sensitivity(m, x, sigma=noise_sigma, draws=noise_draws, seed=seed)
