@@ -53,14 +53,15 @@ def explicit_scale(name: str) -> list[list]:
     return out
 
 
-def image_trace(img: np.ndarray, **kw) -> go.Image:
+def image_trace(img: np.ndarray, lossless: bool = False, **kw) -> go.Image:
     """A plotly image trace for an (H, W, 3) uint8 image, sent as an embedded JPEG (quality 92) or,
     for small images, PNG instead of a JSON array of every pixel: a 224×224 photo is ~20 KB
     instead of ~200 KB of figure data, which is what made the image-heavy pages slow to draw.
-    Pixel coordinates are those of ``go.Image(z=img)`` (0…W−1, 0…H−1)."""
+    ``lossless``: always PNG (maps of a few flat colours, which JPEG would smear and PNG packs
+    into a few KB). Pixel coordinates are those of ``go.Image(z=img)`` (0…W−1, 0…H−1)."""
     arr = np.ascontiguousarray(np.asarray(img, dtype=np.uint8))
     buf = io.BytesIO()
-    small = arr.shape[0] * arr.shape[1] <= 64 * 64
+    small = lossless or arr.shape[0] * arr.shape[1] <= 64 * 64
     Image.fromarray(arr).save(buf, "PNG" if small else "JPEG", **({} if small else {"quality": 92}))
     mime = "png" if small else "jpeg"
     return go.Image(source=f"data:image/{mime};base64," + base64.b64encode(buf.getvalue()).decode("ascii"), **kw)

@@ -9,21 +9,19 @@ import plotly.graph_objects as go
 import torch
 import torch.nn.functional as F
 from PIL import Image
-from plotly.colors import qualitative, sequential
+from plotly.colors import qualitative, sample_colorscale, sequential
 from plotly.subplots import make_subplots
 
 from core.viz.common import FONT, image_trace, to_numpy_image
 
 MASK_RGB = (255, 40, 160)  # magenta: visible on skin, sky and clothes alike
 TARGET_RGB = (40, 200, 255)
-FLIP_COLOURS = [[0.0, "#d62728"], [0.5, "#f2f2f2"], [1.0, "#2ca02c"]]
 # Inferno as explicit rgb() stops: plotly.js draws its first stop "#000004" (as given by the named
 # scale and plotly.colors) as a light colour, so zero error showed up pink in the app.
 ERROR_COLOURS = [[i / (len(sequential.Inferno) - 1), "rgb({}, {}, {})".format(*(int(c[k:k + 2], 16) for k in (1, 3, 5)))]
                  for i, c in enumerate(sequential.Inferno)]
 
 
-DISPLAY_SIDE = 128  # heatmaps larger than this (pixels per side) are block-pooled for display
 
 
 def _hw(a: torch.Tensor) -> torch.Tensor:
@@ -92,8 +90,8 @@ def image_grid(panels: Sequence[tuple[str, np.ndarray]], rows: int = 1, height: 
     for i, (_, img) in enumerate(panels):
         r, c = i // cols + 1, i % cols + 1
         fig.add_trace(image_trace(img), row=r, col=c)
-    fig.update_xaxes(showticklabels=False, showgrid=False, zeroline=False)
-    fig.update_yaxes(showticklabels=False, showgrid=False, zeroline=False)
+    fig.update_xaxes(showticklabels=False, ticks="", showgrid=False, zeroline=False)
+    fig.update_yaxes(showticklabels=False, ticks="", showgrid=False, zeroline=False)
     fig.update_layout(height=height * rows, margin=dict(l=5, r=5, t=40, b=5), font=FONT)
     return fig
 
@@ -108,23 +106,33 @@ def comparison_figure(photos: Sequence[torch.Tensor], probs: Sequence[torch.Tens
 
 def flipped_map(reference: torch.Tensor, other: torch.Tensor) -> np.ndarray:
     """(h, w) int: +1 where ``other`` says person and ``reference`` does not, −1 the reverse."""
-    # int8: the figure data goes to the browser as typed arrays (an int64 map is 8× larger)
     return (_hw(other > 0.5).to(torch.int8) - _hw(reference > 0.5).to(torch.int8)).numpy()
+
+
+FLIP_RGB = np.array([[214, 39, 40], [242, 242, 242], [44, 160, 44]], dtype=np.uint8)  # −1, 0, +1
+
+
+def flipped_image(flipped: np.ndarray) -> np.ndarray:
+    """A :func:`flipped_map` as an (h, w, 3) uint8 picture: red = stopped being person, light grey =
+    unchanged, green = became person."""
+    return FLIP_RGB[np.asarray(flipped, dtype=np.int64) + 1]
 
 
 def flipped_figure(reference: torch.Tensor, others: Sequence[torch.Tensor], titles: Sequence[str],
                    height: int = 300) -> go.Figure:
-    """Maps of flipped pixels: green = became person, red = stopped being person, grey = same."""
+    """Maps of flipped pixels: green = became person, red = stopped being person, grey = same.
+
+    Each map goes to the browser as a three-colour PNG (a few KB) rather than a heatmap of every
+    pixel's value (two 256×256 maps were 300 KB of figure data, the page's largest figure)."""
     fig = make_subplots(rows=1, cols=len(others), subplot_titles=list(titles), horizontal_spacing=0.03)
     for i, o in enumerate(others):
         f = flipped_map(reference, o)
         gained, lost = int((f > 0).sum()), int((f < 0).sum())
-        fig.add_trace(go.Heatmap(z=f, zmin=-1, zmax=1, colorscale=FLIP_COLOURS, showscale=False,
-                                 hovertemplate="x %{x}, y %{y}: %{z}<extra></extra>"), row=1, col=i + 1)
+        fig.add_trace(image_trace(flipped_image(f), lossless=True, hovertemplate="x %{x}, y %{y}<extra></extra>"),
+                      row=1, col=i + 1)
         fig.layout.annotations[i].text = f"{titles[i]} (+{gained} / −{lost} px)"
-        fig.update_yaxes(autorange="reversed", scaleanchor=f"x{i + 1 if i else ''}", row=1, col=i + 1)
-    fig.update_xaxes(showticklabels=False, showgrid=False, zeroline=False)
-    fig.update_yaxes(showticklabels=False, showgrid=False, zeroline=False)
+    fig.update_xaxes(showticklabels=False, ticks="", showgrid=False, zeroline=False)
+    fig.update_yaxes(showticklabels=False, ticks="", showgrid=False, zeroline=False)
     fig.update_layout(height=height, margin=dict(l=5, r=5, t=40, b=5), font=FONT)
     return fig
 
@@ -178,25 +186,37 @@ def views_figure(diag, size_hw: tuple[int, int] | None = None, height: int = 240
     return image_grid(panels, rows=2, height=height)
 
 
+ERROR_LUT = np.array([[int(v) for v in c[4:-1].split(",")] for c in
+                      sample_colorscale(ERROR_COLOURS, np.linspace(0, 1, 256).tolist())], dtype=np.uint8)
+
+
+def error_image(error: np.ndarray, top: float) -> np.ndarray:
+    """An (h, w) error map in [0, ``top``] as an (h, w, 3) uint8 picture in ERROR_COLOURS (256 levels)."""
+    q = np.clip(np.round(np.asarray(error, dtype=np.float64) / top * 255), 0, 255).astype(np.int64)
+    return ERROR_LUT[q]
+
+
 def error_heatmaps(errors: Sequence[torch.Tensor], titles: Sequence[str], zmax: float | None = None,
                    height: int = 300) -> go.Figure:
-    """Equivariance-error heatmaps side by side on a shared colour scale."""
+    """Equivariance-error maps side by side on a shared colour scale, with its colour bar.
+
+    Each map is coloured here and sent as a PNG of 256 colour levels (what the eye can tell apart in
+    a colour scale), so it goes at full resolution in a fraction of the bytes a heatmap of float
+    values took (three 256×256 maps: 1.1 MB of figure data at full resolution, 290 KB pooled to
+    128 px); the hover gives the position, the titles each map's mean error over every pixel."""
     arrs = [_hw(e).numpy() for e in errors]
     top = zmax if zmax is not None else max(float(a.max()) for a in arrs) or 1.0
     fig = make_subplots(rows=1, cols=len(arrs), subplot_titles=[f"{t}<br>mean error {a.mean():.3f}" for t, a in zip(titles, arrs)],
                         horizontal_spacing=0.03)
-    # Drawn a few hundred pixels wide: maps above DISPLAY_SIDE pixels are shown as the max over k×k
-    # blocks (in pixel coordinates; the means in the titles use every pixel). Three 256×256 maps
-    # are 1.1 MB of figure data at full resolution, a quarter of that pooled.
-    k = max(1, -(-max(arrs[0].shape) // DISPLAY_SIDE))
     for i, a in enumerate(arrs):
-        z = F.max_pool2d(torch.from_numpy(a)[None, None], k, ceil_mode=True)[0, 0].numpy() if k > 1 else a
-        fig.add_trace(go.Heatmap(z=z, zmin=0, zmax=top, colorscale=ERROR_COLOURS, showscale=i == len(arrs) - 1,
-                                 x0=(k - 1) / 2, dx=k, y0=(k - 1) / 2, dy=k,
-                                 colorbar=dict(title="error")), row=1, col=i + 1)
-        fig.update_yaxes(autorange="reversed", scaleanchor=f"x{i + 1 if i else ''}", row=1, col=i + 1)
-    fig.update_xaxes(showticklabels=False, showgrid=False, zeroline=False)
-    fig.update_yaxes(showticklabels=False, showgrid=False, zeroline=False)
+        fig.add_trace(image_trace(error_image(a, top), lossless=True, hovertemplate="x %{x}, y %{y}<extra></extra>"),
+                      row=1, col=i + 1)
+    # The colour bar: an empty scatter carrying the scale (an image trace has none).
+    fig.add_trace(go.Scatter(x=[None], y=[None], mode="markers", showlegend=False, hoverinfo="skip",
+                             marker=dict(colorscale=ERROR_COLOURS, cmin=0, cmax=top, color=[0], showscale=True,
+                                         colorbar=dict(title="error"))), row=1, col=len(arrs))
+    fig.update_xaxes(showticklabels=False, ticks="", showgrid=False, zeroline=False)
+    fig.update_yaxes(showticklabels=False, ticks="", showgrid=False, zeroline=False)
     fig.update_layout(height=height, margin=dict(l=5, r=5, t=60, b=5), font=FONT)
     return fig
 
