@@ -151,12 +151,14 @@ def min_flip_eps(model: nn.Module, x: torch.Tensor, y: torch.Tensor | int | None
 # --------------------------------------------------------------------------- sensitivity
 @torch.no_grad()
 def noise_sensitivity(model: nn.Module, x: torch.Tensor, *, sigma: float = NOISE_SIGMA,
-                      draws: int = NOISE_DRAWS, seed: int = 0) -> dict[str, float]:
+                      draws: int = NOISE_DRAWS, seed: int = 0,
+                      clean_fmap: torch.Tensor | None = None) -> dict[str, float]:
     """Relative change of the pooled feature and of the logits under fixed Gaussian noise.
 
     The noise is drawn on the CPU from a generator seeded with ``seed``, so it is the same for
     every model that sees an image of this size; x + n is clipped to [0, 1]. Returns the means
     over ``draws`` of ‖Δg‖/‖g‖ (``pooled``) and ‖Δz‖/‖z‖ (``logits``), and the absolute norms.
+    ``clean_fmap``: the pre-pool map of ``x`` when the caller already has it (saves a pass).
     """
     if not 1 <= int(draws) <= limits.MAX_NOISE_DRAWS:
         raise ValueError(f"draws must be in 1..{limits.MAX_NOISE_DRAWS}")
@@ -164,7 +166,7 @@ def noise_sensitivity(model: nn.Module, x: torch.Tensor, *, sigma: float = NOISE
     x = x.detach().to(dev)
     net = fast_view(model)  # the fused copy where there is one: same function, fewer kernels
     gen = torch.Generator().manual_seed(int(seed))
-    fmap, _ = net.forward_features(x)
+    fmap = net.forward_features(x)[0] if clean_fmap is None else clean_fmap.detach().to(dev)
     g0 = fmap.mean(dim=(2, 3))
     z0 = net.forward_head(fmap)
     acc = {"pooled": 0.0, "logits": 0.0, "pooled_abs": 0.0, "logits_abs": 0.0}
@@ -264,14 +266,15 @@ def compare_settings(model: nn.Module, x: torch.Tensor, settings: list[Setting],
         t0 = time.perf_counter()
         report(progress, 100 * i, 100 * len(settings), s.label)
         m = variant_model(model, s)
-        with torch.no_grad():  # one pass gives the clean prediction and every stage's size
-            fmap, kept = fast_view(m).forward_features(x, keep=tuple(m.stage_names))
-            p = fast_view(m).forward_head(fmap).softmax(1)[0]
+        with torch.no_grad():  # one pass gives the clean prediction, every stage's size and the noise probe's reference
+            fast = fast_view(m)
+            fmap, kept = fast.forward_features(x, keep=tuple(m.stage_names))
+            p = fast.forward_head(fmap).softmax(1)[0]
         sizes = {k: tuple(int(d) for d in v.shape[1:]) for k, v in kept.items()}
         last = sizes[m.stage_names[-1]]
         ref = int(p.argmax()) if label is None else int(label)
         y = torch.tensor([ref], device=dev)
-        sens = noise_sensitivity(m, x, sigma=noise_sigma, draws=noise_draws, seed=seed)
+        sens = noise_sensitivity(m, x, sigma=noise_sigma, draws=noise_draws, seed=seed, clean_fmap=fmap)
         success = bool(pgd_flips(m, x, y, pgd_eps, pgd_steps, seed)[0])
         sub = None
         if progress is not None:

@@ -9,7 +9,7 @@ import plotly.graph_objects as go
 import torch
 import torch.nn.functional as F
 from PIL import Image
-from plotly.colors import qualitative, sample_colorscale, sequential
+from plotly.colors import qualitative, sample_colorscale, sequential, unlabel_rgb
 from plotly.subplots import make_subplots
 
 from core.viz.common import FONT, image_trace, to_numpy_image
@@ -20,8 +20,6 @@ TARGET_RGB = (40, 200, 255)
 # scale and plotly.colors) as a light colour, so zero error showed up pink in the app.
 ERROR_COLOURS = [[i / (len(sequential.Inferno) - 1), "rgb({}, {}, {})".format(*(int(c[k:k + 2], 16) for k in (1, 3, 5)))]
                  for i, c in enumerate(sequential.Inferno)]
-
-
 
 
 def _hw(a: torch.Tensor) -> torch.Tensor:
@@ -186,8 +184,8 @@ def views_figure(diag, size_hw: tuple[int, int] | None = None, height: int = 240
     return image_grid(panels, rows=2, height=height)
 
 
-ERROR_LUT = np.array([[int(v) for v in c[4:-1].split(",")] for c in
-                      sample_colorscale(ERROR_COLOURS, np.linspace(0, 1, 256).tolist())], dtype=np.uint8)
+ERROR_LUT = np.array([unlabel_rgb(c) for c in sample_colorscale(ERROR_COLOURS, np.linspace(0, 1, 256).tolist())],
+                     dtype=np.float64).round().astype(np.uint8)  # 256 colours of the error scale
 
 
 def error_image(error: np.ndarray, top: float) -> np.ndarray:
