@@ -133,3 +133,17 @@ def test_compare_settings_on_lite0_small_image():
     assert [b._depthwise_conv.stride for b in model.net._blocks] == strides  # shared model untouched
     assert not model.training
     assert settings[2].label == "×1 · stride 1: stage6"
+
+
+def test_stage_sizes_figure_labels_are_short_and_hover_gives_the_full_size():
+    """Bar labels: 112² for a square map (two settings' "112×112" side by side ran together),
+    H×W otherwise; the hover still names H×W and the channels."""
+    from core.viz.explain import stage_sizes_figure
+
+    fig = stage_sizes_figure({"×1": {"stem": (16, 112, 112), "head": (320, 7, 5)},
+                              "×2": {"stem": (16, 224, 224), "head": (320, 14, 10)}})
+    assert [list(t.text) for t in fig.data] == [["112²", "7×5"], ["224²", "14×10"]]
+    assert [list(t.y) for t in fig.data] == [[112 * 112, 35], [224 * 224, 140]]
+    assert [list(map(list, t.customdata)) for t in fig.data] == [[[16, "112×112"], [320, "7×5"]],
+                                                                [[16, "224×224"], [320, "14×10"]]]
+    assert "%{customdata[1]}" in fig.data[0].hovertemplate and "%{customdata[0]} channels" in fig.data[0].hovertemplate

@@ -47,3 +47,19 @@ def test_error_heatmaps_colour_every_pixel_on_the_shared_scale():
     assert bar.marker.cmin == 0 and bar.marker.cmax == 2.0 and bar.marker.showscale
     assert [c for _, c in bar.marker.colorscale] == [c for _, c in ERROR_COLOURS]
     assert "mean error 1.000" in fig.layout.annotations[0].text
+
+
+def test_iou_change_figure_values_in_the_hover_and_the_legend_under_the_title():
+    from core.viz.segmentation import iou_change_figure
+
+    rows = [{"class": "background", "IoU clean": 0.97, "IoU attacked": 0.5, "change": -0.47, "IoU defended": 0.9},
+            {"class": "Coat", "IoU clean": None, "IoU attacked": 0.0, "change": None, "IoU defended": 0.25}]
+    fig = iou_change_figure(rows)
+    assert [t.name for t in fig.data] == ["clean", "attacked", "defended"]
+    assert [list(t.y) for t in fig.data] == [[0.97, 0], [0.5, 0.0], [0.9, 0.25]]
+    assert [list(t.customdata) for t in fig.data] == [["0.970", "—"], ["0.500", "0.000"], ["0.900", "0.250"]]
+    assert all(t.text is None for t in fig.data)  # no labels on the bars
+    # the legend starts at the left edge, above the plot, and the title is above it
+    assert fig.layout.legend.x == 0 and fig.layout.legend.yanchor == "bottom" and fig.layout.margin.t >= 60
+    # without a defended prediction there are two series
+    assert len(iou_change_figure([{k: v for k, v in r.items() if k != "IoU defended"} for r in rows]).data) == 2

@@ -105,11 +105,12 @@ def show_dense_result(ex: DenseExperiment, names: list[str], colours: list[str],
     st.plotly_chart(label_grid(panels, names, colours,
                                present_classes(ex.ref, ex.clean_pred, ex.adv_pred, ex.defended_pred, ex.target),
                                rows=2, height=300), key="seg_dense_maps")
+    rows = ex.rows()  # per-class IoUs, for the chart and the table
     c1, c2 = st.columns(2)
-    c1.plotly_chart(iou_change_figure(ex.rows()), key="seg_dense_iou")
+    c1.plotly_chart(iou_change_figure(rows), key="seg_dense_iou")
     c2.plotly_chart(moved_figure(ex.moved(ex.adv_pred), names), key="seg_dense_moved")
     st.subheader("Per class")
-    show_table(ex.rows(), decimals={k: 3 for k in ("IoU clean", "IoU attacked", "IoU defended", "change")})
+    show_table(rows, decimals={k: 3 for k in ("IoU clean", "IoU attacked", "IoU defended", "change")})
     if ex.defended_pred is not None:
         c3, c4 = st.columns(2)
         c3.plotly_chart(moved_figure(ex.moved(ex.defended_pred), names, title="Clean → defended",

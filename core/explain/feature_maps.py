@@ -169,7 +169,8 @@ def noise_sensitivity(model: nn.Module, x: torch.Tensor, *, sigma: float = NOISE
     fmap = net.forward_features(x)[0] if clean_fmap is None else clean_fmap.detach().to(dev)
     g0 = fmap.mean(dim=(2, 3))
     z0 = net.forward_head(fmap)
-    acc = {"pooled": 0.0, "logits": 0.0, "pooled_abs": 0.0, "logits_abs": 0.0}
+    g0_norm, z0_norm = max(float(g0.norm()), 1e-12), max(float(z0.norm()), 1e-12)
+    dg_sum = dz_sum = 0.0
     left = int(draws)
     while left:  # the draws go through the model NOISE_CHUNK at a time (one pass each, not one per draw)
         k = min(left, NOISE_CHUNK)
@@ -179,12 +180,10 @@ def noise_sensitivity(model: nn.Module, x: torch.Tensor, *, sigma: float = NOISE
         f1, _ = net.forward_features((x + n).clamp(0, 1))
         dg = (f1.mean(dim=(2, 3)) - g0).flatten(1).norm(dim=1)
         dz = (net.forward_head(f1) - z0).flatten(1).norm(dim=1)
-        for a, b in zip(dg.tolist(), dz.tolist()):
-            acc["pooled_abs"] += a / draws
-            acc["logits_abs"] += b / draws
-            acc["pooled"] += a / max(float(g0.norm()), 1e-12) / draws
-            acc["logits"] += b / max(float(z0.norm()), 1e-12) / draws
-    return acc
+        dg_sum += float(dg.sum())
+        dz_sum += float(dz.sum())
+    dg_mean, dz_mean = dg_sum / draws, dz_sum / draws
+    return {"pooled": dg_mean / g0_norm, "logits": dz_mean / z0_norm, "pooled_abs": dg_mean, "logits_abs": dz_mean}
 
 
 # --------------------------------------------------------------------------- settings
@@ -276,13 +275,12 @@ def compare_settings(model: nn.Module, x: torch.Tensor, settings: list[Setting],
         y = torch.tensor([ref], device=dev)
         sens = noise_sensitivity(m, x, sigma=noise_sigma, draws=noise_draws, seed=seed, clean_fmap=fmap)
         success = bool(pgd_flips(m, x, y, pgd_eps, pgd_steps, seed)[0])
-        sub = None
-        if progress is not None:
-            def sub(done: int, total: int, msg: str, i: int = i, label: str = s.label) -> None:
-                frac = min(done / max(total, 1), 1.0)
-                progress(int(100 * (i + 0.2 + 0.8 * frac)), 100 * len(settings), f"{label}: bisection, {msg}")
+        def bisect_progress(done: int, total: int, msg: str, i: int = i, label: str = s.label) -> None:
+            frac = min(done / max(total, 1), 1.0)
+            report(progress, int(100 * (i + 0.2 + 0.8 * frac)), 100 * len(settings), f"{label}: bisection, {msg}")
         bis = (min_flip_eps(m, x, y, hi=bisect_hi, tol=bisect_tol, rel_tol=bisect_rel_tol, steps=pgd_steps,
-                            seed=seed, progress=sub) if bisect else None)
+                            seed=seed, progress=bisect_progress if progress is not None else None)
+               if bisect else None)
         results.append(SettingResult(
             setting=s, sizes=sizes, final_hw=(last[1], last[2]), clean_pred=int(p.argmax()),
             clean_prob=float(p.max()), label=ref, label_prob=float(p[ref]), sensitivity=sens,

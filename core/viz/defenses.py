@@ -166,16 +166,3 @@ def equivariance_error_figure(err: torch.Tensor, title: str = "Equivariance erro
     """Heatmap of the per-position equivariance error of one image (h, w); pass the same ``zmax``
     to compare several images on one colour scale."""
     return heatmap(err, title=title, colorscale="Magma", zmin=0, zmax=zmax, colorbar_title="1 − cos", height=height)
-
-
-def stage_sizes_figure(settings: dict[str, dict[str, tuple[int, int, int]]],
-                       title: str = "Feature-map size per stage (H × W)", height: int = 320) -> go.Figure:
-    """Grouped bars of H·W per stage for several settings {label: stage_sizes(...)}."""
-    fig = go.Figure()
-    for label, sizes in settings.items():
-        stages = list(sizes)
-        fig.add_trace(go.Bar(name=label, x=stages, y=[sizes[s][1] * sizes[s][2] for s in stages],
-                             text=[f"{sizes[s][1]}×{sizes[s][2]}" for s in stages], textposition="auto"))
-    fig.update_layout(barmode="group", legend=dict(orientation="h", y=-0.2))
-    fig.update_yaxes(type="log", title_text="positions H·W (log)")
-    return _layout(fig, title, height)

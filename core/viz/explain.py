@@ -154,10 +154,11 @@ def stage_sizes_figure(sizes: dict[str, dict[str, tuple[int, int, int]]], height
     fig = go.Figure()
     for label, sz in sizes.items():
         names = list(sz)
+        # Bar labels in short form (112² for 112×112): two settings' "112×112" side by side ran together.
         fig.add_trace(go.Bar(x=names, y=[h * w for _, h, w in sz.values()], name=label,
-                             text=[f"{h}×{w}" for _, h, w in sz.values()], textposition="outside",
-                             hovertemplate="%{x}: %{text}, %{customdata} channels<extra></extra>",
-                             customdata=[c for c, _, _ in sz.values()]))
+                             text=[f"{h}²" if h == w else f"{h}×{w}" for _, h, w in sz.values()], textposition="outside",
+                             hovertemplate="%{x}: %{customdata[1]}, %{customdata[0]} channels<extra></extra>",
+                             customdata=[[c, f"{h}×{w}"] for c, h, w in sz.values()]))
     fig.update_layout(barmode="group", yaxis=dict(type="log", title="positions H×W"), height=height,
                       margin=dict(l=10, r=10, t=10, b=10), font=FONT, legend=dict(orientation="h", y=1.12))
     return fig

@@ -9,7 +9,7 @@ import plotly.graph_objects as go
 import torch
 import torch.nn.functional as F
 from PIL import Image
-from plotly.colors import qualitative, sample_colorscale, sequential, unlabel_rgb
+from plotly.colors import hex_to_rgb, qualitative, sample_colorscale, sequential, unlabel_rgb
 from plotly.subplots import make_subplots
 
 from core.viz.common import FONT, image_trace, to_numpy_image
@@ -18,7 +18,7 @@ MASK_RGB = (255, 40, 160)  # magenta: visible on skin, sky and clothes alike
 TARGET_RGB = (40, 200, 255)
 # Inferno as explicit rgb() stops: plotly.js draws its first stop "#000004" (as given by the named
 # scale and plotly.colors) as a light colour, so zero error showed up pink in the app.
-ERROR_COLOURS = [[i / (len(sequential.Inferno) - 1), "rgb({}, {}, {})".format(*(int(c[k:k + 2], 16) for k in (1, 3, 5)))]
+ERROR_COLOURS = [[i / (len(sequential.Inferno) - 1), "rgb({}, {}, {})".format(*hex_to_rgb(c))]
                  for i, c in enumerate(sequential.Inferno)]
 
 
@@ -296,12 +296,15 @@ def iou_change_figure(rows: Sequence[dict], height: int = 320) -> go.Figure:
     for key, colour in series:
         if rows and key in rows[0]:
             vals = [r[key] for r in rows]
+            # The values are in the hover and in the per-class table under the chart: written on the bars,
+            # three per class at this width, plotly shrank them below legibility.
             fig.add_trace(go.Bar(x=names, y=[v if v is not None else 0 for v in vals], name=key.replace("IoU ", ""),
-                                 marker_color=colour,
-                                 text=["—" if v is None else f"{v:.2f}" for v in vals], textposition="outside"))
-    fig.update_layout(barmode="group", title="IoU per class (against the reference)", yaxis=dict(range=[0, 1.15]),
-                      height=height, margin=dict(l=10, r=10, t=40, b=10), font=FONT,
-                      legend=dict(orientation="h", y=1.02, x=1, xanchor="right", yanchor="bottom"))
+                                 marker_color=colour, customdata=["—" if v is None else f"{v:.3f}" for v in vals],
+                                 hovertemplate="%{x}: %{customdata}<extra>%{fullData.name}</extra>"))
+    # The legend sits under the title, not beside it (at the page's width it ran over the title).
+    fig.update_layout(barmode="group", title=dict(text="IoU per class (against the reference)", y=0.97, yanchor="top"),
+                      yaxis=dict(range=[0, 1.02]), height=height, margin=dict(l=10, r=10, t=70, b=10), font=FONT,
+                      legend=dict(orientation="h", y=1.0, x=0, xanchor="left", yanchor="bottom"))
     return fig
 
 
