@@ -48,7 +48,7 @@ def timed(fn, dev) -> float:
 def test_image(dev: torch.device) -> torch.Tensor:
     """A bundled photo when the sample gallery is present, else a smooth synthetic image."""
     try:
-        from core.images import list_samples, load_sample, prepare_for_model, to_tensor
+        from core.data.images import list_samples, load_sample, prepare_for_model, to_tensor
         from core.models import get_spec
         return to_tensor(prepare_for_model(load_sample(list_samples()[0].key), get_spec("EfficientNet-Lite0"))).to(dev)
     except Exception:  # noqa: BLE001 - the benchmark does not depend on the gallery

@@ -1,5 +1,5 @@
 """Dense PGD-10 against its floor of ten forward+backward passes, and the Segmentation page's
-dense defaults, on the Garment U-Net (core/models/dense_unet.py) and the denoisers.
+dense defaults, on the Garment U-Net (core/models/dense/unet.py) and the denoisers.
 
 Rows (batch ``--batch`` of shipped test scenes, 96×96; medians of interleaved repeats):
 
@@ -28,15 +28,15 @@ import torch.nn.functional as F
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 
 from core.attacks.base import ThreatModel  # noqa: E402
-from core.attacks.dense_apgd import DenseAPGD  # noqa: E402
-from core.attacks.dense_pgd import DensePGD  # noqa: E402
-from core.attacks.segpgd import SegPGD  # noqa: E402
-from core.dense.denoise import run_denoise_experiment  # noqa: E402
-from core.dense.equivariance_eval import DefenseSettings  # noqa: E402
-from core.dense.page import DenseGoal, run_dense_experiment  # noqa: E402
+from core.attacks.dense.apgd import DenseAPGD  # noqa: E402
+from core.attacks.dense.pgd import DensePGD  # noqa: E402
+from core.attacks.dense.segpgd import SegPGD  # noqa: E402
+from core.evaluation.dense.denoise import run_denoise_experiment  # noqa: E402
+from core.evaluation.dense.equivariance_eval import DefenseSettings  # noqa: E402
+from core.evaluation.dense.page import DenseGoal, run_dense_experiment  # noqa: E402
 from core.models import load_model  # noqa: E402
-from core.models.segmentation_builtin import GARMENT_UNET  # noqa: E402
-from core.train.scenes import NUM_CLASSES, load_test_scenes  # noqa: E402
+from core.models.dense.segmentation_builtin import GARMENT_UNET  # noqa: E402
+from core.data.scenes import NUM_CLASSES, load_test_scenes  # noqa: E402
 
 THREAT = ThreatModel(norm="linf", eps=4 / 255, step=1 / 255, steps=10, random_start=True)
 

@@ -1,5 +1,5 @@
 """Images per second of batch evaluation: the local engine vs the Ray engine with 1 and 2 workers,
-on the same labelled images (core/engine.py, core/ray_engine.py).
+on the same labelled images (core/evaluation/batch/engine.py, core/evaluation/batch/ray_engine.py).
 
 Every engine evaluates the same jobs (the 20 labelled ImageNet photos on EfficientNet-Lite0 by
 default) with one torch thread per image (the setting that makes their results identical). The
@@ -25,13 +25,13 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 
-from core.labelled_samples import register_labelled_sources  # noqa: E402
-from core.engine import ImageWorker, Job, run_local  # noqa: E402
-from core.evaluate import EvalSettings  # noqa: E402
-from core.image_sets import iter_images  # noqa: E402
-from core.images import prepare_for_model, to_tensor  # noqa: E402
-from core.labels import Labeler, parse_labels  # noqa: E402
-from core.limits import CLI_READ_BUDGET  # noqa: E402
+from core.data.labelled_samples import register_labelled_sources  # noqa: E402
+from core.evaluation.batch.engine import ImageWorker, Job, run_local  # noqa: E402
+from core.evaluation.batch.evaluate import EvalSettings  # noqa: E402
+from core.data.image_sets import iter_images  # noqa: E402
+from core.data.images import prepare_for_model, to_tensor  # noqa: E402
+from core.data.labels import Labeler, parse_labels  # noqa: E402
+from core.runtime.limits import CLI_READ_BUDGET  # noqa: E402
 from core.models import get_spec, load_model  # noqa: E402
 
 
@@ -45,7 +45,7 @@ def main() -> None:
     a = ap.parse_args()
     import ray
 
-    from core.ray_engine import ROOT, make_actors, run_ray
+    from core.evaluation.batch.ray_engine import ROOT, make_actors, run_ray
 
     register_labelled_sources()
     spec = get_spec(a.model)

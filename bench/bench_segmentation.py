@@ -33,11 +33,11 @@ import torch.nn.functional as F
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 
 from core.attacks.base import ThreatModel  # noqa: E402
-from core.attacks.segmentation import SegmentationPGD  # noqa: E402
+from core.attacks.dense.segmentation import SegmentationPGD  # noqa: E402
 from core.defenses.seg_equivariance import SegEquivariancePurification, purify_segmentation  # noqa: E402
 from core.models import load_model  # noqa: E402
 
-REF = Path(__file__).resolve().parents[1] / "tests" / "data" / "selfie_segmentation_reference.npz"
+REF = Path(__file__).resolve().parents[1] / "tests" / "fixtures" / "selfie_segmentation_reference.npz"
 MODELS = {"general": "MediaPipe Selfie Segmentation", "landscape": "MediaPipe Selfie Segmentation (landscape)"}
 
 

@@ -29,8 +29,8 @@ import torch
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 
 from core.attacks import Square, ThreatModel  # noqa: E402
-from core.image_sets import read_bundled  # noqa: E402
-from core.images import prepare_for_model, to_tensor  # noqa: E402
+from core.data.image_sets import read_bundled  # noqa: E402
+from core.data.images import prepare_for_model, to_tensor  # noqa: E402
 from core.models import get_spec, load_model  # noqa: E402
 from core.models.fast import fast_view  # noqa: E402
 

@@ -1,7 +1,7 @@
 """User models: gradient passes on the model as loaded vs on its fused fast copy.
 
 For a few torchvision architectures (random weights, 224 px, batch 1 and 4) built as user models
-(core/models/user_models.py), prints the median time of 10 forward+backward passes (gradient with
+(core/models/user/models_file.py), prints the median time of 10 forward+backward passes (gradient with
 respect to the input, as PGD does) on the model and on ``fast_view(model)`` (batch norm folded into
 the convolutions, channels_last), interleaved so that load from other processes hits both alike,
 and the ratio fused/plain.
@@ -24,7 +24,7 @@ import torch
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 
 from core.models.fast import fast_view  # noqa: E402
-from core.models.user_models import build_model, parse_entry  # noqa: E402
+from core.models.user.models_file import build_model, parse_entry  # noqa: E402
 
 
 def passes(model, x, y, steps=10):

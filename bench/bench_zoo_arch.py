@@ -1,7 +1,7 @@
 """Cost of the zoo's architectures: one forward+backward pass and PGD-10, against the CNN.
 
 For every distinct architecture in the zoo's catalogue (one entry per architecture family and
-variant of :mod:`core.models.zoo` / :mod:`core.models.zoo_families`, whatever is registered when
+variant of :mod:`core.models.zoo.catalogue` / :mod:`core.models.zoo.families`, whatever is registered when
 this runs: the CNN and its variants, ZeroSNet, ResNet, the ViTs, the neural ODEs, …) it prints the
 median time of
 
@@ -31,9 +31,9 @@ import torch
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 
 from core.attacks import PGD, ThreatModel  # noqa: E402
-from core.models.zoo import ZOO, build, load_zoo_model  # noqa: E402
-from core.models.zoo_families import FAMILIES  # noqa: E402
-from core.train import data as zdata  # noqa: E402
+from core.models.zoo.catalogue import ZOO, build, load_zoo_model  # noqa: E402
+from core.models.zoo.families import FAMILIES  # noqa: E402
+from core.data import fashion_mnist as zdata  # noqa: E402
 
 EPS, STEPS = 0.1, 10
 REFERENCE = "fmnist-standard"

@@ -29,7 +29,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 from core.attacks import PGD, ThreatModel  # noqa: E402
 from core.defenses.common import fast  # noqa: E402
 from core.defenses.equivariance import purify  # noqa: E402
-from core.images import list_samples, load_sample, to_tensor  # noqa: E402
+from core.data.images import list_samples, load_sample, to_tensor  # noqa: E402
 from core.models import load_model  # noqa: E402
 
 DEFAULT_CONFIGS = ["method='random'", "stage='stage5'", "stage='stage6'", "stage='stage7'", "stage='head'",
@@ -91,7 +91,7 @@ def main() -> None:
     for cfg in configs:
         kw = parse_config(cfg)
         t = time.perf_counter()
-        # chunks of 4 images keep every pass under the per-pass pixel limit (core/limits.py)
+        # chunks of 4 images keep every pass under the per-pass pixel limit (core/runtime/limits.py)
         pa = torch.cat([purify(f, adv[i:i + 4], seed=1, final_loss=False, **kw).logits.argmax(1)
                         for i in range(0, len(x), 4)])
         pc = torch.cat([purify(f, x[i:i + 4], seed=1, final_loss=False, **kw).logits.argmax(1)

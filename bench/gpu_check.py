@@ -34,7 +34,7 @@ import sys
 import time
 import traceback
 from pathlib import Path
-from typing import Callable
+from collections.abc import Callable
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -76,9 +76,9 @@ def stage_pgd10(dev: torch.device, quick: bool) -> dict:
 
 def stage_worst_case_zoo(dev: torch.device, quick: bool) -> dict:
     from tools.ensemble_zoo import CONFIG  # the cards' configuration
-    from core.ensemble import worst_case
+    from core.evaluation.ensemble import worst_case
     from core.models import load_model
-    from core.train.data import load_test_subset, to_float
+    from core.data.fashion_mnist import load_test_subset, to_float
 
     n = 200 if quick else 1000
     xs, ys, _ = load_test_subset()
@@ -95,7 +95,7 @@ def stage_worst_case_zoo(dev: torch.device, quick: bool) -> dict:
 
 
 def _photo(dev: torch.device, model_name: str = "EfficientNet-Lite0") -> torch.Tensor:
-    from core.images import load_sample, prepare_for_model, to_tensor
+    from core.data.images import load_sample, prepare_for_model, to_tensor
     from core.models import get_spec
 
     return to_tensor(prepare_for_model(load_sample("coffee"), get_spec(model_name))).to(dev)
@@ -120,7 +120,7 @@ def stage_certify(dev: torch.device, quick: bool) -> dict:
 
 def stage_attack_lab(dev: torch.device, quick: bool) -> dict:
     from core.attacks import ThreatModel
-    from core.lab import run_attack_lab
+    from core.evaluation.lab import run_attack_lab
     from core.models import load_model
 
     model = load_model("EfficientNet-Lite0", device=dev)

@@ -1,9 +1,9 @@
-"""``python -m core …``: the command line (see :mod:`core.cli`)."""
+"""``python -m core …``: the command line (see :mod:`core.cli.commands`)."""
 from __future__ import annotations
 
 import sys
 
-from core.cli import main
+from core.cli.commands import main
 
 if __name__ == "__main__":
     sys.exit(main())

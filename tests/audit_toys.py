@@ -33,7 +33,7 @@ def toy_data(n: int = 40, seed: int = 1, lo: float = 0.05, hi: float = 0.3) -> t
     return x.clamp(0, 1), y
 
 
-def linear_robust(model: "LinearToy", x: torch.Tensor, y: torch.Tensor, eps: float) -> torch.Tensor:
+def linear_robust(model: LinearToy, x: torch.Tensor, y: torch.Tensor, eps: float) -> torch.Tensor:
     """Exact L∞ robustness of a linear model (no attack): the worst point of the box
     [max(x − ε, 0), min(x + ε, 1)] for each margin z_y − z_o is a corner chosen coordinate by
     coordinate; robust iff every worst-case margin is positive (and the clean image is correct)."""

@@ -1,10 +1,10 @@
-"""A generated corpus of hostile and odd image files, for tests/test_hostile_images.py and the
-upload sample in tests/test_hostile_pages.py.
+"""A generated corpus of hostile and odd image files, for tests/hostile/test_hostile_images.py and the
+upload sample in tests/hostile/test_hostile_pages.py.
 
 Nothing here is committed as data: :func:`build_corpus` makes every file from code (Pillow for
 well-formed files, hand-written bytes for the malformed ones), deterministically.
 
-Each :class:`Case` says what ``core.images.decode_image`` must do with it:
+Each :class:`Case` says what ``core.data.images.decode_image`` must do with it:
 
 * ``"ok"``: decode to an RGB image (``size`` when given: exactly that (W, H); ``check``: an
   extra test of the pixels, returning an error text or None);
@@ -18,12 +18,13 @@ import random
 import struct
 import zlib
 from dataclasses import dataclass
-from typing import Callable, Optional
+from typing import Optional
+from collections.abc import Callable
 
 import numpy as np
 from PIL import Image
 
-from core import limits
+from core.runtime import limits
 
 Check = Optional[Callable[[Image.Image], Optional[str]]]
 

@@ -5,7 +5,7 @@ from pathlib import Path
 
 from streamlit.testing.v1 import AppTest
 
-from core.presets import PAGE_PATHS, Preset
+from core.teaching.presets import PAGE_PATHS, Preset
 
 ROOT = Path(__file__).resolve().parents[1]
 TIMEOUT = 120

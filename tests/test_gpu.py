@@ -7,9 +7,9 @@ import pytest
 import torch
 
 from core.attacks import PGD, ThreatModel
-from core.ensemble import EnsembleConfig, worst_case
+from core.evaluation.ensemble import EnsembleConfig, worst_case
 from core.models import load_model
-from core.train.data import load_test_subset, to_float
+from core.data.fashion_mnist import load_test_subset, to_float
 
 pytestmark = [pytest.mark.gpu, pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")]
 
@@ -29,7 +29,7 @@ def test_zoo_model_logits_agree_on_cuda():
 
 
 def test_imagenet_model_on_cuda_predicts_like_the_cpu():
-    from core.images import load_sample, prepare_for_model, to_tensor  # only with CUDA: a full photo
+    from core.data.images import load_sample, prepare_for_model, to_tensor  # only with CUDA: a full photo
     from core.models import get_spec
 
     x = to_tensor(prepare_for_model(load_sample("coffee"), get_spec("EfficientNet-Lite0")))

@@ -8,7 +8,7 @@ only one Square-EOT changes, and it runs forward passes only, so this tool re-ru
 plain Square (one draw per query) and Square-EOT, on the same photos, labels, ε values, queries,
 p_init, repeats and EOT draws as the file's config — and writes into each comparison row
 ``square_one_draw``, ``square_eot``, ``square`` (fooled by either), their ``n`` and ``<rate>_ci95``, the
-square check's rows and verdict (same rule as core/audit.py: the gap to white-box above ``tol``),
+square check's rows and verdict (same rule as core/evaluation/audit/checks.py: the gap to white-box above ``tol``),
 the flags, and ``square_eot_rerun`` (command, seconds, what was kept). The white-box, transfer and
 other checks stay as the file's full run measured them (their intervals are added).
 
@@ -28,10 +28,10 @@ sys.path.insert(0, str(ROOT))
 from core.attacks.base import ThreatModel  # noqa: E402  (after the path is set)
 from core.attacks.square import Square  # noqa: E402
 from core.attacks.square_eot import SquareEOT  # noqa: E402
-from core.audit import WARNING_SIGNS, _correct, _fooled, _rate  # noqa: E402
-from core.audit_runs import prepare  # noqa: E402
-from core.cli import parse_defense  # noqa: E402
-from core.stats import rate_interval  # noqa: E402
+from core.evaluation.audit.checks import WARNING_SIGNS, _correct, _fooled, _rate  # noqa: E402
+from core.evaluation.audit.runs import prepare  # noqa: E402
+from core.cli.commands import parse_defense  # noqa: E402
+from core.evaluation.stats import rate_interval  # noqa: E402
 
 
 def _args(command: str) -> dict:

@@ -13,7 +13,7 @@ FOLDER = Path(__file__).resolve().parents[1] / "docs" / "audits"
 
 HEAD = """# Gradient-masking audits of the ImageNet defenses
 
-The JSON written by `python -m core audit … --out FILE` (`core/audit.py`, `core/audit_runs.py`) for every
+The JSON written by `python -m core audit … --out FILE` (`core/evaluation/audit/checks.py`, `core/evaluation/audit/runs.py`) for every
 audit that the Defenses page's "What the gradient-masking audit found" quotes: EfficientNet-Lite0 behind
 each inference-time defense, on four bundled photos (labels: the undefended model's answers) or on the
 first photos of the labelled ImageNet sample (true labels). Every file holds the command that made it

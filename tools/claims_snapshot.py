@@ -1,5 +1,5 @@
-"""Write tests/data/claims_snapshot.json: the Claims page's measured numbers and verdicts as computed
-now from the cards and audit files (core/claims.py). tests/test_claims.py compares the rows computed
+"""Write tests/fixtures/claims_snapshot.json: the Claims page's measured numbers and verdicts as computed
+now from the cards and audit files (core/evaluation/claims/rows.py). tests/evaluation/test_claims.py compares the rows computed
 at test time with it, so a card or audit file that changes a row fails that test until the change
 is looked at and the snapshot rewritten:
 
@@ -14,9 +14,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from core.claims import NOT_MEASURED, claim_rows  # noqa: E402  (after the path is set)
+from core.evaluation.claims.rows import NOT_MEASURED, claim_rows  # noqa: E402  (after the path is set)
 
-OUT = ROOT / "tests" / "data" / "claims_snapshot.json"
+OUT = ROOT / "tests" / "fixtures" / "claims_snapshot.json"
 
 
 def main() -> None:

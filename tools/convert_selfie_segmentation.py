@@ -19,7 +19,7 @@ tools-only ``tflite`` reader, see tools/requirements-tools.txt):
         && /tmp/mp_venv/bin/pip install "numpy<2" "protobuf>=4.25.3,<5" absl-py attrs flatbuffers \
            opencv-python-headless==4.10.0.84 "matplotlib<3.10"
     /tmp/mp_venv/bin/python tools/convert_selfie_segmentation.py reference \
-        --inputs /tmp/selfie_inputs.npz --out tests/data/selfie_segmentation_reference.npz
+        --inputs /tmp/selfie_inputs.npz --out tests/fixtures/selfie_segmentation_reference.npz
     # 4. compare the port with the references
     PYTHONPATH=. .venv/bin/python tools/convert_selfie_segmentation.py check
 
@@ -49,7 +49,7 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 WEIGHTS_DIR = ROOT / "assets" / "weights"
-REFERENCE = ROOT / "tests" / "data" / "selfie_segmentation_reference.npz"
+REFERENCE = ROOT / "tests" / "fixtures" / "selfie_segmentation_reference.npz"
 VARIANTS = {  # name -> (file inside the wheel, (H, W), output .pt)
     "general": ("mediapipe/modules/selfie_segmentation/selfie_segmentation.tflite", (256, 256),
                 "selfie_segmentation.pt"),
@@ -122,7 +122,7 @@ def to_torch_layout(op: str, kernel: np.ndarray) -> np.ndarray:
 def convert(tflite_bytes: bytes, size: tuple[int, int]) -> tuple[dict, list[str]]:
     import torch
 
-    from core.models.selfie_segmentation import SelfieSegmenter
+    from core.models.dense.selfie_segmentation import SelfieSegmenter
 
     model = SelfieSegmenter(size)
     ours = [k[: -len(".weight")] for k in model.state_dict() if k.endswith(".weight")]
@@ -226,7 +226,7 @@ def cmd_reference(args: argparse.Namespace) -> None:
 def cmd_check(args: argparse.Namespace) -> None:
     import torch
 
-    from core.models.selfie_segmentation import build_selfie_segmenter, upsample_mask
+    from core.models.dense.selfie_segmentation import build_selfie_segmenter, upsample_mask
 
     ref = np.load(args.reference)
     for variant, (_, size, out_name) in VARIANTS.items():

@@ -1,4 +1,4 @@
-"""Evaluate zoo models with the worst-case ensemble (core/ensemble.py) and, optionally, with
+"""Evaluate zoo models with the worst-case ensemble (core/evaluation/ensemble.py) and, optionally, with
 torchattacks' AutoAttack on the same images (the agreement table of docs/BENCHMARKS.md).
 
     OMP_NUM_THREADS=1 PYTHONPATH=. .venv/bin/python tools/ensemble_zoo.py --out /tmp/zooeval [names]
@@ -22,7 +22,7 @@ import json
 import sys
 import time
 from pathlib import Path
-from typing import Callable
+from collections.abc import Callable
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -30,9 +30,11 @@ sys.path.insert(0, str(ROOT))
 import torch  # noqa: E402
 
 from core.attacks.cifs_adaptive import has_cifs, through_mask  # noqa: E402
-from core.ensemble import EnsembleConfig, worst_case  # noqa: E402
-from core.train.data import load_fashion_mnist, load_test_subset, to_float  # noqa: E402
-from core.models.zoo import ZOO_BY_NAME, available, get_entry, load_zoo_model  # noqa: E402
+from core.evaluation.ensemble import EnsembleConfig, worst_case  # noqa: E402
+from core.data.fashion_mnist import load_fashion_mnist, load_test_subset, to_float  # noqa: E402
+from core.models.zoo.catalogue import ZOO_BY_NAME, available, get_entry, load_card, load_zoo_model  # noqa: E402
+import zoo_common  # noqa: E402
+import zoo_docs  # noqa: E402
 
 EPS = 0.1
 CONFIG = EnsembleConfig(norm="linf", eps=EPS, apgd_steps=50, n_targets=3, square_queries=1000, square_p_init=0.8)
@@ -109,9 +111,9 @@ def _attacks_text(view: dict) -> str:
         return (f"the 'rand' version for a randomized model: {', '.join(b['attack'] for b in view['breakdown'])} "
                 f"({cfg['apgd_steps']} it.), gradients averaged over {cfg['eot_samples']} calls of the model (EOT), "
                 f"every verdict a majority of {cfg['verdict_evals']} calls; each on the images still correct "
-                "(core/ensemble.py)")
+                "(core/evaluation/ensemble.py)")
     return ("APGD-CE (50 it.), APGD-T (targeted APGD-DLR, top-3 other classes, 50 it.), Square "
-            "(1,000 queries, p_init 0.8); each on the images still correct (core/ensemble.py)")
+            "(1,000 queries, p_init 0.8); each on the images still correct (core/evaluation/ensemble.py)")
 
 
 def worst_case_block(name: str, res: dict, audit: dict | None, audit_view: dict | None, oracle: dict | None) -> dict:
@@ -144,11 +146,6 @@ def audit_block(a: dict) -> dict:
 def _merge_into_worst_case(folder: Path, suffix: str, key: str, block: Callable[[dict], dict], what: str) -> None:
     """For every zoo model with ``folder/NAME{suffix}``: set ``worst_case[key]`` of its card to
     ``block(that JSON)``, keeping the rest of the block; then regenerate docs/models/zoo.md."""
-    sys.path.insert(0, str(ROOT / "tools"))
-    import train_zoo
-
-    from core.models.zoo import load_card
-
     for e in available():
         f = folder / f"{e.name}{suffix}"
         if not f.exists():
@@ -158,9 +155,9 @@ def _merge_into_worst_case(folder: Path, suffix: str, key: str, block: Callable[
             print(f"  {e.name}: its card has no worst-case block yet (run --merge first)")
             continue
         card["worst_case"][key] = block(json.loads(f.read_text(encoding="utf-8")))
-        train_zoo.write_card(e.name, card)
+        zoo_common.write_card(e.name, card)
         print(f"  wrote the {what} of {e.name}")
-    train_zoo.phase_docs()
+    zoo_docs.phase_docs()
 
 
 def merge_audits(folder: Path) -> None:
@@ -186,11 +183,6 @@ def merge_full(folder: Path) -> None:
 
 def merge(folder: Path, audits: Path | None) -> None:
     """Write each model's ``worst_case`` block into its card and regenerate docs/models/zoo.md."""
-    sys.path.insert(0, str(ROOT / "tools"))
-    import train_zoo
-
-    from core.models.zoo import load_card
-
     for e in available():
         f = folder / f"{e.name}.json"
         if not f.exists():
@@ -214,9 +206,9 @@ def merge(folder: Path, audits: Path | None) -> None:
                 worst_case_block(e.name, res, read(p), None, None)["audit"] for p in others]
         if full is not None:
             card["worst_case"]["full_test_set"] = full
-        train_zoo.write_card(e.name, card)
+        zoo_common.write_card(e.name, card)
         print(f"  wrote the worst-case block of {e.name}")
-    train_zoo.phase_docs()
+    zoo_docs.phase_docs()
 
 
 def main(argv: list[str] | None = None) -> int:

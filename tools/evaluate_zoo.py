@@ -9,7 +9,7 @@ The full test set comes from the Debian package dataset-fashion-mnist
 (``apt-get install -y --no-install-recommends dataset-fashion-mnist``); ``--subset`` needs only
 the shipped assets/data/fashion_mnist_test_1000.npz. The evaluation is deterministic for a given
 thread count (``--threads``, default 1, as the cards were made); the attacks are those of
-core/train/model_cards.py.
+core/evaluation/zoo/cards.py.
 """
 from __future__ import annotations
 
@@ -22,11 +22,12 @@ sys.path.insert(0, str(ROOT))
 
 import torch  # noqa: E402
 
-from core.models.zoo import ZOO_BY_NAME, available, load_card  # noqa: E402
-from core.train.model_cards import METRIC_LABELS, METRICS  # noqa: E402
+from core.models.zoo.catalogue import ZOO_BY_NAME, available, load_card  # noqa: E402
+from core.evaluation.zoo.cards import METRIC_LABELS, METRICS  # noqa: E402
 
 sys.path.insert(0, str(ROOT / "tools"))
-import train_zoo  # noqa: E402
+import zoo_common  # noqa: E402
+import zoo_docs  # noqa: E402
 
 
 def compare(card: dict, new: dict, part: str) -> list[tuple[str, float | None, float]]:
@@ -49,7 +50,7 @@ def main(argv: list[str] | None = None) -> int:
         if name not in ZOO_BY_NAME:
             ap.error(f"unknown model {name}; known: {', '.join(ZOO_BY_NAME)}")
         card = load_card(name)
-        ev = train_zoo.evaluation_for(name, full=not args.subset, subset=True)
+        ev = zoo_common.evaluation_for(name, full=not args.subset, subset=True)
         print(f"\n{name}  (ε = {ev['eps']}, L∞)")
         print(f"  {'':10s} {'metric':18s} {'card':>8s} {'now':>8s} {'diff':>8s}")
         for part in (["subset"] if args.subset else ["full_test", "subset"]):
@@ -63,10 +64,10 @@ def main(argv: list[str] | None = None) -> int:
                 ev["full_test"] = card["evaluation"]["full_test"]
                 ev["full_test_seconds"] = card["evaluation"].get("full_test_seconds")
             card["evaluation"] = ev
-            train_zoo.write_card(name, card)
+            zoo_common.write_card(name, card)
             print(f"  wrote {ZOO_BY_NAME[name].card_path}")
     if args.write:
-        train_zoo.phase_docs()
+        zoo_docs.phase_docs()
     print(f"\nlargest difference from the cards: {worst:.4f}")
     if args.check is not None and worst > args.check:
         print(f"FAIL: above the tolerance {args.check}")

@@ -40,7 +40,7 @@ def main(wheel: str) -> None:
     if sha != WHEEL_SHA256:
         sys.exit(f"{wheel}: SHA-256 {sha}, expected {WHEEL_SHA256} (foolbox 3.3.4 from PyPI)")
     sys.path.insert(0, str(ROOT))
-    from core.models.imagenet import imagenet_classes
+    from core.models.imagenet.classes import imagenet_classes
 
     names = {"imagenet": imagenet_classes(), "fashion-mnist": FASHION}
     manifest: dict = {"source": f"foolbox 3.3.4 wheel ({WHEEL}, sha256 {WHEEL_SHA256}), {WHEEL_URL}",

@@ -10,7 +10,7 @@ scikit-learn 1.9.1 (``sklearn/datasets/images/``) and matplotlib 3.11.2
 side is at most 512 px, and saved as a baseline JPEG (quality 92, Pillow's default 4:2:0
 chroma; no metadata except the source note in grace_hopper.jpg's JPEG comment, carried over
 from matplotlib's file). The script also writes the manifest ``SAMPLES.json`` read by
-``core.images.list_samples`` and ``LICENSES.md``.
+``core.data.images.list_samples`` and ``LICENSES.md``.
 
 The output is deterministic for a given Pillow/libjpeg build (Pillow 13.0.0 made the committed
 files); another build may differ by a few JPEG bytes but not visibly.

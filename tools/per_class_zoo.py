@@ -1,4 +1,4 @@
-"""Per-class numbers for the zoo's model cards (core/train/per_class.py): clean and attacked
+"""Per-class numbers for the zoo's model cards (core/evaluation/zoo/per_class.py): clean and attacked
 accuracy per Fashion-MNIST class, and the rate at which attacks push other classes' images into the
 cost-sensitive model's protected classes (Coat, Shirt) — for every model, so that the protected
 model can be compared with the others.
@@ -26,11 +26,11 @@ sys.path.insert(0, str(ROOT / "tools"))
 
 import torch  # noqa: E402
 
-import train_zoo  # noqa: E402
-from core.models.zoo import ZOO_BY_NAME, load_card, load_zoo_model  # noqa: E402
-from core.train import data as zdata  # noqa: E402
-from core.train.model_cards import METRICS, card_attacks, predict  # noqa: E402
-from core.train.per_class import from_worst_case_run, per_class_block  # noqa: E402
+import zoo_common  # noqa: E402
+from core.models.zoo.catalogue import ZOO_BY_NAME, load_card, load_zoo_model  # noqa: E402
+from core.data import fashion_mnist as zdata  # noqa: E402
+from core.evaluation.zoo.cards import METRICS, card_attacks, predict  # noqa: E402
+from core.evaluation.zoo.per_class import from_worst_case_run, per_class_block  # noqa: E402
 
 
 def _write(name: str, block: dict) -> None:
@@ -41,7 +41,7 @@ def _write(name: str, block: dict) -> None:
         return
     block["command"] = " ".join(["tools/per_class_zoo.py", *sys.argv[1:]])
     card["per_class"] = block
-    train_zoo.write_card(name, card)
+    zoo_common.write_card(name, card)
     o = block["overall"]
     pi = block.get("push_in", {})
     print(f"  {name}: per class from {block['source']}: clean {o['clean_correct']}/{o['n']}, attacked {o['robust']}/{o['n']}"
@@ -74,7 +74,7 @@ def from_pgd20(names: list[str], batch_size: int = 500) -> None:
     x8, labels, _ = zdata.load_test_subset()
     x = zdata.to_float(x8)
     attack = card_attacks()["pgd20"]
-    seed = 1000 * METRICS.index("pgd20")  # the card's seed for PGD-20 (core/train/model_cards.py)
+    seed = 1000 * METRICS.index("pgd20")  # the card's seed for PGD-20 (core/evaluation/zoo/cards.py)
     for name in names:
         model = load_zoo_model(name)
         clean_pred = predict(model, x, batch_size)

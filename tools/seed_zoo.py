@@ -1,5 +1,5 @@
 """Training seeds for the zoo: retrain a model with other seeds, evaluate each the way its card is
-evaluated, and write the spread into the card (``seeds`` block, core/stats.py's convention).
+evaluated, and write the spread into the card (``seeds`` block, core/evaluation/stats.py's convention).
 
 A claim that compares two recipes or architectures needs several training seeds, or the difference
 may be noise. The shipped weights stay the seed of the card (``train_config.seed``, 0); the other
@@ -12,7 +12,7 @@ seeds' weights are not shipped (they are made again by this command).
 A seed changes everything random in training: the class-balanced choice of the 16,000 training
 images, the initialisation, the shuffling and the recipe's noise (attack starts, masks). Each seed's
 model is evaluated on the shipped 1,000-image test subset: clean, FGSM, PGD-20, APGD-CE (the card's
-attacks and seeds, core/train/model_cards.py) and the worst-case ensemble (tools/ensemble_zoo.py's
+attacks and seeds, core/evaluation/zoo/cards.py) and the worst-case ensemble (tools/ensemble_zoo.py's
 configuration, on the same 1,000 images; for CIFS the lower of the mask-blind and through-the-mask
 views), so seed 0's numbers come from the card itself and every seed is measured identically.
 """
@@ -27,12 +27,13 @@ from pathlib import Path
 import torch
 
 import ensemble_zoo
-import train_zoo
-from core.models.zoo import get_entry
-from core.stats import seed_spread, with_interval
-from core.train import data as zdata
+import zoo_common
+import zoo_docs
+from core.models.zoo.catalogue import get_entry
+from core.evaluation.stats import seed_spread, with_interval
+from core.data import fashion_mnist as zdata
 from core.train.common import TrainConfig
-from core.train.model_cards import METRICS, evaluate
+from core.evaluation.zoo.cards import METRICS, evaluate
 
 SPREAD_METRICS = (*METRICS, "worst_case")
 WORST_CASE_N = 1000
@@ -41,8 +42,8 @@ WORST_CASE_N = 1000
 def run_seed(name: str, seed: int, cfg: TrainConfig, out: Path, worst_case_n: int = WORST_CASE_N) -> dict:
     """Train ``name`` with ``seed``, evaluate it, write ``out/<name>.seed<seed>.json``."""
     cfg_s = dataclasses.replace(cfg, seed=int(seed))
-    x, y, _ = train_zoo.training_data(cfg_s)
-    model, recipe, log, secs = train_zoo.train_model(name, cfg_s, x, y)
+    x, y, _ = zoo_common.training_data(cfg_s)
+    model, recipe, log, secs = zoo_common.train_model(name, cfg_s, x, y)
     model.eval()
     xs, ys, _ = zdata.load_test_subset()
     xs = zdata.to_float(xs)
@@ -99,16 +100,16 @@ def merge_seeds(folder: Path) -> list[str]:
         by_name.setdefault(r["name"], []).append(r)
     for name, runs in by_name.items():
         get_entry(name)
-        card = train_zoo.read_card(name)
+        card = zoo_common.read_card(name)
         if "worst_case" not in card or "evaluation" not in card:
             print(f"  {name}: the card has no evaluation or worst case yet; seeds not merged")
             continue
         seeds = " ".join(str(r["seed"]) for r in sorted(runs, key=lambda r: r["seed"]))
         cmd = f"tools/train_zoo.py --phase seeds --seeds {seeds} --models {name} --out DIR; --merge-seeds DIR"
         card["seeds"] = seeds_block(card, runs, cmd)
-        train_zoo.write_card(name, card)
+        zoo_common.write_card(name, card)
         sp = card["seeds"]["spread"]["worst_case"]
         print(f"  {name}: worst case over seeds {sp['values']} (range {sp['range']:.3f})")
         done.append(name)
-    train_zoo.phase_docs()
+    zoo_docs.phase_docs()
     return done

@@ -26,8 +26,8 @@ sys.path.insert(0, str(ROOT))
 
 import torch  # noqa: E402
 
-from core.models.zoo import ZOO_BY_NAME, build, get_entry  # noqa: E402
-from core.train import data as zdata  # noqa: E402
+from core.models.zoo.catalogue import ZOO_BY_NAME, build, get_entry  # noqa: E402
+from core.data import fashion_mnist as zdata  # noqa: E402
 from core.train.common import TrainConfig  # noqa: E402
 from core.train.recipes import RECIPES, recipe_class  # noqa: E402
 

@@ -10,7 +10,7 @@ assets/denoise/dncnn.pt and assets/denoise/dncnn-hat.pt, the training part of
 assets/denoise/denoisers.json), ``evaluate`` (PSNR against ε for the two models and the
 classical denoisers, ObsAtk against random zero-mean noise of the same norm, and the zoo
 classifier on the denoised output, on the shipped 1,000-image test subset's first ``--images``
-images: :func:`core.dense.denoise.psnr_curves`), ``all`` = both.
+images: :func:`core.evaluation.dense.denoise.psnr_curves`), ``all`` = both.
 """
 from __future__ import annotations
 
@@ -25,8 +25,8 @@ sys.path.insert(0, str(ROOT))
 
 import torch  # noqa: E402
 
-from core.models.denoise_builtin import DENOISE_CARD, DENOISE_DIR  # noqa: E402
-from core.train import data as fdata  # noqa: E402
+from core.models.dense.denoise_builtin import DENOISE_CARD, DENOISE_DIR  # noqa: E402
+from core.data import fashion_mnist as fdata  # noqa: E402
 from core.train.denoiser import DenoiserTrainConfig, train_denoisers  # noqa: E402
 
 
@@ -61,7 +61,7 @@ def main(argv: list[str] | None = None) -> int:
         _write(card)
     if a.phase in ("all", "evaluate"):
         # the evaluation imports the attacks and the zoo; only this phase needs them
-        from core.dense.denoise import psnr_curves  # noqa: E402
+        from core.evaluation.dense.denoise import psnr_curves  # noqa: E402
         card = _card()
         card["evaluation"] = {**psnr_curves(n_images=a.images), "command": command}
         _write(card)

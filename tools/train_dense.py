@@ -30,10 +30,10 @@ sys.path.insert(0, str(ROOT))
 
 import torch  # noqa: E402
 
-from core.train import scenes  # noqa: E402
-from core.attacks.dense_metrics import dataset_miou, per_image_miou  # noqa: E402
-from core.models.dense_unet import count_parameters  # noqa: E402
-from core.models.segmentation_builtin import DENSE_CARD, DENSE_WEIGHTS, load_garment_unet  # noqa: E402
+from core.data import scenes  # noqa: E402
+from core.attacks.dense.metrics import dataset_miou, per_image_miou  # noqa: E402
+from core.models.dense.unet import count_parameters  # noqa: E402
+from core.models.dense.segmentation_builtin import DENSE_CARD, DENSE_WEIGHTS, load_garment_unet  # noqa: E402
 from core.train.dense_seg import DenseTrainConfig, train_segmenter  # noqa: E402
 
 
@@ -73,10 +73,10 @@ def main(argv: list[str] | None = None) -> int:
         torch.save(model.state_dict(), DENSE_WEIGHTS)
         card = _card()
         card.update({
-            "name": "Garment U-Net", "architecture": "core.models.dense_unet.TinyUNet",
+            "name": "Garment U-Net", "architecture": "core.models.dense.unet.TinyUNet",
             "parameters": count_parameters(model), "classes": scenes.CLASS_NAMES,
             "input_size": list(model.input_size),
-            "training": {"config": cfg.as_dict(), "split": "train", "scene_generator": "core.train.scenes",
+            "training": {"config": cfg.as_dict(), "split": "train", "scene_generator": "core.data.scenes",
                          **log, "command": command, "date": _dt.date.today().isoformat(),
                          "torch": torch.__version__, "machine": platform.processor() or platform.machine()},
             "licence": "weights: made in this project; data: Fashion-MNIST © 2017 Zalando SE, MIT licence",

@@ -6,25 +6,25 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 import hashlib
-from typing import Callable
+from collections.abc import Callable
 
 import streamlit as st
 from streamlit.delta_generator import DeltaGenerator
 import torch
 from PIL import Image
 
-from core import limits
+from core.runtime import limits
 from core.attacks import ATTACKS, Goal, ThreatModel, default_threat
 from core.attacks.specs import ATTACK_SPECS, EPS_LINF_MAX_K, GOALS, AttackParam, build_settings
-from core.device import describe_device
-from core import safe_text
-from core.images import (ImageError, decode_cache_has, decode_image_cached, list_samples, load_sample,
+from core.runtime.device import describe_device
+from core.data import safe_text
+from core.data.images import (ImageError, decode_cache_has, decode_image_cached, list_samples, load_sample,
                          prepare_for_model, to_tensor)
-from core.analysis import predict
-from core.lab import demo_example, summarize
-from core.labelled_samples import TITLE, labelled_samples
+from core.explain.analysis import predict
+from core.evaluation.lab import demo_example, summarize
+from core.data.labelled_samples import TITLE, labelled_samples
 from core.models import list_models, load_model
-from core.models.checkpoint import ModelFileError
+from core.models.user.checkpoint import ModelFileError
 from core.models.registry import ModelSpec
 from ui import user_models
 from ui.long_work import stoppable_progress
@@ -33,7 +33,7 @@ from ui.long_work import stoppable_progress
 
 def md_escape(text: str) -> str:
     """Text that Streamlit's Markdown shows literally (file names come from users):
-    :func:`core.safe_text.md`."""
+    :func:`core.data.safe_text.md`."""
     return safe_text.md(text)
 
 
@@ -60,7 +60,7 @@ def upload_help(what: str = "image") -> str:
 
 
 def decode_upload(data: bytes, name: str, key: str) -> Image.Image:
-    """An uploaded file decoded once per content (core.images.decode_image_cached): a rerun gets
+    """An uploaded file decoded once per content (core.data.images.decode_image_cached): a rerun gets
     it from the cache; a first decode runs as stoppable work (bar, Stop, a concurrency slot)."""
     if decode_cache_has(data, name):
         return decode_image_cached(data, name)
@@ -121,7 +121,7 @@ def image_picker(key: str, default: str = "chelsea", label: str = "Image", label
                  ) -> tuple[Image.Image | None, str]:
     """A bundled photo, a labelled ImageNet photo (``labelled``: the shipped validation photos with
     their true class, see :func:`true_label`) or an upload, decoded to RGB, and its name as given
-    (an upload's file name is the user's: escape it for each sink, e.g. :func:`core.safe_text.md`
+    (an upload's file name is the user's: escape it for each sink, e.g. :func:`core.data.safe_text.md`
     in Markdown). Bad files get a clear message and None."""
     sources = ["Bundled photo", *([LABELLED_SOURCE] if labelled else []), "Upload"]
     source = st.radio(label, sources, horizontal=True, key=f"{key}_src")

@@ -1,7 +1,7 @@
 """The Robustness curves page's result sections after its main chart: the worst case as a
 verdict on one photo, the smallest flipping ε per attack, the adversarial images along each
 curve, every number, and the certified radius against σ. Drawn from what
-:func:`core.curves.curves_with_extras` computed; the page (views/curves.py) picks the settings
+:func:`core.evaluation.curves.curves_with_extras` computed; the page (views/curves.py) picks the settings
 and draws the chart."""
 from __future__ import annotations
 
@@ -9,10 +9,10 @@ from collections.abc import Sequence
 
 import streamlit as st
 
-from core.curves import NO_DEFENSE, WORST_CASE, CertPoint, CurveResult, flip_rows, worst_case_rows
-from core.ensemble import WORST_CASE_SUMMARY
+from core.evaluation.curves import NO_DEFENSE, WORST_CASE, CertPoint, CurveResult, flip_rows, worst_case_rows
+from core.evaluation.ensemble import WORST_CASE_SUMMARY
 from core.explain.feature_maps import Bisection
-from core.stats import accuracy_interval
+from core.evaluation.stats import accuracy_interval
 from core.viz.curves import certified_radius_figure
 from core.viz.defenses import image_grid_figure
 from ui.tables import show_table

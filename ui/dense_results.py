@@ -1,8 +1,8 @@
 """The Segmentation page's result views: the person mask (attack, equivariance defense, its
 details after the result), the multi-class label map (Garment U-Net: attack, equivariance
 defense, per-class IoU) and the denoiser (ObsAtk, HAT, purification before a classifier). Drawn
-from the results that :mod:`core.defenses.seg_equivariance`, :mod:`core.dense.page` and
-:mod:`core.dense.denoise` compute; the page (views/segmentation.py) only picks the settings."""
+from the results that :mod:`core.defenses.seg_equivariance`, :mod:`core.evaluation.dense.page` and
+:mod:`core.evaluation.dense.denoise` compute; the page (views/segmentation.py) only picks the settings."""
 from __future__ import annotations
 
 import streamlit as st
@@ -10,21 +10,21 @@ import torch
 from torch import nn
 
 from core.defenses.seg_equivariance import SegEquivariancePurification, SegExperiment, add_details
-from core.safe_text import md
+from core.data.safe_text import md
 from core.viz.common import amplified_perturbation
 from core.viz.denoise import grey_panel, psnr_curve_figure
 from core.viz.segmentation import (attack_trajectory_figure, comparison_figure, dense_trajectory_figure,
                                    error_heatmaps, flipped_figure, image_grid, iou_change_figure, label_grid,
                                    label_image, label_overlay, moved_figure, purification_figure, target_preview,
                                    views_figure)
-from core.dense.denoise import DenoiseExperiment
-from core.dense.page import DenseExperiment, present_classes
+from core.evaluation.dense.denoise import DenoiseExperiment
+from core.evaluation.dense.page import DenseExperiment, present_classes
 from ui.long_work import work_slot
 from ui.tables import show_table
 
 
 def show_denoise_result(ex: DenoiseExperiment) -> None:
-    """A finished denoiser run (:class:`core.dense.denoise.DenoiseExperiment`)."""
+    """A finished denoiser run (:class:`core.evaluation.dense.denoise.DenoiseExperiment`)."""
     p = ex.psnr
     fooled = ex.predictions["denoised, attacked"][0] != ex.predictions["clean"][0]
     drop = p["denoised"] - p["denoised, attacked"]
@@ -65,7 +65,7 @@ def show_denoise_result(ex: DenoiseExperiment) -> None:
 
 
 def show_dense_result(ex: DenseExperiment, names: list[str], colours: list[str], disp: tuple[int, int]) -> None:
-    """A finished label-map run (:func:`core.dense.page.run_dense_experiment`): verdict, metrics, the
+    """A finished label-map run (:func:`core.evaluation.dense.page.run_dense_experiment`): verdict, metrics, the
     maps, per-class IoU and what moved where."""
     m_clean, m_adv = ex.miou(ex.clean_pred)[0], ex.miou(ex.adv_pred)[0]
     m_def = ex.miou(ex.defended_pred)[0] if ex.defended_pred is not None else None

@@ -8,13 +8,13 @@ from dataclasses import dataclass
 
 import streamlit as st
 
-from core import limits
-from core.cli import cli_command
-from core.evaluate import EvalSettings
-from core.image_sets import ImageSet, ImageSetError, read_bundled, read_folder
-from core.images import list_samples
-from core.labelled_samples import LABELLED_DIR, TITLE
-from core.safe_text import md
+from core.runtime import limits
+from core.cli.commands import cli_command
+from core.evaluation.batch.evaluate import EvalSettings
+from core.data.image_sets import ImageSet, ImageSetError, read_bundled, read_folder
+from core.data.images import list_samples
+from core.data.labelled_samples import LABELLED_DIR, TITLE
+from core.data.safe_text import md
 from ui.common import UPLOAD_TYPES, image_tensor, upload_help
 from ui.image_uploads import read_upload
 

@@ -2,13 +2,13 @@
 page): the decoded images are kept in the session's store (released when the tab closes), so a
 rerun never reads them again, and a refusal is kept too. The first read is stoppable work (a
 progress bar, Stop and one of the server's concurrency slots) within the app's read budget
-(``core.image_sets``)."""
+(``core.data.image_sets``)."""
 from __future__ import annotations
 
 from typing import Literal
 
-from core.image_sets import ImageSet, ImageSetError, read_files, read_zip
-from core.progress import Cancelled
+from core.data.image_sets import ImageSet, ImageSetError, read_files, read_zip
+from core.runtime.progress import Cancelled
 from ui.common import image_tensor, session_store
 from ui.long_work import stoppable_progress
 from ui.run import fingerprint

@@ -1,8 +1,8 @@
 """The Attack Lab's view of an attack while it runs, and of the best example kept after a Stop.
 
-:class:`LivePanel` is the ``on_update`` of :func:`core.lab.run_attack_lab`: it redraws one
+:class:`LivePanel` is the ``on_update`` of :func:`core.evaluation.lab.run_attack_lab`: it redraws one
 placeholder with the current iterate, its amplified perturbation and the model's confidence in
-the true and the leading wrong class (how often is bounded by :class:`core.live_attack.LiveWatch`).
+the true and the leading wrong class (how often is bounded by :class:`core.evaluation.live_attack.LiveWatch`).
 :func:`show_stopped` draws a run that was stopped: the best example found so far, its step, and
 the bare model's prediction on it.
 """
@@ -11,15 +11,15 @@ from __future__ import annotations
 import streamlit as st
 from torch import nn
 
-from core.analysis import predict, topk
-from core.live_attack import LiveState
-from core.safe_text import md
+from core.explain.analysis import predict, topk
+from core.evaluation.live_attack import LiveState
+from core.data.safe_text import md
 from core.viz.common import amplified_perturbation, side_by_side, to_numpy_image, topk_bar
 
 LIVE_CAPTION = "Live, step {step} of {total}: the image now"  # the browser test reads it
 # What a redraw costs the attack through the browser, which the server cannot time: each redraw is a
 # React render of the page (~0.1 s, DevTools trace, docs/BENCHMARKS.md) on one of the two cores the
-# attack runs on, so about 0.05 s of the attack's time. core.live_attack.LiveWatch charges it to every
+# attack runs on, so about 0.05 s of the attack's time. core.evaluation.live_attack.LiveWatch charges it to every
 # redraw, so the redraws, renders included, stay within 10 % of the attack: none in the first 0.5 s,
 # then about one a second (PGD-10 on EfficientNet-Lite0, the default, gets one, near its middle).
 # With bench/page_latency.py, redraws made no difference beyond this machine's spread (22 runs with

@@ -32,7 +32,7 @@ report progress (a single long call) can only be interrupted when it returns; ke
 ``core`` functions that take a ``progress`` callback.
 
 The time limit. ``limits.MAX_WORK_SECONDS`` (read at call time) bounds one computation: the
-callback raises :class:`core.progress.Cancelled` once it is exceeded, so that limits on steps,
+callback raises :class:`core.runtime.progress.Cancelled` once it is exceeded, so that limits on steps,
 samples and batches that are each reasonable cannot multiply into an hour of work (e.g. 200
 steps x 5 restarts of an EOT attack through randomized smoothing).
 
@@ -53,12 +53,14 @@ import contextlib
 import itertools
 import threading
 import time
-from typing import Any, Callable, Iterator
+from typing import Any
+from collections.abc import Callable, Iterator
 
 import streamlit as st
 
-from core import limits, safe_text
-from core.progress import Cancelled
+from core.runtime import limits
+from core.data import safe_text
+from core.runtime.progress import Cancelled
 
 _FLAG = "_long_work_stopped_{}"
 BAR_INTERVAL_S = 0.5  # the least time between two bar updates (the module docstring)
@@ -135,7 +137,7 @@ class StoppableProgress:
         # text is Markdown and messages quote image and member names: escaped for that sink.
         self._bar.progress(frac, text=f"{self.label} {safe_text.md(message, max_chars=160)}".strip())
 
-    def __enter__(self) -> "StoppableProgress":
+    def __enter__(self) -> StoppableProgress:
         self.waited_s = _acquire_slot(lambda text: self._bar.progress(0.0, text=text))
         self._holding = True
         if self.waited_s > 0.5:

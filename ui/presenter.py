@@ -7,7 +7,7 @@ sheet (no user content is ever put into it).
 """
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import streamlit as st
 

@@ -1,4 +1,4 @@
-"""One-click presets on every page (the data is in :mod:`core.presets`).
+"""One-click presets on every page (the data is in :mod:`core.teaching.presets`).
 
 How a preset reaches the widgets: a click queues it (:func:`queue`, in a button callback); at the
 start of the next run, before any widget of the target page exists, :func:`apply_pending`
@@ -15,9 +15,9 @@ from __future__ import annotations
 
 import streamlit as st
 
-from core.glossary import GLOSSARY, PAGE_TERMS, link
-from core.presets import PRESETS, Preset, get_preset
-from core.tour import STEPS
+from core.teaching.glossary import GLOSSARY, PAGE_TERMS, link
+from core.teaching.presets import PRESETS, Preset, get_preset
+from core.teaching.tour import STEPS
 from ui import presenter
 from ui.run import pin
 

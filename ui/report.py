@@ -9,7 +9,7 @@ pages)::
     with st.expander("Download report"):
         report_download(lambda: my_report(...), key="mypage_report", file_stem="mypage")
 
-where ``my_report`` builds a :class:`core.report.Report` (settings, seeds, figures, images,
+where ``my_report`` builds a :class:`core.viz.report.Report` (settings, seeds, figures, images,
 tables, numbers) from the page's stored results. The report is built only when a button is
 clicked (Streamlit's deferred download data, on a worker thread: the builder must not call
 Streamlit), once per click, and the click does not rerun the page.
@@ -18,11 +18,11 @@ from __future__ import annotations
 
 import re
 import threading
-from typing import Callable
+from collections.abc import Callable
 
 import streamlit as st
 
-from core.report import Report
+from core.viz.report import Report
 
 
 def _stem(text: str) -> str:

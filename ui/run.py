@@ -33,14 +33,15 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from typing import Any, Callable, Generic, TypeVar
+from typing import Any, Generic, TypeVar
+from collections.abc import Callable
 
 import numpy as np
 import streamlit as st
 import torch
 from PIL import Image
 
-from core.progress import Cancelled, ProgressFn
+from core.runtime.progress import Cancelled, ProgressFn
 from ui import timings
 from ui.long_work import StopButton, StoppableProgress, stopped_notice
 
@@ -52,7 +53,7 @@ _DEFAULT_FOR = "_default_for_{}"  # the inputs key the per-image default of a wi
 PINNED = "pinned"  # _DEFAULT_FOR value meaning "a preset or the URL set this widget: keep it once"
 
 
-def _feed(h: "hashlib._Hash", part: Any) -> None:
+def _feed(h: hashlib._Hash, part: Any) -> None:
     if isinstance(part, (bytes, bytearray, memoryview)):
         h.update(b"b%d:" % len(part))
         h.update(part)

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 import streamlit as st
 
-from core import limits
+from core.runtime import limits
 from core.attacks.base import ThreatModel
 from core.defenses.equivariance_views import CPU_VIEWS, VIEW_RECIPES
 
@@ -126,7 +126,7 @@ def scene_picker(key: str, n_scenes: int) -> tuple[str, int]:
 
 
 def dense_goal_picker(key: str, class_names: list[str]):
-    """The attacker's goal on a multi-class map (a core.dense.page.DenseGoal's fields)."""
+    """The attacker's goal on a multi-class map (a core.evaluation.dense.page.DenseGoal's fields)."""
     mode = st.radio("Attack goal", list(DENSE_GOALS), format_func=DENSE_GOALS.get, key=f"{key}_dgoal",
                     help="Break: push every pixel away from its reference class. Paint: make a shape (or every pixel "
                          "of one class) read as the chosen class.")

@@ -21,7 +21,8 @@ import json
 import os
 import threading
 import time
-from typing import Any, Callable, Iterator
+from typing import Any
+from collections.abc import Callable, Iterator
 
 import streamlit as st
 from streamlit.delta_generator import DeltaGenerator

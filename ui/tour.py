@@ -1,7 +1,7 @@
 """The guided tour panel and the teaching shell that app.py runs before every page.
 
 The tour's position lives in ``st.session_state["_tour_step"]`` (an index into
-:data:`core.tour.STEPS`, absent when no tour runs), so it survives reruns and page switches.
+:data:`core.teaching.tour.STEPS`, absent when no tour runs), so it survives reruns and page switches.
 Entering a step queues its preset (:func:`ui.presets.queue`) and switches to its page; app.py's
 :func:`shell` applies the preset before the page's widgets exist and shows the panel at the top of
 the page: step k of n, the explanation with its equation, what to notice, Back / Next.
@@ -12,8 +12,8 @@ from pathlib import Path
 
 import streamlit as st
 
-from core.presets import PAGE_PATHS, PAGE_TITLES
-from core.tour import PATHS, STEPS, path_of, path_start
+from core.teaching.presets import PAGE_PATHS, PAGE_TITLES
+from core.teaching.tour import PATHS, STEPS, path_of, path_start
 from ui import presenter
 from ui.presenter import LAYOUT_CSS
 from ui.presets import SHELL, apply_pending, clear_autorun, queue
@@ -49,7 +49,7 @@ def end() -> None:
 
 
 def page_key_for_url_path(url_path: str) -> str | None:
-    """The page key (core.presets.PAGE_PATHS) of a navigation url path (the file's stem)."""
+    """The page key (core.teaching.presets.PAGE_PATHS) of a navigation url path (the file's stem)."""
     for key, path in PAGE_PATHS.items():
         if Path(path).stem == url_path:
             return key

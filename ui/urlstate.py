@@ -11,7 +11,7 @@ feeds, the type, the limits) and wraps its widgets::
 
 :meth:`UrlState.seed` runs once per session and page: every parameter present in the URL is
 parsed and validated — numbers must be finite and are clamped to the widget's range (which is
-bounded by :mod:`core.limits`), choices must be among the widget's options, lists are cut to
+bounded by :mod:`core.runtime.limits`), choices must be among the widget's options, lists are cut to
 their maximum length, values longer than ``limits.MAX_URL_VALUE_CHARS`` are ignored — and then
 written into ``st.session_state[widget_key]`` *before* the widget is created, so the widget
 starts from it. A value that cannot be used never raises: the widget keeps its default and the
@@ -29,15 +29,17 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any
+from collections.abc import Callable, Mapping, Sequence
 
 import streamlit as st
 
-from core import limits, safe_text
+from core.runtime import limits
+from core.data import safe_text
 from core.attacks import ATTACKS, default_threat
 from core.defenses import DEFENSES
-from core.images import list_samples
-from core.labelled_samples import labelled_samples
+from core.data.images import list_samples
+from core.data.labelled_samples import labelled_samples
 from core.models import list_models
 from core.attacks.specs import ATTACK_SPECS, EPS_L2_MAX, EPS_LINF_MAX_K, GOALS, AttackParam
 from ui.run import pin

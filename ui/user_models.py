@@ -3,7 +3,7 @@
 Uploads are off on a shared server. They are on when the server listens on loopback only
 (``server.address`` 127.0.0.1 / localhost / ::1, the default of ``scripts/start.sh``) or when
 ``EXPLORER_MODEL_UPLOADS=1``; ``EXPLORER_MODEL_UPLOADS=0`` turns them off everywhere. An uploaded
-file goes through the same checks as a ``models.toml`` entry (:func:`core.models.user_models.build_model`),
+file goes through the same checks as a ``models.toml`` entry (:func:`core.models.user.models_file.build_model`),
 its prediction on a bundled photo is shown before it can be used, and the model lives in this
 browser session only (``st.session_state``), at most ``limits.MAX_SESSION_MODELS`` at a time.
 """
@@ -15,14 +15,14 @@ from dataclasses import dataclass
 import streamlit as st
 import torch
 
-from core import limits
-from core.device import get_device
+from core.runtime import limits
+from core.runtime.device import get_device
 from core.models import get_spec, list_models
-from core.models.architectures import CAPABILITY_TEXT, capabilities
-from core.models.checkpoint import ModelFileError
-from core.models.imagenet import imagenet_classes
+from core.models.user.architectures import CAPABILITY_TEXT, capabilities
+from core.models.user.checkpoint import ModelFileError
+from core.models.imagenet.classes import imagenet_classes
 from core.models.registry import ModelSpec
-from core.models.user_models import NORMALIZATIONS, ModelDescription, Probe, build_model, failed_models
+from core.models.user.models_file import NORMALIZATIONS, ModelDescription, Probe, build_model, failed_models
 
 SESSION_KEY = "user_models"
 PREFIX = "Yours: "
@@ -149,7 +149,7 @@ def _check(key: str, up, arch: str, onnx: bool, size: int, resize: str, norm: st
     data = up.getvalue()
     if len(data) > limits.MAX_MODEL_UPLOAD_BYTES:
         st.session_state[f"{key}_um_error"] = (f"{up.name} is larger than "
-                                               f"{limits.MAX_MODEL_UPLOAD_BYTES // 2**20} MB (core/limits.py).")
+                                               f"{limits.MAX_MODEL_UPLOAD_BYTES // 2**20} MB (core/runtime/limits.py).")
         return
     mean, std = NORMALIZATIONS[norm]
     name = PREFIX + up.name[:60]

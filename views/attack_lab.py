@@ -3,15 +3,15 @@ from __future__ import annotations
 
 import streamlit as st
 
-from core.analysis import quantised_prediction, topk, transfer_predictions
+from core.explain.analysis import quantised_prediction, topk, transfer_predictions
 from core.defenses import DEFENSES, make_defense
-from core.lab import run_attack_lab, summarize
-from core.live_attack import LiveState
+from core.evaluation.lab import run_attack_lab, summarize
+from core.evaluation.live_attack import LiveState
 from core.models import get_spec
-from core.report import attack_report
+from core.viz.report import attack_report
 from core.viz.attack import delta_heatmap, trajectory_figure
 from core.viz.common import amplified_perturbation, to_numpy_image, topk_bar
-from core.safe_text import md
+from core.data.safe_text import md
 from ui.common import action_bar, clean_logits, attack_picker, device_caption, get_model, image_and_model, image_tensor, intro, true_label
 from ui.defenses import defense_settings
 from ui.live_attack import LIVE_INTERVAL_S, LIVE_RENDER_COST_S, LivePanel, show_stopped

@@ -1,14 +1,15 @@
-"""Robustness audit: is a robustness claim real, or does the attack just fail? (core/audit.py)"""
+"""Robustness audit: is a robustness claim real, or does the attack just fail? (core/evaluation/audit/checks.py)"""
 from __future__ import annotations
 
 import streamlit as st
 
-from core import limits
-from core.audit import CHECK_TITLES, WARNING_SIGNS
-from core.audit_runs import audit_report, default_config, default_surrogate, prepare, run_audit
+from core.runtime import limits
+from core.evaluation.audit.checks import CHECK_TITLES, WARNING_SIGNS
+from core.viz.run_reports import audit_report
+from core.evaluation.audit.runs import default_config, default_surrogate, prepare, run_audit
 from core.defenses import DEFENSES
 from core.models import list_models
-from core.stats import interval_note
+from core.evaluation.stats import interval_note
 from core.viz.audit import VERDICT_ICON, attack_comparison_figure, comparison_rows, success_vs_eps_figure
 from ui.common import action_bar, device_caption, intro
 from ui.presets import consume_autorun, preset_bar
@@ -73,7 +74,7 @@ settings = {"model": model_name, "through_mask": through, "labelled": labelled a
 
 
 def audit(progress) -> tuple:
-    """Prepare the model and data and run the checks (core.audit_runs); a bad combination raises ValueError."""
+    """Prepare the model and data and run the checks (core.evaluation.audit.runs); a bad combination raises ValueError."""
     sur = {"(none)": None, "(the undefended model)": ""}.get(surrogate, surrogate)
     target = prepare(model_name, n=n, through_mask=through, defense=None if defense == "none" else (defense, ()),
                      adaptive=adaptive, surrogate=sur, labelled=labelled and not zoo)

@@ -6,19 +6,19 @@ import os
 
 import streamlit as st
 
-from core import limits
-from core.safe_text import md
+from core.runtime import limits
+from core.data.safe_text import md
 from core.attacks import ATTACK_INFO, ATTACKS
 from core.defenses import DEFENSES
-from core.device import describe_device
-from core.ensemble import WORST_CASE_NORMS, EnsembleConfig
-from core.engine import evaluate_here_or_on_cluster
-from core.evaluate import (LABEL_NOTE, comparison_notes, WORST_CASE, WORST_CASE_CLI, BatchResult, EvalSettings, batch_attacks,
-                           batch_report)
-from core.image_sets import ImageItem
-from core.images import list_samples
-from core.labels import Labeler, LabelError, parse_labels
-from core.stats import interval_note
+from core.runtime.device import describe_device
+from core.evaluation.ensemble import WORST_CASE_NORMS, EnsembleConfig
+from core.evaluation.batch.engine import evaluate_here_or_on_cluster
+from core.evaluation.batch.evaluate import (LABEL_NOTE, comparison_notes, WORST_CASE, WORST_CASE_CLI, BatchResult, EvalSettings, batch_attacks)
+from core.viz.run_reports import batch_report
+from core.data.image_sets import ImageItem
+from core.data.images import list_samples
+from core.data.labels import Labeler, LabelError, parse_labels
+from core.evaluation.stats import interval_note
 from core.viz.curves import batch_breakdown_table, batch_figure, batch_summary_table, eps_axis
 from ui.common import action_bar, device_caption, get_model, intro, model_picker
 from ui.image_sources import SOURCES, choose_images, cli_for

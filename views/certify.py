@@ -3,13 +3,13 @@ from __future__ import annotations
 
 import streamlit as st
 
-from core import limits
-from core.analysis import topk
+from core.runtime import limits
+from core.explain.analysis import topk
 from core.defenses import RandomizedSmoothing, SmoothReduce
 from core.defenses.smoothing import certify_each, max_certifiable_radius, smoothing_cost_note
 from core.viz.common import to_numpy_image
 from core.viz.defenses import certificate_figure, class_counts_figure, patch_grid_figure, rmax_curve_figure
-from core.safe_text import md
+from core.data.safe_text import md
 from ui.common import action_bar, clean_logits, device_caption, image_and_model, image_tensor, intro
 from ui.presets import consume_autorun, preset_bar
 from ui.run import run_and_show

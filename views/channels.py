@@ -6,7 +6,7 @@ import streamlit as st
 from core.explain.channel_experiment import channel_experiment
 from core.viz.common import to_numpy_image
 from core.viz.explain import channel_maps_grid, channel_profile, pr_nr_sums, relevance_scatter
-from core.safe_text import md
+from core.data.safe_text import md
 from ui.common import action_bar, attack_picker, device_caption, image_and_model, image_tensor, intro
 from ui.presets import consume_autorun, preset_bar
 from ui.run import run_and_show

@@ -1,11 +1,11 @@
-"""Claims, checked: each paper's headline claim beside what the project measured (core/claims.py)."""
+"""Claims, checked: each paper's headline claim beside what the project measured (core/evaluation/claims/rows.py)."""
 from __future__ import annotations
 
 import streamlit as st
 
-from core.claims import VERDICT_ICON, VERDICTS, claim_rows, short_audit, short_number, verdict_counts
-from core.presets import PAGE_PATHS, PAGE_TITLES
-from core.safe_text import md
+from core.evaluation.claims.rows import VERDICT_ICON, VERDICTS, claim_rows, short_audit, short_number, verdict_counts
+from core.teaching.presets import PAGE_PATHS, PAGE_TITLES
+from core.data.safe_text import md
 from ui.common import intro
 from ui.presenter import is_presenter
 from ui.presets import preset_bar, queue
@@ -64,7 +64,7 @@ for r in rows:
                             help=f"{p.title} (press Run there; an audit takes minutes)"):
                 queue(p)
                 st.switch_page(PAGE_PATHS[p.page])
-        links.caption(f"reads `{r.source.replace('`', '')}`")  # a path inside the project (core.claims)
+        links.caption(f"reads `{r.source.replace('`', '')}`")  # a path inside the project (core.evaluation.claims.rows)
 
 with st.expander("How the verdicts are computed"):
     st.markdown(
@@ -76,4 +76,4 @@ with st.expander("How the verdicts are computed"):
         "Square; Square-EOT for randomized defenses) at ε = 4/255, on the first 8 labelled ImageNet photos; the "
         "baseline is the same audit of the undefended model.\n"
         "- Two numbers differ when their 95 % intervals do not overlap (conservative); where cards carry several "
-        "training seeds, the difference must also exceed the seeds' range. The rules are in `core/claims.py`.")
+        "training seeds, the difference must also exceed the seeds' range. The rules are in `core/evaluation/claims/rows.py`.")

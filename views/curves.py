@@ -4,17 +4,17 @@ from __future__ import annotations
 
 import streamlit as st
 
-from core import limits
-from core.analysis import topk
+from core.runtime import limits
+from core.explain.analysis import topk
 from core.attacks import ATTACK_INFO, ATTACKS, Goal
 from core.defenses import DEFENSES
-from core.lab import clean_notes
-from core.curves import NO_DEFENSE, WORST_CASE, curve_attacks_for, curves_with_extras
-from core.ensemble import WORST_CASE_SUMMARY
-from core.report import curves_report
+from core.evaluation.lab import clean_notes
+from core.evaluation.curves import NO_DEFENSE, WORST_CASE, curve_attacks_for, curves_with_extras
+from core.evaluation.ensemble import WORST_CASE_SUMMARY
+from core.viz.report import curves_report
 from core.viz.common import to_numpy_image
 from core.viz.curves import curve_figure, eps_axis
-from core.safe_text import md
+from core.data.safe_text import md
 from ui.common import action_bar, clean_logits, device_caption, image_and_model, image_tensor, intro, true_label
 from ui.curve_results import show_certified, show_flips, show_images_and_numbers, show_worst_case
 from ui.long_work import StopButton
@@ -28,7 +28,7 @@ P = "cur"
 RATIOS = [0.1, 0.25, 0.5, 1.0]
 EPS_DEFAULT = {"linf": "0, 0.0625, 0.125, 0.25, 0.5, 1", "l2": "0, 0.1, 0.25, 0.5, 1, 2"}
 EPS_MAX = {"linf": 64.0, "l2": 50.0}
-CHOICES = [*ATTACKS, WORST_CASE]  # the single attacks, then the worst-case ensemble (core/ensemble.py)
+CHOICES = [*ATTACKS, WORST_CASE]  # the single attacks, then the worst-case ensemble (core/evaluation/ensemble.py)
 
 
 def _norm(s) -> str:

@@ -3,15 +3,15 @@ from __future__ import annotations
 
 import streamlit as st
 
-from core.analysis import topk
-from core.audit import audit_findings
+from core.explain.analysis import topk
+from core.evaluation.audit.checks import audit_findings
 from core.defenses import DEFENSES, EquivariancePurification
-from core.lab import WORSE_BY, clean_notes
+from core.evaluation.lab import WORSE_BY, clean_notes
 from core.defenses.side_by_side import compare_defenses
 from core.defenses.equivariance import equivariance_error_summary
 from core.viz.common import amplified_perturbation, to_numpy_image
 from core.viz.defenses import defense_comparison_figure, equivariance_error_figure, purification_trajectory_figure
-from core.safe_text import md
+from core.data.safe_text import md
 from ui.common import action_bar, clean_logits, attack_picker, device_caption, image_and_model, image_tensor, intro, true_label
 from ui.presets import consume_autorun, preset_bar
 from ui.defenses import defense_picker

@@ -3,12 +3,12 @@ from __future__ import annotations
 
 import streamlit as st
 
-from core import limits
+from core.runtime import limits
 from core.defenses.feature_size import downsampling_stages, stage_sizes
 from core.explain.feature_maps import Setting, compare_settings, pooling_demo, variant_model
 from core.viz.common import to_numpy_image
 from core.viz.explain import pooling_demo_figure, sensitivity_figure, stage_sizes_figure
-from core.safe_text import md
+from core.data.safe_text import md
 from ui.common import action_bar, device_caption, get_model, image_and_model, image_tensor, intro
 from ui.presets import consume_autorun, preset_bar
 from ui.run import run_and_show

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import streamlit as st
 
-from core.glossary import GLOSSARY, PAGE_TERMS
-from core.presets import PAGE_TITLES
+from core.teaching.glossary import GLOSSARY, PAGE_TERMS
+from core.teaching.presets import PAGE_TITLES
 
 st.title("📖 Glossary")
 st.markdown("The terms the pages use, in a few lines each, with the equation where it helps. Every entry has an "

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import streamlit as st
 
-from core.presets import PAGE_PATHS, PAGE_TITLES, all_presets
-from core.tour import PATHS, STEPS, path_start
+from core.teaching.presets import PAGE_PATHS, PAGE_TITLES, all_presets
+from core.teaching.tour import PATHS, STEPS, path_start
 from core.viz.common import to_numpy_image
 from ui import tour
 from ui.common import home_example

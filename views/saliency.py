@@ -9,8 +9,8 @@ from core.explain.saliency import METHODS
 from core.explain.saliency_experiment import saliency_experiment
 from core.viz.common import to_numpy_image
 from core.viz.explain import saliency_row
-from core.models.architectures import capabilities
-from core.safe_text import md
+from core.models.user.architectures import capabilities
+from core.data.safe_text import md
 from ui.common import action_bar, attack_picker, device_caption, image_and_model, image_tensor, intro
 from ui.presets import consume_autorun, preset_bar
 from ui.run import run_and_show

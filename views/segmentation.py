@@ -4,18 +4,18 @@ from __future__ import annotations
 
 import streamlit as st
 
-from core.attacks.seg_targets import mask_of_image, shape_mask
+from core.attacks.dense.seg_targets import mask_of_image, shape_mask
 from core.defenses.seg_equivariance import SegEquivariancePurification, run_experiment
-from core.dense.denoise import ALL_DENOISERS, run_denoise_experiment
-from core.dense.equivariance_eval import DefenseSettings
-from core.dense.page import (DENSE_ATTACKS, DenseGoal, class_names_of, goal_preview, is_multiclass, n_test_scenes,
+from core.evaluation.dense.denoise import ALL_DENOISERS, run_denoise_experiment
+from core.evaluation.dense.equivariance_eval import DefenseSettings
+from core.evaluation.dense.page import (DENSE_ATTACKS, DenseGoal, class_names_of, goal_preview, is_multiclass, n_test_scenes,
                              predict_labels, present_classes, run_dense_experiment, scene_input)
 from core.explain.cam_mask import cam_mask_model
-from core.images import stretch, to_tensor
+from core.data.images import stretch, to_tensor
 from core.models import list_models
-from core.safe_text import html
-from core.analysis import mask_probability
-from core.train.data import SUBSET_PATH
+from core.data.safe_text import html
+from core.explain.analysis import mask_probability
+from core.data.fashion_mnist import SUBSET_PATH
 from core.viz.segmentation import (class_colours, display_size, image_grid, label_grid, label_image, label_overlay,
                                    overlay, target_preview)
 from ui.common import action_bar, device_caption, get_model, image_picker, intro, memo_on_image, model_picker, model_spec

@@ -5,17 +5,17 @@ from __future__ import annotations
 import streamlit as st
 
 from core.explain.saliency import METHODS
-from core.train.zoo_views import missing_views, zoo_experiment
-from core.claims import worst_case_interval
-from core.models.zoo import available, get_entry, load_card
-from core.models.zoo_net import FMNIST_CLASSES
-from core.train import data as zdata
-from core.train.model_cards import CURVE_EPS, METRIC_LABELS, METRICS
-from core.train.zoo_under_attack import ZOO_ATTACKS, live_curves
+from core.evaluation.zoo.page import missing_views, zoo_experiment
+from core.evaluation.claims.rows import worst_case_interval
+from core.models.zoo.catalogue import available, get_entry, load_card
+from core.models.zoo.net import FMNIST_CLASSES
+from core.data import fashion_mnist as zdata
+from core.evaluation.zoo.cards import CURVE_EPS, METRIC_LABELS, METRICS
+from core.evaluation.zoo.under_attack import ZOO_ATTACKS, live_curves
 from core.viz.explain import channel_profile, pr_nr_sums, saliency_row
 from core.viz.zoo import amplified_delta, cifs_mask_figure, curves_figure, outcome_figure, upscale
 from core.viz.zoo_per_class import per_class_figure, push_in_rows
-from core.safe_text import md
+from core.data.safe_text import md
 from ui.common import action_bar, device_caption, get_model, intro
 from ui.presets import consume_autorun, preset_bar
 from ui.run import run_and_show

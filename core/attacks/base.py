@@ -29,21 +29,22 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass, field
-from typing import Callable, ClassVar, Literal
+from typing import ClassVar, Literal
+from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from core import limits
+from core.runtime import limits
 from core.models.fast import fast_view
-from core.progress import ProgressFn, report
+from core.runtime.progress import ProgressFn, report
 
 Norm = Literal["linf", "l2"]
 GoalMode = Literal["untargeted", "targeted", "least_likely"]
 StepWatch = Callable[[int, torch.Tensor, torch.Tensor, torch.Tensor], None]
 """Called after every step with (step index, the iterate evaluated, its logits, its objective), all
-detached: how a page shows an attack while it runs (core.lab.LiveAttack)."""
+detached: how a page shows an attack while it runs (core.evaluation.lab.LiveAttack)."""
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from core import limits
+from core.runtime import limits
 
 
 class CIFSThroughMask(nn.Module):

@@ -32,7 +32,7 @@ Deviations and choices:
   like every attack's objective here); it jumps when c changes between rounds.
 * Only the w tensor is optimised (``torch.optim.Adam([w])``, gradients by ``autograd.grad``), so
   the model's parameters are never touched, whether or not they require grad.
-* ``binary_steps·iterations`` is limited by :data:`core.limits.MAX_CW_ITERATIONS`.
+* ``binary_steps·iterations`` is limited by :data:`core.runtime.limits.MAX_CW_ITERATIONS`.
 """
 from __future__ import annotations
 
@@ -43,7 +43,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from core.attacks.base import Attack, Recorder, ThreatModel, project
-from core.limits import MAX_CW_ITERATIONS
+from core.runtime.limits import MAX_CW_ITERATIONS
 
 
 class CWL2(Attack):

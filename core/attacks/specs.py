@@ -2,8 +2,8 @@
 
 From :data:`ATTACK_SPECS` the app derives the sidebar widgets (``ui.common.attack_picker``), the
 shareable URL's parameters (``ui.urlstate.attack_picker_params``), the presets' base values
-(``core.presets.attack_base``) and the command line's attack options (``core.cli``). A test
-(``tests/test_attack_specs.py``) checks that the four agree with this description.
+(``core.teaching.presets.attack_base``) and the command line's attack options (``core.cli.commands``). A test
+(``tests/attacks/test_attack_specs.py``) checks that the four agree with this description.
 
 Every attack shares the *common* settings — norm, ε, goal, target class, seed — whose widgets
 and URL names are fixed (:data:`COMMON_KEYS`); the attack-specific ones are :class:`AttackParam`
@@ -18,9 +18,10 @@ iterations instead of a long search).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Callable, Literal, Mapping
+from typing import Any, Literal
+from collections.abc import Callable, Mapping
 
-from core import limits
+from core.runtime import limits
 from core.attacks import ATTACKS, default_threat
 from core.attacks.base import Norm
 

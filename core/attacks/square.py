@@ -24,7 +24,7 @@ Random search over localised square updates, keeping a candidate when it lowers 
 
 Paper defaults: ImageNet p_init = 0.05 (L∞) and 0.1 (L2), 10,000 queries; AutoAttack (CIFAR,
 MNIST) uses p_init = 0.8 and 5,000 queries. App defaults (CPU): p_init as in the paper for the
-norm, ``n_queries`` = 1,000 (at most :data:`core.limits.MAX_SQUARE_QUERIES`).
+norm, ``n_queries`` = 1,000 (at most :data:`core.runtime.limits.MAX_SQUARE_QUERIES`).
 
 Conventions and deviations:
 
@@ -47,7 +47,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from core import limits
+from core.runtime import limits
 from core.attacks.base import Attack, Recorder, ThreatModel
 
 SquareLoss = Literal["margin", "ce"]

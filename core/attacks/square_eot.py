@@ -36,7 +36,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from core import limits
+from core.runtime import limits
 from core.attacks.base import ThreatModel
 from core.attacks.square import Square, SquareLoss
 

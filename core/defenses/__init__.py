@@ -28,7 +28,7 @@ from typing import Any
 
 from torch import nn
 
-from core import limits
+from core.runtime import limits
 from core.defenses.base import (AdaptiveRoute, Certificate, Defense, DefendedModel, DefenseOutput,
                                 bpda_identity)
 from core.defenses.cifs_lite import CIFSLite
@@ -38,7 +38,7 @@ from core.defenses.feature_size import FeatureMapSize, downsampling_stages
 from core.defenses.smoothing import RandomizedSmoothing, SmoothReduce
 from core.defenses.specs import ParamSpec
 from core.defenses.transforms import BitDepthDefense, JPEGDefense, MedianFilterDefense
-from core.models.architectures import CAPABILITY_TEXT, capabilities
+from core.models.user.architectures import CAPABILITY_TEXT, capabilities
 
 DEFENSES: dict[str, type[Defense]] = {
     "JPEG": JPEGDefense,
@@ -117,7 +117,7 @@ def default_params(name: str) -> dict[str, Any]:
     return {p.name: p.default_value() for p in DEFENSE_PARAMS.get(name, ())}
 
 
-# What a defense needs from the model (core.models.architectures.capabilities); user models may lack it.
+# What a defense needs from the model (core.models.user.architectures.capabilities); user models may lack it.
 NEEDS = {"Equivariance purification": "head", "CIFS-lite (untrained, exploratory)": "cam"}
 
 

@@ -25,7 +25,7 @@ from typing import Any, ClassVar, Literal
 import torch
 from torch import nn
 
-from core.progress import ProgressFn
+from core.runtime.progress import ProgressFn
 
 AdaptiveRoute = Literal["plain", "bpda", "eot"]
 

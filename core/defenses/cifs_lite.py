@@ -33,7 +33,7 @@ from torch import nn
 
 from core.defenses.base import Defense, DefenseOutput
 from core.defenses.common import fast
-from core.progress import ProgressFn
+from core.runtime.progress import ProgressFn
 
 
 def channel_relevance(model: nn.Module, classes: torch.Tensor | int | list[int]) -> torch.Tensor:

@@ -58,19 +58,20 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Literal, Sequence
+from typing import Any, ClassVar, Literal
+from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from core import limits
+from core.runtime import limits
 from core.attacks.base import Attack, Recorder, ascent_direction, attack_objective, project, random_start
 from core.defenses.base import Defense, DefenseOutput, bpda_identity
 from core.defenses.common import fast
 from core.defenses.equivariance_views import (CPU_VIEWS, PAPER_VIEWS, View, group_by_size,
                                               sample_views)
-from core.progress import ProgressFn, report
+from core.runtime.progress import ProgressFn, report
 
 Method = Literal["equivariance", "invariance", "random"]
 NoiseMode = Literal["off", "annealed", "paper"]
@@ -325,7 +326,7 @@ class EquivariancePurification(Defense):
         self.random_init = random_init
 
     @classmethod
-    def paper_settings(cls, model: nn.Module, **overrides: Any) -> "EquivariancePurification":
+    def paper_settings(cls, model: nn.Module, **overrides: Any) -> EquivariancePurification:
         """The paper's settings: eight views, T = 20, η = 1.0, absolute N(0, 1) annealed noise,
         ε_v = 6/255 (1.5·ε for ε = 4/255). About 25 s per 224 px image on a 2-core CPU."""
         kw: dict[str, Any] = dict(views=PAPER_VIEWS, steps=20, eps_v=6 / 255, step_size=1.0, noise="paper",
@@ -371,7 +372,7 @@ class EquivariancePurification(Defense):
     # run already has the identity Jacobian: the naive module equals BPDA-identity.
     _naive_forward = _adaptive_forward
 
-    def adaptive_attack(self, threat, lam: float = 1.0) -> "EquivarianceAwarePGD":
+    def adaptive_attack(self, threat, lam: float = 1.0) -> EquivarianceAwarePGD:
         """The paper's adaptive attacker for this defense (CE − λ·L_equi on the base model)."""
         return EquivarianceAwarePGD(threat, views=self.views, stage=self.stage, lam=lam)
 

@@ -35,10 +35,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from core import limits
+from core.runtime import limits
 from core.defenses.base import Defense, DefenseOutput
 from core.defenses.common import fast
-from core.progress import ProgressFn
+from core.runtime.progress import ProgressFn
 
 
 class UpsampledClassifier(nn.Module):
@@ -103,7 +103,7 @@ def downsampling_stages(model: nn.Module) -> list[str]:
     return out
 
 
-_CACHE: "weakref.WeakKeyDictionary[nn.Module, dict]" = weakref.WeakKeyDictionary()
+_CACHE: weakref.WeakKeyDictionary[nn.Module, dict] = weakref.WeakKeyDictionary()
 _LOCK = threading.Lock()
 
 
@@ -147,7 +147,7 @@ def stage_sizes(model: nn.Module, input_hw: tuple[int, int]) -> dict[str, tuple[
     """(channels, height, width) of every named stage for an input of size ``input_hw``,
     measured with one forward pass of a zero image."""
     if not list(getattr(model, "stage_names", [])):
-        return {}  # a user model without named stages (core.models.architectures)
+        return {}  # a user model without named stages (core.models.user.architectures)
     dev = next((p.device for p in model.parameters()), torch.device("cpu"))
     x = torch.zeros(1, 3, *input_hw, device=dev)
     _, kept = model.forward_features(x, keep=tuple(model.stage_names))

@@ -54,19 +54,20 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Literal, Sequence
+from typing import Any, ClassVar, Literal
+from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from core import limits
+from core.runtime import limits
 from core.attacks.base import ThreatModel
-from core.attacks.segmentation import SegmentationPGD, mask_iou
+from core.attacks.dense.segmentation import SegmentationPGD, mask_iou
 from core.defenses.base import Defense, DefenseOutput, bpda_identity
 from core.defenses.equivariance import equivariance_loss_from_maps, min_equivariance_loss, reversal_step
 from core.defenses.equivariance_views import CPU_VIEWS, View, dense_views, sample_views
-from core.progress import ProgressFn, report
+from core.runtime.progress import ProgressFn, report
 
 NoiseMode = Literal["off", "annealed", "paper"]
 DEFAULT_FEATURE = "logits"
@@ -157,7 +158,7 @@ class ViewDiagnostics:
     valid: torch.Tensor  # (h, w)
     loss: torch.Tensor  # (N,) L_equi of the chosen feature
 
-    def row(self, i: int) -> "ViewDiagnostics":
+    def row(self, i: int) -> ViewDiagnostics:
         """The diagnostics of image ``i`` of the batch alone."""
         sl = slice(i, i + 1)
         return ViewDiagnostics(names=list(self.names), view_images=[v[sl] for v in self.view_images],
@@ -203,7 +204,7 @@ class SegPurificationResult:
     trajectory: list[SegPurificationStep] = field(default_factory=list)
     loss_min: float = 0.0
 
-    def rows(self, sl: slice) -> "SegPurificationResult":
+    def rows(self, sl: slice) -> SegPurificationResult:
         """The same result for the images ``sl`` of the batch (every per-image tensor sliced)."""
         def cut(t: torch.Tensor | None) -> torch.Tensor | None:
             return None if t is None else t[sl]
@@ -379,7 +380,7 @@ Adaptive = Literal["none", "bpda", "equivariance-aware"]
 class SegExperiment:
     """Clean, attacked and (optionally) defended masks of one photo, with every diagnostic."""
 
-    attack: Any  # core.attacks.segmentation.SegAttackResult
+    attack: Any  # core.attacks.dense.segmentation.SegAttackResult
     adaptive: str
     defended_prob: torch.Tensor | None = None  # (N, 1, h, w)
     purification: SegPurificationResult | None = None

@@ -25,7 +25,7 @@ from torch import nn
 from core.attacks import AttackResult, Goal, ThreatModel, make_attack
 from core.defenses.base import Defense, DefenseOutput
 from core.defenses.equivariance import EquivariancePurification
-from core.progress import ProgressFn, report
+from core.runtime.progress import ProgressFn, report
 
 
 @dataclass

@@ -46,10 +46,10 @@ import torch.nn.functional as F
 from scipy.stats import beta, binomtest, norm
 from torch import nn
 
-from core import limits
+from core.runtime import limits
 from core.defenses.base import Certificate, Defense, DefenseOutput
 from core.defenses.common import fast
-from core.progress import ProgressFn, report, stage
+from core.runtime.progress import ProgressFn, report, stage
 
 Reduction = Literal["mean", "max"]
 

@@ -3,7 +3,8 @@ the Attack Lab's toggles) can render widgets for them without knowing the defens
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Callable, Literal
+from typing import Any, Literal
+from collections.abc import Callable
 
 ParamKind = Literal["int", "float", "k255", "choice", "multichoice", "bool"]
 

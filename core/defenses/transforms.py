@@ -27,10 +27,10 @@ import torch.nn.functional as F
 from PIL import Image
 from torch import nn
 
-from core import limits
+from core.runtime import limits
 from core.defenses.base import Defense, DefenseOutput, bpda_identity
 from core.defenses.common import fast
-from core.progress import ProgressFn
+from core.runtime.progress import ProgressFn
 
 
 def jpeg(x: torch.Tensor, quality: int = 75) -> torch.Tensor:

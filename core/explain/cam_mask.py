@@ -22,7 +22,7 @@ The mask (a project choice, not from the papers; labelled **approximate** in the
    sharpness 12, so that sigmoid(logits) is a soft mask and logits > 0 the binary mask.
 
 :class:`CamMaskModel` wraps steps 3–4 as a module with the same interface as
-:class:`core.models.selfie_segmentation.SelfieSegmenter` (``forward`` = probability,
+:class:`core.models.dense.selfie_segmentation.SelfieSegmenter` (``forward`` = probability,
 ``forward_logits``, ``forward_features``, ``input_size``), so the segmentation attacks and the
 dense equivariance defense run on it unchanged. It never modifies the shared classifier.
 Deviations: the 7×7 grid makes the mask blobby; a class that is not an object (e.g. "web site")

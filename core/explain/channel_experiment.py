@@ -15,11 +15,11 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from core.analysis import predict
+from core.explain.analysis import predict
 from core.attacks import Goal, ThreatModel, make_attack
 from core.explain.channels import ChannelAnalysis, analyse_channels, cifs_lite_transform
 from core.explain.defended import HeadTransformed
-from core.progress import ProgressFn, stage as progress_stage
+from core.runtime.progress import ProgressFn, stage as progress_stage
 
 
 @dataclass

@@ -27,7 +27,7 @@ batch (the paper's "average over images of class y").
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 from torch import nn

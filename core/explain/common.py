@@ -37,6 +37,6 @@ def default_batch(dev: torch.device, cuda: int = 32, cpu: int = 4) -> int:
 
 
 def check_range(name: str, value: int | float, lo: int | float, hi: int | float) -> None:
-    """Refuse a work parameter outside [lo, hi] (limits live in :mod:`core.limits`)."""
+    """Refuse a work parameter outside [lo, hi] (limits live in :mod:`core.runtime.limits`)."""
     if not (lo <= value <= hi):
         raise ValueError(f"{name} must be in [{lo}, {hi}], got {value}")

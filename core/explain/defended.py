@@ -18,7 +18,7 @@ the defense's own machinery or its random draws.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 from torch import nn

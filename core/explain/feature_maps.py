@@ -38,18 +38,18 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass, field
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 import torch
 from torch import nn
 
-from core import limits
+from core.runtime import limits
 from core.attacks import Goal, ThreatModel
 from core.attacks.pgd import PGD
 from core.defenses.feature_size import build_feature_size_model, downsampling_stages
 from core.models.fast import fast_view
-from core.progress import ProgressFn, report
+from core.runtime.progress import ProgressFn, report
 
 NOISE_SIGMA = 4 / 255
 NOISE_DRAWS = 4

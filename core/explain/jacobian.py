@@ -23,9 +23,9 @@ from typing import Literal
 import torch
 from torch import nn
 
-from core import limits
+from core.runtime import limits
 from core.explain.common import as_float_input, check_range
-from core.progress import ProgressFn, report
+from core.runtime.progress import ProgressFn, report
 
 TOPK = 5
 N_PROJ = 8

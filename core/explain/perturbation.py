@@ -34,9 +34,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from core import limits
+from core.runtime import limits
 from core.explain.common import as_float_input, blur, check_range, default_batch
-from core.progress import ProgressFn, report
+from core.runtime.progress import ProgressFn, report
 
 Output = Literal["logits", "softmax"]
 

@@ -52,7 +52,8 @@ from __future__ import annotations
 import math
 import threading
 from dataclasses import dataclass
-from typing import Any, Callable, Literal
+from typing import Any, Literal
+from collections.abc import Callable
 
 import numpy as np
 import torch
@@ -61,12 +62,12 @@ from captum.attr import (InputXGradient, IntegratedGradients, LayerAttribution, 
 from scipy.stats import spearmanr
 from torch import nn
 
-from core import limits
+from core.runtime import limits
 from core.explain.common import as_float_input, blur, check_range, default_batch
 from core.explain.jacobian import jacobian_norm_map
 from core.explain.perturbation import perturbation_saliency
 from core.models.fast import fast_view
-from core.progress import ProgressFn, report
+from core.runtime.progress import ProgressFn, report
 
 Baseline = Literal["black", "blur"]
 

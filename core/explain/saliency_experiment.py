@@ -13,11 +13,11 @@ from typing import Any
 import torch
 from torch import nn
 
-from core.analysis import predict
+from core.explain.analysis import predict
 from core.attacks import Goal, ThreatModel, make_attack
 from core.explain.saliency_panels import Panel, build_panels, panel_maps
 from core.explain.defended import defended_view
-from core.progress import ProgressFn, stage
+from core.runtime.progress import ProgressFn, stage
 
 
 @dataclass

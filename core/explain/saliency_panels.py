@@ -14,7 +14,7 @@ from torch import nn
 
 from core.explain.defended import DefendedView
 from core.explain.saliency import METHODS, agreement, compute_map
-from core.progress import ProgressFn, report
+from core.runtime.progress import ProgressFn, report
 
 TargetMode = Literal["own", "clean"]
 

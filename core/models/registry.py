@@ -2,36 +2,29 @@
 
 ``load_model(name)`` returns an eval-mode, frozen (read-only) module that takes [0, 1] input,
 on CUDA when present and the CPU otherwise, loaded once per process and device. The bundled
-models (:mod:`core.models.builtin`, ``segmentation_builtin``, ``zoo_builtin``) are registered when this module is imported; the table
+models (:mod:`core.models.imagenet.builtin`, ``segmentation_builtin``, ``zoo_builtin``) are registered when this module is imported; the table
 itself and :func:`register` live in :mod:`core.models.spec`.
 """
 from __future__ import annotations
 
-import threading
-
 import torch
 from torch import nn
 
-from core.device import get_device
-from core.models import builtin, segmentation_builtin, user_models, zoo_builtin  # noqa: F401  (register the bundled models, in this order)
-from core.models.spec import REGISTERED, ModelSpec, register
+from core.runtime.device import get_device
+# Importing these registers the bundled models, in this order (then the user's, below).
+from core.models.imagenet import builtin  # noqa: F401
+from core.models.dense import segmentation_builtin  # noqa: F401
+from core.models.zoo import builtin as zoo_builtin  # noqa: F401
+from core.models.user import models_file as user_models
+from core.models.spec import LOADED as _CACHE
+from core.models.spec import LOADED_LOCK as _LOCK
+from core.models.spec import REGISTERED, ModelSpec, register, unregister
 
 __all__ = ["ModelSpec", "register", "list_models", "get_spec", "load_model", "unregister"]
-
-_CACHE: dict[tuple[str, str], nn.Module] = {}
-_LOCK = threading.Lock()
 
 # The user's models (models.toml or $EXPLORER_MODELS), after the bundled ones; a broken
 # description is recorded (user_models.failed_models), never raised.
 user_models.register_default()
-
-
-def unregister(name: str) -> None:
-    """Remove a model and its loaded instances (user models being reloaded; tests)."""
-    with _LOCK:
-        REGISTERED.pop(name, None)
-        for key in [k for k in _CACHE if k[0] == name]:
-            del _CACHE[key]
 
 
 def list_models(task: str | None = None) -> list[ModelSpec]:

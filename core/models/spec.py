@@ -1,13 +1,15 @@
-"""What a registered model is (:class:`ModelSpec`) and the table the registering modules add to.
+"""What a registered model is (:class:`ModelSpec`), the table the registering modules add to, and the
+loaded instances (:func:`unregister` drops a model from both).
 
 Kept apart from :mod:`core.models.registry` so that the modules that register the bundled
-models (:mod:`core.models.builtin` and the ones it imports) depend only on this table, and the
+models (:mod:`core.models.imagenet.builtin` and the ones it imports) depend only on this table, and the
 registry can import them at module level without an import circle.
 """
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass, field
-from typing import Callable
+from collections.abc import Callable
 
 from torch import nn
 
@@ -25,7 +27,7 @@ class ModelSpec:
     description: str
     loader: Callable[[], nn.Module] = field(compare=False, repr=False)
     num_classes: int = 1000
-    origin: str = "bundled"  # "bundled", "user" (core/models/user_models.py) or "session" (a browser upload)
+    origin: str = "bundled"  # "bundled", "user" (core/models/user/models_file.py) or "session" (a browser upload)
 
 
 REGISTERED: dict[str, ModelSpec] = {}  # name -> spec, in registration order
@@ -37,3 +39,15 @@ def register(spec: ModelSpec) -> ModelSpec:
         raise ValueError(f"model {spec.name!r} is already registered")
     REGISTERED[spec.name] = spec
     return spec
+
+
+LOADED: dict[tuple[str, str], nn.Module] = {}  # (name, device) -> the shared instance (core.models.registry.load_model)
+LOADED_LOCK = threading.Lock()
+
+
+def unregister(name: str) -> None:
+    """Remove a model and its loaded instances (user models being reloaded; tests)."""
+    with LOADED_LOCK:
+        REGISTERED.pop(name, None)
+        for key in [k for k in LOADED if k[0] == name]:
+            del LOADED[key]

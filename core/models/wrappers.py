@@ -11,7 +11,7 @@ import copy
 import torch
 from torch import nn
 
-from core import limits
+from core.runtime import limits
 from core.models.fast import fused_efficientnet_lite
 
 
@@ -24,7 +24,7 @@ class ReadOnlyMixin:
 
     _frozen: bool = False
 
-    def freeze(self) -> "ReadOnlyMixin":
+    def freeze(self) -> ReadOnlyMixin:
         self.eval()
         for p in self.parameters():  # type: ignore[attr-defined]
             p.requires_grad_(False)
@@ -60,7 +60,7 @@ class ImageClassifier(ReadOnlyMixin, nn.Module):
         return (x - self.mean) / self.std
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # noqa: D102
-        limits.check_batch_pixels(x)  # every caller's batch, in one place (core/limits.py)
+        limits.check_batch_pixels(x)  # every caller's batch, in one place (core/runtime/limits.py)
         return self.net(self.normalize(x))
 
     @property
@@ -77,7 +77,7 @@ class ImageClassifier(ReadOnlyMixin, nn.Module):
         """Logits from the pre-pool map (global average pooling, then the linear classifier)."""
         return self.net.forward_head(fmap)
 
-    def fused_copy(self) -> "ImageClassifier":
+    def fused_copy(self) -> ImageClassifier:
         """A frozen copy with batch norm folded into the convolutions, in channels_last
         (see :mod:`core.models.fast`); only for networks that declare ``supports_fusion``."""
         clone = copy.copy(self)  # shallow: shares buffers, gets its own module dict below

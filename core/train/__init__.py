@@ -2,7 +2,7 @@
 and loop (:mod:`.common`), data (:mod:`.data`), which recipe trains which model
 (:mod:`.recipes`), the model cards' evaluation (:mod:`.model_cards`) and the live attacks of the
 zoo page (:mod:`.zoo_under_attack`). The architecture and the list of zoo models are
-:mod:`core.models.zoo_net` and :mod:`core.models.zoo`: training depends on them, never the
+:mod:`core.models.zoo.net` and :mod:`core.models.zoo.catalogue`: training depends on them, never the
 reverse.
 
 Recipes: :mod:`.standard`, :mod:`.pgd_at` (Madry), :mod:`.trades` (β = 6), :mod:`.nfgsm`,

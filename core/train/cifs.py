@@ -4,7 +4,7 @@ Sugiyama, ICML 2021; ``HanshuYAN/CIFS``, ``models/nets/resnet_CIFS.py``), traine
 Architecture: the zoo network with a CIFS module after block 3 (64 channels, non-linear probe
 Linear(64, 32) → Softplus(β = 5) → Linear(32, 10)) and after block 4 (128 channels, linear
 probe), as the paper puts one after each of the two layer4 blocks of ResNet-18 (non-linear
-first, linear second). Probe, relevance, and mask: see :class:`core.models.zoo_net.CIFSModule`.
+first, linear second). Probe, relevance, and mask: see :class:`core.models.zoo.net.CIFSModule`.
 
 Loss (the paper's, with L = 2 probes and β = 2):
 
@@ -29,9 +29,9 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from core.models.zoo_net import ZooClassifier
+from core.models.zoo.net import ZooClassifier
 from core.train.common import EPS, Recipe
-from core.train.pgd_at import pgd_examples
+from core.train.adversarial.pgd_at import pgd_examples
 
 
 def cifs_loss(logits: torch.Tensor, probes: list[torch.Tensor], y: torch.Tensor, beta: float = 2.0) -> torch.Tensor:

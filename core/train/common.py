@@ -22,13 +22,14 @@ import contextlib
 import math
 import time
 from dataclasses import asdict, dataclass, field
-from typing import ClassVar, Iterator
+from typing import ClassVar
+from collections.abc import Iterator
 
 import torch
 from torch import nn
 
-from core.progress import ProgressFn, report
-from core.models.zoo_net import ZooClassifier
+from core.runtime.progress import ProgressFn, report
+from core.models.zoo.net import ZooClassifier
 
 EPS = 0.1  # the usual L∞ budget on Fashion-MNIST (in [0, 1] pixels; ≈ 25.5/255)
 
@@ -52,7 +53,7 @@ class TrainConfig:
 
 
 class Recipe:
-    """One training method. Subclasses set ``key`` (the name :mod:`core.models.zoo` entries use
+    """One training method. Subclasses set ``key`` (the name :mod:`core.models.zoo.catalogue` entries use
     for it; the title, paper and architecture variant of each model are in that catalogue) and
     implement :meth:`loss`."""
 

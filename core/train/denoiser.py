@@ -4,7 +4,7 @@
   n ~ N(0, σ²), σ = 25/255, on the Fashion-MNIST training split.
 * HAT, hybrid adversarial training (Yan et al., *Towards Adversarially Robust Deep Image
   Denoising*, IJCAI 2022): each batch is half Gaussian-noisy observations y = x + n and half
-  adversarial observations y + δ with δ from ObsAtk (:mod:`core.attacks.obsatk`, zero-mean,
+  adversarial observations y + δ with δ from ObsAtk (:mod:`core.attacks.dense.obsatk`, zero-mean,
   ‖δ‖₂ ≤ ε) against the current model; loss = mean of the two MSEs. Defaults: ε = 6/255 per-pixel
   RMS (‖δ‖₂ ≤ 6/255 · 28), ObsAtk with 2 steps during training (the paper uses 5), δ generated in
   eval mode. Deviation: HAT here *fine-tunes* the plain model (same data order) for
@@ -22,8 +22,8 @@ from dataclasses import asdict, dataclass
 import torch
 import torch.nn.functional as F
 
-from core.attacks.obsatk import ObsAtk
-from core.models.dncnn import DnCNN
+from core.attacks.dense.obsatk import ObsAtk
+from core.models.dense.dncnn import DnCNN
 from core.train.common import eval_mode
 
 SIGMA = 25 / 255

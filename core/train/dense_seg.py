@@ -1,7 +1,7 @@
-"""Training the garment-scene segmenter (:class:`core.models.dense_unet.TinyUNet`).
+"""Training the garment-scene segmenter (:class:`core.models.dense.unet.TinyUNet`).
 
 Data: an endless stream of fresh scenes from the Fashion-MNIST *training* split
-(:func:`core.train.scenes.make_scene`, seed ``scene_seed``, scene indices 0, 1, 2, … in order),
+(:func:`core.data.scenes.make_scene`, seed ``scene_seed``, scene indices 0, 1, 2, … in order),
 never the t10k split that the shipped test scenes use. Loss: mean per-pixel cross-entropy over
 the 11 classes. Optimiser: Adam (Kingma & Ba 2015), learning rate 3e-3 with a cosine decay to 0
 over ``steps``; batch 32; one CPU thread by default. Deterministic for a given seed and thread
@@ -17,9 +17,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from core.train.scenes import CLASS_NAMES, make_scenes
-from core.models.dense_unet import TinyUNet
-from core.progress import ProgressFn, report
+from core.data.scenes import CLASS_NAMES, make_scenes
+from core.models.dense.unet import TinyUNet
+from core.runtime.progress import ProgressFn, report
 
 
 @dataclass(frozen=True)

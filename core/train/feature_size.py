@@ -8,12 +8,12 @@ inside the wrapper, and smaller downsampling strides) this recipe uses the **str
 block 3's stride 2 → 1, so the last map is 14×14 instead of 7×7 (rcm's "1222" → "1122"). The
 parameter shapes do not change; each pass costs about 4× the base network's.
 
-Training: exactly the PGD-AT recipe (:mod:`core.train.pgd_at`): ε = 0.1, PGD-5 of 0.05, random
+Training: exactly the PGD-AT recipe (:mod:`core.train.adversarial.pgd_at`): ε = 0.1, PGD-5 of 0.05, random
 start; the zoo's shared budget (paper: PGD-10 at 8/255, SGD lr 0.1, 110 epochs).
 """
 from __future__ import annotations
 
-from core.train.pgd_at import PGDAT
+from core.train.adversarial.pgd_at import PGDAT
 
 
 class FeatureSizeAT(PGDAT):

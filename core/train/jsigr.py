@@ -38,8 +38,8 @@ from torch import nn
 
 from core.explain.common import blur
 from core.explain.perturbation import grid_centres, soft_masks
-from core.models.zoo_net import ZooClassifier
-from core.progress import ProgressFn, report
+from core.models.zoo.net import ZooClassifier
+from core.runtime.progress import ProgressFn, report
 from core.train.common import Recipe, eval_mode
 
 GRID_STRIDE = 7.0

@@ -5,7 +5,7 @@ Lee, "Dataset Meta-Learning from Kernel Ridge-Regression", ICLR 2021) with an in
 
 Two recipes, two zoo models:
 
-* :class:`KernelDistill` (``fmnist-ntk-kernel``, family "ntk", :mod:`core.models.zoo_kernel`):
+* :class:`KernelDistill` (``fmnist-ntk-kernel``, family "ntk", :mod:`core.models.zoo.kernel`):
   the support images X_s are learned by
 
       min_{X_s}  E_{(x, y) ~ train} ‖ K(x', X_s)·(K(X_s, X_s) + λI)⁻¹·Y_s − y ‖²,   x' = PGD(x) against that predictor,
@@ -45,11 +45,11 @@ import torch.nn.functional as F
 
 from core.attacks.base import ThreatModel
 from core.attacks.pgd import PGD
-from core.models.zoo_kernel import NTKRegressor, one_hot_targets, ridge_coefficients
-from core.models.zoo_net import ZooClassifier
-from core.progress import ProgressFn, report
+from core.models.zoo.kernel import NTKRegressor, one_hot_targets, ridge_coefficients
+from core.models.zoo.net import ZooClassifier
+from core.runtime.progress import ProgressFn, report
 from core.train.common import EPS, Recipe, TrainConfig, TrainLog, eval_mode
-from core.train.data import stratified_indices
+from core.data.fashion_mnist import stratified_indices
 
 
 def kernel_predict(model: NTKRegressor, x: torch.Tensor) -> torch.Tensor:

@@ -1,5 +1,5 @@
 """Sections of docs/models/zoo.md for issue 22 (written by ``tools/train_zoo.py --phase docs``):
-per-class clean and attacked accuracy of every card that has them (:mod:`core.train.per_class`),
+per-class clean and attacked accuracy of every card that has them (:mod:`core.evaluation.zoo.per_class`),
 the rate at which attacks push other classes' images into the cost-sensitive model's protected
 classes, the audit's transfer numbers of the kernel models, and the recipes' training time
 against PGD-AT's (``docs/models/recipe_times.json``, made by ``tools/time_recipes.py``)."""
@@ -8,8 +8,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from core.runtime.paths import DOCS
 
-TIMES = Path(__file__).resolve().parents[2] / "docs" / "models" / "recipe_times.json"
+
+TIMES = DOCS / "models" / "recipe_times.json"
 SHORT = ["T-shirt", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Boot"]
 
 

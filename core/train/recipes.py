@@ -1,29 +1,29 @@
 """Which training recipe made which zoo model: recipe key -> class.
 
-The zoo's catalogue (:mod:`core.models.zoo`) names each model's recipe by key, so that loading
+The zoo's catalogue (:mod:`core.models.zoo.catalogue`) names each model's recipe by key, so that loading
 a model does not import the training code; this module is the other direction, used by
 ``tools/train_zoo.py`` and the tests that train.
 """
 from __future__ import annotations
 
-from core.models.zoo import ZooEntry
+from core.models.zoo.catalogue import ZooEntry
 from core.train.cifs import CIFS
 from core.train.common import Recipe
-from core.train.cost_sensitive import CostSensitiveAT
-from core.train.dial import DIAL
+from core.train.adversarial.cost_sensitive import CostSensitiveAT
+from core.train.adversarial.dial import DIAL
 from core.train.feature_size import FeatureSizeAT
-from core.train.fgsm_tricks import FGSMTricks
-from core.train.iat import IAT
+from core.train.adversarial.fgsm_tricks import FGSMTricks
+from core.train.adversarial.iat import IAT
 from core.train.jsigr import JSIGR
 from core.train.kernel_distill import KernelDistill, KernelDistilledCNN
-from core.train.ladder import LADDER
-from core.train.ltnode import LTNODE
-from core.train.nfgsm import NFGSM
-from core.train.odenet import ODENetNoise
-from core.train.pgd_at import PGDAT
+from core.train.adversarial.ladder import LADDER
+from core.train.ode.ltnode import LTNODE
+from core.train.adversarial.nfgsm import NFGSM
+from core.train.ode.odenet import ODENetNoise
+from core.train.adversarial.pgd_at import PGDAT
 from core.train.standard import Standard
-from core.train.tisode import TisODE
-from core.train.trades import TRADES
+from core.train.ode.tisode import TisODE
+from core.train.adversarial.trades import TRADES
 
 RECIPES: dict[str, type[Recipe]] = {cls.key: cls for cls in (
     Standard, PGDAT, TRADES, NFGSM, FGSMTricks, JSIGR, CIFS, FeatureSizeAT,

@@ -8,7 +8,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from core.models.zoo_net import ZooClassifier
+from core.models.zoo.net import ZooClassifier
 from core.train.common import Recipe
 
 

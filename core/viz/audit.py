@@ -1,4 +1,4 @@
-"""Figures of the gradient-masking audit (core/audit.py): success against ε, and white-box vs
+"""Figures of the gradient-masking audit (core/evaluation/audit/checks.py): success against ε, and white-box vs
 transfer vs Square at the compared budgets."""
 from __future__ import annotations
 

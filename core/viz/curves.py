@@ -1,14 +1,14 @@
 """Figures of robustness curves, certified radius against σ, and batch evaluation. No Streamlit."""
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import plotly.graph_objects as go
 from plotly.colors import qualitative
 from plotly.subplots import make_subplots
 
-from core.curves import NO_DEFENSE, CertPoint, CurveResult
-from core.stats import accuracy_interval
+from core.evaluation.curves import NO_DEFENSE, CertPoint, CurveResult
+from core.evaluation.stats import accuracy_interval
 from core.viz.common import FONT, error_y, title_layout
 
 OK = "#2ca02c"
@@ -141,7 +141,7 @@ def batch_summary_table(summary: Sequence[dict], eps_scale: float) -> list[dict]
 
 def batch_breakdown_table(breakdown: Sequence[dict], attacks: Sequence[str], eps_scale: float) -> list[dict]:
     """Robust accuracy per ε with its exact 95 % interval and the share of images each attack fooled
-    first (:meth:`core.evaluate.BatchResult.breakdown`), ε in display units."""
+    first (:meth:`core.evaluation.batch.evaluate.BatchResult.breakdown`), ε in display units."""
     return [{"ε": round(r["eps"] * eps_scale, 4), "robust accuracy": r["robust_accuracy"],
              "95 % interval": _ci_text(*accuracy_interval(r["robust"], r["n"]).as_list()) if "robust" in r else None,
              "clean wrong": r["clean_misclassified"],

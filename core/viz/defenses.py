@@ -2,7 +2,7 @@
 certificates, patch grids, feature-map sizes. No Streamlit here."""
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import plotly.graph_objects as go

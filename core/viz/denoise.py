@@ -26,7 +26,7 @@ def grey_panel(t: torch.Tensor, scale: int = 5, amplify: bool = False) -> np.nda
 
 
 def psnr_curve_figure(curve: dict, highlight: str | None = None, height: int = 340) -> go.Figure:
-    """PSNR (dB) against ε (RMS, k/255) per denoiser from ``core.dense.denoise.psnr_curves``."""
+    """PSNR (dB) against ε (RMS, k/255) per denoiser from ``core.evaluation.dense.denoise.psnr_curves``."""
     eps = curve["eps_rms_255"]
     fig = go.Figure()
     for name, rows in curve["psnr_db"].items():

@@ -5,7 +5,7 @@ adversarial channel maps) shares ONE colour axis, so equal colours mean equal va
 """
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import plotly.graph_objects as go

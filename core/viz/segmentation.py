@@ -2,7 +2,7 @@
 trajectories, per-view back-warped masks and the equivariance-error heatmap (no Streamlit)."""
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import plotly.graph_objects as go
@@ -289,7 +289,7 @@ def label_grid(panels: Sequence[tuple[str, np.ndarray]], names: Sequence[str], c
 
 def iou_change_figure(rows: Sequence[dict], height: int = 320) -> go.Figure:
     """Per class: IoU clean / attacked (/ defended) as grouped bars (``rows`` from
-    ``core.dense.page.DenseExperiment.rows``)."""
+    ``core.evaluation.dense.page.DenseExperiment.rows``)."""
     fig = go.Figure()
     names = [r["class"] for r in rows]
     series = [("IoU clean", "#4c78a8"), ("IoU attacked", "#e45756"), ("IoU defended", "#54a24b")]
@@ -334,7 +334,7 @@ def moved_figure(matrix: torch.Tensor, names: Sequence[str], title: str = "Which
 
 def dense_trajectory_figure(traj, height: int = 300) -> go.Figure:
     """mIoU and pixel accuracy per step (first image), target pixels when targeted, objective on a
-    second axis. ``traj``: list of ``core.attacks.dense_common.DenseStep``."""
+    second axis. ``traj``: list of ``core.attacks.dense.common.DenseStep``."""
     steps = [s.step for s in traj]
     fig = make_subplots(specs=[[{"secondary_y": True}]])
     fig.add_trace(go.Scatter(x=steps, y=[float(s.miou[0]) for s in traj], name="mIoU", mode="lines+markers"))

@@ -2,13 +2,13 @@
 cards and live), CIFS channel masks, and 28×28 images scaled up for display."""
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import plotly.graph_objects as go
 import torch
 
-from core.stats import accuracy_interval
+from core.evaluation.stats import accuracy_interval
 from core.viz.common import FONT, error_y
 
 PALETTE = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2", "#17becf"]
@@ -61,7 +61,7 @@ def curves_figure(card: dict[str, list[dict]], live: dict[str, list[dict]] | Non
         t = titles.get(name, name)
         if name in card:
             pts = card[name]
-            ci = [p.get("ci95") or [None, None] for p in pts]  # exact 95 % intervals (core.stats), as error bars
+            ci = [p.get("ci95") or [None, None] for p in pts]  # exact 95 % intervals (core.evaluation.stats), as error bars
             fig.add_trace(go.Scatter(x=[p["eps"] for p in pts], y=[p["accuracy"] for p in pts], mode="lines+markers",
                                      name=f"{t} — {card_label}", line=dict(color=colour, width=2),
                                      error_y=error_y([p["accuracy"] for p in pts], [c[0] for c in ci], [c[1] for c in ci],

@@ -1,5 +1,5 @@
 """The model-zoo page's per-class chart: clean and attacked accuracy of each Fashion-MNIST class for
-the chosen models (from the cards' ``per_class`` blocks, :mod:`core.train.per_class`)."""
+the chosen models (from the cards' ``per_class`` blocks, :mod:`core.evaluation.zoo.per_class`)."""
 from __future__ import annotations
 
 import plotly.graph_objects as go

@@ -1,0 +1,493 @@
+"""Claims, checked: every paper behind the explorer, its headline claim beside what the project
+measured, how sure that number is, and a verdict computed from the data by fixed rules.
+
+One :class:`ClaimRow` per paper or zoo model. The **claim sentences** of the papers that are not
+zoo entries (equivariance purification, randomized smoothing, Smooth-Reduce) and of the first
+zoo entries whose catalogue entry has no ``claim`` yet are data here (:data:`PAPER_CLAIMS`,
+:data:`DEFENSE_CLAIMS`); every **measured number, interval and verdict** is read from the files
+the project ships — the zoo cards (``assets/zoo/<name>.json``) and the audits of the ImageNet
+defenses (``docs/audits/*.json``) — so a changed card changes its row. Zoo rows are generated
+from :data:`core.models.zoo.catalogue.ZOO`, so a new entry appears by itself (with "not measured yet" until
+its card has an evaluation).
+
+Numbers. A zoo row quotes the card's **worst case** (the AutoAttack-style ensemble of
+:mod:`core.evaluation.ensemble` on the card's images, its quoted view) with its exact 95 % interval
+(:mod:`core.evaluation.stats`), and the strongest **single attack** of the card's subset evaluation (PGD-20 or
+APGD-CE, same images). A defense row quotes the robust accuracy of EfficientNet-Lite0 behind the
+defense against the audit's strongest attack at its ε (white-box through the defense's adaptive
+route, transfer from the undefended model, Square — Square-EOT for randomized defenses):
+(clean-correct − fooled) / n images, with its interval; the baseline is the same audit of the
+undefended model on the same photos.
+
+Verdict rules (first that applies):
+
+1. the card or audit file has no measurement → ``not measured yet``;
+2. the audit flags a gradient-masking sign (:data:`MASKING_SIGNS`) and the single attack's interval
+   lies wholly above the worst case's (the gap the warning predicts is real) → ``gradient masking
+   found``; for a defense: the non-adaptive audit flags masking and the adaptive attack brings the
+   robust accuracy down to where the intervals overlap the baseline → ``holds only against weak or
+   non-adaptive attacks``;
+3. no flag, but the single attack's interval lies wholly above the worst case's → ``holds only
+   against weak or non-adaptive attacks``;
+4. the comparison the claim makes, on intervals: relation ``"above"`` (better than the baseline)
+   holds when the worst case's interval lies wholly above the baseline's; ``"matches"`` (as good as)
+   holds when the baseline's interval does not lie wholly above the model's; where both cards carry
+   a ``seeds`` block, the difference must also exceed the seed ranges
+   (:func:`core.evaluation.stats.differs_beyond_seeds`) → ``holds here``; otherwise ``not reproduced at this
+   scale``.
+
+Non-overlapping 95 % intervals is a conservative test (it misses some real differences); the cards
+do not keep per-image results of different models, so the paired McNemar test
+(:func:`core.evaluation.stats.paired_difference`) applies only where the images and results are shared (the
+audit, batch evaluation). On 8 photos one photo is 12.5 points and most intervals overlap: the
+verdict then says the claim is not reproduced *at this scale*, not that it is false.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+from collections.abc import Callable
+
+from core.evaluation.audit.checks import AUDITS_DIR, WARNING_SIGNS
+from core.models.zoo.catalogue import ZOO, ZOO_DIR, ZooEntry
+from core.teaching.presets import LITE0, Preset, get_preset
+from core.evaluation.stats import Interval, accuracy_interval, count_of, differs_beyond_seeds, spread_from_dict
+from core.runtime.paths import ROOT
+
+
+HOLDS = "holds here"
+WEAK_ONLY = "holds only against weak or non-adaptive attacks"
+NOT_REPRODUCED = "not reproduced at this scale"
+MASKING = "gradient masking found"
+NOT_MEASURED = "not measured yet"
+VERDICTS = (HOLDS, WEAK_ONLY, NOT_REPRODUCED, MASKING, NOT_MEASURED)
+VERDICT_ICON = {HOLDS: "✅", WEAK_ONLY: "❗", NOT_REPRODUCED: "➖", MASKING: "⚠️", NOT_MEASURED: "⏳"}
+
+# Audit flags that say the attack, not the model, failed (core.evaluation.audit.checks); "randomness" says the
+# verdict is random, which the rand worst case and majority votes already handle.
+MASKING_SIGNS = ("transfer", "square", "gradients", "large_eps", "targeted", "iterations")
+
+Relation = Literal["above", "matches"]
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """What a zoo model's claim compares it with: ``baseline`` (a zoo entry) and how."""
+
+    baseline: str = "fmnist-standard"
+    relation: Relation = "above"
+
+
+# The comparison each zoo claim makes (entries not listed: better than standard training).
+COMPARISONS: dict[str, Comparison] = {
+    "fmnist-pgd-at": Comparison("fmnist-standard", "above"),
+    "fmnist-trades": Comparison("fmnist-pgd-at", "above"),
+    "fmnist-nfgsm": Comparison("fmnist-pgd-at", "matches"),
+    "fmnist-fgsm-tricks": Comparison("fmnist-pgd-at", "matches"),
+    "fmnist-jsigr": Comparison("fmnist-standard", "above"),
+    "fmnist-cifs": Comparison("fmnist-pgd-at", "above"),
+    "fmnist-feature-size": Comparison("fmnist-pgd-at", "above"),
+    "fmnist-iat": Comparison("fmnist-pgd-at", "matches"),
+    "fmnist-dial": Comparison("fmnist-trades", "above"),
+    "fmnist-cost-sensitive": Comparison("fmnist-pgd-at", "matches"),
+    "fmnist-zerosnet": Comparison("fmnist-resnet", "above"),
+    "fmnist-vit-4head": Comparison("fmnist-vit-1head", "above"),
+    "fmnist-tisode": Comparison("fmnist-odenet", "above"),
+    "fmnist-odenet-dopri5": Comparison("fmnist-odenet", "matches"),
+    "fmnist-ltnode": Comparison("fmnist-odenet", "above"),
+}
+
+# Claims of the zoo's first papers (used while the catalogue entry's own ``claim`` is empty).
+# A published number is quoted only where the project has it from the paper; "" otherwise.
+PAPER_CLAIMS: dict[str, str] = {
+    "fmnist-pgd-at": "Madry et al. (ICLR 2018): adversarial training with PGD gives robustness to any first-order "
+                     "attack; CIFAR-10, ε = 8/255 (L∞), wide ResNet: 87.3 % clean and 45.8 % against 20-step PGD; "
+                     "MNIST, ε = 0.3: about 89 % against the strongest PGD.",
+    "fmnist-trades": "Zhang et al. (ICML 2019): TRADES trades clean accuracy for smoothness better than PGD-AT; "
+                     "CIFAR-10, ε = 0.031 (L∞), WRN-34-10, β = 6: 84.9 % clean and 56.6 % against 20-step PGD, "
+                     "against 87.3 % / 45.8 % for Madry et al.",
+    "fmnist-nfgsm": "de Jorge et al. (NeurIPS 2022): one FGSM step from a strongly noised point, without "
+                    "clipping, avoids catastrophic overfitting (up to ε = 16/255 on CIFAR-10, PreAct ResNet-18) and "
+                    "matches the robustness of multi-step PGD-AT at the cost of single-step training.",
+    "fmnist-fgsm-tricks": "Li et al. (arXiv 2209.02684, 2022): FGSM adversarial training with a bag of tricks "
+                          "(masking part of the image when taking the attack gradient, smooth activations) is "
+                          "stable and comes close to PGD-AT's robustness at single-step cost (CIFAR-10, "
+                          "ε = 8/255).",
+    "fmnist-jsigr": "Liu et al. (arXiv 2207.13036, 2022): regularising the Jacobian and the input gradients "
+                    "outside the salient region (J-SIGR) keeps saliency maps on the object and makes the model "
+                    "more robust to adversarial (transferred) attacks than standard training (MNIST, CIFAR-10).",
+    "fmnist-cifs": "Yan et al. (ICML 2021): suppressing negatively relevant channels (CIFS) on top of PGD-AT "
+                   "raises robust accuracy above plain PGD-AT against PGD and C&W on CIFAR-10 (ResNet-18, "
+                   "ε = 8/255).",
+    "fmnist-feature-size": "Xu et al. (arXiv 2202.12435): larger final feature maps (a smaller stride, the same "
+                           "pooling) make adversarially trained CNNs more robust (CIFAR-10, ε = 8/255).",
+}
+
+
+@dataclass(frozen=True)
+class DefenseClaim:
+    """A paper behind an ImageNet defense: its claim and the audit files that measure it here."""
+
+    key: str
+    title: str
+    paper: str
+    claim: str
+    adaptive_audit: str  # docs/audits/<file>: the defense through its adaptive route (true labels)
+    baseline_audit: str  # the undefended model on the same photos
+    naive_audit: str = ""  # the same defense with naive gradients, if audited
+    page: str = "def"  # where it is shown live
+    preset: str = ""  # a registered preset ("page/id"), else a Claims preset is built
+
+
+DEFENSE_CLAIMS: tuple[DefenseClaim, ...] = (
+    DefenseClaim("equivariance", "Equivariance purification",
+                 "Mao, Zhang, Joshi, Yang, Wang, Vondrick, ICML 2023",
+                 "Mao et al.: optimising a reversal vector at test time so that the feature maps of transformed "
+                 "views agree again (no training) restores robust accuracy under attack, including attackers who "
+                 "know the defense (ImageNet and segmentation; published numbers: the paper's tables, not copied "
+                 "here).",
+                 "labelled-equivariance-bpda.json", "labelled-undefended.json", naive_audit="equivariance-naive.json"),
+    DefenseClaim("smoothing", "Randomized smoothing", "Cohen, Rosenfeld, Kolter, ICML 2019",
+                 "Cohen et al.: the smoothed classifier's prediction is certified within an L2 radius; ImageNet, "
+                 "ResNet-50 trained with Gaussian noise: 49 % certified top-1 accuracy at radius 0.5, 37 % at 1.0 "
+                 "and 19 % at 2.0 (best over σ ∈ {0.25, 0.5, 1}).",
+                 "labelled-smoothing-eot.json", "labelled-undefended.json", preset="def/smoothing_holds"),
+    DefenseClaim("smooth-reduce", "Smooth-Reduce", "Joshi, Pham, Cho, Boytsov, Condessa, Kolter, Hegde, 2022",
+                 "Joshi et al.: smoothing an ensemble of patches (mean or max of the patches' logits) certifies "
+                 "larger L2 radii than randomized smoothing of the whole image with the same base model (ImageNet, "
+                 "CIFAR-10; published numbers: the paper's tables, not copied here).",
+                 "labelled-smooth-reduce-eot.json", "labelled-undefended.json", page="cert",
+                 preset="cert/smooth_reduce"),
+)
+
+DEFENSE_NAMES = {"equivariance": "Equivariance purification", "smoothing": "Randomized smoothing",
+                 "smooth-reduce": "Smooth-Reduce"}
+
+
+def short_audit(audit: str) -> str:
+    """The audit's verdict in a few words, for a table cell ("no flag", "⚠️ 2 flags", …); the full
+    words stay in :attr:`ClaimRow.audit`."""
+    if audit.startswith("flagged:"):
+        n = audit.split("(")[0].count(";") + 1
+        return f"⚠️ {n} flag{'s' if n > 1 else ''}"
+    if audit.startswith("no check warns"):
+        return "no flag"
+    return audit
+
+
+def short_number(text: str) -> str:
+    """"fmnist-pgd-at: 64.4 % (61.3–67.4, n = 1,000)" → "fmnist-pgd-at: 64.4 %" (a table cell; the
+    interval stays in the row's own text)."""
+    return text.split(" (")[0]
+
+
+@dataclass
+class ClaimRow:
+    """One row of the Claims page (and of the snapshot test)."""
+
+    key: str  # "zoo:<name>" or "defense:<key>"
+    title: str
+    paper: str
+    claim: str
+    reproduction: str  # model/defense, data, n, attack
+    measured: str  # the number with its interval, in words
+    measured_value: float | None
+    measured_ci95: list[float] | None
+    n: int | None
+    baseline: str  # the compared number, in words
+    single_attack: str  # the strongest single attack's number (zoo) or the non-adaptive audit (defense)
+    audit: str  # the audit's verdict in words
+    verdict: str  # one of VERDICTS
+    reason: str  # which rule gave the verdict, with its numbers
+    page: str  # page key of the live view
+    preset: Preset | None
+    source: str  # the file it reads, relative to the project root
+    seeds: str = ""  # the seed spread, where the card has one
+    extra_links: list[tuple[str, Preset]] = field(default_factory=list)
+
+    def snapshot(self) -> dict:
+        """What the snapshot test keeps: the measured numbers and the verdicts."""
+        return {"key": self.key, "measured_value": self.measured_value, "measured_ci95": self.measured_ci95,
+                "n": self.n, "verdict": self.verdict, "audit": self.audit}
+
+    def as_dict(self) -> dict:
+        d = asdict(self)
+        d["preset"] = None if self.preset is None else self.preset.ref
+        d["extra_links"] = [(t, p.ref) for t, p in self.extra_links]
+        return d
+
+
+# -- reading the files ----------------------------------------------------------------------------
+
+def _read_json(path: Path) -> dict | None:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+
+
+def _rel(path: Path) -> str:
+    try:
+        return str(path.resolve().relative_to(ROOT))
+    except ValueError:
+        return str(path)
+
+
+def worst_case_interval(card: dict) -> Interval | None:
+    """The card's quoted worst case (``worst_case[quoted_view]``) as k of n with its interval."""
+    wc = card.get("worst_case") or {}
+    view = wc.get(wc.get("quoted_view") or "as_shipped")
+    if not view or "robust" not in view:
+        return None
+    return accuracy_interval(view["robust"], view["n"])
+
+
+def single_attack_interval(card: dict) -> tuple[str, Interval] | None:
+    """The strongest single attack of the card's subset evaluation (lowest accuracy of PGD-20 and
+    APGD-CE), on the worst case's images."""
+    sub = (card.get("evaluation") or {}).get("subset") or {}
+    found = [(k, accuracy_interval(sub[k]["correct"], sub[k]["n"])) for k in ("pgd20", "apgd_ce") if k in sub]
+    return min(found, key=lambda t: t[1].p) if found else None
+
+
+def _seed_spread(card: dict):
+    sp = ((card.get("seeds") or {}).get("spread") or {}).get("worst_case")
+    return spread_from_dict(sp) if sp else None
+
+
+def _above(a: Interval, b: Interval) -> bool:
+    """a's interval lies wholly above b's."""
+    return a.lo > b.hi
+
+
+def audit_words(flags: list[str], flagged: bool) -> str:
+    if not flagged:
+        return "no check warns"
+    return "flagged: " + "; ".join(WARNING_SIGNS.get(f, f) for f in flags)
+
+
+def _card_audit(card: dict) -> tuple[list[str], bool, str]:
+    """(flags, flagged, words) of the audit that goes with the card's quoted view."""
+    wc = card.get("worst_case") or {}
+    a = wc.get("audit_through_mask") if wc.get("quoted_view") == "through_mask" and wc.get("audit_through_mask") \
+        else wc.get("audit")
+    if not a:
+        return [], False, "not audited"
+    flags = list(a.get("flags") or [])
+    return flags, bool(a.get("flagged")), audit_words(flags, bool(a.get("flagged"))) + f" ({a.get('n')} images)"
+
+
+# -- presets the rows link to -----------------------------------------------------------------------
+
+def zoo_preset(name: str, baseline: str | None) -> Preset:
+    """The Model zoo page with the model beside its baseline."""
+    models = [m for m in (baseline, name) if m]
+    return Preset(id=f"claim_{name}", page="zoo", title=f"{name} vs {baseline}" if baseline else name,
+                  blurb="From the Claims page.", values={"zoo_models": models})
+
+
+def zoo_audit_preset(name: str, through_mask: bool = False) -> Preset:
+    return Preset(id=f"claim_audit_{name}", page="audit", title=f"Audit {name}", blurb="From the Claims page.",
+                  values={"audit_model": name, "audit_through": through_mask, "audit_defense": "none",
+                          "audit_surrogate": "fmnist-trades" if name == "fmnist-pgd-at" else "fmnist-pgd-at"},
+                  autorun=False)
+
+
+def defense_audit_preset(spec: DefenseClaim, audit: dict) -> Preset:
+    """The audit page set as the shipped audit file was run (labelled photos, its budget)."""
+    cfg = audit.get("config") or {}
+    return Preset(id=f"claim_audit_{spec.key}", page="audit", title=f"Audit {spec.title}",
+                  blurb="From the Claims page.",
+                  values={"audit_model": LITE0, "audit_defense": DEFENSE_NAMES[spec.key], "audit_adaptive": True,
+                          "audit_labelled": True, "audit_n": max(4, int(audit.get("n") or 8)),
+                          "audit_eps": round(float(cfg.get("eps", 4 / 255)), 4),
+                          "audit_steps": int(cfg.get("steps", 5)), "audit_queries": int(cfg.get("square_queries", 100)),
+                          "audit_surrogate": "(the undefended model)"},
+                  autorun=False)
+
+
+# -- rows -----------------------------------------------------------------------------------------------
+
+def zoo_row(entry: ZooEntry, read_card: Callable[[str], dict | None]) -> ClaimRow:
+    """The row of one zoo entry, from its card and its baseline's card (``read_card(name)``)."""
+    card = read_card(entry.name) or {}
+    cmp_ = COMPARISONS.get(entry.name, Comparison())
+    base_card = read_card(cmp_.baseline) if cmp_.baseline != entry.name else None
+    claim = entry.claim or card.get("claim") or PAPER_CLAIMS.get(entry.name, "")
+    wc = worst_case_interval(card)
+    single = single_attack_interval(card)
+    flags, flagged, audit = _card_audit(card)
+    w = card.get("worst_case") or {}
+    source = _rel(entry.card_path)
+    eps = w.get("eps")
+    reproduction = (f"{entry.title} ({entry.name}), Fashion-MNIST: {w.get('data', 'the shipped test subset')}; "
+                    f"worst case at ε = {eps} ({w.get('norm', 'linf')}): {w.get('attacks', 'the ensemble')}"
+                    + (f"; quoted view: {w['quoted_view'].replace('_', ' ')}" if w.get("quoted_view") not in
+                       (None, "as_shipped") else "")) if wc else f"{entry.title} ({entry.name}), Fashion-MNIST"
+    base_wc = worst_case_interval(base_card) if base_card else None
+    baseline = (f"{cmp_.baseline}: {base_wc.pct()}" if base_wc else f"{cmp_.baseline}: not measured") \
+        if cmp_.baseline != entry.name else "—"
+    single_words = f"{single[0].replace('pgd20', 'PGD-20').replace('apgd_ce', 'APGD-CE')}: {single[1].pct()}" \
+        if single else "—"
+    spread = _seed_spread(card)
+    base_spread = _seed_spread(base_card) if base_card else None
+    seeds = f"worst case over seeds: {spread.pct()}" if spread else ""
+    live = zoo_preset(entry.name, cmp_.baseline if base_card else None)
+    extra = [("audit it", zoo_audit_preset(entry.name, w.get("quoted_view") == "through_mask"))]
+    row = ClaimRow(key=f"zoo:{entry.name}", title=entry.title, paper=entry.paper, claim=claim,
+                   reproduction=reproduction, measured=wc.pct() if wc else "—",
+                   measured_value=round(wc.p, 4) if wc else None, measured_ci95=wc.as_list() if wc else None,
+                   n=wc.n if wc else None, baseline=baseline, single_attack=single_words, audit=audit,
+                   verdict=NOT_MEASURED, reason="", page="zoo", preset=live, source=source, seeds=seeds,
+                   extra_links=extra)
+    if wc is None:
+        row.reason = f"{source} has no worst case yet (train and evaluate the model with tools/train_zoo.py)."
+        return row
+    masked = [f for f in flags if f in MASKING_SIGNS] if flagged else []
+    gap = single is not None and _above(single[1], wc)
+    if masked and gap:
+        row.verdict = MASKING
+        row.reason = (f"the audit warns ({audit}) and the single attack's interval ({single[1].short()} %) lies "
+                      f"above the worst case's ({wc.short()} %): the gradients hid adversarial examples.")
+        return row
+    if gap:
+        row.verdict = WEAK_ONLY
+        row.reason = (f"the single attack ({single[1].short()} %) overstates the worst case ({wc.short()} %); "
+                      "no audit warning.")
+        return row
+    if base_wc is None:
+        row.verdict = NOT_MEASURED if cmp_.baseline != entry.name else HOLDS
+        row.reason = f"its baseline {cmp_.baseline} has no worst case to compare with."
+        return row
+    seeds_ok = True
+    if spread is not None and base_spread is not None:
+        seeds_ok = differs_beyond_seeds(spread, base_spread)
+    if cmp_.relation == "above":
+        ok = _above(wc, base_wc) and seeds_ok
+        why = (f"worst case {wc.short()} % vs {cmp_.baseline} {base_wc.short()} %: "
+               + ("its interval lies above the baseline's" if _above(wc, base_wc) else "the intervals overlap or "
+                  "the baseline is higher")
+               + ("" if seeds_ok else "; but the difference is within the seed ranges"))
+    else:
+        ok = not _above(base_wc, wc)
+        why = (f"worst case {wc.short()} % vs {cmp_.baseline} {base_wc.short()} %: "
+               + ("the baseline is not significantly higher" if ok else "the baseline's interval lies above"))
+    if masked:
+        why += f" (the audit warns — {audit} — but the worst case is within the single attack's interval)"
+    row.verdict = HOLDS if ok else NOT_REPRODUCED
+    row.reason = why + "."
+    return row
+
+
+def audit_robust(audit: dict) -> tuple[Interval, str] | None:
+    """Robust accuracy behind the audited defense at the audit's ε against its strongest attack
+    (white-box, transfer, Square; Square-EOT where run): (clean-correct − fooled) / n."""
+    eps = (audit.get("config") or {}).get("eps")
+    rows = [c for c in audit.get("comparison") or [] if eps is not None and abs(c["eps"] - eps) < 1e-9]
+    n, cc = audit.get("n"), audit.get("clean_correct")
+    if not rows or n is None or cc is None:
+        return None
+    r = rows[0]
+    cand = {k: r[k] for k in ("white_box", "transfer", "square", "square_eot") if k in r and r[k] == r[k]}
+    best = max(cand, key=lambda k: cand[k]) if cand else "white_box"
+    fooled = count_of(cand.get(best, 0.0), cc) if cc else 0
+    return accuracy_interval(cc - fooled, n), best.replace("_", "-")
+
+
+def defense_row(spec: DefenseClaim, audits_dir: Path) -> ClaimRow:
+    path = audits_dir / spec.adaptive_audit
+    audit = _read_json(path)
+    base = _read_json(audits_dir / spec.baseline_audit)
+    naive = _read_json(audits_dir / spec.naive_audit) if spec.naive_audit else None
+    registered = get_preset(spec.preset) if spec.preset else None
+    live = registered or Preset(id=f"claim_{spec.key}", page="def", title=spec.title, blurb="From the Claims page.",
+                                values={"def_names": [DEFENSE_NAMES[spec.key]], "def_mode": "Adaptive"})
+    row = ClaimRow(key=f"defense:{spec.key}", title=spec.title, paper=spec.paper, claim=spec.claim, reproduction="",
+                   measured="—", measured_value=None, measured_ci95=None, n=None, baseline="—", single_attack="—",
+                   audit="not audited", verdict=NOT_MEASURED, reason="", page=live.page, preset=live,
+                   source=_rel(path))
+    if audit is None:
+        row.reason = f"{row.source} is missing."
+        return row
+    row.extra_links = [("audit it", defense_audit_preset(spec, audit))]
+    cfg = audit.get("config") or {}
+    eps = cfg.get("eps", 0.0)
+    measured = audit_robust(audit)
+    row.reproduction = (f"{audit.get('description', spec.title)}; {audit.get('data', '')}; PGD {cfg.get('steps')} "
+                        f"steps through the adaptive route, transfer and Square ({cfg.get('square_queries')} queries"
+                        + (", and Square-EOT" if any("square_eot" in c for c in audit.get("comparison") or []) else "")
+                        + f") at ε = {eps * 255:.0f}/255 (L∞); robust accuracy against the strongest of them")
+    row.audit = audit_words(list(audit.get("flags") or []), bool(audit.get("flagged"))) + f" ({audit.get('n')} images)"
+    if measured is None:
+        row.reason = f"{row.source} has no comparison at its ε."
+        return row
+    iv, by = measured
+    row.measured = iv.pct()
+    row.reproduction += f" (here: {by})"
+    row.measured_value, row.measured_ci95, row.n = round(iv.p, 4), iv.as_list(), iv.n
+    base_iv = audit_robust(base)[0] if base and audit_robust(base) else None
+    row.baseline = f"undefended: {base_iv.pct()}" if base_iv else "undefended: not audited"
+    if naive is not None:
+        naive_iv = audit_robust(naive)
+        naive_masked = [f for f in naive.get("flags") or [] if f in MASKING_SIGNS]
+        row.single_attack = (f"naive gradients: {audit_words(naive_masked, bool(naive_masked))}"
+                             + (f", robust {naive_iv[0].pct()} ({naive.get('data', '')})" if naive_iv else ""))
+    masked = [f for f in audit.get("flags") or [] if f in MASKING_SIGNS]
+    if masked:
+        row.verdict = MASKING
+        row.reason = f"the adaptive attack's audit warns: {audit_words(masked, True)}."
+        return row
+    if base_iv is None:
+        row.reason = f"no audit of the undefended model ({spec.baseline_audit}) to compare with."
+        return row
+    if _above(iv, base_iv):
+        row.verdict, row.reason = HOLDS, (f"robust {iv.short()} % against the strongest attack lies above the "
+                                          f"undefended model's {base_iv.short()} %.")
+        return row
+    naive_masked = [f for f in (naive or {}).get("flags") or [] if f in MASKING_SIGNS]
+    if naive_masked:
+        row.verdict = WEAK_ONLY
+        row.reason = (f"with naive gradients the audit warns ({audit_words(naive_masked, True)}); through the "
+                      f"adaptive route the robust accuracy ({iv.short()} %) is not above the undefended model's "
+                      f"({base_iv.short()} %).")
+        return row
+    row.verdict = NOT_REPRODUCED
+    row.reason = (f"robust {iv.short()} % vs undefended {base_iv.short()} % on {iv.n} photos: the intervals "
+                  f"overlap ({audit.get('clean_correct')} of {iv.n} photos right without attack).")
+    return row
+
+
+def claim_rows(zoo_dir: Path | None = None, audits_dir: Path | None = None) -> list[ClaimRow]:
+    """Every row: the ImageNet defenses' papers, then one per zoo entry (catalogue order), the
+    rows not measured yet last.
+    ``zoo_dir``/``audits_dir``: where the cards and audit files are (default: the shipped ones)."""
+    zd = Path(zoo_dir) if zoo_dir is not None else ZOO_DIR
+    ad = Path(audits_dir) if audits_dir is not None else AUDITS_DIR
+    cache: dict[str, Any] = {}
+
+    def read_card(name: str) -> dict | None:
+        if name not in cache:
+            cache[name] = _read_json(zd / f"{name}.json")
+        return cache[name]
+
+    rows = [defense_row(spec, ad) for spec in DEFENSE_CLAIMS]
+    for e in ZOO:
+        if e.name == "fmnist-standard":
+            continue  # the reference point, not a claim
+        row = zoo_row(e, read_card)
+        if zd != ZOO_DIR:
+            row.source = _rel(zd / f"{e.name}.json")
+        rows.append(row)
+    return [r for r in rows if r.verdict != NOT_MEASURED] + [r for r in rows if r.verdict == NOT_MEASURED]
+
+
+def verdict_counts(rows: list[ClaimRow]) -> dict[str, int]:
+    return {v: sum(r.verdict == v for r in rows) for v in VERDICTS if any(r.verdict == v for r in rows)}
+
+
+__all__ = ["COMPARISONS", "ClaimRow", "Comparison", "DEFENSE_CLAIMS", "DefenseClaim", "HOLDS", "MASKING",
+           "MASKING_SIGNS", "NOT_MEASURED", "NOT_REPRODUCED", "PAPER_CLAIMS", "VERDICTS", "VERDICT_ICON", "WEAK_ONLY",
+           "audit_robust", "claim_rows", "defense_row", "single_attack_interval", "verdict_counts",
+           "worst_case_interval", "zoo_row"]

@@ -1,0 +1,164 @@
+"""The Claims page (core/evaluation/claims/rows.py, views/claims.py): rows come from the cards and audit files, a
+changed card changes its row (and fails the snapshot), the verdict rules, and the page renders
+every row."""
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from core.evaluation.audit.checks import AUDITS_DIR
+from core.evaluation.claims.rows import (PAPER_CLAIMS, HOLDS, MASKING, NOT_MEASURED, NOT_REPRODUCED, VERDICTS, WEAK_ONLY, claim_rows, defense_row,
+                         DEFENSE_CLAIMS)
+from core.models.zoo.catalogue import ZOO, ZOO_DIR
+from core.teaching.pages import PAGE_PATHS
+from core.teaching.presets import BASE, PAGE_TITLES, PRESETS
+from tests.teach_util import load
+
+ROOT = Path(__file__).resolve().parents[2]
+SNAPSHOT = ROOT / "tests" / "fixtures" / "claims_snapshot.json"
+PAGE = str(ROOT / "views" / "claims.py")
+
+
+@pytest.fixture(scope="module")
+def rows():
+    return claim_rows()
+
+
+def test_rows_match_the_snapshot_of_the_cards_and_audits(rows):
+    """A card or audit file that changes a row's number or verdict fails here: look at the change,
+    then rewrite the snapshot with tools/claims_snapshot.py."""
+    want = {r["key"]: r for r in json.loads(SNAPSHOT.read_text(encoding="utf-8"))}
+    got = {r.key: r.snapshot() for r in rows}
+    for key, w in want.items():
+        assert key in got, f"{key} has no row any more"
+        assert got[key] == w, f"{key} changed: {got[key]} != snapshot {w} (tools/claims_snapshot.py rewrites it)"
+    for key, g in got.items():  # a new row must be in the snapshot once it is measured
+        assert key in want or (g["verdict"] == NOT_MEASURED and g["n"] is None), \
+            f"{key} is measured but not in the snapshot (tools/claims_snapshot.py)"
+
+
+def test_one_row_per_paper_and_zoo_entry_with_sources_and_live_links(rows):
+    keys = [r.key for r in rows]
+    assert len(keys) == len(set(keys))
+    assert {f"defense:{d.key}" for d in DEFENSE_CLAIMS} <= set(keys)
+    assert {f"zoo:{e.name}" for e in ZOO if e.name != "fmnist-standard"} <= set(keys)  # new entries appear by themselves
+    for r in rows:
+        assert r.verdict in VERDICTS and r.reason
+        assert (ROOT / r.source).exists() or r.verdict == NOT_MEASURED, r.source
+        assert r.preset is not None and r.preset.page in PAGE_PATHS
+        if r.n is not None:
+            lo, hi = r.measured_ci95
+            assert lo <= r.measured_value <= hi and f"n = {r.n:,}" in r.measured
+        if r.key[len("zoo:"):] in PAPER_CLAIMS or r.key.startswith("defense:"):
+            assert r.claim, f"{r.key} has no claim sentence"
+
+
+def test_verdict_rules_on_the_shipped_cards(rows):
+    by = {r.key: r for r in rows}
+    assert by["zoo:fmnist-pgd-at"].verdict == HOLDS  # 64.4 % (61.3–67.4) vs standard 0.0 % (0.0–0.4)
+    assert by["zoo:fmnist-cifs"].verdict == MASKING  # audit flags, PGD-20 interval above the worst case's
+    assert by["zoo:fmnist-fgsm-tricks"].verdict == NOT_REPRODUCED  # PGD-AT's interval lies above
+    assert "64.4 % (61.3–67.4, n = 1,000)" in by["zoo:fmnist-pgd-at"].measured
+
+
+def _copy_cards(tmp_path: Path) -> Path:
+    d = tmp_path / "zoo"
+    d.mkdir()
+    for f in ZOO_DIR.glob("*.json"):
+        shutil.copy(f, d / f.name)
+    return d
+
+
+def test_a_changed_card_changes_its_row_and_fails_the_snapshot(tmp_path, rows):
+    cards = _copy_cards(tmp_path)
+    card = json.loads((cards / "fmnist-pgd-at.json").read_text(encoding="utf-8"))
+    view = card["worst_case"][card["worst_case"]["quoted_view"]]
+    view["robust"], view["robust_accuracy"] = 3, 0.003  # the worst case far below its single attacks
+    (cards / "fmnist-pgd-at.json").write_text(json.dumps(card), encoding="utf-8")
+    row = {r.key: r for r in claim_rows(zoo_dir=cards)}["zoo:fmnist-pgd-at"]
+    assert row.measured_value == 0.003 and row.verdict == WEAK_ONLY
+    for m in ("pgd20", "apgd_ce"):  # and the single attacks too: no better than standard training
+        card["evaluation"]["subset"][m].update(correct=3, accuracy=0.003)
+    (cards / "fmnist-pgd-at.json").write_text(json.dumps(card), encoding="utf-8")
+    changed = {r.key: r for r in claim_rows(zoo_dir=cards)}
+    row = changed["zoo:fmnist-pgd-at"]
+    assert row.measured_value == 0.003 and row.verdict == NOT_REPRODUCED
+    snap = {r["key"]: r for r in json.loads(SNAPSHOT.read_text(encoding="utf-8"))}
+    assert row.snapshot() != snap["zoo:fmnist-pgd-at"]  # what the snapshot test would report
+    # the baseline's change reaches every row compared with it (N-FGSM: "as good as PGD-AT")
+    assert changed["zoo:fmnist-nfgsm"].verdict == HOLDS and "0.3 %" in changed["zoo:fmnist-nfgsm"].baseline
+    # an audit flag on a card whose single attack overstates its worst case: gradient masking
+    card = json.loads((cards / "fmnist-trades.json").read_text(encoding="utf-8"))
+    card["worst_case"]["audit"].update(flagged=True, flags=["transfer"])
+    for m in ("pgd20", "apgd_ce"):  # the strongest single attack now overstates the worst case
+        card["evaluation"]["subset"][m].update(correct=800, accuracy=0.8)
+    (cards / "fmnist-trades.json").write_text(json.dumps(card), encoding="utf-8")
+    assert {r.key: r for r in claim_rows(zoo_dir=cards)}["zoo:fmnist-trades"].verdict == MASKING
+    card["worst_case"]["audit"].update(flagged=False, flags=[])
+    (cards / "fmnist-trades.json").write_text(json.dumps(card), encoding="utf-8")
+    assert {r.key: r for r in claim_rows(zoo_dir=cards)}["zoo:fmnist-trades"].verdict == WEAK_ONLY
+
+
+def test_defense_rows_read_the_audit_files(tmp_path):
+    audits = tmp_path / "audits"
+    shutil.copytree(AUDITS_DIR, audits)
+    spec = next(d for d in DEFENSE_CLAIMS if d.key == "equivariance")
+    base = audits / spec.baseline_audit
+    if not base.exists():  # the undefended audit: white-box fools all of 7 clean-correct photos
+        base.write_text(json.dumps({"n": 8, "clean_correct": 7, "flags": [], "flagged": False,
+                                    "config": {"eps": 4 / 255},
+                                    "comparison": [{"eps": 4 / 255, "white_box": 1.0, "transfer": 0.0,
+                                                    "square": 0.0}]}), encoding="utf-8")
+    f = audits / spec.adaptive_audit
+    d = json.loads(f.read_text(encoding="utf-8"))
+    eps = d["config"]["eps"]
+    row = next(c for c in d["comparison"] if abs(c["eps"] - eps) < 1e-9)
+    for k in ("white_box", "transfer", "square"):
+        row[k] = 0.0  # nothing fools the defended model: all clean-correct photos stay right
+    f.write_text(json.dumps(d), encoding="utf-8")
+    r = defense_row(spec, audits)
+    assert r.n == d["n"] and r.measured_value == pytest.approx(d["clean_correct"] / d["n"], abs=1e-4)
+    assert r.source.endswith(spec.adaptive_audit)
+    d["flagged"], d["flags"] = True, ["gradients"]
+    f.write_text(json.dumps(d), encoding="utf-8")
+    assert defense_row(spec, audits).verdict == MASKING
+
+
+def test_claims_page_renders_every_row(rows):
+    at = AppTest.from_file(PAGE, default_timeout=120)
+    at.session_state["presenter"] = True  # the narrower layout (tests/browser/test_browser_claims.py shows both)
+    at.run()
+    assert not at.exception, at.exception
+    text = "\n".join(str(m.value) for m in at.markdown)
+    for r in rows:
+        assert r.title.split(" (")[0].replace("*", "") in text.replace("\\", ""), r.key
+        assert r.verdict in text
+    buttons = {b.key for b in at.button}
+    assert all(f"claims_go_{r.key}" in buttons for r in rows)
+    assert PAGE_TITLES["claims"] == "Claims, checked"
+
+
+def test_claims_presets_filter_the_rows(rows):
+    assert BASE["claims"]["claims_verdicts"] == list(VERDICTS)  # the literal copy in core/teaching/presets.py
+    at = AppTest.from_file(PAGE, default_timeout=120).run()
+    for p in PRESETS["claims"]:
+        assert set(p.values["claims_verdicts"]) <= set(VERDICTS)
+        load(at, p)
+        assert not at.exception, at.exception
+        want = {r.key for r in rows if r.verdict in p.values["claims_verdicts"]}
+        assert want and {b.key[len("claims_go_"):] for b in at.button
+                         if b.key.startswith("claims_go_") and not b.key.endswith("_audit it")} == want
+
+
+def test_table_cells_shorten_the_audit_and_the_baseline():
+    from core.evaluation.claims.rows import short_audit, short_number
+
+    assert short_audit("flagged: transfer beats white-box; Square beats white-box (100 images)") == "⚠️ 2 flags"
+    assert short_audit("flagged: the verdict is random (8 images)") == "⚠️ 1 flag"
+    assert short_audit("no check warns (50 images)") == "no flag"
+    assert short_audit("not audited") == "not audited"
+    assert short_number("fmnist-pgd-at: 64.4 % (61.3–67.4, n = 1,000)") == "fmnist-pgd-at: 64.4 %"
