@@ -310,6 +310,8 @@ def cmd_models(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
                 _, probe = build_model(_REGISTERED[s.name])
                 top = ", ".join(f"{c} {p:.1%}" for c, p in probe.top)
                 stdout.write(f"  ok: on {probe.sample}: {top}\n")
+                if probe.note:  # it loads and runs, but e.g. predicts one class everywhere
+                    stdout.write(f"  note: {probe.note.replace('**', '')}\n")
             except ModelFileError as e:
                 stderr.write(f"  error: {s.name}: {e}\n")
                 code = EXIT_ERROR
