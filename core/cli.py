@@ -190,7 +190,7 @@ def cli_command(settings: Any, source: str = "bundled", samples: Sequence[str] |
     s = settings
     t = s.threat()
     eps = ",".join(f"{e * 255:.6g}" if s.norm == "linf" else f"{e:.6g}" for e in s.eps)
-    args = ["python", "-m", "core", "evaluate", source]
+    args = [".venv/bin/python", "-m", "core", "evaluate", source]  # as the README runs it: the bare "python" lacks the packages
     if samples:
         args += ["--samples", ",".join(samples)]
     args += ["--model", s.model, "--attack", WORST_CASE_CLI if s.worst_case else s.attack]

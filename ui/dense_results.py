@@ -31,12 +31,12 @@ def show_denoise_result(ex: DenoiseExperiment) -> None:
     fooled = ex.predictions["denoised, attacked"][0] != ex.predictions["clean"][0]
     drop = p["denoised"] - p["denoised, attacked"]
     drop_r = p["denoised"] - p["denoised, random noise"]
-    (st.error if fooled else st.success)(
+    show_verdict(
         f"{md(ex.denoiser)} under **{ex.attack}** (ε = {ex.eps_rms * 255:.0f}/255 RMS): PSNR "
         f"{p['denoised']:.1f} → **{p['denoised, attacked']:.1f} dB** (random zero-mean noise of the same norm: "
         f"{p['denoised, random noise']:.1f} dB). The classifier reads the purified image as "
         f"**{ex.predictions['denoised, attacked'][0]}**"
-        + (" — the purification **failed**." if fooled else " — still the clean prediction."))
+        + (" — the purification **failed**." if fooled else " — still the clean prediction."), pv.BAD if fooled else pv.GOOD)
     cols = st.columns(4)
     cols[0].metric("PSNR denoised", f"{p['denoised']:.1f} dB")
     cols[1].metric("PSNR attacked", f"{p['denoised, attacked']:.1f} dB", delta=f"{-drop:+.1f} dB")
