@@ -11,7 +11,8 @@ survived, the prediction held, the defense restored or holds). ``bad`` (red): th
 or a defense made things worse. ``neutral`` (blue): there is nothing to judge on this input — the
 model is already wrong, unsure, near chance or degenerate before any attack — and the sentence
 says what the attack can and cannot show here. ``caution`` (yellow): a verdict that holds by a
-thin margin. Colours are a page's business (``ui/verdicts.py`` maps tones to boxes); core only
+thin margin, or a defense that restored the answer only against an attacker who ignored it.
+Colours are a page's business (``ui/verdicts.py`` maps tones to boxes); core only
 names the tone. The Attack Lab therefore shows a *successful* attack in red: red always means
 "the model's answer was changed", whoever's side the reader is on.
 
@@ -199,8 +200,9 @@ def defense_change(before: float, after: float, what: str = "IoU", ignored_defen
         return Verdict(WORSE, BAD, f"The defense made it **worse than no defense** ({what} {before:.2f} → "
                                    f"{after:.2f}){note}.")
     if after > before + CHANGE_MARGIN:
-        if after >= SURVIVED_AT:
-            return Verdict(RESTORED, GOOD, f"The defense **restored** it ({what} {before:.2f} → {after:.2f}){note}.")
+        if after >= SURVIVED_AT:  # yellow, not green, when the attacker ignored the defense: not yet shown robust
+            return Verdict(RESTORED, CAUTION if ignored_defense else GOOD,
+                           f"The defense **restored** it ({what} {before:.2f} → {after:.2f}){note}.")
         return Verdict(PARTLY_RESTORED, CAUTION if after >= BROKE_BELOW else BAD,
                        f"The defense **partly restored** it ({what} {before:.2f} → {after:.2f}; restored means ≥ "
                        f"{SURVIVED_AT:g}){note}.")

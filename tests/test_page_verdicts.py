@@ -42,8 +42,10 @@ def test_defense_change(before, after, word, tone):
 
 
 def test_defense_change_says_when_the_attacker_ignored_it():
-    assert "ignored the defense" in pv.defense_change(0.3, 0.95, ignored_defense=True).sentence
-    assert "ignored" not in pv.defense_change(0.3, 0.95).sentence
+    v = pv.defense_change(0.3, 0.95, ignored_defense=True)
+    assert "ignored the defense" in v.sentence and v.tone == pv.CAUTION  # not green: not yet shown robust
+    v = pv.defense_change(0.3, 0.95)
+    assert "ignored" not in v.sentence and v.tone == pv.GOOD
 
 
 @pytest.mark.parametrize("clean,adv,word", [
