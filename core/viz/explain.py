@@ -14,7 +14,7 @@ from plotly.subplots import make_subplots
 
 from core.explain.channels import ChannelAnalysis
 from core.explain.feature_maps import SettingResult
-from core.viz.palette import ADVERSARIAL, CLEAN, NR, PR
+from core.viz.palette import ADVERSARIAL, CLEAN, MODELS, NR, PR
 from core.viz.common import FONT, image_trace
 
 # Transparent at 0, opaque at the top: the photo shows through where the map is small.
@@ -120,7 +120,7 @@ def pr_nr_sums(analyses: dict[str, ChannelAnalysis], height: int = 340) -> go.Fi
     fig = go.Figure()
     lo, hi = 0.0, 0.0
     # One colour per model (or variant): neither the clean/adversarial blue and red nor the PR/NR purple and orange.
-    ident = ["#4c4c4c", "#17becf", "#bcbd22", "#8c564b", "#e377c2", "#7f7f7f"]
+    ident = MODELS
     for i, (name, res) in enumerate(analyses.items()):
         s = res.sums()
         cats = ["PR natural", "PR adversarial", "NR natural", "NR adversarial"]

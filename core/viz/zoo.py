@@ -6,12 +6,14 @@ from typing import Sequence
 
 import numpy as np
 import plotly.graph_objects as go
+
+from core.viz.palette import MODELS
 import torch
 
 from core.stats import accuracy_interval
 from core.viz.common import FONT, error_y
 
-PALETTE = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2", "#17becf"]
+PALETTE = MODELS  # one colour per model, none meaning clean/adversarial/defended (core/viz/palette.py)
 
 
 def upscale(x: torch.Tensor, factor: int = 6) -> np.ndarray:
