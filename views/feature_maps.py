@@ -107,7 +107,7 @@ else:
         })
     moved = [r.setting.label for r in results[1:] if r.clean_pred != results[0].clean_pred]
     if moved:
-        st.warning(f"⚠️ {', '.join(moved)} already change the clean prediction (from "
+        st.warning(f"⚠️ {', '.join(moved)} already {'changes' if len(moved) == 1 else 'change'} the clean prediction (from "
                    f"“{names[results[0].clean_pred]}”): these pretrained weights were not trained for larger maps, "
                    "so compare their sensitivity with care.")
     for lab, v in unfit.items():
