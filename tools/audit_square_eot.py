@@ -31,7 +31,7 @@ from core.attacks.square_eot import SquareEOT  # noqa: E402
 from core.evaluation.audit.checks import WARNING_SIGNS, _correct, _fooled, _rate  # noqa: E402
 from core.evaluation.audit.runs import prepare  # noqa: E402
 from core.cli.commands import parse_defense  # noqa: E402
-from core.evaluation.stats import rate_interval  # noqa: E402
+from core.judging.stats import rate_interval  # noqa: E402
 
 
 def _args(command: str) -> dict:

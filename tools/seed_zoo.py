@@ -1,5 +1,5 @@
 """Training seeds for the zoo: retrain a model with other seeds, evaluate each the way its card is
-evaluated, and write the spread into the card (``seeds`` block, core/evaluation/stats.py's convention).
+evaluated, and write the spread into the card (``seeds`` block, core/judging/stats.py's convention).
 
 A claim that compares two recipes or architectures needs several training seeds, or the difference
 may be noise. The shipped weights stay the seed of the card (``train_config.seed``, 0); the other
@@ -30,7 +30,7 @@ import ensemble_zoo
 import zoo_common
 import zoo_docs
 from core.models.zoo.catalogue import get_entry
-from core.evaluation.stats import seed_spread, with_interval
+from core.judging.stats import seed_spread, with_interval
 from core.data import fashion_mnist as zdata
 from core.train.common import TrainConfig
 from core.evaluation.zoo.cards import METRICS, evaluate

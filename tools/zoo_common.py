@@ -17,7 +17,7 @@ sys.path.insert(0, str(ROOT))
 import torch  # noqa: E402
 
 from core.data import fashion_mnist as zdata  # noqa: E402
-from core.evaluation.stats import accuracy_interval  # noqa: E402
+from core.judging.stats import accuracy_interval  # noqa: E402
 from core.evaluation.zoo.cards import METRICS, card_evaluation  # noqa: E402
 from core.models.zoo.catalogue import build, get_entry, load_zoo_model  # noqa: E402
 from core.train.common import TrainConfig, fit  # noqa: E402
@@ -63,7 +63,7 @@ def read_card(name: str) -> dict:
 
 def add_intervals(block):
     """Every accuracy in a card block (a dict with an integer ``correct`` or ``robust`` and ``n``)
-    gets its exact 95 % interval ``ci95`` (core/evaluation/stats.py), recursively; returns the block."""
+    gets its exact 95 % interval ``ci95`` (core/judging/stats.py), recursively; returns the block."""
     if isinstance(block, list):
         for v in block:
             add_intervals(v)

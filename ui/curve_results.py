@@ -12,7 +12,7 @@ import streamlit as st
 from core.evaluation.curves import NO_DEFENSE, WORST_CASE, CertPoint, CurveResult, flip_rows, worst_case_rows
 from core.evaluation.ensemble import WORST_CASE_SUMMARY
 from core.explain.feature_maps import Bisection
-from core.evaluation.stats import accuracy_interval
+from core.judging.stats import accuracy_interval
 from core.viz.curves import certified_radius_figure
 from core.viz.defenses import image_grid_figure
 from ui.tables import show_table

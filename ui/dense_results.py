@@ -9,6 +9,7 @@ import streamlit as st
 import torch
 from torch import nn
 
+from core.judging import pages as pv
 from core.defenses.seg_equivariance import SegEquivariancePurification, SegExperiment, add_details
 from core.data.safe_text import md
 from core.viz.common import amplified_perturbation
@@ -21,6 +22,7 @@ from core.evaluation.dense.denoise import DenoiseExperiment
 from core.evaluation.dense.page import DenseExperiment, present_classes
 from ui.long_work import work_slot
 from ui.tables import show_table
+from ui.verdicts import show_verdict
 
 
 def show_denoise_result(ex: DenoiseExperiment) -> None:
@@ -29,12 +31,12 @@ def show_denoise_result(ex: DenoiseExperiment) -> None:
     fooled = ex.predictions["denoised, attacked"][0] != ex.predictions["clean"][0]
     drop = p["denoised"] - p["denoised, attacked"]
     drop_r = p["denoised"] - p["denoised, random noise"]
-    (st.error if fooled else st.success)(
+    show_verdict(
         f"{md(ex.denoiser)} under **{ex.attack}** (ε = {ex.eps_rms * 255:.0f}/255 RMS): PSNR "
         f"{p['denoised']:.1f} → **{p['denoised, attacked']:.1f} dB** (random zero-mean noise of the same norm: "
         f"{p['denoised, random noise']:.1f} dB). The classifier reads the purified image as "
         f"**{ex.predictions['denoised, attacked'][0]}**"
-        + (" — the purification **failed**." if fooled else " — still the clean prediction."))
+        + (" — the purification **failed**." if fooled else " — still the clean prediction."), pv.BAD if fooled else pv.GOOD)
     cols = st.columns(4)
     cols[0].metric("PSNR denoised", f"{p['denoised']:.1f} dB")
     cols[1].metric("PSNR attacked", f"{p['denoised, attacked']:.1f} dB", delta=f"{-drop:+.1f} dB")
@@ -69,14 +71,20 @@ def show_dense_result(ex: DenseExperiment, names: list[str], colours: list[str],
     maps, per-class IoU and what moved where."""
     m_clean, m_adv = ex.miou(ex.clean_pred)[0], ex.miou(ex.adv_pred)[0]
     m_def = ex.miou(ex.defended_pred)[0] if ex.defended_pred is not None else None
-    verdict = f"mIoU {m_clean:.2f} → **{m_adv:.2f}** under {md(ex.attack)}"
-    if ex.found_by:
-        verdict += f" (the lowest was reached by {md(ex.found_by)})"
+    counts = torch.bincount(ex.clean_pred.flatten(), minlength=len(names))
+    top = int(counts.argmax())
+    v = pv.label_map_attack(m_clean, m_adv, ex.ref_is_truth, float(counts[top]) / max(int(counts.sum()), 1),
+                            names[top] if top < len(names) else str(top))
+    sentence = v.sentence + (f" {md(ex.attack)}" + (f"; the lowest was reached by {md(ex.found_by)}." if ex.found_by
+                                                    else "."))
+    tone = v.tone
     if m_def is not None:
-        verdict += (f"; the defense brings it to **{m_def:.2f}**"
-                    + (" — against an attacker who ignored the defense" if ex.adaptive == "none"
-                       else " against the equivariance-aware attacker"))
-    (st.error if m_adv < m_clean - 0.1 and (m_def is None or m_def < m_clean - 0.1) else st.success)(verdict + ".")
+        d = pv.defense_change(pv.kept_share(m_clean, m_adv), pv.kept_share(m_clean, m_def), what="share kept",
+                              ignored_defense=ex.adaptive == "none")
+        sentence += f" {d.sentence} (defended mIoU {m_def:.2f}" + (
+            ", against the equivariance-aware attacker)." if ex.adaptive != "none" else ").")
+        tone = v.tone if not v.judged else (d.tone if d.word != pv.NO_DIFFERENCE else v.tone)
+    show_verdict(sentence, tone)
     metrics = [("mIoU, clean", f"{m_clean:.3f}", {"help": "Against the ground truth" if ex.ref_is_truth
                                                   else "Against the clean prediction (no ground truth)"}),
                ("mIoU, attacked", f"{m_adv:.3f}", {"delta": f"{m_adv - m_clean:+.3f}"}),
@@ -134,18 +142,15 @@ def show_mask_result(exp: SegExperiment, model: nn.Module, x: torch.Tensor,
     res = exp.attack
     m = res.metrics()
     iou_att = m["IoU with clean mask"]
-    verdict = (f"The attack **broke the mask** (IoU with the clean mask {iou_att:.2f})." if iou_att < 0.5 else
-               f"The mask **survived** the attack (IoU with the clean mask {iou_att:.2f}).")
-    if exp.defended_prob is not None:
-        iou_def = float(exp.iou_defended[0])
-        if iou_def < iou_att - 1e-3:
-            verdict += f" The defense made it **worse than no defense** (IoU {iou_def:.2f})."
-        elif iou_def > iou_att + 0.05:
-            verdict += (f" The defense **restored** {'it' if iou_def >= 0.9 else 'part of it'} (IoU {iou_def:.2f})"
-                        + (" — against an attacker who ignored the defense." if exp.adaptive == "none" else "."))
-        else:
-            verdict += f" The defense made **no real difference** (IoU {iou_def:.2f})."
-    (st.error if "worse" in verdict or (iou_att < 0.5 and "restored" not in verdict) else st.success)(verdict)
+    flipped = int((res.clean_mask[0] != res.adv_mask[0]).sum())
+    v = pv.mask_attack(iou_att, pixels_flipped=flipped, pixel_accuracy=m["pixel accuracy"],
+                       person_share=m["person share (clean)"])
+    sentence, tone = v.sentence, v.tone
+    if exp.defended_prob is not None and v.judged:
+        d = pv.defense_change(iou_att, float(exp.iou_defended[0]), ignored_defense=exp.adaptive == "none")
+        sentence += " " + d.sentence
+        tone = d.tone if d.word != pv.NO_DIFFERENCE else v.tone
+    show_verdict(sentence, tone)
     # Only the metrics that apply, with labels short enough for a quarter of the page in presenter mode.
     metrics = [("IoU, attacked", f"{m['IoU with clean mask']:.3f}", {}),
                ("Pixel acc., attacked", f"{m['pixel accuracy']:.1%}",

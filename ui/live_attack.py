@@ -60,7 +60,7 @@ def live_caption(s: LiveState, names: list[str]) -> str:
             + "; right, its perturbation, amplified (grey = 0).  \n"
             f"P(true: {md(names[s.label])}) = **{s.p_label:.0%}** · P(leading wrong: "
             f"{md(names[s.wrong_class])}) = **{s.p_wrong:.0%}** · best so far: step {s.best_step + 1}. "
-            "Redrawn every few steps, within 10 % of the attack's time; Stop keeps the best example.")
+            "Stop keeps the best example so far.")
 
 
 def show_stopped(s: LiveState, model: nn.Module) -> None:

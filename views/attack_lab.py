@@ -5,7 +5,7 @@ import streamlit as st
 
 from core.explain.analysis import quantised_prediction, topk, transfer_predictions
 from core.defenses import DEFENSES, make_defense
-from core.evaluation.lab import run_attack_lab, summarize
+from core.evaluation.lab import lab_verdicts, run_attack_lab, summarize
 from core.evaluation.live_attack import LiveState
 from core.models import get_spec
 from core.viz.report import attack_report
@@ -21,6 +21,7 @@ from ui.presets import consume_autorun, preset_bar
 from ui.report import report_download
 from ui.run import input_default, run_and_show
 from ui.user_models import transfer_candidates
+from ui.verdicts import show_verdict
 from ui.urlstate import UrlState, attack_lab_params, share_caption, upload_note
 
 ROUTE_TEXT = {"plain": "ordinary gradients through the defense (it is differentiable)",
@@ -118,12 +119,9 @@ if s.defense is not None:
     defended = lab_run.defended
     who = "an adaptive attacker (" + ROUTE_TEXT[DEFENSES[s.defense].adaptive_route] + ")" if lab_run.adaptive \
         else "an attacker who does not know the defense"
-    outcome = ("The defense **already misclassifies the clean image**, so there is nothing left to defend."
-               if s.defended_clean_wrong else
-               "The attack **gets through** the defense." if s.gets_through else "The defense **holds** on this image.")
-    (st.error if (s.gets_through or s.defended_clean_wrong) else st.success)(
-        f"**With {s.defense}** against {who}: clean → “{dc.names[0]}” ({dc.probs[0]:.0%}), "
-        f"adversarial → “{da.names[0]}” ({da.probs[0]:.0%}). " + outcome)
+    dv = lab_verdicts(s, res.attack, len(names))[1]
+    show_verdict(f"**With {s.defense}** against {who}: clean → “{dc.names[0]}” ({dc.probs[0]:.0%}), "
+                 f"adversarial → “{da.names[0]}” ({da.probs[0]:.0%}). " + dv.sentence, dv.tone)
     if not lab_run.adaptive and not s.gets_through and not s.defended_clean_wrong:
         st.warning("⚠️ This rests on a **non-adaptive** attack: the attacker did not know the defense. "
                    "Switch on *Adaptive attacker* before calling the defense robust.")
@@ -136,12 +134,8 @@ if s.defense is not None:
                     key="lab_def_bar")
     st.caption(f"Defense time: {defended[0].elapsed_s:.2f} s (clean) and {defended[1].elapsed_s:.2f} s (adversarial). "
                "The rows below show the bare model.")
-elif s.succeeded:
-    st.success(f"**{res.attack} succeeded** ({s.goal_text}): “{cp.names[0]}” → “{ap.names[0]}” "
-               f"in {res.elapsed_s:.2f} s.")
 else:
-    st.error(f"**{res.attack} did not reach its goal** ({s.goal_text}) within this budget; "
-             f"the model still says “{ap.names[0]}”. Try a larger ε or more steps.")
+    show_verdict(lab_verdicts(s, res.attack, len(names))[0])
 for note in s.notes():
     st.warning("⚠️ " + note)
 
@@ -150,13 +144,6 @@ c1.image(to_numpy_image(x0), caption=f"Original: {cp.names[0]} ({cp.probs[0]:.0%
 c2.image(to_numpy_image(xa), caption=f"Adversarial: {ap.names[0]} ({ap.probs[0]:.0%})", width="stretch")
 c3.image(amplified_perturbation(xa - x0), caption="Perturbation, amplified to the full range (grey = 0)",
          width="stretch")
-if lab_run.live and lab_run.live["updates"]:
-    lv = lab_run.live
-    st.caption(f"While it ran, the view above was redrawn {lv['updates']} time(s) (steps "
-               f"{', '.join(str(k + 1) for k in lv['steps_shown'][:12])}{'…' if len(lv['steps_shown']) > 12 else ''}), "
-               f"costing {1000 * lv['update_s']:.0f} ms on the server, {100 * lv['update_s'] / max(lv['attack_s'] - lv['update_s'], 1e-9):.0f} % "
-               f"of the attack's own time; with {1000 * LIVE_RENDER_COST_S:.0f} ms per redraw added for the browser's "
-               "page render, they are bounded at 10 %.")
 key_numbers([(f"Clean: {cp.names[0]}", f"{cp.probs[0]:.0%}"),  # presenter mode only: the headline, under the images
              (f"Adversarial: {ap.names[0]}", f"{ap.probs[0]:.0%}"),
              ("Largest pixel change", f"{stats['linf_255']:.1f}/255"), ("PSNR", f"{stats['psnr']:.0f} dB")])

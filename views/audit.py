@@ -9,7 +9,7 @@ from core.viz.run_reports import audit_report
 from core.evaluation.audit.runs import default_config, default_surrogate, prepare, run_audit
 from core.defenses import DEFENSES
 from core.models import list_models
-from core.evaluation.stats import interval_note
+from core.judging.stats import interval_note
 from core.viz.audit import VERDICT_ICON, attack_comparison_figure, comparison_rows, success_vs_eps_figure
 from ui.common import action_bar, device_caption, intro
 from ui.presets import consume_autorun, preset_bar

@@ -18,7 +18,7 @@ from core.viz.run_reports import batch_report
 from core.data.image_sets import ImageItem
 from core.data.images import list_samples
 from core.data.labels import Labeler, LabelError, parse_labels
-from core.evaluation.stats import interval_note
+from core.judging.stats import interval_note
 from core.viz.curves import batch_breakdown_table, batch_figure, batch_summary_table, eps_axis
 from ui.common import action_bar, device_caption, get_model, intro, model_picker
 from ui.image_sources import SOURCES, choose_images, cli_for

@@ -77,7 +77,7 @@ intro(
     "One adversarial example answers *whether* an attack can fool the model; a **curve** answers *how strong* "
     "it must be. For one photo, each chosen attack runs at every budget **ε** in your list — in a single batched "
     "run where the attack allows it (the photo is copied once per ε) — and the plot shows the model's confidence "
-    "in the correct class against ε, with a ✓/✗ marker for whether the answer is still right. Add defenses to "
+    "in the correct class against ε, with a marker for whether the answer is still right (green circle: right, red ✗: fooled). Add defenses to "
     "see how each one shifts the curve, find the **smallest ε that flips the label** by bisection, and see how "
     "large a **certified radius** randomized smoothing gives for each noise level σ.")
 
@@ -203,7 +203,7 @@ fig = curve_figure(curves, names, min_eps)
 st.plotly_chart(fig, key=f"{P}_fig", width="stretch")
 batched = ", ".join(f"{s.attack} ({'one batched run' if s.batched else 'one run per ε'}, {s.elapsed_s:.1f} s)"
                     for s in curves.series if s.defense == NO_DEFENSE)
-st.caption(f"Markers: ✓ green = still the correct class, ✗ red = fooled, grey square = the defense abstains. "
+st.caption(f"Markers: green circle = still the correct class, red ✗ = fooled, grey square = the defense abstains. "
            f"Line colour = attack, dash = defense. {batched}. Total {curves.elapsed_s:.1f} s.")
 
 show_worst_case(curves, k, xt)  # the result sections below the chart: ui/curve_results.py

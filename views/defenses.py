@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import streamlit as st
 
+from core.judging import pages as pv
 from core.explain.analysis import topk
 from core.evaluation.audit.checks import audit_findings
 from core.defenses import DEFENSES, EquivariancePurification
@@ -16,6 +17,7 @@ from ui.common import action_bar, clean_logits, attack_picker, device_caption, i
 from ui.presets import consume_autorun, preset_bar
 from ui.defenses import defense_picker
 from ui.run import input_default, run_and_show
+from ui.verdicts import show_verdict
 
 st.title("🛡️ Defenses")
 intro(
@@ -102,21 +104,16 @@ lab = cmp.label
 base = cmp.base_attack
 bare_p = float(base.adv_logits.softmax(1)[0, lab])
 bare_fooled = int(base.adv_logits.argmax(1)[0]) != lab
-lines = []
-for r in cmp.rows:
-    if r.clean_pred is not None and r.clean_pred != lab:
-        verdict = "already wrong on the clean image" if r.clean_pred >= 0 else "abstains on the clean image"
-    elif r.pred < 0:
-        verdict = "abstains on the attacked image"
-    else:
-        verdict = "holds" if r.correct else "gets through"
-    if (not bare_fooled and not r.correct) or r.p_ref < bare_p - WORSE_BY:
-        verdict += f" — **worse than no defense** (P({names[lab][:20]}) {r.p_ref:.0%} vs {bare_p:.0%} without it)"
-    lines.append(f"**{r.name}**: {verdict}")
-(st.error if any(r.pred < 0 or not r.correct for r in cmp.rows) else st.success)(
+verdicts = [pv.defended_classifier(
+    md(r.name), names[lab], bare_fooled, def_clean_correct=r.clean_pred is None or r.clean_pred == lab,
+    def_clean_abstains=r.clean_pred is not None and r.clean_pred < 0, def_adv_meets_goal=r.pred >= 0 and not r.correct,
+    def_adv_abstains=r.pred < 0, worse_than_none=(not bare_fooled and not r.correct) or r.p_ref < bare_p - WORSE_BY,
+    p_label_def=r.p_ref, p_label_bare=bare_p) for r in cmp.rows]
+show_verdict(
     f"Without a defense the attack {'fools' if bare_fooled else 'does not fool'} the model. With a defense — "
-    + "; ".join(lines) + (". (Adaptive attacker.)" if cmp.adaptive else
-                          ". ⚠️ Against an attacker who **ignored** the defenses: see the note below the images."))
+    + " ".join(v.sentence for v in verdicts) + (" (Adaptive attacker.)" if cmp.adaptive else
+                                                " ⚠️ Against an attacker who **ignored** the defenses: see the note "
+                                                "below the images."), pv.worst_tone(verdicts))
 for note in clean_notes(clean_top, lab, names[lab]):
     st.warning("⚠️ " + note)
 cols_per_row = 4

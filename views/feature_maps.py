@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import streamlit as st
 
+from core.judging import pages as pv
+
 from core.runtime import limits
 from core.defenses.feature_size import downsampling_stages, stage_sizes
 from core.explain.feature_maps import Setting, compare_settings, pooling_demo, variant_model
@@ -13,6 +15,7 @@ from ui.common import action_bar, device_caption, get_model, image_and_model, im
 from ui.presets import consume_autorun, preset_bar
 from ui.run import run_and_show
 from ui.user_models import require
+from ui.verdicts import show_verdict
 
 st.title("🧩 Feature maps")
 intro(
@@ -84,10 +87,15 @@ else:
     results = shown.value
     names = model.class_names
     rows = []
+    unfit = {}  # settings whose clean prediction cannot be compared (core.judging.pages): near chance / unsure
+    for r in results:
+        v = pv.classifier_input(names[r.label], names[r.clean_pred], r.clean_prob, True, len(names))
+        if v is not None:
+            unfit[r.setting.label] = v
     for r in results:
         e = None if r.min_eps is None else r.min_eps.eps
         rows.append({
-            "setting": r.setting.label,
+            "setting": r.setting.label + (f" ⚪ {unfit[r.setting.label].word}" if r.setting.label in unfit else ""),
             "last map": f"{r.final_hw[0]}×{r.final_hw[1]}",
             "clean prediction": f"{names[r.clean_pred]} ({r.clean_prob:.0%})",
             "pooled-feature change": round(r.sensitivity["pooled"], 4),
@@ -99,9 +107,12 @@ else:
         })
     moved = [r.setting.label for r in results[1:] if r.clean_pred != results[0].clean_pred]
     if moved:
-        st.warning(f"⚠️ {', '.join(moved)} already change the clean prediction (from "
+        st.warning(f"⚠️ {', '.join(moved)} already {'changes' if len(moved) == 1 else 'change'} the clean prediction (from "
                    f"“{names[results[0].clean_pred]}”): these pretrained weights were not trained for larger maps, "
                    "so compare their sensitivity with care.")
+    for lab, v in unfit.items():
+        show_verdict(f"**{lab}**: " + v.sentence + " Its row is marked ⚪: do not compare its flips and noise "
+                     "sensitivity with the other settings'.", v.tone)
     st.dataframe(rows, hide_index=True, width="stretch")
     st.plotly_chart(sensitivity_figure(results), key="fm_sens", width="stretch")
     st.caption(f"Noise: the same Gaussian draw (σ = {sigma * 255:g}/255, seeded) for every setting; changes are "

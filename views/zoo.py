@@ -5,7 +5,8 @@ from __future__ import annotations
 import streamlit as st
 
 from core.explain.saliency import METHODS
-from core.evaluation.zoo.page import missing_views, zoo_experiment
+from core.judging.pages import model_accuracy
+from core.evaluation.zoo.page import missing_views, outcome_verdict, view_gaps, zoo_experiment
 from core.evaluation.claims.rows import worst_case_interval
 from core.models.zoo.catalogue import available, get_entry, load_card
 from core.models.zoo.net import FMNIST_CLASSES
@@ -20,6 +21,7 @@ from ui.common import action_bar, device_caption, get_model, intro
 from ui.presets import consume_autorun, preset_bar
 from ui.run import run_and_show
 from ui.tables import show_table
+from ui.verdicts import ICON, show_verdict
 
 st.title("🦓 Model zoo")
 intro(
@@ -73,6 +75,10 @@ with st.sidebar:
 if len(chosen) < 2:
     st.info("Choose at least two zoo models in the sidebar.")
     st.stop()
+for n in chosen:  # a model near chance is not comparable with the others (core.judging.pages)
+    clean_acc = cards[n].get("evaluation", {}).get("full_test", {}).get("clean", {}).get("accuracy")
+    if clean_acc is not None and (v := model_accuracy(titles[n], clean_acc, len(FMNIST_CLASSES))) is not None:
+        show_verdict(v)
 
 # ------------------------------------------------------------------ 1. side by side
 st.header("The same image, attacked on each model")
@@ -88,13 +94,18 @@ if stored is None:
 else:
     outs, by_name, sal, chan, masks = stored.outcomes, stored.by_name, stored.saliency, stored.channels, \
         stored.cifs_masks
+    st.caption("One image is an anecdote: each model's **worst case** over the card's test images (below its "
+               "verdict, and in the table further down) is the number to quote.")
     cols = st.columns(len(outs) + 1)
     cols[0].image(upscale(x), caption=f"clean: {FMNIST_CLASSES[label]}", width="stretch")
     for c, o in zip(cols[1:], outs):
-        verdict = "✅ held" if o.held else ("⚪ wrong already" if o.clean_pred != o.label else "❌ flipped")
+        v = outcome_verdict(o)
+        wc = cards[o.name].get("worst_case")
         c.image(upscale(o.x_adv), caption=f"{titles[o.name]}", width="stretch")
-        c.markdown(f"**{verdict}**  \n{FMNIST_CLASSES[o.clean_pred]} → **{FMNIST_CLASSES[o.adv_pred]}** "
-                   f"({float(o.adv_probs.max()):.0%})")
+        c.markdown(f"**{ICON[v.tone]} {v.word}**  \n{FMNIST_CLASSES[o.clean_pred]} → **{FMNIST_CLASSES[o.adv_pred]}** "
+                   f"(P({FMNIST_CLASSES[label]}) {float(o.adv_probs[label]):.0%})  \n"
+                   + (f"worst case: **{100 * wc['robust_accuracy']:.1f} %** of {wc['n']:,}" if wc else "no worst case yet"),
+                   help=v.sentence)
     st.plotly_chart(outcome_figure([titles[o.name] for o in outs], label, [o.clean_probs for o in outs],
                                    [o.adv_probs for o in outs], FMNIST_CLASSES), key="zoo_outcome", width="stretch")
     with st.expander("The perturbations (amplified)"):
@@ -119,27 +130,33 @@ with c2:
         label="Live curves…",
         compute=lambda progress: live_curves({n: get_model(n) for n in chosen}, *zdata.spread_subset(n_live),
                                              CURVE_EPS, progress=progress))
+no_curve = {n: cards[n].get("evaluation", {}).get("curve_subset_skipped", "the card has no curve")
+            for n in chosen if n not in card_curves}
+if no_curve:
+    c1.info("Not on the solid curves: " + "; ".join(f"**{md(titles[n])}** ({md(why)})" for n, why in no_curve.items())
+            + ". *Run live curves* draws them from a small batch.")
 c1.plotly_chart(curves_figure(card_curves, live.value if live is not None else None, titles), key="zoo_curves", width="stretch")
 st.caption("Solid: from the model cards (PGD-10, step 2.5ε/10, random start, the 1,000 shipped test images; "
            "robust = correct clean *and* attacked). Dashed: the same attack run now on a small batch.")
 NOISE_SHOWN = (0.1, 0.3)  # Gaussian-noise accuracy columns (the cards hold every σ of model_cards.NOISE_SIGMAS)
-rows = []
+rows, rows2 = [], []  # two tables, so that each fits 1440 px: attacks; noise, audit and training time
 for n in chosen:
     ev = cards[n].get("evaluation", {})
     noise = {pt["sigma"]: round(100 * pt["accuracy"], 1) for pt in ev.get("gaussian_noise_subset", {}).get("points", [])}
     full = ev.get("full_test", {})
     wc = cards[n].get("worst_case", {})
     aud = wc.get("audit")
-    rows.append({"model": titles[n], **{f"{METRIC_LABELS[m]} %": round(100 * full[m]["accuracy"], 1)
+    rows.append({"model": shorts[n], **{f"{METRIC_LABELS[m]} %": round(100 * full[m]["accuracy"], 1)
                                          for m in METRICS if m in full},
                  "worst case %": round(100 * wc["robust_accuracy"], 1) if wc else None,
-                 "worst case 95 % interval": worst_case_interval(cards[n]).short() if wc else None,
+                 "95 % interval": worst_case_interval(cards[n]).short() if wc else None,
                  "worst case, 10k %": (round(100 * wc["full_test_set"]["robust_accuracy"], 1)
-                                       if "full_test_set" in wc else None),
-                 **{f"noise σ={sg:g} %": noise.get(sg) for sg in NOISE_SHOWN},
-                 "audit": ("—" if not aud else ("⚠️ " + ", ".join(aud["flags"]) if aud["flagged"] else "✅ pass")),
-                 "train s": cards[n]["training"]["seconds"]})
+                                       if "full_test_set" in wc else None)})
+    rows2.append({"model": shorts[n], **{f"noise σ={sg:g} %": noise.get(sg) for sg in NOISE_SHOWN},
+                  "audit": ("—" if not aud else ("⚠️ " + ", ".join(aud["flags"]) if aud["flagged"] else "✅ pass")),
+                  "training (s)": cards[n]["training"]["seconds"]})
 show_table(rows, decimals={c: 1 for c in rows[0] if c.endswith("%")}, key="zoo_table")
+show_table(rows2, decimals={c: 1 for c in rows2[0] if c.endswith("%")}, key="zoo_table_noise")
 wc_images = " / ".join(f"{k:,}" for k in sorted({cards[n]["worst_case"]["n"] for n in chosen
                                                  if "worst_case" in cards[n]})) or "the"
 st.caption("Model cards: full 10,000-image test set, ε = 0.1 (L∞), single white-box attacks (APGD-CE with 20 "
@@ -154,12 +171,16 @@ st.caption("Model cards: full 10,000-image test set, ε = 0.1 (L∞), single whi
 
 # ------------------------------------------------------------------ per class (issue 22)
 per_class = {n: cards[n]["per_class"] for n in chosen if "per_class" in cards[n]}
+st.subheader("Per class")
+if len(per_class) < len(chosen):
+    st.info("Not in the per-class chart: " + ", ".join(f"**{md(titles[n])}**" for n in chosen if n not in per_class)
+            + " (its card has no per-class results yet).")
 if per_class:
-    st.subheader("Per class")
     st.plotly_chart(per_class_figure(per_class, titles), key="zoo_per_class", width="stretch")
     st.caption("Bars: accuracy of each class under attack (the worst case where the card keeps its per-image "
                "results, else the card's PGD-20); dashes: clean accuracy. 100 shipped test images per class.")
-    push = push_in_rows(per_class, titles)
+    # The protected classes are the cost-sensitive model's: the table only makes sense beside it.
+    push = push_in_rows(per_class, shorts) if "fmnist-cost-sensitive" in per_class else []
     if push:
         show_table(push, decimals={c: 1 for c in push[0] if c.endswith("%")}, key="zoo_push_in")
         st.caption("How often the attack's examples of the *other* classes' correctly classified images land in the "
@@ -167,10 +188,13 @@ if per_class:
                    "'protects' a class by moving the boundary towards the others shows more of them here.")
 
 # ------------------------------------------------------------------ 3. saliency
-st.header("Saliency: J-SIGR against standard")
+st.header("Saliency of the chosen models")
 for n, miss in missing_views(chosen).items():  # what a chosen architecture does not offer, in words
     st.info(f"**{md(titles[n])}** ({md(get_entry(n).arch_family.title)}) does not offer " + "; ".join(miss)
             + ". Everything else on this page works for it.")
+gaps = view_gaps(chosen, "saliency")
+if gaps:
+    st.info("Not in the saliency figure: " + "; ".join(f"**{md(titles[n])}**: {md(w)}" for n, w in gaps.items()) + ".")
 if stored is not None and sal:
     info = METHODS[sal_method]
     photos, maps, heads = [], [], []
@@ -181,22 +205,25 @@ if stored is not None and sal:
         heads += [f"{shorts[n]}<br>clean", f"{shorts[n]}<br>attacked → {FMNIST_CLASSES[o.adv_pred]}"]
     st.plotly_chart(saliency_row(photos, maps, heads, False, colorbar_title="÷ max"), key="zoo_sal_fig",
                     width="stretch")
-    st.caption(f"{info.label} for the true class, each map divided by its own maximum (the two models' gradients "
-               "differ in scale by design). " + " · ".join(
+    st.caption(f"{info.label} for the true class, each map divided by its own maximum (the models' gradients "
+               "differ in scale). " + " · ".join(
                    f"{shorts[n]}: Spearman ρ(gradient, blur-perturbation map) = {rho:.2f}" for n, (_, _, rho) in sal.items()))
-    st.markdown("J-SIGR penalises input gradients *outside* the region a blur-perturbation map marks as salient, "
-                "and the Jacobian's overall size: its objective pushes the gradient map onto the garment and towards "
-                "the perturbation map. Compare where the colour sits (background or garment) and the two ρ values.")
-elif "fmnist-jsigr" not in names or "fmnist-standard" not in names:
-    st.info("The J-SIGR or the standard model is missing from assets/zoo/.")
+    st.markdown("J-SIGR penalises input gradients *outside* the region a blur-perturbation map marks as salient: "
+                "choose it beside the standard model and compare where the colour sits (background or garment) "
+                "and the ρ values.")
+elif stored is None:
+    st.caption("Press **Attack and explain** above for the maps.")
 
-# ------------------------------------------------------------------ 4. CIFS channels
-st.header("Channels: CIFS against PGD-AT")
+# ------------------------------------------------------------------ 4. channels
+st.header("Channels of the chosen models")
+gaps = view_gaps(chosen, "channels")
+if gaps:
+    st.info("Not in the channel view: " + "; ".join(f"**{md(titles[n])}**: {md(w)}" for n, w in gaps.items()) + ".")
 if stored is not None and chan:
-    cols = st.columns(len(chan))
-    for c, (n, res) in zip(cols, chan.items()):
-        c.plotly_chart(channel_profile(res, f"{shorts[n]}: mean activation per channel"), key=f"zoo_prof_{n}",
-                       width="stretch")
+    cols = st.columns(min(len(chan), 3))
+    for i, (n, res) in enumerate(chan.items()):
+        cols[i % len(cols)].plotly_chart(channel_profile(res, f"{shorts[n]}: mean activation per channel"),
+                                         key=f"zoo_prof_{n}", width="stretch")
     st.plotly_chart(pr_nr_sums({shorts[n]: r for n, r in chan.items()}), key="zoo_sums", width="stretch")
     if masks is not None:
         m_clean, m_adv = masks
@@ -206,8 +233,11 @@ if stored is not None and chan:
                         key="zoo_mask", width="stretch")
     st.caption("Channels of the last map (after the CIFS mask for the CIFS model), ordered by relevance to the true "
                "class (the classifier weight). An attack works by switching positively relevant (PR) channels off "
-               "and negatively relevant (NR) ones on; CIFS's mask, computed from its probes' top-2 classes, "
-               "re-weights the channels (1 = unchanged).")
+               "and negatively relevant (NR) ones on"
+               + ("; CIFS's mask, computed from its probes' top-2 classes, re-weights the channels (1 = unchanged)."
+                  if masks is not None else ". Choose CIFS to see its channel mask."))
+elif stored is None:
+    st.caption("Press **Attack and explain** above for the channel profiles.")
 
 # ------------------------------------------------------------------ 5. methods
 with st.expander("The methods, in a few sentences", expanded=stored is None):

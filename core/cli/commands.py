@@ -45,7 +45,7 @@ from core.runtime import limits
 from core.attacks import ATTACKS
 from core.attacks.specs import ATTACK_SPECS
 from core.evaluation.audit.runs import default_config, prepare, run_audit
-from core.evaluation.stats import interval_note
+from core.judging.stats import interval_note
 from core.viz.audit import comparison_rows
 from core.cli.dense import add_dense_parser, cmd_dense_eval
 from core.cli.scale import (EXIT_ERROR, EXIT_INTERRUPTED, EXIT_OK, add_scale_options, check_scale_options,
@@ -191,7 +191,7 @@ def cli_command(settings: Any, source: str = "bundled", samples: Sequence[str] |
     s = settings
     t = s.threat()
     eps = ",".join(f"{e * 255:.6g}" if s.norm == "linf" else f"{e:.6g}" for e in s.eps)
-    args = ["python", "-m", "core", "evaluate", source]
+    args = [".venv/bin/python", "-m", "core", "evaluate", source]  # as the README runs it: the bare "python" lacks the packages
     if samples:
         args += ["--samples", ",".join(samples)]
     args += ["--model", s.model, "--attack", WORST_CASE_CLI if s.worst_case else s.attack]
@@ -311,6 +311,8 @@ def cmd_models(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
                 _, probe = build_model(_REGISTERED[s.name])
                 top = ", ".join(f"{c} {p:.1%}" for c, p in probe.top)
                 stdout.write(f"  ok: on {probe.sample}: {top}\n")
+                if probe.note:  # it loads and runs, but e.g. predicts one class everywhere
+                    stdout.write(f"  note: {probe.note.replace('**', '')}\n")
             except ModelFileError as e:
                 stderr.write(f"  error: {s.name}: {e}\n")
                 code = EXIT_ERROR

@@ -41,22 +41,28 @@ def add_dense_parser(sub: Any) -> None:
                                    "the equivariance defense (clean / attacked / defended mIoU, non-adaptive and "
                                    "adaptive attacker) and the dense worst case.")
     d.add_argument("--model", default=GARMENT_UNET, help="a multi-class segmentation model (default %(default)s)")
-    d.add_argument("--what", choices=["all", "equivariance", "worst-case"], default="all")
+    d.add_argument("--what", choices=["all", "equivariance", "worst-case"], default="all",
+                   help="equivariance: mIoU clean / attacked / defended; worst-case: the lowest mIoU of four attacks "
+                        "per scene; all (default): both")
     d.add_argument("--scenes", default=str(TEST_SCENES_PATH), help="an .npz of scenes (default: the shipped 200)")
     d.add_argument("--n", type=int, default=None, help="only the first N scenes")
     d.add_argument("--eps", type=float, default=4.0, help="L∞ ε in k/255 (default %(default)s)")
     d.add_argument("--steps", type=int, default=10, help="attack steps (default %(default)s)")
     d.add_argument("--step", type=float, default=1.0, help="PGD step size in k/255 (default %(default)s)")
     d.add_argument("--attackers", default=",".join(ATTACKERS), help="comma list of: " + ", ".join(ATTACKERS))
-    d.add_argument("--purify-steps", type=int, default=5)
+    d.add_argument("--purify-steps", type=int, default=5,
+                   help="steps of the equivariance purification (the defense) per image (default %(default)s)")
     d.add_argument("--eps-v", type=float, default=6.0, help="reversal budget in k/255 (default %(default)s)")
     d.add_argument("--views", default=",".join(CPU_VIEWS), help="comma list of views, of: " + ", ".join(VIEW_RECIPES))
     d.add_argument("--lam", type=float, default=1.0, help="λ of the adaptive attacker (default %(default)s)")
-    d.add_argument("--square-queries", type=int, default=300)
-    d.add_argument("--seed", type=int, default=0)
+    d.add_argument("--square-queries", type=int, default=300,
+                   help="queries of the gradient-free Dense Square in the worst case (default %(default)s)")
+    d.add_argument("--seed", type=int, default=0, help="seed of the random starts and views (default %(default)s)")
     d.add_argument("--out", default=None, help="write the results as JSON to this file")
-    d.add_argument("--card", action="store_true", help="merge the results into the bundled model's card")
-    d.add_argument("--quiet", action="store_true")
+    d.add_argument("--card", action="store_true",
+                   help="maintainers only: REWRITE the shipped card assets/dense/garment-unet.json with these results "
+                        "(its equivariance / worst_case blocks are replaced); use --out to keep results elsewhere")
+    d.add_argument("--quiet", action="store_true", help="no progress line on stderr")
 
 
 def validate_dense(args: argparse.Namespace) -> list[str]:

@@ -29,7 +29,7 @@ from core.models import get_spec, load_model
 from core.models.imagenet.classes import imagenet_classes
 from core.evaluation.batch.runs import RunMismatch, RunStore, run_fingerprint
 from core.data.safe_text import terminal
-from core.evaluation.stats import interval_note
+from core.judging.stats import interval_note
 
 EXIT_OK, EXIT_ERROR, EXIT_INTERRUPTED = 0, 1, 130  # the command line's exit codes (core.cli.commands adds EXIT_USAGE)
 

@@ -17,15 +17,16 @@ from collections.abc import Callable, Sequence
 import torch
 from torch import nn
 
+from core.judging import pages as pv
 from core.explain.analysis import Prediction, perturbation_stats, predict, topk
 from core.attacks import AttackResult, Goal, ThreatModel, make_attack
 from core.defenses import Defense, DefenseOutput
 from core.evaluation.live_attack import LiveState, LiveWatch
 from core.runtime.progress import ProgressFn, stage
 
-# Below this top-1 probability the clean prediction is called unsure: fooling a model that was
-# not sure in the first place proves little.
-UNSURE_BELOW = 0.2
+# Below this top-1 probability the clean prediction is called unsure (core.judging.pages, the
+# pages' one rule set): fooling a model that was not sure in the first place proves little.
+UNSURE_BELOW = pv.UNSURE_BELOW
 # A defense is "worse than none" on the attacked image when it is wrong where the bare model is
 # right, or its probability of the label is lower by more than this.
 WORSE_BY = 0.01
@@ -182,6 +183,21 @@ def summarize(run: LabRun, class_names: Sequence[str]) -> AttackSummary:
     return s
 
 
+def lab_verdicts(s: AttackSummary, attack: str, n_classes: int) -> tuple[pv.Verdict, pv.Verdict | None]:
+    """The page's verdicts (:mod:`core.judging.pages`): the attack on the bare model (neutral when
+    the clean prediction is already wrong or unsure) and, with a defense, the defense's."""
+    unfit = pv.classifier_input(s.label_name, s.clean.names[0], float(s.clean.probs[0]), not s.clean_wrong,
+                                n_classes)
+    v = pv.attack_outcome(attack, s.succeeded, s.goal_text, s.clean.names[0], s.adv.names[0], unfit)
+    if s.defense is None:
+        return v, None
+    bare_fooled = s.adv.top1 != s.label
+    d = pv.defended_classifier(s.defense, s.label_name, bare_fooled, not s.defended_clean_wrong, False,
+                               bool(s.gets_through), False, bool(s.defense_worse) and not s.gets_through,
+                               p_label_def=None, p_label_bare=s.p_label_adv)
+    return v, d
+
+
 def summary_numbers(s: AttackSummary, elapsed_s: float) -> dict[str, Any]:
     """The summary as flat numbers (the report's "Result" table)."""
     out: dict[str, Any] = {"verdict": s.verdict, "success": s.succeeded, "elapsed_s": elapsed_s,
@@ -194,4 +210,4 @@ def summary_numbers(s: AttackSummary, elapsed_s: float) -> dict[str, Any]:
     return out
 
 
-__all__ = ["AttackSummary", "LabRun", "UNSURE_BELOW", "clean_notes", "demo_example", "run_attack_lab", "summarize", "summary_numbers"]
+__all__ = ["AttackSummary", "LabRun", "UNSURE_BELOW", "clean_notes", "demo_example", "lab_verdicts", "run_attack_lab", "summarize", "summary_numbers"]

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from core.judging import pages as pv
+
 
 @dataclass(frozen=True)
 class Term:
@@ -279,21 +281,53 @@ GLOSSARY: dict[str, Term] = {
 }
 
 # The terms each page uses (page keys as in core.teaching.presets.PAGE_PATHS).
+
+# The thresholds of the pages' verdicts (core.judging.pages), one entry each, numbers from the code.
+GLOSSARY.update({
+    "verdict-survived": Term(
+        "Survived / damaged / broke (masks and label maps)",
+        f"Share of the clean mask kept: survived ≥ {pv.SURVIVED_AT:g}, broke < {pv.BROKE_BELOW:g}, damaged between.",
+        f"A person mask is judged by the attacked mask's IoU with the clean mask; a label map by its attacked mIoU "
+        f"divided by its clean mIoU. **Survived** at {pv.SURVIVED_AT:g} or more (most of it kept), **broke** below "
+        f"{pv.BROKE_BELOW:g}, **damaged** in between (red: a visible part is lost). A defense **restored** the mask "
+        f"when it raises this by more than {pv.CHANGE_MARGIN:g} to {pv.SURVIVED_AT:g} or more, **partly restored** "
+        f"below that, and is **worse than no defense** when it lowers it by more than {pv.WORSE_MARGIN:g}.",
+        see=("iou",)),
+    "verdict-held": Term(
+        "Held / held narrowly / flipped",
+        f"One image attacked: flipped if the answer changed; held narrowly if P(true class) < {pv.NARROW_BELOW:.0%}.",
+        f"**Flipped**: the attacked prediction is not the true class. **Held**: it still is, with probability "
+        f"{pv.NARROW_BELOW:.0%} or more. **Held narrowly** (yellow): still the true class but below "
+        f"{pv.NARROW_BELOW:.0%}, another class within reach. One image is an anecdote: the worst-case accuracy over "
+        "a test set is the number to quote.",
+        see=("worst-case-ensemble",)),
+    "verdict-unfit": Term(
+        "Already wrong / unsure / near chance / degenerate",
+        "The model is wrong or unsure before any attack: the verdict is neutral (blue), not green.",
+        f"Before judging an attack the pages check the clean input. **Already wrong**: the clean prediction is not "
+        f"the true class, or a segmenter's clean mIoU against the ground truth is below {pv.LOW_CLEAN_MIOU:g}. "
+        f"**Unsure**: the clean top-1 probability is below {pv.UNSURE_BELOW:.0%}. **Near chance**: an accuracy or a "
+        f"probability below {pv.NEAR_CHANCE_FACTOR:g}× chance (2/number of classes). **Degenerate**: one class on "
+        f"{pv.ONE_CLASS_SHARE:.0%} or more of the pixels (an IoU against such a map reads high whatever happens). "
+        "The box is then blue and says what the attack can and cannot show on this input.",
+        see=("iou",)),
+})
+
 PAGE_TERMS: dict[str, tuple[str, ...]] = {
     "audit": ("gradient-masking", "transfer", "square-attack", "worst-case-ensemble", "adaptive-attack", "eot"),
     "lab": ("adversarial-example", "epsilon", "linf", "fgsm", "pgd", "targeted", "adaptive-attack", "bpda",
-            "transfer", "psnr"),
+            "transfer", "psnr", "verdict-unfit"),
     "def": ("adaptive-attack", "bpda", "eot", "input-transformation", "gradient-masking", "randomized-smoothing",
             "purification"),
     "cert": ("randomized-smoothing", "certified-radius", "l2", "smooth-reduce"),
-    "seg": ("iou", "equivariance", "purification", "adaptive-attack"),
+    "seg": ("iou", "equivariance", "purification", "adaptive-attack", "verdict-survived", "verdict-unfit"),
     "sal": ("saliency", "grad-cam", "integrated-gradients"),
     "ch": ("pr-nr-channels", "cifs"),
     "fm": ("feature-map-size", "pgd"),
     "cur": ("epsilon", "fgsm", "pgd", "adaptive-attack", "certified-radius"),
     "bat": ("epsilon", "adaptive-attack", "transfer", "confidence-interval"),
     "claims": ("confidence-interval", "worst-case-ensemble", "gradient-masking", "adaptive-attack"),
-    "zoo": ("adversarial-training", "pgd", "pr-nr-channels", "saliency"),
+    "zoo": ("adversarial-training", "pgd", "pr-nr-channels", "saliency", "verdict-held", "verdict-unfit"),
 }
 
 GLOSSARY_PAGE = "glossary"  # the url path of views/glossary.py

@@ -193,7 +193,7 @@ PRESETS: dict[str, list[Preset]] = {
            "Spearman ρ and top-k IoU in the tables: how far the attack moved the evidence."),
     ],
     "ch": [
-        _p("ch", "coffee_channels", "PR off, NR on", "Channel relevance of the last map for the coffee cup, plain "
+        _p("ch", "coffee_channels", "PR and NR channels", "Channel relevance of the last map for the coffee cup, plain "
            "and with CIFS-lite.", _image("ch", "coffee"),
            "Compare Σ PR and Σ NR: by the CIFS observation the attack weakens the evidence for the class and "
            "strengthens the evidence against it (Σ NR more negative). Which of the two does most of the work here?"),

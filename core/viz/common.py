@@ -16,7 +16,7 @@ FONT = dict(size=13)
 def error_y(values: list[float | None], lo: list[float | None], hi: list[float | None], scale: float = 1.0,
             color: str | None = None) -> dict:
     """Plotly ``error_y`` for asymmetric intervals (e.g. exact 95 % intervals of accuracies,
-    :mod:`core.evaluation.stats`): ``array`` = hi − value, ``arrayminus`` = value − lo (0 where unknown)."""
+    :mod:`core.judging.stats`): ``array`` = hi − value, ``arrayminus`` = value − lo (0 where unknown)."""
     up = [0.0 if v is None or h is None else scale * (h - v) for v, h in zip(values, hi)]
     down = [0.0 if v is None or lo_ is None else scale * (v - lo_) for v, lo_ in zip(values, lo)]
     out = dict(type="data", symmetric=False, array=up, arrayminus=down, thickness=1.2, width=4)

@@ -8,7 +8,7 @@ from plotly.colors import qualitative
 from plotly.subplots import make_subplots
 
 from core.evaluation.curves import NO_DEFENSE, CertPoint, CurveResult
-from core.evaluation.stats import accuracy_interval
+from core.judging.stats import accuracy_interval
 from core.viz.common import FONT, error_y, title_layout
 
 OK = "#2ca02c"

@@ -151,7 +151,8 @@ def defense_comparison_figure(rows: Sequence[dict], title: str = "Confidence in 
     vals = [float(r["p_ref"]) for r in rows]
     colours = [OK if r["correct"] else BAD for r in rows]
     fig = go.Figure(go.Bar(x=names, y=vals, marker_color=colours, cliponaxis=False,
-                           text=[f"{v:.0%} → {r['pred_name']}<br>{r['elapsed_s']:.2f} s" for v, r in zip(vals, rows)],
+                           # "31 % → consomme" read as P(consomme) = 31 %: the value is P(reference class), so say so.
+                           text=[f"{v:.0%}<br>says {r['pred_name']}" for v, r in zip(vals, rows)],
                            textposition=["inside" if v >= 0.3 else "outside" for v in vals],
                            hovertemplate="%{x}: %{y:.1%}<extra></extra>"))
     fig.add_trace(go.Scatter(x=names, y=vals, mode="markers", showlegend=False, hoverinfo="skip", cliponaxis=False,

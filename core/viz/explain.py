@@ -14,6 +14,7 @@ from plotly.subplots import make_subplots
 
 from core.explain.channels import ChannelAnalysis
 from core.explain.feature_maps import SettingResult
+from core.viz.palette import ADVERSARIAL, CLEAN, MODELS, NR, PR
 from core.viz.common import FONT, image_trace
 
 # Transparent at 0, opaque at the top: the photo shows through where the map is small.
@@ -72,19 +73,20 @@ def saliency_row(photos: Sequence[np.ndarray], maps: Sequence, titles: Sequence[
 # --------------------------------------------------------------------------- channels
 def channel_profile(res: ChannelAnalysis, title: str = "", height: int = 460) -> go.Figure:
     """Mean activation ā_c on the natural and the adversarial image, channels ordered by
-    relevance r_c (most positive left); below, r_c itself (PR blue, NR red)."""
+    relevance r_c (most positive left); below, r_c itself (PR purple, NR orange: blue and red mean
+    natural and adversarial above, :mod:`core.viz.palette`)."""
     order = res.order.numpy()
     rank = np.arange(len(order))
     r = res.relevance.numpy()[order]
     fig = make_subplots(rows=2, cols=1, shared_xaxes=True, row_heights=[0.68, 0.32], vertical_spacing=0.04)
     hover = [f"channel {c}" for c in order]
     fig.add_trace(go.Scattergl(x=rank, y=res.act_nat.numpy()[order], mode="markers", name="natural",
-                               marker=dict(size=4, color="#1f77b4"), text=hover,
+                               marker=dict(size=4, color=CLEAN), text=hover,
                                hovertemplate="%{text}: %{y:.3g}<extra>natural</extra>"), 1, 1)
     fig.add_trace(go.Scattergl(x=rank, y=res.act_adv.numpy()[order], mode="markers", name="adversarial",
-                               marker=dict(size=4, color="#d62728"), text=hover,
+                               marker=dict(size=4, color=ADVERSARIAL), text=hover,
                                hovertemplate="%{text}: %{y:.3g}<extra>adversarial</extra>"), 1, 1)
-    fig.add_trace(go.Bar(x=rank, y=r, marker_color=np.where(r > 0, "#1f77b4", "#d62728"), name="relevance r_c",
+    fig.add_trace(go.Bar(x=rank, y=r, marker_color=np.where(r > 0, PR, NR), name="relevance r_c",
                          showlegend=False, text=hover, hovertemplate="%{text}: r = %{y:.3g}<extra></extra>"), 2, 1)
     n_pr = int(res.pr.sum())
     fig.add_vline(x=n_pr - 0.5, line_dash="dot", line_color="grey")
@@ -102,7 +104,7 @@ def relevance_scatter(res: ChannelAnalysis, title: str = "", height: int = 380) 
     top-left (harmful, switched on) are where the attack pushes the class score down."""
     r, d = res.relevance.numpy(), res.delta.numpy()
     fig = go.Figure(go.Scattergl(x=r, y=d, mode="markers",
-                                 marker=dict(size=5, color=np.where(r > 0, "#1f77b4", "#d62728"), opacity=0.7),
+                                 marker=dict(size=5, color=np.where(r > 0, PR, NR), opacity=0.7),
                                  text=[f"channel {c}" for c in range(len(r))],
                                  hovertemplate="%{text}: r = %{x:.3g}, Δā = %{y:.3g}<extra></extra>"))
     fig.add_hline(y=0, line_color="grey", line_width=1)
@@ -116,14 +118,21 @@ def pr_nr_sums(analyses: dict[str, ChannelAnalysis], height: int = 340) -> go.Fi
     """Σ_PR r_c ā_c and Σ_NR r_c ā_c, natural vs adversarial, for one or more analyses
     (e.g. plain and CIFS-lite)."""
     fig = go.Figure()
-    for name, res in analyses.items():
+    lo, hi = 0.0, 0.0
+    # One colour per model (or variant): neither the clean/adversarial blue and red nor the PR/NR purple and orange.
+    ident = MODELS
+    for i, (name, res) in enumerate(analyses.items()):
         s = res.sums()
         cats = ["PR natural", "PR adversarial", "NR natural", "NR adversarial"]
         vals = [s["PR_nat"], s["PR_adv"], s["NR_nat"], s["NR_adv"]]
-        fig.add_trace(go.Bar(x=cats, y=vals, name=name, text=[f"{v:.2f}" for v in vals], textposition="auto"))
+        fig.add_trace(go.Bar(x=cats, y=vals, name=name, text=[f"{v:.2f}" for v in vals], textposition="outside",
+                             cliponaxis=False, marker_color=ident[i % len(ident)]))
+        lo, hi = min(lo, *vals), max(hi, *vals)
+    pad = 0.18 * max(hi - lo, 1e-9)  # room for the value labels above (below) the tallest bars: none runs off
     fig.add_hline(y=0, line_color="grey", line_width=1)
+    fig.update_yaxes(range=[min(lo, 0) - (pad if lo < 0 else 0), max(hi, 0) + (pad if hi > 0 else 0)])
     fig.update_layout(barmode="group", yaxis_title="Σ r_c · ā_c", height=height,
-                      margin=dict(l=10, r=10, t=10, b=10), font=FONT, legend=dict(orientation="h", y=1.1))
+                      margin=dict(l=10, r=10, t=30, b=10), font=FONT, legend=dict(orientation="h", y=1.12))
     return fig
 
 

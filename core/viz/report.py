@@ -47,7 +47,7 @@ from core.evaluation.curves import worst_case_rows
 from core.runtime.device import describe_device
 from core.data.images import encode_png
 from core.evaluation.lab import LabRun, summarize, summary_numbers
-from core.evaluation.stats import accuracy_interval
+from core.judging.stats import accuracy_interval
 from core.viz.attack import delta_heatmap, trajectory_figure
 from core.viz.common import amplified_perturbation, topk_bar
 from core.viz.curves import certified_radius_figure

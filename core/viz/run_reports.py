@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from core.evaluation.audit.checks import AuditResult
 from core.evaluation.audit.runs import AuditTarget
 from core.evaluation.batch.evaluate import INTERVAL_COLUMNS, BatchResult, comparison_notes
-from core.evaluation.stats import interval_note
+from core.judging.stats import interval_note
 from core.viz.audit import attack_comparison_figure, checklist_rows, comparison_rows, success_vs_eps_figure
 from core.viz.curves import batch_figure
 from core.viz.report import Report

@@ -6,12 +6,14 @@ from collections.abc import Sequence
 
 import numpy as np
 import plotly.graph_objects as go
+
+from core.viz.palette import MODELS
 import torch
 
-from core.evaluation.stats import accuracy_interval
+from core.judging.stats import accuracy_interval
 from core.viz.common import FONT, error_y
 
-PALETTE = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2", "#17becf"]
+PALETTE = MODELS  # one colour per model, none meaning clean/adversarial/defended (core/viz/palette.py)
 
 
 def upscale(x: torch.Tensor, factor: int = 6) -> np.ndarray:
@@ -61,7 +63,7 @@ def curves_figure(card: dict[str, list[dict]], live: dict[str, list[dict]] | Non
         t = titles.get(name, name)
         if name in card:
             pts = card[name]
-            ci = [p.get("ci95") or [None, None] for p in pts]  # exact 95 % intervals (core.evaluation.stats), as error bars
+            ci = [p.get("ci95") or [None, None] for p in pts]  # exact 95 % intervals (core.judging.stats), as error bars
             fig.add_trace(go.Scatter(x=[p["eps"] for p in pts], y=[p["accuracy"] for p in pts], mode="lines+markers",
                                      name=f"{t} — {card_label}", line=dict(color=colour, width=2),
                                      error_y=error_y([p["accuracy"] for p in pts], [c[0] for c in ci], [c[1] for c in ci],

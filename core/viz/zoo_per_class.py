@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import plotly.graph_objects as go
 
+from core.viz.palette import MODELS
+
 from core.viz.common import FONT
 
-PALETTE = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2", "#17becf"]
+PALETTE = MODELS  # one colour per model, none meaning clean/adversarial/defended (core/viz/palette.py)
 
 
 def per_class_figure(blocks: dict[str, dict], titles: dict[str, str] | None = None, height: int = 460) -> go.Figure:

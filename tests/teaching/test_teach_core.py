@@ -127,4 +127,4 @@ def test_home_path_starts_the_tour_on_the_attack_lab_with_its_preset():
     assert at.selectbox(key="lab_attack").value == "FGSM"
     assert at.slider(key="lab_eps_linf").value == 1
     assert at.selectbox(key="lab_sample").value == "coffee"
-    assert any("FGSM succeeded" in s.value for s in at.success)
+    assert any("FGSM succeeded" in e.value for e in at.error)  # red: the model was fooled (core.judging.pages)

@@ -15,7 +15,8 @@ def test_zero_bar_has_a_label_outside_and_a_marker():
             dict(name="none", p_ref=0.9, correct=True, pred_name="espresso", elapsed_s=0.2)]
     fig = defense_comparison_figure(rows)
     bar, tick = fig.data
-    assert bar.text[0].startswith("0% → loupe") and bar.text[1].startswith("90% → espresso")
+    # the value is P(reference class), the prediction is named apart (not "31 % → consomme")
+    assert bar.text[0] == "0%<br>says loupe" and bar.text[1] == "90%<br>says espresso"
     assert tuple(bar.textposition) == ("outside", "inside")
     assert list(tick.y) == [0.0, 0.9] and tick.mode == "markers" and tick.marker.size >= 20
     assert not fig.layout.showlegend

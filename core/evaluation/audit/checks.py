@@ -31,7 +31,7 @@ randomness    (randomized models) the verdict changes between repeated evaluatio
 
 "More often" means by more than ``tol`` (default 3 points) of the clean-correct images. Every
 success rate in the curve and the comparison also carries its n (the clean-correct images) and
-its exact 95 % interval (``<rate>_ci95``, :mod:`core.evaluation.stats`), and each comparison row an exact
+its exact 95 % interval (``<rate>_ci95``, :mod:`core.judging.stats`), and each comparison row an exact
 McNemar test of transfer and of Square against white-box PGD on the same images (``paired``):
 on a handful of images the checks' verdicts are rough, and the intervals show how rough.
 Success rates are over the images the model classifies correctly (clean; for randomized models
@@ -58,7 +58,7 @@ from core.attacks.pgd import PGD
 from core.attacks.square import Square
 from core.attacks.square_eot import SquareEOT
 from core.evaluation.ensemble import EOTModel
-from core.evaluation.stats import paired_difference, rate_interval
+from core.judging.stats import paired_difference, rate_interval
 from core.runtime.progress import ProgressFn, report
 from core.runtime.paths import DOCS
 
@@ -209,7 +209,7 @@ def _success(model: nn.Module, attack_model: nn.Module, attack, x: torch.Tensor,
 
 
 def _with_intervals(row: dict, keys: tuple[str, ...], n: int) -> dict:
-    """``row`` plus ``n`` and ``<key>_ci95`` (exact 95 % interval, :mod:`core.evaluation.stats`) of each rate."""
+    """``row`` plus ``n`` and ``<key>_ci95`` (exact 95 % interval, :mod:`core.judging.stats`) of each rate."""
     out = {**row, "n": n}
     for k in keys:
         v = row.get(k)

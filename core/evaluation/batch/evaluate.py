@@ -57,7 +57,7 @@ from core.defenses import DEFENSES, Defense, default_params, make_defense
 from core.evaluation.ensemble import WORST_CASE, WORST_CASE_PARAMS, EnsembleConfig, worst_case
 from core.runtime.progress import Cancelled, ProgressFn, report
 from core.data.safe_text import csv_cell
-from core.evaluation.stats import accuracy_interval, paired_difference
+from core.judging.stats import accuracy_interval, paired_difference
 
 LABEL_NOTE = ("No ImageNet labels are known for these images: each image's label is the bare model's prediction "
               "on the clean image, so accuracy means agreement with the clean prediction.")
@@ -362,7 +362,7 @@ def summarize(evals: Sequence[ImageEval], eps: Sequence[float], defense_names: S
 
 def comparison_notes(summary: Sequence[dict], norm: str) -> list[str]:
     """One sentence per defense and ε: does the defense's accuracy differ significantly from the bare
-    model's on the same images (exact McNemar, :func:`core.evaluation.stats.paired_difference`)?"""
+    model's on the same images (exact McNemar, :func:`core.judging.stats.paired_difference`)?"""
     bare = {(r["kind"], r["eps"]): r for r in summary if r["defense"] == NO_DEFENSE}
     out = []
     for r in summary:

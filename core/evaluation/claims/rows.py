@@ -12,7 +12,7 @@ its card has an evaluation).
 
 Numbers. A zoo row quotes the card's **worst case** (the AutoAttack-style ensemble of
 :mod:`core.evaluation.ensemble` on the card's images, its quoted view) with its exact 95 % interval
-(:mod:`core.evaluation.stats`), and the strongest **single attack** of the card's subset evaluation (PGD-20 or
+(:mod:`core.judging.stats`), and the strongest **single attack** of the card's subset evaluation (PGD-20 or
 APGD-CE, same images). A defense row quotes the robust accuracy of EfficientNet-Lite0 behind the
 defense against the audit's strongest attack at its ε (white-box through the defense's adaptive
 route, transfer from the undefended model, Square — Square-EOT for randomized defenses):
@@ -33,12 +33,12 @@ Verdict rules (first that applies):
    holds when the worst case's interval lies wholly above the baseline's; ``"matches"`` (as good as)
    holds when the baseline's interval does not lie wholly above the model's; where both cards carry
    a ``seeds`` block, the difference must also exceed the seed ranges
-   (:func:`core.evaluation.stats.differs_beyond_seeds`) → ``holds here``; otherwise ``not reproduced at this
+   (:func:`core.judging.stats.differs_beyond_seeds`) → ``holds here``; otherwise ``not reproduced at this
    scale``.
 
 Non-overlapping 95 % intervals is a conservative test (it misses some real differences); the cards
 do not keep per-image results of different models, so the paired McNemar test
-(:func:`core.evaluation.stats.paired_difference`) applies only where the images and results are shared (the
+(:func:`core.judging.stats.paired_difference`) applies only where the images and results are shared (the
 audit, batch evaluation). On 8 photos one photo is 12.5 points and most intervals overlap: the
 verdict then says the claim is not reproduced *at this scale*, not that it is false.
 """
@@ -53,7 +53,7 @@ from collections.abc import Callable
 from core.evaluation.audit.checks import AUDITS_DIR, WARNING_SIGNS
 from core.models.zoo.catalogue import ZOO, ZOO_DIR, ZooEntry
 from core.teaching.presets import LITE0, Preset, get_preset
-from core.evaluation.stats import Interval, accuracy_interval, count_of, differs_beyond_seeds, spread_from_dict
+from core.judging.stats import Interval, accuracy_interval, count_of, differs_beyond_seeds, spread_from_dict
 from core.runtime.paths import ROOT
 
 

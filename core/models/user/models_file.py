@@ -38,18 +38,19 @@ import torch
 from torch import nn
 
 from core.runtime import limits
-from core.data.images import list_samples, load_sample, prepare_for_model, to_tensor
+from core.data.images import list_samples, load_sample, prepare_for_model, stretch, to_tensor
 from core.models.user.architectures import AdaptedNet, build, closest_architectures, conv_bn_pairs, fx_fused, resolve
 from core.models.user.checkpoint import (ModelFileError, check_finite, compare_state_dicts, read_weights,
                                     read_weights_bytes, strip_prefixes)
 from core.models.imagenet.classes import imagenet_classes
 from core.models.user.onnx_import import load_onnx, load_onnx_bytes
 from core.models.spec import REGISTERED, ModelSpec, register, unregister
-from core.models.user.segmentation import (UserSegmenter, build_segmentation_net, probe_segmenter,
+from core.runtime.paths import ROOT
+from core.models.user.segmentation import (UserSegmenter, build_segmentation_net, class_shares, probe_segmenter,
                                            segmentation_builder)
 from core.models.wrappers import ImageClassifier
 from core.models.zoo.catalogue import build as zoo_build
-from core.runtime.paths import ROOT
+from core.judging.pages import segmenter_input
 
 ENV_VAR = "EXPLORER_MODELS"
 NORMALIZATIONS = {
@@ -288,7 +289,8 @@ class Probe:
     """The prediction on a bundled photo that every new model must pass."""
 
     sample: str
-    top: list[tuple[str, float]]  # (class name, probability), best first
+    top: list[tuple[str, float]]  # (class name, probability; for a segmenter: share of the pixels), best first
+    note: str = ""  # a warning about the model, e.g. a segmenter that predicts one class everywhere
 
 
 def _probe_image(d: ModelDescription) -> tuple[str, torch.Tensor]:
@@ -417,8 +419,15 @@ def _build_segmentation(d: ModelDescription, sd: dict[str, torch.Tensor]) -> tup
     except Exception as e:  # noqa: BLE001 — any failure of a user network is reported, not raised through
         raise ModelFileError(f"the model fails on a {d.input_size} probe image "
                              f"({type(e).__name__}: {str(e).splitlines()[0][:200]}); check input_size.") from None
-    return model.freeze(), Probe(f"random {d.input_size[0]}×{d.input_size[1]} image",
-                                 [(f"label map {h}×{w}, {d.num_classes} classes", 1.0)])
+    # The label map on a bundled photo (stretched to input_size): the classes by share of the pixels,
+    # and a note when one class covers (almost) every pixel — a degenerate model (core.judging.pages).
+    sample = list_samples()[0]
+    x = to_tensor(stretch(load_sample(sample.key), tuple(d.input_size)))
+    shares = class_shares(model, x)
+    top = shares[:3]
+    unfit = segmenter_input(top[0][1], top[0][0])
+    note = "" if unfit is None else unfit.sentence.replace("The model's clean map", f"On {sample.title} the model's map")
+    return model.freeze(), Probe(f"{sample.title} (label map {h}×{w}; share of the pixels per class)", top, note)
 
 
 # ----------------------------------------------------------------------------- registration
@@ -482,6 +491,9 @@ def register_models_file(path: str | Path) -> list[str]:
     for label, err in bad:
         record_failure(label, err)
     for d in good:
+        if _REGISTERED.get(d.name) == d:  # the same file read twice (default file and --models): already in
+            names.append(d.name)
+            continue
         if d.name in REGISTERED:
             record_failure(d.name, f"the name {d.name!r} is already registered.")
             continue

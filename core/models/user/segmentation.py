@@ -96,6 +96,16 @@ class UserSegmenter(ReadOnlyMixin, nn.Module):
         return self.forward_logits(x)
 
 
+def class_shares(model: UserSegmenter, x: torch.Tensor) -> list[tuple[str, float]]:
+    """[(class name, share of the pixels)] of ``model``'s label map of ``x`` (1, 3, H, W), largest
+    first, classes present only."""
+    with torch.no_grad():
+        pred = model(x).argmax(1).flatten()
+    counts = torch.bincount(pred, minlength=model.num_classes).double() / pred.numel()
+    order = counts.argsort(descending=True).tolist()
+    return [(model.class_names[c], float(counts[c])) for c in order if counts[c] > 0]
+
+
 def probe_segmenter(model: UserSegmenter) -> tuple[int, int]:
     """Run ``model`` on a random image of its input size; the (h, w) of its logits. Raises
     ValueError when the output is not finite (1, C, h, w) logits."""

@@ -1,4 +1,4 @@
-"""Intervals and paired tests (core/evaluation/stats.py) against independent computations, and the
+"""Intervals and paired tests (core/judging/stats.py) against independent computations, and the
 convention that every accuracy the project quotes carries its n and an interval that contains it:
 the zoo cards, the audit files, batch evaluation's summary, report and summary.csv."""
 from __future__ import annotations
@@ -11,11 +11,11 @@ import pytest
 import torch
 from scipy.stats import beta, binom
 
-from core.evaluation import stats
+from core.judging import stats
 from core.evaluation.curves import NO_DEFENSE
 from core.evaluation.batch.evaluate import INTERVAL_COLUMNS, EvalSettings, comparison_notes, evaluate_images, write_csv
 from core.viz.run_reports import batch_report
-from core.evaluation.stats import (accuracy_interval, count_of, differs_beyond_seeds, interval_note, mcnemar_p, paired_difference,
+from core.judging.stats import (accuracy_interval, count_of, differs_beyond_seeds, interval_note, mcnemar_p, paired_difference,
                         rate_interval, seed_spread, with_interval)
 from tests.evaluation.test_evaluate import Tiny, tiny_items
 
