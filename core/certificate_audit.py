@@ -37,10 +37,13 @@ Deviations from Salman et al.: no random restarts; the vote attack is this proje
 """
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Literal, Protocol
 
+import numpy as np
 import torch
 from scipy.stats import norm
 from torch import nn
@@ -48,6 +51,8 @@ from torch import nn
 from core.defenses.smoothing import RandomizedSmoothing, clopper_pearson_lower, sample_counts
 from core.stats import accuracy_interval
 
+AUDIT_PATH = Path(__file__).resolve().parents[1] / "assets" / "sequences" / "certificate_audit.json"
+POINTS_PATH = AUDIT_PATH.with_name("certificate_audit_points.npz")
 AttackKind = Literal["soft", "vote"]
 ATTACKS: tuple[AttackKind, ...] = ("soft", "vote")
 
@@ -225,5 +230,19 @@ def summarize(name: str, audits: list[InputAudit]) -> AuditSummary:
                         min_share=min((a.share for a in cert), default=1.0), per_input=rows)
 
 
-__all__ = ["ATTACKS", "AuditSettings", "AuditSummary", "ImageSmoothed", "InputAudit", "Smoothed", "audit_input",
+def load_audit(path: Path = AUDIT_PATH) -> dict:
+    """The stored audit (``tools/audit_certificates.py``): one block per part; {} when absent."""
+    return json.loads(path.read_text()) if path.exists() else {}
+
+
+def audit_point(part: str, variant_index: int, input_index: int, path: Path = POINTS_PATH) -> torch.Tensor | None:
+    """The stored attacked input of one audited certificate (float32), or None when not stored."""
+    if not path.exists():
+        return None
+    key = f"{part}__{variant_index}__{input_index}"
+    with np.load(path, allow_pickle=False) as d:
+        return torch.from_numpy(d[key].astype(np.float32)) if key in d.files else None
+
+
+__all__ = ["AUDIT_PATH", "POINTS_PATH", "audit_point", "load_audit", "ATTACKS", "AuditSettings", "AuditSummary", "ImageSmoothed", "InputAudit", "Smoothed", "audit_input",
            "clopper_pearson_upper", "pgd_on_smoothed", "promised_share", "summarize"]

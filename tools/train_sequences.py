@@ -70,7 +70,7 @@ def train(args: argparse.Namespace) -> None:
             loss.backward()
             opt.step()
             sched.step()
-            tot += float(loss) * len(yb)
+            tot += float(loss.detach()) * len(yb)
             correct += int((out.argmax(1) == yb).sum())
             n += len(yb)
         print(f"epoch {epoch + 1}/{args.epochs}: loss {tot / n:.3f}, noisy train acc {correct / n:.3f} "

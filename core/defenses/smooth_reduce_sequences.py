@@ -37,12 +37,13 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, Sequence
 
 import torch
 from torch import nn
 
 from core.defenses.smoothing import CertifyResult, certify, max_certifiable_radius
+from core.progress import ProgressFn, report
 
 Variant = Literal["independent", "one_draw", "plain"]
 Reduction = Literal["max", "mean"]
@@ -177,6 +178,22 @@ def all_variants(model: nn.Module, *, sigma: float = SIGMA, length: int = LENGTH
     return {c.name: c for c in out}
 
 
+def certify_variants(model: nn.Module, x: torch.Tensor, names: Sequence[str], *, sigma: float = SIGMA,
+                     length: int = LENGTH, stride: int = STRIDE, n0: int = N0, n: int = N, alpha: float = ALPHA,
+                     seed: int = 0, progress: ProgressFn = None) -> dict[str, SequenceCertificate]:
+    """CERTIFY one sequence with each named variant of :func:`all_variants` (same seed for each)."""
+    variants = all_variants(model, sigma=sigma, length=length, stride=stride)
+    unknown = [nm for nm in names if nm not in variants]
+    if unknown:
+        raise ValueError(f"unknown variants {unknown}; known: {list(variants)}")
+    out = {}
+    for i, nm in enumerate(names):
+        report(progress, i, len(names), f"certifying: {nm}")
+        out[nm] = variants[nm].certify(x, n0=n0, n=n, alpha=alpha, seed=seed)
+    report(progress, len(names), len(names), "done")
+    return out
+
+
 @torch.no_grad()
 def subsequence_view(model: nn.Module, x: torch.Tensor, length: int = LENGTH, stride: int = STRIDE
                      ) -> tuple[list[int], torch.Tensor]:
@@ -187,5 +204,5 @@ def subsequence_view(model: nn.Module, x: torch.Tensor, length: int = LENGTH, st
 
 
 __all__ = ["ALPHA", "LENGTH", "N", "N0", "PAPER", "ReducedScores", "SIGMA", "STRIDE", "SequenceCertificate",
-           "SmoothedSequenceClassifier", "VARIANTS", "all_variants", "multiplicity", "reduce_probs", "split",
+           "SmoothedSequenceClassifier", "VARIANTS", "all_variants", "certify_variants", "multiplicity", "reduce_probs", "split",
            "subsequence_starts", "subsequence_view"]

@@ -9,7 +9,7 @@ Here (scaled to 28×28 Fashion-MNIST sequences, :mod:`core.data_sequences`):
 * a **chunk** is ``chunk = 2`` consecutive frames, stacked as two input channels, stride = chunk
   (non-overlapping, as the paper's default chunk stride 16 = chunk size 16);
 * the **chunk network** is three 3×3 conv blocks (16, 32, 64 channels, stride 2, ReLU), global
-  average pooling and a linear layer to the 10 classes (24,266 parameters) instead of a 3-D
+  average pooling and a linear layer to the 10 classes (24,090 parameters) instead of a 3-D
   ResNeXt-101 (deviation: size and data);
 * the **sequence logits** are the mean of the chunk logits, for any number of frames that is a
   multiple of ``chunk`` (16 frames: 8 chunks; an 8-frame sub-sequence: 4 chunks).
