@@ -10,6 +10,7 @@ from core.defenses.smooth_reduce_sequences import (ReducedScores, SmoothedSequen
                                                    multiplicity, reduce_probs, split, subsequence_starts)
 from core.defenses.smoothing import certify
 from core.models.sequence_net import SequenceNet
+from core.viz.sequences import frames_strip
 
 
 def _ramp(frames: int = 8) -> torch.Tensor:
@@ -113,3 +114,12 @@ def test_shipped_sequences_and_network_shapes():
     # mean over chunks: the 16-frame logits are the mean of its two 8-frame halves' logits
     halves = (net(seq[:2, :8]) + net(seq[:2, 8:])) / 2
     assert torch.allclose(out, halves, atol=1e-5)
+
+
+def test_frames_strip_layout_and_values():
+    f = torch.zeros(16, 1, 28, 28)
+    f[3] = 1.0
+    img = frames_strip(f, scale=3, gap=4, per_row=8)
+    assert img.shape == (2 * 84 + 4, 8 * 84 + 7 * 4, 3)
+    assert (img[:84, 3 * 88:3 * 88 + 84] == 255).all() and (img[:84, :84] == 0).all()  # frame 3 white, frame 0 black
+    assert (img[84:88] == 255).all()  # the gap between the rows

@@ -81,7 +81,9 @@ def _audit_section(seq: torch.Tensor, names: list[str]) -> None:
     if not audit:
         st.info("No stored audit: run `tools/audit_certificates.py`.")
         return
-    for part, what in (("sequences", "the shipped sequence network"), ("toy_linear", "a linear toy sequence model")):
+    for part, what in (("sequences", "the shipped sequence network"),
+                       ("sequences_hard", "the network on its least lopsided votes"),
+                       ("toy_linear", "a linear toy sequence model")):
         block = audit.get(part)
         if not block:
             continue
@@ -108,7 +110,7 @@ def _broken_example(part: str, block: dict, seq: torch.Tensor, names: list[str])
         row, x_adv = v["per_input"][i], audit_point(part, vi, i)
         if x_adv is None:
             continue
-        clean = seq[block["index"][i]] if part == "sequences" else None
+        clean = seq[block["index"][i]] if part.startswith("sequences") else None
         st.error(f"**Broken: {vn}**, input #{block['index'][i]}: certified “{names[row['certified_class']]}” "
                  f"within R = {row['radius']:.3f}; at distance {row['distance']:.3f} its vote share is at most "
                  f"{row['p_upper']:.3f} (sound radius {row['sound_radius']:.3f}).")
