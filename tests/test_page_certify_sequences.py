@@ -3,8 +3,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from streamlit.testing.v1 import AppTest
 
+pytestmark = pytest.mark.slow
 TIMEOUT = 90
 CERTIFY_PAGE = str(Path(__file__).resolve().parents[1] / "views" / "certify.py")
 

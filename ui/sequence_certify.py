@@ -110,14 +110,18 @@ def _broken_example(part: str, block: dict, seq: torch.Tensor, names: list[str])
         row, x_adv = v["per_input"][i], audit_point(part, vi, i)
         if x_adv is None:
             continue
-        clean = seq[block["index"][i]] if part.startswith("sequences") else None
-        st.error(f"**Broken: {vn}**, input #{block['index'][i]}: certified “{names[row['certified_class']]}” "
+        real = part.startswith("sequences")
+        cls = names[row["certified_class"]] if real else f"class {row['certified_class']}"
+        st.error(f"**Broken: {vn}**, {'sequence' if real else 'toy input'} #{block['index'][i]}: certified “{cls}” "
                  f"within R = {row['radius']:.3f}; at distance {row['distance']:.3f} its vote share is at most "
                  f"{row['p_upper']:.3f} (sound radius {row['sound_radius']:.3f}).")
-        if clean is not None:
+        if real:  # the toy's 2×2 frames say nothing as pictures
+            clean = seq[block["index"][i]]
             st.plotly_chart(frames_figure(clean, "the certified sequence"), key=f"certseq_b0_{part}", width="stretch")
-        st.plotly_chart(frames_figure(x_adv, "the sequence that breaks it (inside the radius)"),
-                        key=f"certseq_b1_{part}", width="stretch")
+            st.plotly_chart(frames_figure(x_adv, f"the sequence that breaks it, {row['distance']:.3f} away "
+                                                 f"(amplified change below)"), key=f"certseq_b1_{part}", width="stretch")
+            st.plotly_chart(frames_figure(0.5 + (x_adv - clean) / (2 * float((x_adv - clean).abs().max())),
+                                          "the change, amplified (grey = none)"), key=f"certseq_b2_{part}", width="stretch")
         return
 
 
