@@ -13,8 +13,14 @@ from core.data.safe_text import md
 from ui.common import action_bar, clean_logits, device_caption, image_and_model, image_tensor, intro
 from ui.presets import consume_autorun, preset_bar
 from ui.run import run_and_show
+from ui.sequence_certify import sequence_mode
 
 st.title("📜 Certify")
+if st.radio("Certify", ["Image", "Frame sequence"], horizontal=True, key="cert_mode", label_visibility="collapsed",
+            help="Frame sequence: Smooth-Reduce's video certificates on short Fashion-MNIST sequences, "
+                 "with the certificate audit.") == "Frame sequence":
+    sequence_mode()  # ui/sequence_certify.py
+    st.stop()
 intro(
     "**Randomized smoothing** (Cohen, Rosenfeld & Kolter 2019) turns any classifier into one with a "
     "*guarantee*: classify many copies of the image with Gaussian noise of size **σ** added, and take the "
