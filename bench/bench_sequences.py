@@ -23,10 +23,10 @@ import torch
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 
-from core.data_sequences import load_test_sequences  # noqa: E402
+from core.data.sequences import load_test_sequences  # noqa: E402
 from core.defenses.smooth_reduce_sequences import all_variants, multiplicity  # noqa: E402
 from core.defenses.smoothing import sample_counts  # noqa: E402
-from core.device import describe_device, get_device  # noqa: E402
+from core.runtime.device import describe_device, get_device  # noqa: E402
 from core.models.sequence_net import load_sequence_net  # noqa: E402
 
 

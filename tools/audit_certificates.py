@@ -1,4 +1,4 @@
-"""Certificate audit of every smoothed classifier the project certifies (core/certificate_audit.py).
+"""Certificate audit of every smoothed classifier the project certifies (core/evaluation/audit/certificates.py).
 
     OMP_NUM_THREADS=1 .venv/bin/python tools/audit_certificates.py --part sequences
     OMP_NUM_THREADS=1 .venv/bin/python tools/audit_certificates.py --part toy
@@ -29,9 +29,9 @@ from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script from the repository root
 
-from core.certificate_audit import (AUDIT_PATH, POINTS_PATH, AuditSettings, ImageSmoothed,  # noqa: E402
+from core.evaluation.audit.certificates import (AUDIT_PATH, POINTS_PATH, AuditSettings, ImageSmoothed,  # noqa: E402
                                     audit_input, summarize)
-from core.data_sequences import load_test_sequences  # noqa: E402
+from core.data.sequences import load_test_sequences  # noqa: E402
 from core.defenses.smoothing import sample_counts  # noqa: E402
 from core.defenses.smooth_reduce_sequences import (ALPHA, LENGTH, N, N0, PAPER, SIGMA, STRIDE,  # noqa: E402
                                                    SmoothedSequenceClassifier, all_variants)
@@ -169,7 +169,7 @@ def part_toy(args: argparse.Namespace, settings: AuditSettings) -> None:
 def part_images(args: argparse.Namespace, settings: AuditSettings) -> None:
     # imported here: only this part needs the ImageNet model and the photos
     from core.defenses import RandomizedSmoothing, SmoothReduce
-    from core.images import load_sample, prepare_for_model, to_tensor
+    from core.data.images import load_sample, prepare_for_model, to_tensor
     from core.models.registry import get_spec, load_model
     model = load_model("EfficientNet-Lite0")
     spec = get_spec("EfficientNet-Lite0")

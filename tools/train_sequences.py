@@ -24,10 +24,10 @@ import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script from the repository root
 
-from core import data_sequences as ds  # noqa: E402
+from core.data import sequences as ds  # noqa: E402
 from core.models.sequence_net import CARD, CHUNK, WEIGHTS, SequenceNet  # noqa: E402
-from core.stats import with_interval  # noqa: E402
-from core.train.data import load_fashion_mnist, load_test_subset, stratified_indices, to_float  # noqa: E402
+from core.judging.stats import with_interval  # noqa: E402
+from core.data.fashion_mnist import load_fashion_mnist, load_test_subset, stratified_indices, to_float  # noqa: E402
 
 
 def make_test_data() -> None:

@@ -1,12 +1,12 @@
 """The Certify page's sequence mode: pick a shipped frame sequence, certify it with Smooth-Reduce's
-sequence variants and plain smoothing, and read the certificate audit (core/certificate_audit.py)."""
+sequence variants and plain smoothing, and read the certificate audit (core/evaluation/audit/certificates.py)."""
 from __future__ import annotations
 
 import streamlit as st
 import torch
 
-from core.certificate_audit import audit_point, load_audit
-from core.data_sequences import load_test_sequences
+from core.evaluation.audit.certificates import audit_point, load_audit
+from core.data.sequences import load_test_sequences
 from core.defenses.smooth_reduce_sequences import (ALPHA, LENGTH, PAPER, SIGMA, STRIDE, all_variants,
                                                    certify_variants, subsequence_view)
 from core.models.sequence_net import load_card, load_sequence_net

@@ -37,13 +37,14 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Literal, Sequence
+from typing import Literal
+from collections.abc import Sequence
 
 import torch
 from torch import nn
 
 from core.defenses.smoothing import CertifyResult, certify, max_certifiable_radius
-from core.progress import ProgressFn, report
+from core.runtime.progress import ProgressFn, report
 
 Variant = Literal["independent", "one_draw", "plain"]
 Reduction = Literal["max", "mean"]

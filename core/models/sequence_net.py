@@ -4,7 +4,7 @@ Hegde, "Smooth-Reduce: Leveraging Patches for Improved Certified Robustness", ar
 ``NYU-DICE-Lab/SmoothReduce``, ``VideoEnsembleModel``: a 3-D ResNeXt on 16-frame chunks, logits
 averaged over the chunks of a sub-video).
 
-Here (scaled to 28×28 Fashion-MNIST sequences, :mod:`core.data_sequences`):
+Here (scaled to 28×28 Fashion-MNIST sequences, :mod:`core.data.sequences`):
 
 * a **chunk** is ``chunk = 2`` consecutive frames, stacked as two input channels, stride = chunk
   (non-overlapping, as the paper's default chunk stride 16 = chunk size 16);
@@ -26,9 +26,10 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from core.models.zoo_net import FMNIST_CLASSES, FMNIST_MEAN, FMNIST_STD
+from core.models.zoo.net import FMNIST_CLASSES, FMNIST_MEAN, FMNIST_STD
+from core.runtime.paths import ASSETS as ASSETS_ROOT
 
-ASSETS = Path(__file__).resolve().parents[2] / "assets" / "sequences"
+ASSETS = ASSETS_ROOT / "sequences"
 WEIGHTS = ASSETS / "sequence-net.pt"
 CARD = ASSETS / "sequence-net.json"
 CHUNK = 2

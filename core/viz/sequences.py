@@ -2,7 +2,7 @@
 clean sequence, the radius per smoothing variant (claimed and sound) and the certificate audit."""
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import plotly.graph_objects as go

@@ -8,7 +8,7 @@ from streamlit.testing.v1 import AppTest
 
 pytestmark = pytest.mark.slow
 TIMEOUT = 90
-CERTIFY_PAGE = str(Path(__file__).resolve().parents[1] / "views" / "certify.py")
+CERTIFY_PAGE = str(Path(__file__).resolve().parents[2] / "views" / "certify.py")
 
 
 def _texts(at) -> str:

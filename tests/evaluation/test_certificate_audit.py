@@ -5,7 +5,7 @@ import pytest
 import torch
 from torch import nn
 
-from core.certificate_audit import (AuditSettings, ImageSmoothed, audit_input, clopper_pearson_upper,
+from core.evaluation.audit.certificates import (AuditSettings, ImageSmoothed, audit_input, clopper_pearson_upper,
                                     promised_share, summarize)
 from core.defenses.smooth_reduce_sequences import SmoothedSequenceClassifier
 from core.defenses.smoothing import RandomizedSmoothing, certify

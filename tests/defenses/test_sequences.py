@@ -5,7 +5,7 @@ import pytest
 import torch
 from torch import nn
 
-from core import data_sequences as ds
+from core.data import sequences as ds
 from core.defenses.smooth_reduce_sequences import (ReducedScores, SmoothedSequenceClassifier, all_variants,
                                                    multiplicity, reduce_probs, split, subsequence_starts)
 from core.defenses.smoothing import certify

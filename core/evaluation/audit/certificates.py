@@ -25,7 +25,7 @@ keeps the point in the ball). Confirmation: the attacked point's votes are scree
 fresh draws give a one-sided (1 − ``confirm_alpha``) Clopper–Pearson upper bound p̄ on its share:
 a **flip** counts only when p̄ < ½ (c_A provably lost the majority), a **bound violation** when
 p̄ is below the certificate's promise Φ((R − ‖δ‖)/σ) (= Φ(Φ⁻¹(p̲_A) − ‖δ‖/σ) for Cohen's R). Counts are reported with their exact
-95 % interval (:func:`core.stats.accuracy_interval`).
+95 % interval (:func:`core.judging.stats.accuracy_interval`).
 
 A smoothed classifier is anything with ``sigma``, ``lift(x)`` (where the noise is added: the input
 itself, or the stacked sub-sequences of Smooth-Reduce's independent-noise variant) and ``scores``
@@ -49,9 +49,10 @@ from scipy.stats import norm
 from torch import nn
 
 from core.defenses.smoothing import RandomizedSmoothing, clopper_pearson_lower, sample_counts
-from core.stats import accuracy_interval
+from core.judging.stats import accuracy_interval
+from core.runtime.paths import ASSETS as ASSETS_ROOT
 
-AUDIT_PATH = Path(__file__).resolve().parents[1] / "assets" / "sequences" / "certificate_audit.json"
+AUDIT_PATH = ASSETS_ROOT / "sequences" / "certificate_audit.json"
 POINTS_PATH = AUDIT_PATH.with_name("certificate_audit_points.npz")
 AttackKind = Literal["soft", "vote"]
 ATTACKS: tuple[AttackKind, ...] = ("soft", "vote")
@@ -87,7 +88,7 @@ class ImageSmoothed:
         return x
 
 
-@dataclass
+@dataclass(frozen=True)
 class AuditSettings:
     """The attack and confirmation settings (see the module docstring)."""
 

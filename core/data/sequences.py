@@ -2,7 +2,7 @@
 video clips of Smooth-Reduce's video experiments (Joshi, Pham, Cho, Boytsov, Condessa, Kolter,
 Hegde, "Smooth-Reduce: Leveraging Patches for Improved Certified Robustness", arXiv 2205.06154;
 they certify UCF-101 clips). The name says what it holds: data, as sequences (the image data of
-the zoo lives in :mod:`core.train.data`).
+the zoo lives in :mod:`core.data.fashion_mnist`).
 
 A sequence is ``T = 16`` grey frames of 28×28, float in [0, 1], shape (T, 1, 28, 28); a batch is
 (N, T, 1, 28, 28). Its label is the garment's class. Each sequence is made from one Fashion-MNIST
@@ -17,7 +17,7 @@ The same image, seed and position give the same sequence on every machine (only 
 and one multiplication per frame). Training draws fresh sequences from the 60,000 training
 images (``tools/train_sequences.py``); the shipped test sequences
 (``assets/sequences/test_sequences.npz``) are made from the shipped 1,000-image test subset
-(:func:`core.train.data.load_test_subset`), so they need no Debian package.
+(:func:`core.data.fashion_mnist.load_test_subset`), so they need no Debian package.
 """
 from __future__ import annotations
 
@@ -27,6 +27,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from core.runtime.paths import ASSETS as ASSETS_ROOT
 
 FRAMES = 16
 SIZE = 28
@@ -34,7 +35,7 @@ MAX_START = 5
 MAX_SPEED = 0.6
 MAX_SHIFT = 8
 BRIGHT_LO, BRIGHT_HI = 0.5, 1.0
-ASSETS = Path(__file__).resolve().parents[1] / "assets" / "sequences"
+ASSETS = ASSETS_ROOT / "sequences"
 TEST_PATH = ASSETS / "test_sequences.npz"
 TEST_SEED = 2024
 TEST_PER_CLASS = 10
