@@ -15,18 +15,22 @@ P = "claims"
 st.title("📜 Claims, checked")
 intro(
     "Each paper behind the explorer makes a headline claim. This page sets it beside what the project measured "
-    "when it reproduced the method at small scale — **how sure** that number is (its exact 95 % interval, "
-    "Clopper–Pearson, with the number of images n) — and gives a verdict computed by fixed rules from the model "
-    "cards (`assets/zoo/`) and the audit files (`docs/audits/`), never typed in:\n\n"
-    "- **holds here** — the worst case's interval lies above the baseline's (or, for an *as good as* claim, the "
-    "baseline's does not lie above it);\n"
-    "- **holds only against weak or non-adaptive attacks** — a single attack, or an attacker who ignores the "
-    "defense, overstates what the worst case or the adaptive attacker finds;\n"
+    "when it reproduced the method at small scale, judged on **the claim's own metric** (worst case, noise "
+    "accuracy, FGSM against PGD, clean *and* robust accuracy, …) against a **matched control** — the model that "
+    "differs from the claimed one only in the claimed ingredient — on **the same images, paired**. The verdicts "
+    "come from fixed rules (`core/judging/claims.py`) applied to the model cards and their per-image files "
+    "(`assets/zoo/`) and the audit files (`docs/audits/`), never typed in:\n\n"
+    "- **holds here** — significant in the claimed direction (exact McNemar on the images the two models disagree "
+    "on), beyond the spread between training seeds; an *as good as* claim: the paired difference's interval lies "
+    "above −3 points;\n"
+    "- **contradicted here** — significant in the opposite direction;\n"
+    "- **inconclusive** — neither; the row says how many images would tell a difference of the claimed size;\n"
+    "- **holds only against weak attacks** — a single attack, or an attacker who ignores the defense, overstates "
+    "what the worst case finds;\n"
     "- **gradient masking found** — the gradient-masking audit warns and the gap it predicts is real;\n"
-    "- **not reproduced at this scale** — the intervals overlap or the baseline is better.\n\n"
-    "On 8 or 20 photos the intervals are wide — one photo is 5 to 12.5 points — and that is the point: a "
-    "difference inside them is not a finding. The zoo's numbers are on 1,000 images (about ±3 points). "
-    "*Not reproduced at this scale* is not *false*: the project trains small models for minutes.")
+    "- **not measured yet** — a file the rules need is missing (the row says which).\n\n"
+    "Where two models both sit at 0 % at the card's ε, the claim is judged on each image's **smallest flipping ε** "
+    "(the robustness distribution) instead: one ε cannot tell them apart.")
 preset_bar(P)
 
 all_rows = claim_rows()
@@ -48,11 +52,18 @@ for r in rows:
         left, right = st.columns([1, 1] if is_presenter() else [5, 6])
         left.markdown(f"**Claim**: {md(r.claim or 'no claim recorded in the catalogue yet', None)}")
         left.markdown(f"**Reproduced here**: {md(r.reproduction or '—', None)}")
-        right.markdown(f"**Measured**: {md(r.measured)}  \n**Baseline**: {md(r.baseline)}  \n"
+        if r.metric:
+            left.markdown(f"**Judged on**: {md(r.metric, None)}  \n**Matched control**: {md(r.control, None)}")
+        right.markdown(f"**Measured**: {md(r.measured)}  \n**Control**: {md(r.baseline)}  \n"
                        f"**Single attack / naive attacker**: {md(r.single_attack, None)}  \n"
                        f"**Audit**: {md(r.audit, None)}"
-                       + (f"  \n**Seeds**: {md(r.seeds)}" if r.seeds else ""))
-        right.markdown(f"**Why this verdict**: {md(r.reason, None)}")
+                       + (f"  \n**Binarization test**: {md(r.binarization, None)}" if r.binarization else "")
+                       + (f"  \n**Seeds**: {md(r.seeds)}" if r.seeds else "")
+                       + (f"  \n**Robustness distribution**: {md(r.distribution, None)}" if r.distribution else ""))
+        right.markdown(f"**Why this verdict** (effect, interval, p): {md(r.reason, None)}")
+        if r.evidence:
+            with st.expander("Evidence: files and the commands that made them"):
+                st.markdown("\n".join(f"- `{e.replace('`', '')}`" for e in r.evidence))
         links = st.container(horizontal=True, vertical_alignment="center", gap="small")
         if r.preset is not None:
             p = r.preset
@@ -68,12 +79,13 @@ for r in rows:
 
 with st.expander("How the verdicts are computed"):
     st.markdown(
-        "- A zoo model's number is its card's **worst case** (APGD-CE → targeted APGD-DLR → Square on the card's "
-        "1,000 images; the *rand* version with Square-EOT for randomized models), compared with the baseline its "
-        "paper compares against (standard training, PGD-AT, …).\n"
+        "- A zoo model's card quotes its **worst case** (APGD-CE → targeted APGD-DLR → Square on 1,000 images; the "
+        "*rand* version for randomized models). The verdict uses the **per-image** files beside the cards: the "
+        "claim's metric per image for the claimed model and its control, on the same images, compared by the exact "
+        "McNemar test; the worst case per image comes from the robustness distribution (each image's smallest "
+        "flipping ε on a grid, by the ensemble's gradient attacks), whose value at the card's ε is checked "
+        "against the card's worst case.\n"
         "- An ImageNet defense's number is the robust accuracy of EfficientNet-Lite0 behind it against the "
-        "strongest attack of its audit (white-box through the adaptive route, transfer from the undefended model, "
-        "Square; Square-EOT for randomized defenses) at ε = 4/255, on the first 8 labelled ImageNet photos; the "
-        "baseline is the same audit of the undefended model.\n"
-        "- Two numbers differ when their 95 % intervals do not overlap (conservative); where cards carry several "
-        "training seeds, the difference must also exceed the seeds' range. The rules are in `core/evaluation/claims/rows.py`.")
+        "strongest attack of its audit at ε = 4/255 on 8 labelled photos; the control is the same audit of the "
+        "undefended model.\n"
+        "- The rules, with their tests, are in `core/judging/claims.py`; the rows in `core/evaluation/claims/rows.py`.")

@@ -21,6 +21,7 @@ from ui.common import action_bar, device_caption, get_model, intro
 from ui.presets import consume_autorun, preset_bar
 from ui.run import run_and_show
 from ui.tables import show_table
+from ui.zoo_distribution import show_distributions
 from ui.verdicts import ICON, show_verdict
 
 st.title("🦓 Model zoo")
@@ -168,6 +169,8 @@ st.caption("Model cards: full 10,000-image test set, ε = 0.1 (L∞), single whi
            "noise, which is not robustness to an adversary. **Audit**: the "
            "gradient-masking checks of the Robustness audit page; ⚠️ means a single attack's number overstates "
            "robustness. Re-check any card with `tools/evaluate_zoo.py` and `tools/ensemble_zoo.py`.")
+
+show_distributions(cards, chosen, shorts)
 
 # ------------------------------------------------------------------ per class (issue 22)
 per_class = {n: cards[n]["per_class"] for n in chosen if "per_class" in cards[n]}

@@ -85,8 +85,8 @@ BASE: dict[str, dict[str, Any]] = {
     "zoo": {"zoo_models": ["fmnist-standard", "fmnist-pgd-at"], "zoo_cls": 0, "zoo_k": 0,
             "zoo_attack": "PGD", "zoo_eps": 0.1, "zoo_steps": 20, "zoo_seed": 0, "zoo_sal": "saliency"},
     # the Claims page's verdict filter (core.evaluation.claims.rows.VERDICTS; literal here: core.evaluation.claims.rows imports this module)
-    "claims": {"claims_verdicts": ["holds here", "holds only against weak or non-adaptive attacks",
-                                   "not reproduced at this scale", "gradient masking found", "not measured yet"]},
+    "claims": {"claims_verdicts": ["holds here", "contradicted here", "inconclusive", "holds only against weak attacks",
+                                   "gradient masking found", "not measured yet"]},
     "audit": {"audit_model": "fmnist-cifs", "audit_through": False, "audit_labelled": False, "audit_defense": "none",
               "audit_adaptive": True,
               "audit_surrogate": "fmnist-pgd-at", "audit_n": 100, "audit_eps": 0.1, "audit_steps": 20,
@@ -241,12 +241,17 @@ PRESETS: dict[str, list[Preset]] = {
     "claims": [
         _p("claims", "attack_failed", "Where the attack failed", "Only the claims whose robustness came from a weak, "
            "non-adaptive or gradient-masked attack.",
-           {"claims_verdicts": ["gradient masking found", "holds only against weak or non-adaptive attacks"]},
+           {"claims_verdicts": ["gradient masking found", "holds only against weak attacks"]},
            "A single attack's number, or an attacker who ignores the defense, made these look robust; the worst case "
            "or the adaptive attacker says otherwise.", autorun=False),
         _p("claims", "holds", "What holds here", "Only the claims the project's numbers support.",
            {"claims_verdicts": ["holds here"]},
-           "Each of these beats its baseline with intervals that do not overlap.", autorun=False),
+           "Each of these beats its matched control on the same images (a significant paired test), on the claim's "
+           "own metric.", autorun=False),
+        _p("claims", "contradicted", "What the numbers contradict", "Only the claims the paired results go against.",
+           {"claims_verdicts": ["contradicted here"]},
+           "Here the control is significantly better than the claimed model on the same images: a failed claim is a "
+           "finding too.", autorun=False),
     ],
 }
 

@@ -108,3 +108,31 @@ def cifs_mask_figure(mask_clean: torch.Tensor, mask_adv: torch.Tensor, relevance
                       margin=dict(l=10, r=10, t=40 if title else 20, b=10), font=FONT,
                       legend=dict(orientation="h", y=1.1, x=0))
     return fig
+
+
+def distribution_figure(dists: dict[str, dict], titles: dict[str, str] | None = None, height: int = 440) -> go.Figure:
+    """Robustness distributions: per model the ECDF of each image's smallest flipping ε (robust accuracy
+    against ε, its exact 95 % band shaded), from the cards' ``distribution`` blocks
+    (core/evaluation/distributions.py); a dotted line at the cards' ε."""
+    titles = titles or {}
+    fig = go.Figure()
+    for i, (name, d) in enumerate(dists.items()):
+        colour = PALETTE[i % len(PALETTE)]
+        t = titles.get(name, name)
+        pts = d["ecdf"]
+        xs = [p["eps"] for p in pts]
+        lo, hi = [p["ci95"][0] for p in pts], [p["ci95"][1] for p in pts]
+        fig.add_trace(go.Scatter(x=xs + xs[::-1], y=hi + lo[::-1], fill="toself", line=dict(width=0),
+                                 fillcolor=colour, opacity=0.15, hoverinfo="skip", showlegend=False, line_shape="hv"))
+        fig.add_trace(go.Scatter(x=xs, y=[p["accuracy"] for p in pts], mode="lines+markers", line_shape="hv",
+                                 name=f"{t} (median ε {d['median']['value']}, n = {d['n']})",
+                                 line=dict(color=colour, width=2),
+                                 hovertemplate="ε %{x:.3f}: %{y:.1%} still robust<extra>" + t + "</extra>"))
+    if dists:
+        eps0 = next(iter(dists.values()))["card_eps"]
+        fig.add_vline(x=eps0, line=dict(dash="dot", color="grey"), annotation_text=f"cards' ε = {eps0:g}")
+    fig.update_layout(xaxis=dict(title="ε (L∞, [0, 1] pixels)"),
+                      yaxis=dict(title="images not flipped yet", range=[0, 1], tickformat=".0%"),
+                      height=height, margin=dict(l=10, r=10, t=30, b=10), font=FONT,
+                      legend=dict(font=dict(size=11), orientation="h", yanchor="top", y=-0.18, x=0))
+    return fig

@@ -136,21 +136,27 @@ def accuracy_curve(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps_list:
 
 
 @torch.no_grad()
+def noise_correct(model: nn.Module, x: torch.Tensor, y: torch.Tensor, sigma: float, *, batch_size: int = 500,
+                  seed: int = NOISE_SEED) -> torch.Tensor:
+    """Per image: correct on x + N(0, σ²) clipped to [0, 1], one fixed noise draw per image (generator
+    seeded with ``seed`` + round(1000·σ): the same draw for every model, so two models compare paired)."""
+    dev = next(model.parameters()).device
+    gen = torch.Generator().manual_seed(int(seed) + int(round(1000 * float(sigma))))
+    noise = torch.randn(x.shape, generator=gen) * float(sigma)
+    ok = []
+    for s in _batches(x.shape[0], batch_size):
+        xn = (x[s] + noise[s]).clamp(0, 1)
+        ok.append(model(xn.to(dev)).argmax(1).cpu() == y[s])
+    return torch.cat(ok)
+
+
 def noise_accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, sigmas: tuple[float, ...] = NOISE_SIGMAS, *,
                    batch_size: int = 500, seed: int = NOISE_SEED) -> list[dict]:
-    """[{"sigma", "accuracy", "correct", "n"}]: accuracy on x + N(0, σ²) clipped to [0, 1], one fixed noise
-    draw per image and σ (generator seeded with ``seed`` + round(1000·σ)). This is robustness to *random*
-    noise, not to an adversary: a model can gain one without the other."""
-    dev = next(model.parameters()).device
+    """[{"sigma", "accuracy", "correct", "n"}]: accuracy on x + N(0, σ²) clipped to [0, 1] (:func:`noise_correct`).
+    This is robustness to *random* noise, not to an adversary: a model can gain one without the other."""
     out = []
     for sigma in sigmas:
-        gen = torch.Generator().manual_seed(int(seed) + int(round(1000 * float(sigma))))
-        noise = torch.randn(x.shape, generator=gen) * float(sigma)
-        ok = []
-        for s in _batches(x.shape[0], batch_size):
-            xn = (x[s] + noise[s]).clamp(0, 1)
-            ok.append(model(xn.to(dev)).argmax(1).cpu() == y[s])
-        ok_t = torch.cat(ok)
+        ok_t = noise_correct(model, x, y, sigma, batch_size=batch_size, seed=seed)
         out.append({"sigma": float(sigma), "accuracy": int(ok_t.sum()) / ok_t.numel(), "correct": int(ok_t.sum()),
                     "n": int(ok_t.numel())})
     return out

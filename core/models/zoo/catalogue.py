@@ -253,6 +253,13 @@ ZOO: list[ZooEntry] = [
              "budget. Three training seeds; seed 0 is the shipped model.",
              claim=VIT_CLAIM, here=VIT_HERE),
     # --- issue 21: neural ODEs ---
+    ZooEntry("fmnist-noise-cnn", short="Noise CNN", recipe="odenet",
+             title="CNN with Gaussian-noise training (the ODE claims' control)", paper="control for Yan et al., ICLR 2020",
+             about="The zoo's CNN trained exactly as the neural ODEs below are: cross-entropy on images that get Gaussian "
+             "noise (σ = 50–100/255) half of the time, no adversarial training, the same budget and seed policy. The "
+             "ODE papers compare their networks with a CNN trained this way; standard training would credit the ODE "
+             "block with what the noise augmentation alone buys.",
+             here="The matched control of the ODE rows on the Claims page (see its card)."),
     ZooEntry("fmnist-odenet", short="ODENet", recipe="odenet", family="ode", arch_overrides=(("variant", "odenet"),),
              title="ODENet (Euler, Gaussian-noise training)", paper="Yan et al., ICLR 2020",
              about="A neural ODE: a two-conv stem, then the state evolves by dz/dt = f(t, z) (two 3×3 convs with "
