@@ -244,7 +244,8 @@ def cmd_audit(args: argparse.Namespace) -> None:
         secs = round(time.perf_counter() - t0, 1)
         a = json.loads((out / f"{name}.json").read_text())
         entry = get_entry(name)
-        card = json.loads(entry.card_path.read_text())
+        # the card may not be written yet (evaluate runs beside); evaluate keeps an audit block it finds
+        card = json.loads(entry.card_path.read_text()) if entry.card_path.exists() else {"name": name}
         card["audit"] = {**audit_block(a), "command": f"python -m core audit --model {name} --n {args.n_audit} "
                          f"--out {out / (name + '.json')} --quiet", "seconds": secs, "threads": 1}
         entry.card_path.write_text(json.dumps(card, indent=1, ensure_ascii=False) + "\n")
@@ -286,6 +287,8 @@ def cmd_claim(args: argparse.Namespace) -> None:
     for n in NAMES:
         p = get_entry(n).card_path
         card = json.loads(p.read_text())
+        for metric in card["evaluation"]["subset"].values():  # the 95 % interval beside each accuracy
+            metric.update(_interval(metric["correct"], metric["n"]))
         card["claim_block"] = block
         p.write_text(json.dumps(card, indent=1, ensure_ascii=False) + "\n")
     print(json.dumps(block["metrics"], indent=1))
