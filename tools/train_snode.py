@@ -274,7 +274,9 @@ def cmd_claim(args: argparse.Namespace) -> None:
         both = claimed["clean__correct"] & data[c]["clean__correct"]
         r_all = sps.wilcoxon(a, b)
         r_both = sps.wilcoxon(a[both], b[both])
-        block["metrics"]["paired_wilcoxon"][f"{NCG} vs {c}"] = {
+        note = {"p_note": "0.0 means below the smallest double (scipy returns 0.0)"} \
+            if r_all.pvalue == 0.0 or r_both.pvalue == 0.0 else {}
+        block["metrics"]["paired_wilcoxon"][f"{NCG} vs {c}"] = {**note,
             "all_images": {"n": int(len(a)), "statistic": float(r_all.statistic), "p": float(r_all.pvalue),
                            "claimed_larger": int((a > b).sum()), "control_larger": int((a < b).sum()),
                            "ties": int((a == b).sum())},
@@ -290,6 +292,7 @@ def cmd_claim(args: argparse.Namespace) -> None:
         for metric in card["evaluation"]["subset"].values():  # the 95 % interval beside each accuracy
             metric.update(_interval(metric["correct"], metric["n"]))
         card["claim_block"] = block
+        card["claim"], card["here"] = get_entry(n).claim, get_entry(n).here
         p.write_text(json.dumps(card, indent=1, ensure_ascii=False) + "\n")
     print(json.dumps(block["metrics"], indent=1))
 
