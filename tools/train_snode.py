@@ -208,7 +208,9 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
             },
             "worst_case_l2": {**{k: v for k, v in wc.summary().items() if k != "config"},
                               "config": wc.summary()["config"], "eps": L2_EPS, "norm": "l2",
-                              "ci95": _interval(int(wc.robust.sum()), len(y))["ci95"],
+                              "ci95": _interval(int(wc.robust.sum()), len(y))["ci95"], "quoted_view": "as_shipped",
+                              "as_shipped": {**{k: v for k, v in wc.summary().items() if k != "config"},
+                                             "ci95": _interval(int(wc.robust.sum()), len(y))["ci95"]},
                               "data": f"first {len(y)} images of the shipped test subset",
                               "attacks": f"APGD-CE (50 it.), APGD-T (3 targets, 50 it.), Square ({args.square_queries}"
                                          " queries), L2, core/ensemble.py",
