@@ -6,6 +6,7 @@ Adam). Two steps, so the slow training and the evaluation can be rerun separatel
     python tools/train_snode.py evaluate --full /tmp/snode_full
     python tools/train_snode.py audit --full /tmp/snode_full     # python -m core audit --n 20, into the cards
     python tools/train_snode.py claim                            # the claim block, from the per-image files
+    python tools/train_snode.py seed --seed 1 --only fmnist-snode  # another seed: clean + DeepFool, into the card
 
 ``train`` writes the full per-step weights (23 MB per sNODE, not shipped) and the training logs to
 ``--out``. ``evaluate`` projects each sNODE onto its zoo entry's time modes (see
@@ -299,6 +300,45 @@ def cmd_claim(args: argparse.Namespace) -> None:
     print(json.dumps(block["metrics"], indent=1))
 
 
+def cmd_seed(args: argparse.Namespace) -> None:
+    """Another training seed (training subset, initialisation and batch order): train, project, and
+    measure clean accuracy and the sensitivity DeepFool's median on the subset; stored in the card's
+    ``other_seeds`` block (the shipped weights stay those of seed 0)."""
+    cfg = SNODETrainConfig(images=args.images, epochs=args.epochs, seed=args.seed)
+    x_tr, y_tr = training_states(cfg.images, cfg.seed)
+    xs, ys, _ = load_test_subset()
+    x, y = to_float(xs), ys.long()
+    for name in args.only or [NCG, RESNET]:
+        t0 = time.perf_counter()
+        gen = torch.Generator().manual_seed(cfg.seed)
+        torch.manual_seed(cfg.seed)
+        model = build(name)
+        if name == RESNET:
+            net = model.net
+            init_resnet_(net, gen)
+            log = train_adam(net, x_tr, y_tr, cfg, loss="ce", progress=_log)
+        else:
+            net = SNODENet()
+            init_snode_(net, gen)
+            log = train_ncg(net, x_tr, y_tr, cfg, progress=_log) if name == NCG else \
+                train_adam(net, x_tr, y_tr, cfg, "l2", progress=_log)
+            model.net.project(net.coef_w.detach(), net.coef_b.detach())
+        model.eval()
+        clean_ok = _predict(model, x) == y
+        df = sensitivity_deepfool(model.net, x, y, DeepFoolConfig(), seed=SEEDS["attack"], classifier=model)
+        res = {"seed": cfg.seed, "train_config": cfg.as_dict(), "train_seconds": log.seconds,
+               "clean": _interval(int(clean_ok.sum()), len(y)),
+               "median_min_norm_l2": median_interval(df.min_norm_pixels.numpy()),
+               "deepfool_l2_correct_at_budget": _interval(int((clean_ok & ~(df.min_norm_pixels <= L2_EPS)).sum()),
+                                                          len(y)),
+               "seconds": round(time.perf_counter() - t0, 1), "command": "python " + " ".join(sys.argv)}
+        p = get_entry(name).card_path
+        card = json.loads(p.read_text())
+        card.setdefault("other_seeds", {})[str(cfg.seed)] = res
+        p.write_text(json.dumps(card, indent=1, ensure_ascii=False) + "\n")
+        _log(f"{name} seed {cfg.seed}: clean {res['clean']['accuracy']}, median {res['median_min_norm_l2']['median']:.3f}")
+
+
 def main() -> None:
     torch.set_num_threads(1)
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
@@ -319,8 +359,13 @@ def main() -> None:
     a.add_argument("--n-audit", type=int, default=20)
     a.add_argument("--only", nargs="*", choices=NAMES)
     sub.add_parser("claim")
+    sd = sub.add_parser("seed")
+    sd.add_argument("--seed", type=int, required=True)
+    sd.add_argument("--images", type=int, default=4000)
+    sd.add_argument("--epochs", type=int, default=1)
+    sd.add_argument("--only", nargs="*", choices=NAMES)
     args = p.parse_args()
-    {"train": cmd_train, "evaluate": cmd_evaluate, "audit": cmd_audit, "claim": cmd_claim}[args.cmd](args)
+    {"train": cmd_train, "evaluate": cmd_evaluate, "audit": cmd_audit, "claim": cmd_claim, "seed": cmd_seed}[args.cmd](args)
 
 
 if __name__ == "__main__":
