@@ -21,6 +21,7 @@ from core.train.ode.ltnode import LTNODE
 from core.train.adversarial.nfgsm import NFGSM
 from core.train.ode.odenet import ODENetNoise
 from core.train.adversarial.pgd_at import PGDAT
+from core.train.snode import SNODENCG, SNODEAdam, SNODEResNetCE
 from core.train.standard import Standard
 from core.train.ode.tisode import TisODE
 from core.train.adversarial.trades import TRADES
@@ -28,7 +29,8 @@ from core.train.adversarial.trades import TRADES
 RECIPES: dict[str, type[Recipe]] = {cls.key: cls for cls in (
     Standard, PGDAT, TRADES, NFGSM, FGSMTricks, JSIGR, CIFS, FeatureSizeAT,
     IAT, DIAL, CostSensitiveAT, KernelDistill, KernelDistilledCNN, LADDER,  # issue 22
-    ODENetNoise, TisODE, LTNODE)}  # issue 21: neural ODEs
+    ODENetNoise, TisODE, LTNODE,  # issue 21: neural ODEs
+    SNODENCG, SNODEAdam, SNODEResNetCE)}  # issue 37: standalone neural ODEs (trained by tools/train_snode.py)
 
 
 def recipe_class(entry: ZooEntry) -> type[Recipe]:

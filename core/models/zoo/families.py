@@ -29,6 +29,7 @@ from torch import nn
 
 from core.models.zoo.lt_node import build_ltnode
 from core.models.zoo.ode_net import build_ode
+from core.models.zoo.snode import build_resnet_analog, build_snode
 from core.models.zoo.vit import build_vit
 from core.models.zoo.zerosnet import build_resnet, build_zerosnet
 from core.models.zoo.kernel import build_kernel_model
@@ -90,3 +91,8 @@ register_family(Family("lt-node", "LT-NODE (neural ODE with a random, learned en
 # issue 22: kernel regression with the closed-form NTK over a distilled support set (no conv map: saliency only)
 register_family(Family("ntk", "Kernel regression (NTK of a fully connected ReLU net) on a support set",
                        "core/models/zoo/kernel.py", build_kernel_model, offers=frozenset({"saliency"})))
+# issue 37: the standalone neural ODE (the 14×14 image is the state) and its ResNet analog: no conv map, saliency only
+register_family(Family("snode", "Standalone neural ODE (the 14×14 image is the state, 150 Euler steps)",
+                       "core/models/zoo/snode.py", build_snode, offers=frozenset({"saliency"})))
+register_family(Family("snode-resnet", "ResNet analog of the sNODE (three residual layers on the 14×14 image)",
+                       "core/models/zoo/snode.py", build_resnet_analog, offers=frozenset({"saliency"})))
