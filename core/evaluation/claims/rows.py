@@ -58,7 +58,7 @@ from core.teaching.presets import LITE0, Preset, get_preset
 from core.judging.stats import Interval, accuracy_interval, count_of, spread_from_dict
 from core.runtime.paths import ROOT
 from core.evaluation.distributions import paired_distribution, robust_beyond
-from core.evaluation.per_image import PerImage, align
+from core.evaluation.per_image import DISTRIBUTION_KEYS, PerImage, align
 from core.judging.claims import (CONTRADICTED, HOLDS, INCONCLUSIVE, MASKING, NOT_MEASURED, VERDICT_ICON, VERDICTS,
                                  WEAK_ONLY, Verdict, combine, non_inferiority, paired, superiority, unpaired_n,
                                  weak_only)
@@ -125,8 +125,14 @@ COMPARISONS: dict[str, Comparison] = {
                                        control_note="the same weights solved by fixed Euler steps"),
     "fmnist-tisode": Comparison("fmnist-noise-cnn", "above", (_WC,), effect=0.23, control_note=_ODE_NOTE),
     "fmnist-ltnode": Comparison("fmnist-noise-cnn", "above", (_WC,), control_note=_ODE_NOTE),
+    "fmnist-snode": Comparison("fmnist-snode-resnet", "above", (
+        Condition("clean", "above", "clean accuracy"),
+        Condition("min_norm_l2", "above", "smallest successful L2 perturbation per image (the paper's sensitivity "
+                                          "DeepFool)")),
+        control_note="the paper's 'ResNet analog' (three residual layers on the same 14×14 state; our reading)"),
 }
-CONTROLS_ONLY = ("fmnist-standard", "fmnist-noise-cnn", "fmnist-resnet", "fmnist-vit-1head")  # controls, not claims
+CONTROLS_ONLY = ("fmnist-standard", "fmnist-noise-cnn", "fmnist-resnet", "fmnist-vit-1head", "fmnist-snode-adam",
+                 "fmnist-snode-resnet")  # controls, not claims
 
 
 # Claims of the zoo's first papers (used while the catalogue entry's own ``claim`` is empty).
@@ -271,8 +277,9 @@ def _rel(path: Path) -> str:
 
 
 def worst_case_interval(card: dict) -> Interval | None:
-    """The card's quoted worst case (``worst_case[quoted_view]``) as k of n with its interval."""
-    wc = card.get("worst_case") or {}
+    """The card's quoted worst case (``worst_case[quoted_view]``; an L2 model's ``worst_case_l2``) as k of n
+    with its interval."""
+    wc = card.get("worst_case") or card.get("worst_case_l2") or {}
     view = wc.get(wc.get("quoted_view") or "as_shipped")
     if not view or "robust" not in view:
         return None
@@ -307,7 +314,7 @@ def _card_audit(card: dict) -> tuple[list[str], bool, str]:
     """(flags, flagged, words) of the audit that goes with the card's quoted view."""
     wc = card.get("worst_case") or {}
     a = wc.get("audit_through_mask") if wc.get("quoted_view") == "through_mask" and wc.get("audit_through_mask") \
-        else wc.get("audit")
+        else (wc.get("audit") or card.get("audit"))
     if not a:
         return [], False, "not audited"
     flags = list(a.get("flags") or [])
@@ -367,8 +374,19 @@ def judge_condition(cond: Condition, a: PerImage, b: PerImage, name: str, base: 
     """One condition of a claim on paired per-image outcomes (core.judging.claims's rules). A worst-case
     condition where both models sit at the floor (≤ 1 % robust) is judged on the per-image smallest ε
     instead: one ε cannot tell them apart."""
-    got = _condition_outcomes(cond, a, b, eps)
     what = cond.label or cond.metric
+    if cond.metric in DISTRIBUTION_KEYS:  # a claim about each image's smallest flipping budget: signed-rank test
+        if cond.metric not in a.values or cond.metric not in b.values:
+            return Verdict(NOT_MEASURED, f"{what}: no per-image '{cond.metric}'")
+        ia, ib = align(a, b)
+        va, vb = a.values[cond.metric][ia], b.values[cond.metric][ib]
+        ok = ~np.isnan(va) & ~np.isnan(vb)
+        d = paired_distribution(va[ok], vb[ok])
+        line = f"{what}: {d.line(name, base)}; medians {d.median_a:.3f} vs {d.median_b:.3f}"
+        if d.wilcoxon_p >= 0.05:
+            return Verdict(INCONCLUSIVE, line + "; no significant difference")
+        return Verdict(HOLDS if (d.a_larger > d.b_larger) == (cond.relation != "below") else CONTRADICTED, line)
+    got = _condition_outcomes(cond, a, b, eps)
     if isinstance(got, str):
         return Verdict(NOT_MEASURED, f"{what}: {got}")
     oa, ob = got
@@ -455,7 +473,9 @@ def zoo_row(entry: ZooEntry, read_card: Callable[[str], dict | None],
     evidence = [f"{source} ({w.get('command', 'tools/train_zoo.py')})"]
     for nm, c in ((entry.name, card), (cmp_.baseline, base_card or {})):
         pi = c.get("per_image")
-        if pi:
+        if isinstance(pi, str):  # a card that names only its per-image file
+            evidence.append(f"{pi} ({c.get('evaluation_command', '')})")
+        elif pi:
             evidence.append(f"{pi['file']} ({pi.get('command', '')})")
         elif nm:
             evidence.append(f"assets/zoo/{nm}.per_image.npz: not made yet (tools/per_image_zoo.py {nm})")
@@ -468,11 +488,12 @@ def zoo_row(entry: ZooEntry, read_card: Callable[[str], dict | None],
                    control=cmp_.baseline + (f" — {cmp_.control_note}" if cmp_.control_note else ""),
                    distribution=_distribution_words(card, base_card, per_a, per_b, entry.name, cmp_.baseline),
                    binarization=_binarization_words(entry.name), evidence=evidence)
-    if wc is None:
+    needs_wc = any(c.metric == "worst_case" for c in cmp_.conditions)
+    if wc is None and needs_wc:
         row.reason = f"{source} has no worst case yet (train and evaluate the model with tools/train_zoo.py)."
         return row
     masked = [f for f in flags if f in MASKING_SIGNS] if flagged else []
-    gap = single is not None and weak_only(single[1], wc)
+    gap = single is not None and wc is not None and weak_only(single[1], wc)
     if masked and gap:
         row.verdict = MASKING
         row.reason = (f"the audit warns ({audit}) and the single attack's interval ({single[1].short()} %) lies "
