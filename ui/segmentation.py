@@ -8,8 +8,8 @@ import streamlit as st
 
 from core import limits
 from core.attacks.base import ThreatModel
-from core.dense.page import DEFAULT_SCENE
 from core.defenses.equivariance_views import CPU_VIEWS, VIEW_RECIPES
+from core.dense.page import DEFAULT_SCENE
 
 GOALS = {
     "untargeted": "Break the mask",

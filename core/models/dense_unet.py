@@ -10,7 +10,7 @@ level, and a 1×1 head whose logits (at 1/2 resolution) are upsampled bilinearly
 resolution. Deviations from the paper: no full-resolution level (it cost half of the time of a
 pass; measured 1.5 s → 0.7 s per training batch of 32 on one thread) and output stride 2, one conv
 per decoder level instead of two, padding keeps sizes (no crops), bilinear upsampling instead of
-up-convolutions; 338,059 parameters (``count_parameters``), so it trains in well under an hour on
+up-convolutions; 338,059 parameters (``count_parameters``), so it trains in under an hour on
 one CPU thread (``tools/train_dense.py``). The first version (three levels, 16/32/48 channels,
 81,739 parameters) reached a clean mIoU of only 0.40 on the shipped test scenes: its coarsest map
 (1/8) saw too little of a garment to tell a shirt from a coat; the fourth level and the longer

@@ -7,7 +7,7 @@ itself is the augmentation (random textures, tints, sizes, positions and occlusi
 per-pixel cross-entropy over the 11 classes. Optimiser: Adam (Kingma & Ba 2015), learning rate
 3e-3, a linear warm-up over the first ``warmup_steps`` (100) and then a cosine decay to 0 at
 ``steps`` (3,000); batch 32 (96,000 scenes in all); one CPU thread by default. Deterministic for a
-given seed and thread count. These defaults were chosen for well under an hour of one shared CPU
+given seed and thread count. These defaults were chosen for under an hour of one shared CPU
 core, not from a paper; the first shipped model had 600 steps and no warm-up and stayed at a clean
 mIoU of 0.40 (its loss was still falling).
 """
