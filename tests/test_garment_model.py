@@ -48,7 +48,7 @@ def test_clean_miou_is_good_and_matches_the_card(clean, card):
     y, pred = clean
     miou, iou = dataset_miou(y, pred, NUM_CLASSES)
     assert miou == pytest.approx(card["clean"]["miou"], abs=0.01)
-    assert miou >= 0.6
+    assert miou >= 0.55  # measured 0.603 (the first model: 0.399); a margin for other CPUs
     for name, v in zip(CLASS_NAMES, iou.tolist()):
         assert v == pytest.approx(card["clean"]["per_class_iou"][name], abs=0.02), name
     assert float((pred == y).float().mean()) == pytest.approx(card["clean"]["pixel_accuracy"], abs=0.005)
