@@ -2,7 +2,7 @@
 
 Needs the Debian package dataset-fashion-mnist (the app and the tests do not):
 
-    OMP_NUM_THREADS=1 nice -n 5 .venv/bin/python tools/train_dense.py               # everything
+    OMP_NUM_THREADS=1 nice -n 10 .venv/bin/python tools/train_dense.py               # everything
     .venv/bin/python tools/train_dense.py --phase scenes                            # test scenes only
     .venv/bin/python tools/train_dense.py --phase evaluate                          # the card's clean part
 
@@ -54,9 +54,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--test-seed", type=int, default=1)
     ap.add_argument("--test-scenes", type=int, default=200)
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--checkpoint", default="",
+                    help="while training, save the weights every 500 steps to this path (for a look "
+                         "before the end; not shipped)")
     a = ap.parse_args(argv)
     torch.set_num_threads(a.threads)
-    command = "OMP_NUM_THREADS=1 nice -n 5 .venv/bin/python tools/train_dense.py " + " ".join(sys.argv[1:])
+    command = "OMP_NUM_THREADS=1 nice -n 10 .venv/bin/python tools/train_dense.py " + " ".join(sys.argv[1:])
     if a.phase in ("all", "scenes"):
         ti, tl = scenes.split_arrays("test")
         x, y = scenes.make_scenes(ti, tl, a.test_seed, 0, a.test_scenes)
@@ -69,7 +72,12 @@ def main(argv: list[str] | None = None) -> int:
     if a.phase in ("all", "train"):
         cfg = DenseTrainConfig(steps=a.steps, scene_seed=a.scene_seed, threads=a.threads)
         xi, yl = scenes.split_arrays("train")
-        model, log = train_segmenter(xi, yl, cfg)
+        save = None
+        if a.checkpoint:
+            def save(step: int, m: torch.nn.Module) -> None:
+                torch.save({k: v.clone() for k, v in m.state_dict().items()}, a.checkpoint)
+                print(f"checkpoint at step {step} -> {a.checkpoint}", flush=True)
+        model, log = train_segmenter(xi, yl, cfg, checkpoint=save)
         torch.save(model.state_dict(), DENSE_WEIGHTS)
         card = _card()
         card.update({

@@ -9,6 +9,7 @@ import streamlit as st
 from core.runtime import limits
 from core.attacks.base import ThreatModel
 from core.defenses.equivariance_views import CPU_VIEWS, VIEW_RECIPES
+from core.evaluation.dense.page import DEFAULT_SCENE
 
 GOALS = {
     "untargeted": "Break the mask",
@@ -120,7 +121,7 @@ def scene_picker(key: str, n_scenes: int) -> tuple[str, int]:
                         "stretched to the model's input size; its reference is the clean prediction.")
     idx = 0
     if src == "scene":
-        idx = int(st.number_input("Scene", 0, n_scenes - 1, 0, key=f"{key}_scene",
+        idx = int(st.number_input("Scene", 0, n_scenes - 1, min(DEFAULT_SCENE, n_scenes - 1), key=f"{key}_scene",
                                   help=f"One of the {n_scenes} shipped test scenes."))
     return src, idx
 
