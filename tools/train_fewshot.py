@@ -46,6 +46,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--kind", choices=tuple(KINDS), default="proto")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--steps", type=int, default=TrainConfig.steps)
+    ap.add_argument("--init-from", default="", help='e.g. "proto:0": warm start (core.train.fewshot.warm_start)')
     ap.add_argument("--threads", type=int, default=1)
     a = ap.parse_args(argv)
     torch.set_num_threads(a.threads)
@@ -56,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
         fe.save_episodes(ep, fe.TEST_SEED)
         print(f"{len(ep)} episodes -> {fe.EPISODES_PATH} ({fe.EPISODES_PATH.stat().st_size // 1024} KB)")
         return 0
-    cfg = TrainConfig(kind=a.kind, seed=a.seed, steps=a.steps)
+    cfg = TrainConfig(kind=a.kind, seed=a.seed, steps=a.steps, init_from=a.init_from)
     model, log, seconds = train(cfg)
     weights_path(a.kind, a.seed).parent.mkdir(parents=True, exist_ok=True)
     torch.save(model.state_dict(), weights_path(a.kind, a.seed))

@@ -14,12 +14,11 @@ the one of R-PNODE's public code (``rpnode-fss/RPNODE_FSS``, ``models/fewshot.py
 
 Defaults and deviations (a 2-core CPU instead of a GPU):
 
-* encoder: a small CNN of four 3×3 convolutions 3→16 (stride 1), 16→32 (stride 2), 32→32
-  (stride 2), 32→32 (dilation 2, for a receptive field of 25 px, about a small garment), each
-  followed by GroupNorm and ReLU except the last (GroupNorm only, so the
+* encoder: a small CNN of four 3×3 convolutions 3→16, 16→32, 32→32 (each stride 2) and 32→32
+  (stride 1), each followed by GroupNorm and ReLU except the last (GroupNorm only, so the
   features can be negative, like VGG's last convolution before its ReLU is removed in the code),
-  to 1/4 resolution (16×16 for 64×64 scenes), 32 channels; the paper: VGG-16 to 1/8, 512 channels,
-  ImageNet-pretrained. No pretraining here;
+  to 1/8 resolution (8×8 for 64×64 scenes, receptive field 31 px), 32 channels; the paper: VGG-16
+  to 1/8, 512 channels, ImageNet-pretrained. No pretraining here;
 * input: RGB [0, 1] scenes, normalised inside by (x − 0.5) / 0.25; 1-way 1-shot only;
 * no prototype-alignment loss (PANet's PAR; R-PNODE's released training runs without it).
 """
@@ -55,10 +54,10 @@ def cosine_logits(feats: torch.Tensor, fg: torch.Tensor, bg: torch.Tensor, scale
 def encoder(channels: int = CHANNELS) -> nn.Sequential:
     """The small CNN encoder (module docstring), to 1/4 resolution."""
     mid = channels // 2
-    return nn.Sequential(nn.Conv2d(3, mid, 3, 1, 1), nn.GroupNorm(min(32, mid), mid), nn.ReLU(),
+    return nn.Sequential(nn.Conv2d(3, mid, 3, 2, 1), nn.GroupNorm(min(32, mid), mid), nn.ReLU(),
                          nn.Conv2d(mid, channels, 3, 2, 1), nn.GroupNorm(min(32, channels), channels), nn.ReLU(),
                          nn.Conv2d(channels, channels, 3, 2, 1), nn.GroupNorm(min(32, channels), channels), nn.ReLU(),
-                         nn.Conv2d(channels, channels, 3, 1, 2, dilation=2), nn.GroupNorm(min(32, channels), channels))
+                         nn.Conv2d(channels, channels, 3, 1, 1), nn.GroupNorm(min(32, channels), channels))
 
 
 class PrototypeSeg(nn.Module):
@@ -73,7 +72,7 @@ class PrototypeSeg(nn.Module):
         self.encoder = encoder(channels)
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
-        """Feature maps (N, C, H/4, W/4) of [0, 1] images (N, 3, H, W)."""
+        """Feature maps (N, C, H/8, W/8) of [0, 1] images (N, 3, H, W)."""
         return self.encoder((x - 0.5) / 0.25)
 
     def decode(self, fs: torch.Tensor, mask: torch.Tensor, fq: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:

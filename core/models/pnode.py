@@ -20,7 +20,7 @@ public code's tolerances (``RTOL = ATOL = 1e-3``), which is how the paper's mode
 attacked. torchdiffeq's error norm is taken over the whole batch, so the dopri5 step sizes depend
 on which episodes share a batch, as in the paper's code.
 
-Deviations: C = 32 channels at 1/4 resolution (the paper: 512 at 1/8, VGG-16); trained with RK4
+Deviations: C = 32 channels at 1/8 resolution (the paper: 512, VGG-16); trained with RK4
 instead of dopri5 (deviation for CPU time; the dopri5 variant is checked against it on the test
 episodes, see the tests and the card).
 """

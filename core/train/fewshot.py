@@ -1,12 +1,18 @@
 """Training and loading of the few-shot segmenters (prototype CNN, PNODE, R-PNODE, AT CNN).
 
-Recipe (all four, one CPU thread): Adam (lr ``LR`` = 1e-3), ``steps`` steps of ``batch`` = 8
+Recipe (one CPU thread): Adam (lr ``LR`` = 1e-3), ``steps`` steps of ``batch`` = 8
 training episodes (base classes only, :func:`core.dense.fewshot_episodes.train_pool`: a pool of
 ``POOL`` = 2,000 scenes of the train split, scene seed 0); the episodes of training seed s are
 episodes s·10⁶ + i of the pool (episode seed 0), so the seeds see different episode streams and
 different initialisations (``torch.manual_seed(s)``). Loss: the query's per-pixel cross-entropy
 (PANet, PNODE), plus λ·L_cl (R-PNODE, :mod:`core.models.rpnode`), or on PGD queries (AT,
 :mod:`core.models.fewshot_at`).
+
+The CNNs train from random initialisation for 400 steps. The ODE models (PNODE, R-PNODE) start
+from the trained prototype CNN of the same seed (``init_from``, :func:`warm_start`: its encoder,
+and an ODE block that starts as the identity map) and train for 150 further steps (the seed's
+episode stream from its start) — as the paper's ODE models start from a pretrained VGG encoder; from scratch they
+would not have fitted the shared CPU (0.5 s per R-PNODE step at a load average of 15).
 
 Weights: ``assets/fewshot/<kind>-s<seed>.pt`` (state dict), written by ``tools/train_fewshot.py``.
 """
@@ -43,6 +49,7 @@ class TrainConfig:
     batch: int = 8
     lr: float = LR
     pool: int = POOL
+    init_from: str = ""  # "proto:<seed>": the encoder from that shipped CNN, the ODE block starting as the identity
 
 
 def build(kind: str) -> PrototypeSeg:
@@ -70,6 +77,19 @@ def load(kind: str, seed: int = 0, path: Path | None = None) -> PrototypeSeg:
     return m.eval()
 
 
+def warm_start(model: PrototypeSeg, kind: str, seed: str | int) -> None:
+    """Copy the encoder of the shipped ``kind`` model of ``seed`` into ``model`` (the paper's ODE
+    models start from a pretrained encoder too) and, for an ODE model, zero the affine weight of the
+    last GroupNorm of its vector field, so that f ≡ 0 and h(T) = h(0) at the start: the warm-started
+    model begins exactly as the CNN it came from."""
+    src = load(kind, int(seed))
+    model.encoder.load_state_dict(src.encoder.state_dict())
+    if isinstance(model, PNODE):
+        with torch.no_grad():
+            model.func.norms[-1].weight.zero_()
+            model.func.norms[-1].bias.zero_()
+
+
 def step_loss(model: PrototypeSeg, sup: torch.Tensor, smask: torch.Tensor, qry: torch.Tensor, qmask: torch.Tensor,
               gen: torch.Generator) -> tuple[torch.Tensor, dict[str, float]]:
     """The training loss of ``model``'s kind on one batch of episodes."""
@@ -87,7 +107,10 @@ def train(cfg: TrainConfig, pool: ScenePool | None = None, progress: ProgressFn 
     t0 = time.perf_counter()
     pool = pool or train_pool(cfg.pool)
     torch.manual_seed(cfg.seed)
-    model = build(cfg.kind).train()
+    model = build(cfg.kind)
+    if cfg.init_from:
+        warm_start(model, *cfg.init_from.split(":"))
+    model.train()
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
     gen = torch.Generator().manual_seed(cfg.seed)
     log: list[dict] = []
@@ -109,4 +132,4 @@ def config_dict(cfg: TrainConfig) -> dict:
 
 
 __all__ = ["KINDS", "LR", "POOL", "TITLES", "TrainConfig", "build", "card_path", "config_dict", "load", "step_loss",
-           "train", "weights_path"]
+           "train", "warm_start", "weights_path"]
