@@ -11,9 +11,9 @@ import torch
 from core.attacks.base import ThreatModel
 from core.attacks.fewshot import EpisodeAttackModel, fgsm_paper, pgd_paper, smia_paper
 from core.attacks.fewshot_square import DiceSquare
-from core.dense import fewshot_episodes as fe
-from core.dense.fewshot_eval import per_image_arrays, predict
-from core.dense.fewshot_metrics import dice, iou, mean_ci
+from core.train import fewshot_episodes as fe
+from core.dense.fewshot_eval import add_members, per_image_arrays, predict
+from core.attacks.fewshot_metrics import dice, iou, mean_ci
 from core.models.fewshot_proto import PrototypeSeg, cosine_logits, masked_average_pooling
 from core.models.pnode import PNODE, rk4
 from core.models.rpnode import RPNODE, consistency_loss
@@ -170,3 +170,18 @@ def test_dopri5_variant_agrees_with_the_fixed_step_model_on_shipped_episodes():
     # stated tolerance: at most 1 % of the query pixels change between the two solvers
     assert (fixed != adaptive).float().mean() <= 0.01
     assert (dice(fixed, ep.query_mask) - dice(adaptive, ep.query_mask)).abs().max() <= 0.05
+
+
+def test_added_erase_attack_only_lowers_the_worst_case():
+    torch.manual_seed(0)
+    model = PrototypeSeg().eval()
+    s, sm, q, qm = _tiny_episode(3)
+    ep = fe.Episodes(s, sm, q, qm, torch.tensor([1, 5, 8]), torch.zeros(3, 2, dtype=torch.long))
+    clean = dice(predict(model, ep, 3), qm).numpy()
+    per = {"q_worst_case__dice": clean.copy(), "q_worst_case__iou": clean.copy(),
+           "q_worst_case__found_by": np.asarray(["clean"] * 3, dtype="<U32")}
+    out = add_members(model, ep, per, ["Dense PGD (erase)"])
+    assert (out["q_worst_case__dice"] <= clean + 1e-7).all()
+    lowered = out["q_dense_pgd_erase__dice"] < clean
+    assert (out["q_worst_case__found_by"][lowered] == "q_dense_pgd_erase").all()
+    assert (out["q_worst_case__found_by"][~lowered] == "clean").all()

@@ -29,10 +29,10 @@ sys.path.insert(0, str(ROOT))
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from core.dense import fewshot_episodes as fe  # noqa: E402
+from core.train import fewshot_episodes as fe  # noqa: E402
 from core.dense.fewshot_eval import (FewShotEvalConfig, add_members, craft, evaluate, per_image_arrays,  # noqa: E402
                                      summarize)
-from core.dense.fewshot_metrics import mean_ci  # noqa: E402
+from core.attacks.fewshot_metrics import mean_ci  # noqa: E402
 from core.train.fewshot import KINDS, card_path, load, weights_path  # noqa: E402
 from core.models.pnode import PNODE  # noqa: E402
 

@@ -9,7 +9,7 @@ Needs the Debian package dataset-fashion-mnist (the app and the tests do not):
 Phases:
 
 * ``episodes`` — assets/fewshot/episodes_test.npz: ``TEST_EPISODES`` episodes of seed ``TEST_SEED``
-  on the novel classes, from t10k scenes (:mod:`core.dense.fewshot_episodes`).
+  on the novel classes, from t10k scenes (:mod:`core.train.fewshot_episodes`).
 * ``train``    — :func:`core.train.fewshot.train` for ``--kind`` and ``--seed``: weights
   assets/fewshot/<kind>-s<seed>.pt and the training part of assets/fewshot/<kind>-s<seed>.json
   (config, log, wall time, command). The evaluation part is written by tools/eval_fewshot.py.
@@ -28,7 +28,7 @@ sys.path.insert(0, str(ROOT))
 
 import torch  # noqa: E402
 
-from core.dense import fewshot_episodes as fe  # noqa: E402
+from core.train import fewshot_episodes as fe  # noqa: E402
 from core.train.fewshot import KINDS, TITLES, TrainConfig, card_path, config_dict, train, weights_path  # noqa: E402
 
 

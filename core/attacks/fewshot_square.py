@@ -20,7 +20,7 @@ from torch import nn
 from core.attacks.dense_common import BestTracker, dense_logits, pixel_ce
 from core.attacks.dense_square import DenseSquare
 from core.attacks.square import p_schedule, square_side
-from core.dense.fewshot_metrics import dice
+from core.attacks.fewshot_metrics import dice
 from core.progress import ProgressFn
 
 DEFAULT_QUERIES = 100

@@ -45,8 +45,8 @@ from core.attacks.dense_apgd import DenseAPGD
 from core.attacks.dense_pgd import DensePGD
 from core.attacks.fewshot import PAPER_ATTACKS, PAPER_EPS, EpisodeAttackModel, Target, paper_attack
 from core.attacks.fewshot_square import DiceSquare
-from core.dense.fewshot_episodes import Episodes
-from core.dense.fewshot_metrics import dice, iou, mean_ci
+from core.train.fewshot_episodes import Episodes
+from core.attacks.fewshot_metrics import dice, iou, mean_ci
 from core.progress import ProgressFn, report
 
 CORRECT_DICE = 0.5

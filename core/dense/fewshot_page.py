@@ -17,9 +17,9 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
-from core.dense.fewshot_episodes import Episodes, class_name, load_episodes
+from core.train.fewshot_episodes import Episodes, class_name, load_episodes
 from core.dense.fewshot_eval import FewShotEvalConfig, craft, predict
-from core.dense.fewshot_metrics import dice
+from core.attacks.fewshot_metrics import dice
 from core.progress import ProgressFn, report
 from core.train.fewshot import TITLES, load, weights_path
 

@@ -1,7 +1,7 @@
 """Training and loading of the few-shot segmenters (prototype CNN, PNODE, R-PNODE, AT CNN).
 
 Recipe (one CPU thread): Adam (lr ``LR`` = 1e-3), ``steps`` steps of ``batch`` = 8
-training episodes (base classes only, :func:`core.dense.fewshot_episodes.train_pool`: a pool of
+training episodes (base classes only, :func:`core.train.fewshot_episodes.train_pool`: a pool of
 ``POOL`` = 2,000 scenes of the train split, scene seed 0); the episodes of training seed s are
 episodes s·10⁶ + i of the pool (episode seed 0), so the seeds see different episode streams and
 different initialisations (``torch.manual_seed(s)``). Loss: the query's per-pixel cross-entropy
@@ -25,7 +25,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from core.dense.fewshot_episodes import ASSETS_FEWSHOT, ScenePool, train_pool
+from core.train.fewshot_episodes import ASSETS_FEWSHOT, ScenePool, train_pool
 from core.models.fewshot_at import AdvTrainedPrototypeSeg
 from core.models.fewshot_proto import PrototypeSeg
 from core.models.pnode import PNODE
