@@ -28,7 +28,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 from core.attacks.base import ThreatModel  # noqa: E402
 from core.attacks.dense_pgd import DensePGD  # noqa: E402
 from core.attacks.fewshot import EpisodeAttackModel  # noqa: E402
-from core.dense.fewshot_episodes import load_episodes  # noqa: E402
+from core.train.fewshot_episodes import load_episodes  # noqa: E402
 from core.train.fewshot import KINDS, TITLES, build, load, weights_path  # noqa: E402
 
 
