@@ -13,8 +13,8 @@ from core.judging import pages as pv
 from core.defenses.seg_equivariance import SegEquivariancePurification, SegExperiment, add_details
 from core.data.safe_text import md
 from core.viz.common import amplified_perturbation
-from core.viz.denoise import grey_panel, psnr_curve_figure
-from core.viz.segmentation import (attack_trajectory_figure, comparison_figure, dense_trajectory_figure,
+from core.viz.dense.denoise import grey_panel, psnr_curve_figure
+from core.viz.dense.segmentation import (attack_trajectory_figure, comparison_figure, dense_trajectory_figure,
                                    error_heatmaps, flipped_figure, image_grid, iou_change_figure, label_grid,
                                    label_image, label_overlay, moved_figure, purification_figure, target_preview,
                                    views_figure)

@@ -16,7 +16,7 @@ from core.models import list_models
 from core.data.safe_text import html
 from core.explain.analysis import mask_probability
 from core.data.fashion_mnist import SUBSET_PATH
-from core.viz.segmentation import (class_colours, display_size, image_grid, label_grid, label_image, label_overlay,
+from core.viz.dense.segmentation import (class_colours, display_size, image_grid, label_grid, label_image, label_overlay,
                                    overlay, target_preview)
 from ui.common import action_bar, device_caption, get_model, image_picker, intro, memo_on_image, model_picker, model_spec
 from ui.presets import consume_autorun, preset_bar
@@ -25,10 +25,12 @@ from ui.segmentation import (DENSE_ADAPTIVE, GOALS, defense_picker, dense_attack
                              denoise_picker, goal_picker, scene_picker, threat_picker)
 from ui.long_work import QUIET_BAR_INTERVAL_S
 from ui.dense_results import show_dense_result, show_denoise_result, show_mask_result
+from ui.fewshot import fewshot_models, fewshot_picker, show_demo, show_episode
+from core.evaluation.dense.fewshot_page import run_demo
 from ui.user_models import require
 
 CAM = "Class-activation mask (approximate)"
-TASKS = {"segment": "Segmentation", "denoise": "Denoising (ObsAtk)"}
+TASKS = {"segment": "Segmentation", "denoise": "Denoising (ObsAtk)", "fewshot": "Few-shot (R-PNODE)"}
 
 st.title("👤 Segmentation")
 intro(
@@ -42,7 +44,8 @@ intro(
     "agreement, so the defense nudges the photo until the copies agree again — no training needed. "
     "**IoU** (overlap ÷ union) and **mIoU** (its mean over the classes) say how much of the mask survived. "
     "The **Denoising** task attacks deep denoisers (ObsAtk) and shows that denoising before a classifier "
-    "is no defense against an attacker who knows it.")
+    "is no defense against an attacker who knows it. The **Few-shot** task segments a garment class never seen in "
+    "training from one annotated example and attacks R-PNODE (a neural-ODE segmenter) and a prototype CNN.")
 
 preset_bar("seg")  # one-click presets and the guided tour's settings (ui/presets.py)
 action = action_bar()  # the run button, on the first screen (ui/common.py)
@@ -76,6 +79,23 @@ if task == "denoise":
         st.info("Press **Run attack** above: noise the image, attack the denoiser within ε, and classify the result.")
         st.stop()
     show_denoise_result(shown.value)
+    st.stop()
+
+# ================================================================== few-shot (R-PNODE vs a prototype CNN)
+if task == "fewshot":
+    with st.sidebar:
+        fs = fewshot_picker("seg")
+        run = action.button("Run attack", type="primary", key="seg_run") or consume_autorun("seg")
+        device_caption()
+    show_episode(fs["episode"])
+    shown = run_and_show("seg", run=run, inputs=("fewshot", fs["episode"]), button="Run attack", label="Attacking…",
+                         settings=fs, compute=lambda progress: run_demo(
+                             fs["episode"], fs["target"], fs["attack"], fs["eps"], fewshot_models(fs["dopri5"]),
+                             steps=fs["steps"], progress=progress))
+    if shown is None:
+        st.info("Press **Run attack** above: attack this episode's query (or support) against each few-shot model.")
+        st.stop()
+    show_demo(shown.value)
     st.stop()
 
 # ================================================================== multi-class label maps

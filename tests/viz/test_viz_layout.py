@@ -7,7 +7,7 @@ import torch
 
 from core.viz.curves import batch_figure
 from core.viz.defenses import defense_comparison_figure, image_grid_figure
-from core.viz.segmentation import TITLE_LINE_PX, image_grid
+from core.viz.dense.segmentation import TITLE_LINE_PX, image_grid
 
 
 def test_zero_bar_has_a_label_outside_and_a_marker():

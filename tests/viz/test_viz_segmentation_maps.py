@@ -9,7 +9,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from core.viz.segmentation import (ERROR_COLOURS, ERROR_LUT, FLIP_RGB, error_heatmaps, error_image,
+from core.viz.dense.segmentation import (ERROR_COLOURS, ERROR_LUT, FLIP_RGB, error_heatmaps, error_image,
                                    flipped_figure, flipped_map)
 
 
@@ -50,7 +50,7 @@ def test_error_heatmaps_colour_every_pixel_on_the_shared_scale():
 
 
 def test_iou_change_figure_values_in_the_hover_and_the_legend_under_the_title():
-    from core.viz.segmentation import iou_change_figure
+    from core.viz.dense.segmentation import iou_change_figure
 
     rows = [{"class": "background", "IoU clean": 0.97, "IoU attacked": 0.5, "change": -0.47, "IoU defended": 0.9},
             {"class": "Coat", "IoU clean": None, "IoU attacked": 0.0, "change": None, "IoU defended": 0.25}]
