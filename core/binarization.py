@@ -138,7 +138,7 @@ def _find_head(model: nn.Module, x: torch.Tensor) -> str:
     columns as the model's logits (see the module docstring)."""
     calls: list[str] = []
     names = {m: n for n, m in model.named_modules()}
-    hooks = [m.register_forward_hook(lambda m, i, o: calls.append((names[m], o.shape[-1])))
+    hooks = [m.register_forward_hook(lambda m, i, o: calls.append((names.get(m, ""), o.shape[-1])))
              for m in names if isinstance(m, nn.Linear)]
     try:
         with torch.no_grad():
@@ -146,7 +146,7 @@ def _find_head(model: nn.Module, x: torch.Tensor) -> str:
     finally:
         for h in hooks:
             h.remove()
-    heads = [n for n, c in calls if c == classes]
+    heads = [n for n, c in calls if c == classes and n]
     if not heads:
         raise ValueError("no linear layer produces the logits: the binarization test needs a final linear layer")
     return heads[-1]
@@ -164,12 +164,11 @@ def binarizable_copy(model: nn.Module, x: torch.Tensor) -> tuple[nn.Module, _Hea
     """A deep copy of ``model`` with its head replaced by a :class:`_Head` (never the shared model).
     Fused fast views are switched off in the copy (core.models.fast caches one per module, which
     would keep a stale head)."""
-    name = _find_head(model, x)
     clone = copy.deepcopy(model)
     for m in clone.modules():
         if getattr(m, "fused_copy", None) is not None:
             m.fused_copy = None  # an instance attribute: fast_view then returns the module itself
-    return clone, _swap(clone, name)
+    return clone, _swap(clone, _find_head(clone, x))  # found in the copy: a defense's fast view is off there
 
 
 def features(model: nn.Module, head: _Head, x: torch.Tensor, draws: int = 1, batch: int = 256) -> torch.Tensor:
@@ -259,6 +258,12 @@ class BinarizationResult:
         return self.found / self.feasible if self.feasible else float("nan")
 
     @property
+    def nontrivial(self) -> tuple[int, int]:
+        """(found, feasible) over the feasible cases where no random point already won."""
+        cs = [c for c in self.cases if c["feasible"] and not c["random_found"]]
+        return sum(c["found"] for c in cs), len(cs)
+
+    @property
     def passed(self) -> bool | None:
         """None when no case was feasible (the test says nothing)."""
         return None if not self.feasible else self.score >= PASS_SCORE
@@ -267,6 +272,7 @@ class BinarizationResult:
         ci = accuracy_interval(self.found, self.feasible).as_list() if self.feasible else None
         return {"tried": self.tried, "feasible": self.feasible, "found": self.found,
                 "random_found": self.random_found, "n_random": self.n_random,
+                "nontrivial_found": self.nontrivial[0], "nontrivial_feasible": self.nontrivial[1],
                 "score": None if not self.feasible else round(self.score, 4), "ci95": ci,
                 "pass_score": PASS_SCORE, "eps": self.eps, "attack": self.attack, "n_inner": self.n_inner,
                 "seconds": round(self.elapsed_s, 1)}
@@ -367,6 +373,10 @@ def binarization_check(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: 
             f"{r.n_inner - 1} points within 0.95ε in one class and a point at distance ε in the other, so an "
             f"adversarial example within ε provably exists); the audit's attack ({r.attack}) found one in "
             f"{r.found} of {r.feasible} ({_pct(r.score)}, 95 % interval {_pct(lo)}–{_pct(hi)}).")
+    k, m = r.nontrivial
+    if r.random_found:
+        head += (f" In {r.random_found} of the cases a random point on the ε-surface or a corner already reaches the "
+                 f"adversarial class, so they test little; on the other {m} the attack succeeded {k} times.")
     if r.passed:
         return "pass", nums, head + " It is strong enough to find adversarial examples that exist for this model."
     return "warn", nums, head + (f" Below {_pct(PASS_SCORE)}: the attack is too weak for this model, so the robust "
