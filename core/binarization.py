@@ -73,6 +73,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from core import limits
 from core.attacks.base import Attack, Goal
 from core.ensemble import EOTModel
 from core.progress import ProgressFn, report
@@ -173,7 +174,9 @@ def binarizable_copy(model: nn.Module, x: torch.Tensor) -> tuple[nn.Module, _Hea
 
 def features(model: nn.Module, head: _Head, x: torch.Tensor, draws: int = 1, batch: int = 256) -> torch.Tensor:
     """(N, d) features: the head's input for each image, averaged over ``draws`` forward passes and
-    over the draws a single pass batches draw-major (module docstring)."""
+    over the draws a single pass batches draw-major (module docstring). Batches stay within
+    ``limits.MAX_FORWARD_PIXELS``."""
+    batch = max(1, min(batch, limits.MAX_FORWARD_PIXELS // max(1, x.shape[-1] * x.shape[-2])))
     out = []
     with torch.no_grad():
         for s in range(0, x.shape[0], batch):

@@ -11,9 +11,13 @@ seconds over its n images, one thread) for the comparison in docs/BENCHMARKS.md.
 ImageNet (``--defense NAME[:k=v]`` with ``--model``): the shipped labelled ImageNet photos, ε = 4/255,
 PGD with ``--steps`` steps (5, as the shipped audits of docs/audits/), naive or adaptive gradients.
 
-    python tools/binarization_runs.py --zoo --n 20 --out docs/audits/binarization_zoo.json
-    python tools/binarization_runs.py --model EfficientNet-Lite0 --defense JPEG:quality=25 --naive --n 4 \
-        --out docs/audits/binarization-jpeg25-naive.json
+    python tools/binarization_runs.py --zoo --n 20 --out docs/audits/binarization/zoo.json
+    python tools/binarization_runs.py --model EfficientNet-Lite0 --defense JPEG:quality=25 --naive --n 3 \
+        --out docs/audits/binarization/jpeg25-naive.json
+    python tools/binarization_runs.py --table    # the markdown table of docs/BENCHMARKS.md
+
+The results live in their own folder, docs/audits/binarization/: the audits' folder docs/audits/ holds
+only ``python -m core audit`` files, which tools/audit_table.py and the tests read by globbing it.
 """
 from __future__ import annotations
 
@@ -55,8 +59,10 @@ def card_worst_case(name: str) -> dict:
 
 
 def run_one(name: str, n: int, eps: float, steps: int, apgd_steps: int, which: list[str], n_inner: int,
-            defense=None, adaptive: bool = True, labelled: bool = False, pool: int = 60) -> dict:
-    target = prepare(name, n=pool, defense=defense, adaptive=adaptive, surrogate=None, labelled=labelled)
+            defense=None, adaptive: bool = True, labelled: bool = False, pool: int = 60,
+            through_mask: bool = False) -> dict:
+    target = prepare(name, n=pool, defense=defense, adaptive=adaptive, surrogate=None, labelled=labelled,
+                     through_mask=through_mask)
     out = {"description": target.description, "data": target.data, "randomized": target.randomized,
            "eps": eps, "n_inner": n_inner, "attacks": {}}
     for key, (label, make) in attacks(eps, steps, apgd_steps).items():
@@ -76,6 +82,35 @@ def run_one(name: str, n: int, eps: float, steps: int, apgd_steps: int, which: l
     return out
 
 
+def _pct(found: int, n: int) -> str:
+    return f"{found}/{n}" + (f" ({100 * found / n:.0f} %)" if n else "")
+
+
+def table(zoo_json: Path, defense_jsons: list[Path]) -> str:
+    """Markdown tables for docs/BENCHMARKS.md from the stored results."""
+    rows = ["| model | attack | feasible / tried | found | random point wins | found where it does not | "
+            "seconds (per image) | worst case s / image (card) |", "|---|---|---|---|---|---|---|---|"]
+    if zoo_json.exists():
+        for name, m in json.loads(zoo_json.read_text(encoding="utf-8"))["models"].items():
+            wc = m.get("worst_case", {}).get("per_image_s")
+            if m.get("not_run"):
+                rows.append(f"| {name} | — | not run: {m['not_run']} | | | | | {wc if wc else '—'} |")
+            for key, r in m["attacks"].items():
+                nt = [c for c in r["cases"] if c["feasible"] and not c["random_found"]]
+                rows.append(f"| {name} | {key} | {r['feasible']}/{r['tried']} | {_pct(r['found'], r['feasible'])} | "
+                            f"{r['random_found']} | {_pct(sum(c['found'] for c in nt), len(nt))} | "
+                            f"{r['seconds']} ({r['seconds'] / max(r['tried'], 1):.2f}) | {wc if wc else '—'} |")
+    for p in defense_jsons:
+        d = json.loads(p.read_text(encoding="utf-8"))
+        for key, r in d["attacks"].items():
+            nt = [c for c in r["cases"] if c["feasible"] and not c["random_found"]]
+            rows.append(f"| {d['description']} (`{p.name}`) | {key} | {r['feasible']}/{r['tried']} | "
+                        f"{_pct(r['found'], r['feasible'])} | {r['random_found']} | "
+                        f"{_pct(sum(c['found'] for c in nt), len(nt))} | {r['seconds']} "
+                        f"({r['seconds'] / max(r['tried'], 1):.1f}) | — |")
+    return "\n".join(rows)
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--zoo", action="store_true", help="every zoo model")
@@ -83,14 +118,23 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--model", default="EfficientNet-Lite0")
     p.add_argument("--defense", default=None, metavar="NAME[:key=value,...]")
     p.add_argument("--naive", action="store_true")
+    p.add_argument("--through-mask", action="store_true",
+                   help="with --zoo --models fmnist-cifs: attack through the CIFS mask (stored as '<name> through-mask')")
     p.add_argument("--n", type=int, default=20, help="images (cases) per model")
     p.add_argument("--eps", type=float, default=None)
     p.add_argument("--steps", type=int, default=None, help="PGD steps (default 20 zoo, 5 ImageNet)")
     p.add_argument("--apgd-steps", type=int, default=50)
     p.add_argument("--attacks", default=None, help="pgd,apgd_ce (default: both for the zoo, pgd for ImageNet)")
     p.add_argument("--n-inner", type=int, default=N_INNER)
-    p.add_argument("--out", required=True)
+    p.add_argument("--out", default=None)
+    p.add_argument("--table", action="store_true", help="print the markdown table of docs/audits/binarization*.json")
     a = p.parse_args(argv)
+    if a.table:
+        folder = Path(__file__).resolve().parents[1] / "docs" / "audits" / "binarization"
+        print(table(folder / "zoo.json", sorted(p for p in folder.glob("*.json") if p.name != "zoo.json")))
+        return 0
+    if not a.out:
+        p.error("--out is required")
     torch.set_num_threads(1)
     command = "python tools/binarization_runs.py " + shlex.join(sys.argv[1:] if argv is None else argv)
     out_path = Path(a.out)
@@ -107,10 +151,14 @@ def main(argv: list[str] | None = None) -> int:
         doc.setdefault("models", {})
         for name in names:
             t0 = time.perf_counter()
-            res = run_one(name, a.n, eps, steps, a.apgd_steps, which, a.n_inner)
+            try:
+                res = run_one(name, a.n, eps, steps, a.apgd_steps, which, a.n_inner, through_mask=a.through_mask)
+            except ValueError as e:  # e.g. no final linear layer (the NTK kernel machine)
+                print(f"{name}: not run: {e}", flush=True)
+                res = {"not_run": str(e), "attacks": {}}
             res.update(n=a.n, seconds=round(time.perf_counter() - t0, 1), command=command,
                        worst_case=card_worst_case(name))
-            doc["models"][name] = res
+            doc["models"][name + (" through-mask" if a.through_mask else "")] = res
             out_path.write_text(json.dumps(doc, indent=1), encoding="utf-8")
         return 0
     eps, steps = a.eps or 4 / 255, a.steps or 5
