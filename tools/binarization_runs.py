@@ -38,6 +38,7 @@ from core.attacks.pgd import PGD  # noqa: E402
 from core.binarization import N_INNER, binarization_test  # noqa: E402
 from core.audit_runs import prepare  # noqa: E402
 from core.cli import parse_defense  # noqa: E402
+from core.ensemble import EnsembleConfig, worst_case  # noqa: E402
 from core.models.zoo import ZOO, ZOO_DIR  # noqa: E402
 
 
@@ -102,7 +103,7 @@ def table(zoo_json: Path, defense_jsons: list[Path]) -> str:
                             f"{r['seconds']} ({r['seconds'] / max(r['tried'], 1):.2f}) | {wc if wc else '—'} |")
     for p in defense_jsons:
         d = json.loads(p.read_text(encoding="utf-8"))
-        for key, r in d["attacks"].items():
+        for key, r in d.get("attacks", {}).items():  # zoo-style files (same_run.json, ltnode.json) have "models"
             nt = [c for c in r["cases"] if c["feasible"] and not c["random_found"]]
             rows.append(f"| {d['description']} (`{p.name}`) | {key} | {r['feasible']}/{r['tried']} | "
                         f"{_pct(r['found'], r['feasible'])} | {r['random_found']} | "
@@ -118,6 +119,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--model", default="EfficientNet-Lite0")
     p.add_argument("--defense", default=None, metavar="NAME[:key=value,...]")
     p.add_argument("--naive", action="store_true")
+    p.add_argument("--worst-case", action="store_true",
+                   help="with --zoo: also time the worst-case ensemble (card settings) on the same n images, same process")
     p.add_argument("--through-mask", action="store_true",
                    help="with --zoo --models fmnist-cifs: attack through the CIFS mask (stored as '<name> through-mask')")
     p.add_argument("--n", type=int, default=20, help="images (cases) per model")
@@ -158,6 +161,16 @@ def main(argv: list[str] | None = None) -> int:
                 res = {"not_run": str(e), "attacks": {}}
             res.update(n=a.n, seconds=round(time.perf_counter() - t0, 1), command=command,
                        worst_case=card_worst_case(name))
+            if a.worst_case and not res.get("not_run"):
+                # the same images the test used (its cases), the card's ensemble budget, timed here
+                target = prepare(name, n=60, surrogate=None, through_mask=a.through_mask)
+                idx = [c["index"] for c in next(iter(res["attacks"].values()))["cases"]]
+                cfg = EnsembleConfig(eps=eps, version="rand" if target.randomized else "standard")
+                wc = worst_case(target.model, target.x[idx], target.y[idx], cfg)
+                res["worst_case_same_run"] = {"n": len(idx), "seconds": round(wc.elapsed_s, 1),
+                                              "per_image_s": round(wc.elapsed_s / max(len(idx), 1), 4),
+                                              "robust": int(wc.robust.sum())}
+                print(f"{name}: worst case on the same {len(idx)} images {wc.elapsed_s:.1f} s", flush=True)
             doc["models"][name + (" through-mask" if a.through_mask else "")] = res
             out_path.write_text(json.dumps(doc, indent=1), encoding="utf-8")
         return 0
