@@ -389,7 +389,7 @@ def binarization_check(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: 
     k, m = r.nontrivial
     if r.random_found:
         head += (f" In {r.random_found} of the cases a random point on the ε-surface or a corner already reaches the "
-                 f"adversarial class, so they test little; on the other {m} the attack succeeded {k} times.")
+                 f"adversarial class, so they test little; the attack found the example in {k} of the other {m}.")
     if r.passed:
         return "pass", nums, head + " It is strong enough to find adversarial examples that exist for this model."
     return "warn", nums, head + (f" Below {_pct(PASS_SCORE)}: the attack is too weak for this model, so the robust "
