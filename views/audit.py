@@ -6,7 +6,7 @@ import streamlit as st
 from core.runtime import limits
 from core.evaluation.audit.checks import CHECK_TITLES, WARNING_SIGNS
 from core.viz.run_reports import audit_report
-from core.evaluation.audit.runs import default_config, default_surrogate, prepare, run_audit
+from core.evaluation.audit.runs import BINARIZATION_N, default_config, default_surrogate, prepare, run_audit
 from core.defenses import DEFENSES
 from core.models import list_models
 from core.judging.stats import interval_note
@@ -29,7 +29,9 @@ intro(
     "the white-box attack;\n- with a **large ε** the attack must win almost always, and reach chosen targets;\n"
     "- **more steps or restarts** must not do worse;\n- the **input gradient** must be non-zero and point "
     "uphill better than random directions;\n- for **randomised** models, the verdict must be stable and EOT "
-    "must not change it.\n\n"
+    "must not change it;\n- the **binarization test** (Zimmermann et al. 2022): on a copy of the model whose last "
+    "layer is replaced by a two-class readout that provably has an adversarial example within ε, the attack must "
+    "find it.\n\n"
     "One warning is enough to distrust a robustness number: quote the number of the strongest attack "
     "(the worst-case ensemble) instead.")
 
@@ -65,12 +67,17 @@ with st.sidebar:
                                 help="The claim's budget. The audit also attacks at 2ε and up to 8ε."))
     steps = st.slider("PGD steps", 2, limits.MAX_ATTACK_STEPS // 5, 20 if zoo else 10, key=f"{P}_steps")
     queries = st.slider("Square queries", 10, 5000, 1000 if zoo else 300, 10, key=f"{P}_queries")
+    binar = st.slider("Binarization test images", 0, 50, BINARIZATION_N if zoo else 0, key=f"{P}_binarization",
+                      help="The active test of Zimmermann et al. (2022): per image, a binarized copy of the model "
+                           "that provably has an adversarial example within ε; the white-box attack must find it. "
+                           "0 = off. About a second per zoo image, half a minute per ImageNet photo.")
     seed = int(st.number_input("Seed", 0, 2**31 - 1, 0, key=f"{P}_seed"))
     run = action.button("Run audit", type="primary", key=f"{P}_run") or consume_autorun(P)
     device_caption()
 
 settings = {"model": model_name, "through_mask": through, "labelled": labelled and not zoo, "defense": defense,
-            "adaptive": adaptive, "surrogate": surrogate, "n": n, "eps": eps, "steps": steps, "square_queries": queries}
+            "adaptive": adaptive, "surrogate": surrogate, "n": n, "eps": eps, "steps": steps, "square_queries": queries,
+            "binarization_n": binar}
 
 
 def audit(progress) -> tuple:
@@ -78,7 +85,7 @@ def audit(progress) -> tuple:
     sur = {"(none)": None, "(the undefended model)": ""}.get(surrogate, surrogate)
     target = prepare(model_name, n=n, through_mask=through, defense=None if defense == "none" else (defense, ()),
                      adaptive=adaptive, surrogate=sur, labelled=labelled and not zoo)
-    cfg = default_config(model_name, eps=eps, steps=steps, square_queries=queries)
+    cfg = default_config(model_name, eps=eps, steps=steps, square_queries=queries, binarization_n=binar)
     return target, run_audit(target, cfg, seed=seed, progress=progress), settings, seed
 
 

@@ -336,6 +336,8 @@ def add_audit_parser(sub: Any) -> None:
     a.add_argument("--eps", default=None, help="ε in pixel scale, e.g. 0.1 or 4/255 (default: 0.1 zoo, 4/255 ImageNet)")
     a.add_argument("--steps", type=int, default=None, help="white-box PGD steps (default 20 zoo, 10 ImageNet)")
     a.add_argument("--square-queries", type=int, default=None, help="Square Attack queries per image")
+    a.add_argument("--binarization", type=int, default=None, metavar="N",
+                   help="images for the binarization test (default 10 for zoo models, 0 = off for ImageNet)")
     a.add_argument("--through-mask", action="store_true", help="CIFS models: differentiate through the channel mask")
     a.add_argument("--defense", default=None, metavar="NAME[:key=value,...]", help="audit the model behind a defense")
     a.add_argument("--naive", action="store_true", help="with --defense: attack with the defense's naive gradients")
@@ -363,7 +365,8 @@ def cmd_audit(args: argparse.Namespace, stderr: TextIO) -> int:
             raise ValueError(f"--out must be a file in an existing folder: {terminal(args.out)}")
         sur = None if args.surrogate == "none" else args.surrogate
         cfg = default_config(args.model, norm=args.norm, eps=_parse_fraction(args.eps) if args.eps else None,
-                             steps=args.steps, square_queries=args.square_queries)
+                             steps=args.steps, square_queries=args.square_queries,
+                             binarization_n=args.binarization)
         target = prepare(args.model, n=args.n, samples=args.samples.split(",") if args.samples else None,
                          through_mask=args.through_mask, defense=defense, adaptive=not args.naive, surrogate=sur,
                          labelled=args.labelled)

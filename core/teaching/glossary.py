@@ -114,6 +114,17 @@ GLOSSARY: dict[str, Term] = {
         "gradient attack fails; the model is still vulnerable. Signs: a one-step attack beats many steps, "
         "or an adaptive attack (BPDA, EOT) suddenly succeeds. Athalye, Carlini & Wagner (2018).",
         "", ("bpda", "eot", "adaptive-attack")),
+    "binarization-test": Term(
+        "Binarization test",
+        "A unit test for the attack: a copy of the model that provably has an adversarial example within ε.",
+        "Zimmermann, Brendel, Tramèr & Carlini (NeurIPS 2022). For one test image, the model's last layer is "
+        "replaced by a two-class linear readout of its features, fitted so that the image and hundreds of "
+        "random points within $0.95\\,\\varepsilon$ of it fall in class 0 and one point at distance exactly "
+        "$\\varepsilon$ falls in class 1. That binarized model has an adversarial example within ε by construction, "
+        "so an attack that fails to find it is too weak for this model (its gradients are masked, or it is "
+        "run wrongly). The **score** is the share of such images where the attack succeeds; well below 1, the "
+        "attack's robustness number cannot be trusted.",
+        "", ("gradient-masking", "adaptive-attack", "bpda", "eot")),
     "square-attack": Term(
         "Square Attack",
         "A black-box attack that only reads the model's scores: random square patches, kept when they help.",
@@ -314,7 +325,8 @@ GLOSSARY.update({
 })
 
 PAGE_TERMS: dict[str, tuple[str, ...]] = {
-    "audit": ("gradient-masking", "transfer", "square-attack", "worst-case-ensemble", "adaptive-attack", "eot"),
+    "audit": ("gradient-masking", "transfer", "square-attack", "worst-case-ensemble", "adaptive-attack", "eot",
+              "binarization-test"),
     "lab": ("adversarial-example", "epsilon", "linf", "fgsm", "pgd", "targeted", "adaptive-attack", "bpda",
             "transfer", "psnr", "verdict-unfit"),
     "def": ("adaptive-attack", "bpda", "eot", "input-transformation", "gradient-masking", "randomized-smoothing",

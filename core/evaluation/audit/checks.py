@@ -27,6 +27,10 @@ gradients     more than 5 % of the input gradients are zero or not finite, or on
 randomness    (randomized models) the verdict changes between repeated evaluations for
               more than 10 % of the images, or EOT gradients succeed more often than
               single-draw gradients
+binarization  (optional, ``binarization_n`` images) the white-box PGD finds the adversarial
+              example that provably exists for a binarized copy of the model in fewer than
+              90 % of the feasible cases (Zimmermann et al., NeurIPS 2022,
+              :mod:`core.evaluation.audit.binarization`): the attack is too weak for this model
 ============  =========================================================================
 
 "More often" means by more than ``tol`` (default 3 points) of the clean-correct images. Every
@@ -57,6 +61,7 @@ from core.attacks.base import Goal, Norm, ThreatModel
 from core.attacks.pgd import PGD
 from core.attacks.square import Square
 from core.attacks.square_eot import SquareEOT
+from core.evaluation.audit.binarization import N_INNER, binarization_check
 from core.evaluation.ensemble import EOTModel
 from core.judging.stats import paired_difference, rate_interval
 from core.runtime.progress import ProgressFn, report
@@ -73,6 +78,7 @@ CHECK_TITLES = {
     "targeted": "A targeted attack reaches its targets at a large ε",
     "gradients": "Input gradients are informative",
     "randomness": "Randomness does not hide the result",
+    "binarization": "The attack finds adversarial examples that provably exist (binarization test)",
 }
 
 # What a warning of each check means, in a few words (a check's title states what a sound
@@ -85,6 +91,7 @@ WARNING_SIGNS = {
     "targeted": "targeted attack misses its targets",
     "gradients": "uninformative input gradients",
     "randomness": "the verdict is random",
+    "binarization": "attack too weak for this model",
 }
 
 
@@ -103,6 +110,8 @@ class AuditConfig:
     repeats: int = 5
     eot_samples: int = 8
     tol: float = 0.03
+    binarization_n: int = 0  # images for the binarization test (core/evaluation/audit/binarization.py); 0: not run
+    binarization_inner: int = N_INNER
 
     def __post_init__(self) -> None:
         ThreatModel(norm=self.norm, eps=self.eps, steps=self.steps)
@@ -115,6 +124,8 @@ class AuditConfig:
             raise ValueError("random_dirs must be in 1..64, repeats in 2..32, eot_samples in 1..64")
         if not (0 <= self.tol < 1) or not self.eps_factors or any(f <= 0 for f in self.eps_factors):
             raise ValueError("tol must be in [0, 1) and eps_factors positive")
+        if not (0 <= self.binarization_n <= limits.MAX_EVAL_IMAGES and 1 <= self.binarization_inner <= 4096):
+            raise ValueError("binarization_n must be in 0..MAX_EVAL_IMAGES and binarization_inner in 1..4096")
 
     def eps_at(self, factor: float) -> float:
         e = self.eps * factor
@@ -246,7 +257,8 @@ def audit(model: nn.Module, x: torch.Tensor, y: torch.Tensor, config: AuditConfi
     xc, yc = x[ok], y[ok]
     n_ok = int(ok.sum())
     wb_model = EOTModel(model, cfg.eot_samples) if randomized else model
-    total = len(cfg.eps_factors) + 3 * len(cfg.compare_factors) + 4 + (2 if randomized else 0)
+    total = len(cfg.eps_factors) + 3 * len(cfg.compare_factors) + 4 + (2 if randomized else 0) \
+        + (1 if cfg.binarization_n else 0)
     done = 0
 
     def tick(msg: str) -> None:
@@ -392,6 +404,12 @@ def audit(model: nn.Module, x: torch.Tensor, y: torch.Tensor, config: AuditConfi
     else:
         checks.append(Check("randomness", CHECK_TITLES["randomness"], "n/a", {},
                             "The model was declared deterministic."))
+    if cfg.binarization_n:  # the active test (core/evaluation/audit/binarization.py): the white-box attack on a binarized model
+        checks.append(Check("binarization", CHECK_TITLES["binarization"], *binarization_check(
+            model, x, y, cfg.eps, lambda: _pgd(cfg.eps, cfg), n_cases=cfg.binarization_n,
+            norm=cfg.norm, n_inner=cfg.binarization_inner, randomized=randomized, eot_samples=cfg.eot_samples,
+            repeats=cfg.repeats, seed=seed)))
+        tick("binarization test")
     notes = []
     if n_ok < 20:
         notes.append(f"Only {n_ok} clean-correct images: each is {100 / max(n_ok, 1):.0f} points; verdicts are rough.")

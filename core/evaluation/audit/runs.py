@@ -17,6 +17,9 @@ Choices:
 * default surrogate for a zoo model: ``fmnist-pgd-at`` (``fmnist-trades`` for PGD-AT itself).
 * Square's p_init: 0.8 for images of at most 64 px (AutoAttack's value for small images), the
   paper's ImageNet 0.05 (L∞) / 0.1 (L2) otherwise.
+* the binarization test (:mod:`core.evaluation.audit.binarization`) runs by default on zoo models, on the first
+  ``BINARIZATION_N`` = 10 clean-correct images (a few seconds per model); for ImageNet models it is
+  off by default (999 inner points at 224 px cost about half a minute per image on a CPU).
 """
 from __future__ import annotations
 
@@ -41,6 +44,7 @@ from core.runtime.progress import ProgressFn
 from core.data.fashion_mnist import load_test_subset, to_float
 
 ZOO_SURROGATE = "fmnist-pgd-at"
+BINARIZATION_N = 10
 
 
 @dataclass
@@ -122,6 +126,7 @@ def default_config(model_name: str, **overrides: Any) -> AuditConfig:
     small = spec.task == "fashion-mnist"
     norm = overrides.get("norm", "linf")
     base = {"eps": 0.1 if small else (4 / 255 if norm == "linf" else 1.0),
+            "binarization_n": BINARIZATION_N if small and norm == "linf" else 0,
             "square_p_init": 0.8 if small else (0.05 if norm == "linf" else 0.1)}
     if not small:
         base.update(steps=10, square_queries=300, random_dirs=4, eps_factors=(0.5, 1.0, 2.0, 8.0))
@@ -136,4 +141,4 @@ def run_audit(target: AuditTarget, config: AuditConfig, *, seed: int = 0, progre
 
 
 
-__all__ = ["AuditTarget", "default_config", "default_surrogate", "prepare", "run_audit"]
+__all__ = ["BINARIZATION_N", "AuditTarget", "default_config", "default_surrogate", "prepare", "run_audit"]

@@ -431,13 +431,19 @@ def _distribution_words(card: dict, base_card: dict | None, a: PerImage | None, 
 
 
 def _binarization_words(name: str) -> str:
-    data = _read_json(AUDITS_DIR / "binarization_zoo.json") or {}
-    r = (data.get("models") or data).get(name) if isinstance(data, dict) else None
-    if not isinstance(r, dict) or "score" not in r:
+    """The binarization test's score for a zoo model (docs/audits/binarization/zoo.json; the CIFS model through
+    its mask where run), in words."""
+    data = _read_json(AUDITS_DIR / "binarization" / "zoo.json") or {}
+    models = data.get("models") or {}
+    r = models.get(f"{name} through-mask") or models.get(name)
+    if not isinstance(r, dict):
         return "not run"
-    ci = r.get("ci95") or ["?", "?"]
-    return (f"score {r['score']:.2f} ({r.get('found', '?')} of {r.get('feasible', '?')} feasible cases found; "
-            f"95 % {ci[0]}–{ci[1]})" + (" — attack too weak for this model" if r.get("too_weak") else ""))
+    a = next(iter((r.get("attacks") or {}).values()), None)
+    if not a or not a.get("feasible"):
+        return "no feasible case"
+    ci = a.get("ci95") or ["?", "?"]
+    return (f"{a['found']} of {a['feasible']} feasible cases found, score {a['score']:.2f} (95 % {ci[0]:.2f}–{ci[1]:.2f}; "
+            f"pass mark 0.9); a random point on the ε-surface already wins {a.get('random_found', '?')} of them")
 
 
 def zoo_row(entry: ZooEntry, read_card: Callable[[str], dict | None],
