@@ -4,6 +4,7 @@ from __future__ import annotations
 import streamlit as st
 
 from core.evaluation.claims.rows import VERDICT_ICON, VERDICTS, claim_rows, short_audit, short_number, verdict_counts
+from core.judging.claims import CONTRADICTED, HOLDS, INCONCLUSIVE, MASKING, NOT_MEASURED, WEAK_ONLY
 from core.teaching.presets import PAGE_PATHS, PAGE_TITLES
 from core.data.safe_text import md
 from ui.common import intro
@@ -20,15 +21,15 @@ intro(
     "differs from the claimed one only in the claimed ingredient — on **the same images, paired**. The verdicts "
     "come from fixed rules (`core/judging/claims.py`) applied to the model cards and their per-image files "
     "(`assets/zoo/`) and the audit files (`docs/audits/`), never typed in:\n\n"
-    "- **holds here** — significant in the claimed direction (exact McNemar on the images the two models disagree "
+    f"- **{HOLDS}** — significant in the claimed direction (exact McNemar on the images the two models disagree "
     "on), beyond the spread between training seeds; an *as good as* claim: the paired difference's interval lies "
     "above −3 points;\n"
-    "- **contradicted here** — significant in the opposite direction;\n"
-    "- **inconclusive** — neither; the row says how many images would tell a difference of the claimed size;\n"
-    "- **holds only against weak attacks** — a single attack, or an attacker who ignores the defense, overstates "
+    f"- **{CONTRADICTED}** — significant in the opposite direction;\n"
+    f"- **{INCONCLUSIVE}** — neither; the row says how many images would tell a difference of the claimed size;\n"
+    f"- **{WEAK_ONLY}** — a single attack, or an attacker who ignores the defense, overstates "
     "what the worst case finds;\n"
-    "- **gradient masking found** — the gradient-masking audit warns and the gap it predicts is real;\n"
-    "- **not measured yet** — a file the rules need is missing (the row says which).\n\n"
+    f"- **{MASKING}** — the gradient-masking audit warns and the gap it predicts is real;\n"
+    f"- **{NOT_MEASURED}** — a file the rules need is missing (the row says which).\n\n"
     "Where two models both sit at 0 % at the card's ε, the claim is judged on each image's **smallest flipping ε** "
     "(the robustness distribution) instead: one ε cannot tell them apart.")
 preset_bar(P)

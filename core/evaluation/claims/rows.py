@@ -58,6 +58,7 @@ from core.teaching.presets import LITE0, Preset, get_preset
 from core.judging.stats import Interval, accuracy_interval, count_of, spread_from_dict
 from core.runtime.paths import ROOT
 from core.evaluation.distributions import paired_distribution, robust_beyond
+from core.evaluation.claims.systems import FEWSHOT, rpnode_verdict, sequence_certificate_verdict
 from core.evaluation.per_image import DISTRIBUTION_KEYS, PerImage, align
 from core.judging.claims import (CONTRADICTED, HOLDS, INCONCLUSIVE, MASKING, NOT_MEASURED, VERDICT_ICON, VERDICTS,
                                  WEAK_ONLY, Verdict, combine, non_inferiority, paired, superiority, unpaired_n,
@@ -639,7 +640,58 @@ def claim_rows(zoo_dir: Path | None = None, audits_dir: Path | None = None) -> l
         if zd != ZOO_DIR:
             row.source = _rel(zd / f"{e.name}.json")
         rows.append(row)
+    rows += system_rows()
     return [r for r in rows if r.verdict != NOT_MEASURED] + [r for r in rows if r.verdict == NOT_MEASURED]
+
+
+def _fewshot_measured() -> str:
+    f = FEWSHOT / "rpnode-s0.per_image.npz"
+    if not f.exists():
+        return "—"
+    per = PerImage.load(f)
+    v = per.values.get("q_worst_case__dice")
+    return "—" if v is None else f"worst-case Dice {float(v.mean()):.3f} (seed 0, {per.n} episodes)"
+
+
+def system_rows() -> list[ClaimRow]:
+    """The rows of the few-shot segmenter and of Smooth-Reduce on frame sequences (core.evaluation.claims.systems)."""
+    card = _read_json(FEWSHOT / "rpnode-s0.json") or {}
+    block = card.get("claim") or {}
+    verdict, reason, evidence = rpnode_verdict()
+    fs = Preset(id="claim_rpnode", page="seg", title="Few-shot segmentation", blurb="From the Claims page.",
+                values={"seg_task": "fewshot"})
+    rows = [ClaimRow(key="system:rpnode", title="R-PNODE few-shot segmentation",
+                     paper="Pandey, Chasmai, Sur, Lall, IEEE TMI 2023 (arXiv 2208.12428)",
+                     claim=block.get("claim", "R-PNODE is much more robust to adversarial attacks than CNN-based "
+                                              "prototype few-shot segmenters."),
+                     reproduction="60 garment-scene episodes (3 novel classes never seen in training), 64×64, "
+                                  "ε = 0.035; the paper's attacks and an adaptive worst case per episode "
+                                  "(tools/eval_fewshot.py)",
+                     measured=_fewshot_measured(),
+                     measured_value=None, measured_ci95=None, n=None, baseline="prototype CNN (PANet style)",
+                     single_attack="the paper's PGD on the query (see the cards)", audit="compact audit on the cards",
+                     verdict=verdict, reason=reason + ".", page="seg", preset=fs, source="assets/fewshot/rpnode-s0.json",
+                     seeds="three training seeds of each model", metric="worst-case Dice of the query mask, per episode",
+                     control="the prototype CNN of the same seed (R-PNODE = its encoder + the ODE block + the "
+                             "regularizer)", evidence=evidence)]
+    verdict, reason = sequence_certificate_verdict()
+    seq = Preset(id="claim_sequences", page="cert", title="Certificates on frame sequences",
+                 blurb="From the Claims page.", values={"cert_mode": "Frame sequence"})
+    rows.append(ClaimRow(key="system:smooth-reduce-video", title="Smooth-Reduce certificates on video",
+                         paper="Joshi, Pham, Cho, Boytsov, Condessa, Kolter, Hegde, 2022 (arXiv 2205.06154)",
+                         claim="Splitting a clip into overlapping sub-clips, adding independent Gaussian noise to each "
+                               "and reducing their scores by max or mean certifies an L2 radius as Cohen et al. do.",
+                         reproduction="16-frame Fashion-MNIST sequences, 5 sub-sequences of 8 frames (stride 2), "
+                                      "σ = 0.25; the certificate audit attacks the smoothed classifier inside each "
+                                      "certified radius (EOT, soft and vote PGD) and confirms flips with a fresh sample",
+                         measured="—", measured_value=None, measured_ci95=None, n=None,
+                         baseline="one noise draw split afterwards; plain smoothing of the whole sequence",
+                         single_attack="—", audit="the certificate audit", verdict=verdict, reason=reason + ".",
+                         page="cert", preset=seq, source="assets/sequences/certificate_audit.json",
+                         metric="certified predictions that flip inside their radius (confirmed)",
+                         control="the one-draw variant, for which Cohen's guarantee plainly holds",
+                         evidence=["assets/sequences/certificate_audit.json (tools/audit_certificates.py)"]))
+    return rows
 
 
 def verdict_counts(rows: list[ClaimRow]) -> dict[str, int]:
