@@ -19,8 +19,11 @@ def show_distributions(cards: dict[str, dict], chosen: list[str], titles: dict[s
     if not dists:
         return
     st.plotly_chart(distribution_figure(dists, titles), key="zoo_distribution", width="stretch")
-    show_table([{"model": titles[n], "median smallest ε": d["median"]["value"],
-                 "95 % interval": f"{d['median']['ci95'][0]}–{d['median']['ci95'][1]}", "images": d["n"]}
+    def eps(v) -> str:
+        return "∞" if isinstance(v, str) else f"{float(v):.3g}"
+
+    show_table([{"model": titles[n], "median smallest ε": eps(d["median"]["value"]),
+                 "95 % interval": f"{eps(d['median']['ci95'][0])}–{eps(d['median']['ci95'][1])}", "images": d["n"]}
                 for n, d in dists.items()], key="zoo_distribution_table")
     st.caption("For each image, the smallest ε on a grid at which the worst-case ensemble's gradient attacks "
                "(APGD-CE, targeted APGD-DLR) flip the prediction, searched upwards; the curve is the share of "

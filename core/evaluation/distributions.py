@@ -139,7 +139,7 @@ class PairedDistribution:
     median_b: float
 
     def line(self, name_a: str = "A", name_b: str = "B") -> str:
-        return (f"per-image smallest ε: {name_a} larger on {self.a_larger}, {name_b} larger on {self.b_larger}, "
+        return (f"per-image smallest budget: {name_a} larger on {self.a_larger}, {name_b} larger on {self.b_larger}, "
                 f"{self.ties} tied of {self.n}; Wilcoxon signed-rank p = {fmt_p(self.wilcoxon_p)}")
 
 
@@ -182,7 +182,7 @@ def distribution_block(min_eps: np.ndarray, grid: Sequence[float], *, card_eps: 
 
 
 def _num(v: float) -> float | str:
-    return v if math.isfinite(v) else "inf"
+    return round(float(v), 4) if math.isfinite(v) else "inf"
 
 
 __all__ = ["GridResult", "robust_beyond", "PairedDistribution", "ZOO_GRID", "distribution_block", "ecdf", "fmt_p",

@@ -132,12 +132,17 @@ def unpaired_n(p1: float, p2: float, alpha: float = ALPHA, power: float = POWER)
     return math.ceil((za + zb) ** 2 * (p1 * (1 - p1) + p2 * (1 - p2)) / delta ** 2)
 
 
-def _power_words(t: Paired, effect: float | None) -> str:
+def _power_words(t: Paired, effect: float | None, what: str = "the paper's claimed difference",
+                 exclusion: bool = True) -> str:
     delta = effect if effect else max(abs(t.difference), DEFAULT_EFFECT)
     psi = t.discordant_share if t.discordant_share > 0 else 2 * delta
     need = paired_n(psi, delta)
-    src = "the paper's claimed" if effect else ("the observed" if abs(t.difference) >= DEFAULT_EFFECT else "a")
-    return f"about {need:,} paired images would tell {src} difference of {100 * delta:.1f} points (80 % power)"
+    src = what if effect else ("the observed difference" if abs(t.difference) >= DEFAULT_EFFECT else "a difference")
+    words = f"about {need:,} paired images would tell {src} of {100 * delta:.1f} points (80 % power)"
+    if exclusion and effect and t.interval()[1] < effect:
+        words += (f"; these {t.n:,} images already exclude a gain as large as the paper's {100 * effect:.1f} points "
+                  f"(the interval ends at {100 * t.interval()[1]:+.1f})")
+    return words
 
 
 def superiority(t: Paired, a: str, b: str, what: str, *, effect: float | None = None,
@@ -146,7 +151,11 @@ def superiority(t: Paired, a: str, b: str, what: str, *, effect: float | None = 
     line = t.line(a, b, what)
     significant = t.p_value < ALPHA
     if significant and t.difference < 0:
-        return Verdict(CONTRADICTED, f"{line}: significantly worse than the control")
+        if seeds is not None and not differs_beyond_seeds(*seeds):
+            return Verdict(INCONCLUSIVE, f"{line}; worse, but within the training-seed spread ({a} {seeds[0].pct()}, "
+                                         f"{b} {seeds[1].pct()})")
+        return Verdict(CONTRADICTED, f"{line}: significantly worse than the control"
+                       + (f", beyond the seed spread ({a} {seeds[0].pct()}, {b} {seeds[1].pct()})" if seeds else ""))
     if significant and t.difference > 0:
         if seeds is not None and not differs_beyond_seeds(*seeds):
             return Verdict(INCONCLUSIVE, f"{line}; but within the training-seed spread ({a} {seeds[0].pct()}, "
@@ -163,7 +172,7 @@ def non_inferiority(t: Paired, a: str, b: str, what: str, margin: float = NONINF
         return Verdict(HOLDS, f"{line}: the whole interval lies above it")
     if hi < -margin:
         return Verdict(CONTRADICTED, f"{line}: the whole interval lies below it")
-    return Verdict(INCONCLUSIVE, f"{line}: the interval straddles it ({_power_words(t, margin)})")
+    return Verdict(INCONCLUSIVE, f"{line}: the interval straddles it ({_power_words(t, margin, 'a difference the size of the margin', False)})")
 
 
 def weak_only(single: Interval, worst: Interval) -> bool:

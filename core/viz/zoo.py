@@ -125,7 +125,8 @@ def distribution_figure(dists: dict[str, dict], titles: dict[str, str] | None = 
         fig.add_trace(go.Scatter(x=xs + xs[::-1], y=hi + lo[::-1], fill="toself", line=dict(width=0),
                                  fillcolor=colour, opacity=0.15, hoverinfo="skip", showlegend=False, line_shape="hv"))
         fig.add_trace(go.Scatter(x=xs, y=[p["accuracy"] for p in pts], mode="lines+markers", line_shape="hv",
-                                 name=f"{t} (median ε {d['median']['value']}, n = {d['n']})",
+                                 name=f"{t} (median ε {d['median']['value']:.3g}, n = {d['n']})" if not isinstance(
+                                     d['median']['value'], str) else f"{t} (median ε ∞, n = {d['n']})",
                                  line=dict(color=colour, width=2),
                                  hovertemplate="ε %{x:.3f}: %{y:.1%} still robust<extra>" + t + "</extra>"))
     if dists:
