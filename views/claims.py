@@ -43,7 +43,7 @@ rows = [r for r in all_rows if r.verdict in shown_verdicts]
 # Five short columns, so the table fits 1440 px without scrolling sideways; each row's card below has
 # the baseline's interval and the audit's words.
 show_table([{"verdict": f"{VERDICT_ICON[r.verdict]} {r.verdict}", "paper / model": r.title,
-             "measured (95 % interval)": r.measured, "baseline": short_number(r.baseline),
+             "measured (95 % interval)": r.measured, "control": short_number(r.baseline),
              **({} if is_presenter() else {"audit": short_audit(r.audit)})} for r in rows], key=f"{P}_table")
 
 for r in rows:

@@ -122,8 +122,12 @@ def distribution_figure(dists: dict[str, dict], titles: dict[str, str] | None = 
         pts = d["ecdf"]
         xs = [p["eps"] for p in pts]
         lo, hi = [p["ci95"][0] for p in pts], [p["ci95"][1] for p in pts]
-        fig.add_trace(go.Scatter(x=xs + xs[::-1], y=hi + lo[::-1], fill="toself", line=dict(width=0),
-                                 fillcolor=colour, opacity=0.15, hoverinfo="skip", showlegend=False, line_shape="hv"))
+        # the band as steps (each grid value holds until the next grid point), drawn as one closed polygon
+        sx = [v for a, b in zip(xs, xs[1:]) for v in (a, b)] + [xs[-1]]
+        s_hi = [v for v in hi[:-1] for _ in (0, 1)] + [hi[-1]]
+        s_lo = [v for v in lo[:-1] for _ in (0, 1)] + [lo[-1]]
+        fig.add_trace(go.Scatter(x=sx + sx[::-1], y=s_hi + s_lo[::-1], fill="toself", line=dict(width=0),
+                                 fillcolor=colour, opacity=0.15, hoverinfo="skip", showlegend=False))
         fig.add_trace(go.Scatter(x=xs, y=[p["accuracy"] for p in pts], mode="lines+markers", line_shape="hv",
                                  name=f"{t} (median ε {d['median']['value']:.3g}, n = {d['n']})" if not isinstance(
                                      d['median']['value'], str) else f"{t} (median ε ∞, n = {d['n']})",

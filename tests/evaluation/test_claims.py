@@ -66,6 +66,14 @@ def test_verdict_rules_on_the_shipped_cards(rows):
     # ZeroSNet is judged on its claim's own metric, noise accuracy (82.0 vs 77.4 % at σ = 0.1, paired)
     assert by["zoo:fmnist-zerosnet"].verdict == HOLDS and "Gaussian noise" in by["zoo:fmnist-zerosnet"].reason
     assert "64.4 % (61.3–67.4, n = 1,000)" in by["zoo:fmnist-pgd-at"].measured
+    # judged paired on the per-image files against each claim's matched control
+    assert by["zoo:fmnist-pgd-at"].verdict == HOLDS and "same 500 images" in by["zoo:fmnist-pgd-at"].reason
+    assert by["zoo:fmnist-odenet"].control.startswith("fmnist-noise-cnn")  # the ODE recipe's noise, not standard
+    assert by["zoo:fmnist-tisode"].verdict == CONTRADICTED  # significantly below ODENet on the same images
+    assert by["zoo:fmnist-snode"].verdict == CONTRADICTED and "Wilcoxon" in by["zoo:fmnist-snode"].reason
+    assert by["system:smooth-reduce-video"].verdict == CONTRADICTED  # certificates broken inside their radius
+    assert by["system:rpnode"].verdict == HOLDS and "seed 2" in by["system:rpnode"].reason
+    assert sum(r.verdict == INCONCLUSIVE for r in rows) >= 1
     for r in rows:  # a paired verdict names its numbers: p-value and the images
         if r.verdict in (HOLDS, CONTRADICTED) and r.key.startswith("zoo:") and "McNemar" in r.reason:
             assert "same" in r.reason and "p = " in r.reason

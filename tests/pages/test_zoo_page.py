@@ -172,8 +172,8 @@ def test_page_shows_exactly_the_chosen_subset_in_every_section():
         assert f"{short}: Spearman" in text
     # per class: one bar trace group per chosen model (the figure names them by title)
     assert all(get_entry(n).title in specs for n in SUBSET)
-    # tables: exactly the chosen models, and no cost-sensitive push-in table
-    assert len(at.dataframe) == 2
+    # tables (the cards' two, the distributions' medians): exactly the chosen models, no cost-sensitive push-in table
+    assert len(at.dataframe) == 3
     for df in at.dataframe:
         assert sorted(df.value["model"]) == sorted(get_entry(n).short for n in SUBSET)
     # ODENet's card has no curve: said, not silently dropped

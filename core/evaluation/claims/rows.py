@@ -656,6 +656,9 @@ def claim_rows(zoo_dir: Path | None = None, audits_dir: Path | None = None) -> l
         return per_cache[name]
 
     rows = [defense_row(spec, ad) for spec in DEFENSE_CLAIMS]
+    for r in rows:
+        if r.key == "defense:equivariance":
+            r.reason += segmentation_evidence()
     for e in ZOO:
         if e.name in CONTROLS_ONLY:
             continue  # reference points, not claims
@@ -674,6 +677,23 @@ def _fewshot_measured() -> str:
     per = PerImage.load(f)
     v = per.values.get("q_worst_case__dice")
     return "—" if v is None else f"worst-case Dice {float(v.mean()):.3f} (seed 0, {per.n} episodes)"
+
+
+def segmentation_evidence(path: Path | None = None) -> str:
+    """The equivariance claim's segmentation setting, from the Garment U-Net card (200 scenes): reported beside
+    the verdict, not used by it — the card keeps dataset mIoU, not per-scene results a paired test needs."""
+    card = _read_json(path or ROOT / "assets" / "dense" / "garment-unet.json") or {}
+    res = (card.get("equivariance") or {}).get("results") or {}
+    try:
+        a, d = res["equivariance-aware: attacked"]["miou"], res["equivariance-aware: defended"]["miou"]
+        c, cd = res["clean"]["miou"], res["clean, defended"]["miou"]
+    except KeyError:
+        return ""
+    n = (card.get("equivariance") or {}).get("images", "?")
+    return (f" Segmentation, the claim's other setting (Garment U-Net, {n} scenes, dataset mIoU): against the "
+            f"equivariance-aware attacker {a:.3f} attacked → {d:.3f} defended, clean {c:.3f} → {cd:.3f} with the "
+            "defense on; in the claimed direction, but the card keeps no per-scene results, so no paired test "
+            "judges it here (assets/dense/garment-unet.json).")
 
 
 def system_rows() -> list[ClaimRow]:
