@@ -138,7 +138,11 @@ def _power_words(t: Paired, effect: float | None, what: str = "the paper's claim
     psi = t.discordant_share if t.discordant_share > 0 else 2 * delta
     need = paired_n(psi, delta)
     src = what if effect else ("the observed difference" if abs(t.difference) >= DEFAULT_EFFECT else "a difference")
-    words = f"about {need:,} paired images would tell {src} of {100 * delta:.1f} points (80 % power)"
+    if need <= t.n:
+        words = (f"these {t.n:,} images have 80 % power for {src} of {100 * delta:.1f} points (about {need:,} "
+                 "would do), and it is not seen")
+    else:
+        words = f"about {need:,} paired images would tell {src} of {100 * delta:.1f} points (80 % power)"
     if exclusion and effect and t.interval()[1] < effect:
         words += (f"; these {t.n:,} images already exclude a gain as large as the paper's {100 * effect:.1f} points "
                   f"(the interval ends at {100 * t.interval()[1]:+.1f})")

@@ -103,7 +103,7 @@ def test_zoo_rows_judge_paired_per_image_files(tmp_path):
         assert row.verdict == want, row.reason
         assert f"{only_a} vs {only_b} discordant" in row.reason
         if want == INCONCLUSIVE:
-            assert "paired images would tell" in row.reason
+            assert "80 % power" in row.reason and "exclude a gain as large as the paper" in row.reason
     # both at the floor at ε = 0.1: judged on the smallest ε per image instead
     floor = np.full(500, 0.02, np.float32)
     higher = floor.copy()

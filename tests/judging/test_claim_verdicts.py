@@ -41,6 +41,7 @@ def test_superiority_holds_contradicts_and_is_inconclusive():
     weak = C.superiority(C.paired(*outcomes(50, 6, 4, 40)), "A", "B", "worst case", effect=0.05)
     assert weak.word == C.INCONCLUSIVE
     # ψ = 0.1, Δ = 0.05: the power statement names the number of images
+    # ψ = 0.1, Δ = 0.05 needs 289 images: more than these 100, so the line names the number
     assert f"about {C.paired_n(0.1, 0.05):,} paired images" in weak.reason
 
 
