@@ -89,10 +89,10 @@ def median_interval(values: np.ndarray, level: float = 0.95) -> dict:
     v = np.sort(np.asarray(values, dtype=np.float64))
     n = len(v)
     if n == 0:
-        return {"median": None, "ci95": None, "n": 0}
+        return {"median": None, "interval95": None, "n": 0}
     k = int(sps.binom.ppf((1 - level) / 2, n, 0.5))
     k = max(k, 1)
-    return {"median": float(np.median(v)), "ci95": [float(v[k - 1]), float(v[n - k])], "n": n,
+    return {"median": float(np.median(v)), "interval95": [float(v[k - 1]), float(v[n - k])], "n": n,
             "order_statistics": [k, n - k + 1]}
 
 

@@ -44,7 +44,7 @@ def distribution_section() -> str:
             return f"{100 * p['accuracy']:.1f}" if p else "—"
 
         m = d["median"]
-        rows.append(f"| `{e.name}` | {m['value']} ({m['ci95'][0]}–{m['ci95'][1]}) | {pct(0.02)} | {pct(0.05)} | "
+        rows.append(f"| `{e.name}` | {m['value']} ({m['interval95'][0]}–{m['interval95'][1]}) | {pct(0.02)} | {pct(0.05)} | "
                     f"{pct(0.1)} | {pct(0.2)} | {d['n']} | {d.get('total_seconds', '—')} |")
     if not rows:
         return ""

@@ -23,7 +23,7 @@ def show_distributions(cards: dict[str, dict], chosen: list[str], titles: dict[s
         return "∞" if isinstance(v, str) else f"{float(v):.3g}"
 
     show_table([{"model": titles[n], "median smallest ε": eps(d["median"]["value"]),
-                 "95 % interval": f"{eps(d['median']['ci95'][0])}–{eps(d['median']['ci95'][1])}", "images": d["n"]}
+                 "95 % interval": f"{eps(d['median']['interval95'][0])}–{eps(d['median']['interval95'][1])}", "images": d["n"]}
                 for n, d in dists.items()], key="zoo_distribution_table")
     st.caption("For each image, the smallest ε on a grid at which the worst-case ensemble's gradient attacks "
                "(APGD-CE, targeted APGD-DLR) flip the prediction, searched upwards; the curve is the share of "

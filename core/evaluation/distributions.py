@@ -176,7 +176,7 @@ def distribution_block(min_eps: np.ndarray, grid: Sequence[float], *, card_eps: 
             "method": "ascending grid with carry-over (core/evaluation/distributions.py)", "attacks": attacks,
             "grid": [float(e) for e in grid], "n": int(len(min_eps)), "card_eps": float(card_eps),
             "ecdf": ecdf(min_eps, [0.0, *grid]),
-            "median": {"value": _num(med), "ci95": [_num(lo), _num(hi)]},
+            "median": {"value": _num(med), "interval95": [_num(lo), _num(hi)]},
             "seconds": {str(k): v for k, v in (seconds or {}).items()},
             "total_seconds": round(sum((seconds or {}).values()), 1), "command": command}
 

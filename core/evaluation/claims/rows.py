@@ -426,7 +426,7 @@ def _distribution_words(card: dict, base_card: dict | None, a: PerImage | None, 
         return "not measured yet (tools/per_image_zoo.py)"
     def med(d: dict) -> str:
         m = d["median"]
-        return f"{_eps_text(m['value'])} (95 % {_eps_text(m['ci95'][0])}–{_eps_text(m['ci95'][1])})"
+        return f"{_eps_text(m['value'])} (95 % {_eps_text(m['interval95'][0])}–{_eps_text(m['interval95'][1])})"
 
     words = f"{name}: median smallest ε {med(dist)} on {dist['n']} images"
     bd = (base_card or {}).get("distribution")
