@@ -17,9 +17,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from core.attacks.dense.common import BestTracker, dense_logits, pixel_ce
+from core.attacks.dense.common import pixel_ce
 from core.attacks.dense.square import DenseSquare
-from core.attacks.square import p_schedule, square_side
 from core.attacks.dense.fewshot_metrics import dice
 from core.runtime.progress import ProgressFn
 
@@ -43,32 +42,8 @@ class DiceSquare(DenseSquare):
 
     def perturb(self, model: nn.Module, x: torch.Tensor, ref: torch.Tensor, target: torch.Tensor | None,
                 num_classes: int, *, seed: int = 0, progress: ProgressFn = None) -> tuple[torch.Tensor, list]:
-        eps = self.threat.eps
-        n, ch, h, w = x.shape
-        gen = torch.Generator(device=x.device).manual_seed(int(seed))
-        tr = BestTracker(x, ref, target, num_classes, self.n_queries, progress)  # the per-step record only
-
-        def signs(shape: tuple[int, ...]) -> torch.Tensor:
-            return torch.randint(0, 2, shape, generator=gen, device=x.device).to(x.dtype) * 2 - 1
-
-        with torch.no_grad():
-            xb = (x + eps * signs((n, ch, 1, w))).clamp(0, 1)
-            lb = dense_logits(model, xb)
-            s1, s2 = self._score(lb, ref, target, num_classes)
-            tr.update(xb, lb, -s1)
-            for it in range(1, self.n_queries):
-                s = square_side(p_schedule(it, self.n_queries, self.p_init), h, w, "linf")
-                vh = int(torch.randint(0, h - s + 1, (1,), generator=gen))
-                vw = int(torch.randint(0, w - s + 1, (1,), generator=gen))
-                cand = xb.clone()
-                cand[:, :, vh:vh + s, vw:vw + s] = x[:, :, vh:vh + s, vw:vw + s] + eps * signs((n, ch, 1, 1))
-                cand = torch.minimum(torch.maximum(cand, x - eps), x + eps).clamp(0, 1)
-                lc = dense_logits(model, cand)
-                c1, c2 = self._score(lc, ref, target, num_classes)
-                better = (c1 < s1) | ((c1 == s1) & (c2 < s2))
-                xb[better] = cand[better]
-                s1, s2 = torch.where(better, c1, s1), torch.where(better, c2, s2)
-                tr.update(cand, lc, -c1)
+        # the search's own best by Dice: the tracker's best is by the label map's mIoU, not this score
+        xb, tr = self._search(model, x, ref, target, num_classes, seed=seed, progress=progress)
         return xb, tr.steps
 
 

@@ -64,6 +64,12 @@ class DenseSquare:
 
     def perturb(self, model: nn.Module, x: torch.Tensor, ref: torch.Tensor, target: torch.Tensor | None,
                 num_classes: int, *, seed: int = 0, progress: ProgressFn = None) -> tuple[torch.Tensor, list]:
+        _, tr = self._search(model, x, ref, target, num_classes, seed=seed, progress=progress)
+        return tr.best, tr.steps
+
+    def _search(self, model: nn.Module, x: torch.Tensor, ref: torch.Tensor, target: torch.Tensor | None,
+                num_classes: int, *, seed: int = 0, progress: ProgressFn = None) -> tuple[torch.Tensor, BestTracker]:
+        """The random search on ``_score``: (the search's own best images, the tracker of every step)."""
         eps = self.threat.eps
         n, ch, h, w = x.shape
         gen = torch.Generator(device=x.device).manual_seed(int(seed))
@@ -90,7 +96,7 @@ class DenseSquare:
                 xb[better] = cand[better]
                 s1, s2 = torch.where(better, c1, s1), torch.where(better, c2, s2)
                 tr.update(cand, lc, -c1)
-        return tr.best, tr.steps
+        return xb, tr
 
     def run(self, model: nn.Module, x: torch.Tensor, ref: torch.Tensor | None = None,
             target: torch.Tensor | None = None, *, num_classes: int | None = None, seed: int = 0,
