@@ -38,6 +38,7 @@ from scipy import stats as sps
 from torch import nn
 
 from core.evaluation.ensemble import EnsembleConfig, worst_case
+from core.judging.claims import fmt_p
 from core.judging.stats import accuracy_interval
 from core.runtime.progress import ProgressFn, report
 
@@ -143,10 +144,6 @@ class PairedDistribution:
                 f"{self.ties} tied of {self.n}; Wilcoxon signed-rank p = {fmt_p(self.wilcoxon_p)}")
 
 
-def fmt_p(p: float) -> str:
-    return "1" if p >= 0.9995 else (f"{p:.3f}" if p >= 0.001 else f"{p:.1e}")
-
-
 def paired_distribution(a: np.ndarray, b: np.ndarray) -> PairedDistribution:
     """Paired comparison of per-image smallest ε (``inf`` ranks above every finite value)."""
     a = np.asarray(a, dtype=np.float64)
@@ -185,5 +182,5 @@ def _num(v: float) -> float | str:
     return round(float(v), 4) if math.isfinite(v) else "inf"
 
 
-__all__ = ["GridResult", "robust_beyond", "PairedDistribution", "ZOO_GRID", "distribution_block", "ecdf", "fmt_p",
+__all__ = ["GridResult", "robust_beyond", "PairedDistribution", "ZOO_GRID", "distribution_block", "ecdf",
            "median_interval", "min_eps_grid", "paired_distribution"]

@@ -127,5 +127,17 @@ def paired_outcomes(a: PerImage, name_a: str, b: PerImage, name_b: str) -> tuple
     return a.correct[name_a][ia], b.correct[name_b][ib]
 
 
+def paired_values(a: PerImage, b: PerImage, key: str, classes: tuple[int, ...] = ()) -> tuple[np.ndarray, np.ndarray]:
+    """The float values ``key`` (e.g. ``min_eps_linf``) of ``a`` and ``b`` on the images both measured (same
+    image, neither NaN; only images of ``classes`` when given)."""
+    ia, ib = align(a, b)
+    if classes:
+        keep = np.isin(a.labels[ia], classes)
+        ia, ib = ia[keep], ib[keep]
+    va, vb = a.values[key][ia], b.values[key][ib]
+    ok = ~np.isnan(va) & ~np.isnan(vb)
+    return va[ok], vb[ok]
+
+
 __all__ = ["DISTRIBUTION_KEYS", "FORMAT_VERSION", "PerImage", "SUFFIX", "align", "load_for_card",
-           "paired_outcomes", "path_for"]
+           "paired_outcomes", "paired_values", "path_for"]

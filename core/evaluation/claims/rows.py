@@ -59,7 +59,7 @@ from core.judging.stats import Interval, accuracy_interval, count_of, spread_fro
 from core.runtime.paths import ROOT
 from core.evaluation.distributions import paired_distribution, robust_beyond
 from core.evaluation.claims.systems import FEWSHOT, rpnode_verdict, sequence_certificate_verdict
-from core.evaluation.per_image import DISTRIBUTION_KEYS, PerImage, align
+from core.evaluation.per_image import DISTRIBUTION_KEYS, PerImage, align, paired_values
 from core.judging.claims import (CONTRADICTED, HOLDS, INCONCLUSIVE, MASKING, NOT_MEASURED, VERDICT_ICON, VERDICTS,
                                  WEAK_ONLY, Verdict, combine, non_inferiority, paired, superiority, unpaired_n,
                                  weak_only)
@@ -365,9 +365,8 @@ def _condition_outcomes(cond: Condition, a: PerImage, b: PerImage, eps: float) -
     if cond.metric == "worst_case":
         if "min_eps_linf" not in a.values or "min_eps_linf" not in b.values:
             return "no robustness distribution in the per-image file"
-        va, vb = a.values["min_eps_linf"][ia], b.values["min_eps_linf"][ib]
-        ok = ~np.isnan(va) & ~np.isnan(vb)
-        return robust_beyond(va[ok], eps), robust_beyond(vb[ok], eps)
+        va, vb = paired_values(a, b, "min_eps_linf", cond.classes)
+        return robust_beyond(va, eps), robust_beyond(vb, eps)
     if cond.metric not in a.correct or cond.metric not in b.correct:
         return f"no per-image '{cond.metric}' results"
     return a.correct[cond.metric][ia], b.correct[cond.metric][ib]
@@ -382,10 +381,7 @@ def judge_condition(cond: Condition, a: PerImage, b: PerImage, name: str, base: 
     if cond.metric in DISTRIBUTION_KEYS:  # a claim about each image's smallest flipping budget: signed-rank test
         if cond.metric not in a.values or cond.metric not in b.values:
             return Verdict(NOT_MEASURED, f"{what}: no per-image '{cond.metric}'")
-        ia, ib = align(a, b)
-        va, vb = a.values[cond.metric][ia], b.values[cond.metric][ib]
-        ok = ~np.isnan(va) & ~np.isnan(vb)
-        d = paired_distribution(va[ok], vb[ok])
+        d = paired_distribution(*paired_values(a, b, cond.metric))
         line = f"{what}: {d.line(name, base)}; medians {d.median_a:.3f} vs {d.median_b:.3f}"
         if d.wilcoxon_p >= 0.05:
             return Verdict(INCONCLUSIVE, line + "; no significant difference")
@@ -395,10 +391,7 @@ def judge_condition(cond: Condition, a: PerImage, b: PerImage, name: str, base: 
         return Verdict(NOT_MEASURED, f"{what}: {got}")
     oa, ob = got
     if cond.metric == "worst_case" and oa.mean() <= 0.01 and ob.mean() <= 0.01:
-        ia, ib = align(a, b)
-        va, vb = a.values["min_eps_linf"][ia], b.values["min_eps_linf"][ib]
-        ok = ~np.isnan(va) & ~np.isnan(vb)
-        d = paired_distribution(va[ok], vb[ok])
+        d = paired_distribution(*paired_values(a, b, "min_eps_linf"))
         line = f"both at the floor at ε = {eps:g}; {d.line(name, base)}"
         if d.wilcoxon_p < 0.05:
             better = d.a_larger > d.b_larger
@@ -433,11 +426,9 @@ def _distribution_words(card: dict, base_card: dict | None, a: PerImage | None, 
     if bd:
         words += f"; {base}: {med(bd)}"
     if a is not None and b is not None and "min_eps_linf" in a.values and "min_eps_linf" in b.values:
-        ia, ib = align(a, b)
-        va, vb = a.values["min_eps_linf"][ia], b.values["min_eps_linf"][ib]
-        ok = ~np.isnan(va) & ~np.isnan(vb)
-        if ok.any():
-            words += "; " + paired_distribution(va[ok], vb[ok]).line(name, base)
+        va, vb = paired_values(a, b, "min_eps_linf")
+        if len(va):
+            words += "; " + paired_distribution(va, vb).line(name, base)
     return words
 
 
