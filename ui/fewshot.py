@@ -6,7 +6,10 @@ import pandas as pd
 import streamlit as st
 from torch import nn
 
-from core.evaluation.dense.fewshot_page import ATTACKS, FewShotDemo, available_models, episode_label, episodes, n_episodes
+from core.evaluation.dense.fewshot_page import (ATTACKS, FewShotDemo, available_models, default_episode, episode_label,
+                                               episodes, n_episodes)
+from core.judging.pages import fewshot_input
+from ui.verdicts import show_verdict
 from core.viz.dense.fewshot import demo_figure, episode_figure
 
 
@@ -20,6 +23,7 @@ def fewshot_picker(page: str) -> dict:
     """Episode, attacked image, attack, ε, steps and the ODE solver, in the sidebar."""
     st.header("Episode")
     ep = st.selectbox("Episode (novel class)", list(range(n_episodes())), format_func=episode_label,
+                      index=default_episode(),
                       key=f"{page}_fs_episode", help="60 shipped test episodes on classes never seen in training.")
     st.header("Attack")
     target = st.radio("Attack the", ["query", "support"], key=f"{page}_fs_target", horizontal=True)
@@ -41,9 +45,12 @@ def show_episode(index: int) -> None:
 
 
 def show_demo(demo: FewShotDemo) -> None:
+    unfit = fewshot_input(demo.clean_dice)
+    if unfit is not None:
+        show_verdict(unfit)
     st.plotly_chart(demo_figure(demo), key="seg_fs_demo_fig")
     rows = [{"model": t, "clean Dice": round(demo.clean_dice[t], 3), "attacked Dice": round(demo.attacked_dice[t], 3)}
             for t in demo.clean]
     st.dataframe(pd.DataFrame(rows), hide_index=True)
-    st.caption(f"{demo.attack} on the {demo.target}, ε = {demo.eps:.3f}. Red: predicted mask; green: the support's "
-               "mask. One episode says little: the cards in assets/fewshot/ hold the 60-episode numbers.")
+    st.caption(f"{demo.attack} on the {demo.target}, ε = {demo.eps:.3f}. Red: each model's predicted mask of the novel "
+               "class. One episode says little: the cards in assets/fewshot/ hold the 60-episode numbers.")

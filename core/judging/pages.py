@@ -63,7 +63,7 @@ UNSURE_BELOW = 0.2
 NARROW_BELOW = 0.5
 NEAR_CHANCE_FACTOR = 2.0
 
-# Words (shared vocabulary of the pages; the Claims page's verdicts live in core.evaluation.claims.rows).
+# Words (shared vocabulary of the pages; the Claims page's verdicts live in core.judging.claims).
 SURVIVED, DAMAGED, BROKE = "survived", "damaged", "broke"
 HELD, HELD_NARROWLY, FLIPPED = "held", "held narrowly", "flipped"
 SUCCEEDED, NOT_REACHED = "succeeded", "did not reach its goal"
@@ -152,6 +152,19 @@ def segmenter_input(top_class_share: float, top_class_name: str, clean_miou: flo
                        f"{clean_miou:.2f} against the ground truth (below {LOW_CLEAN_MIOU:g}). The attack can only "
                        "show how a poor map gets worse, not whether a good one survives.")
     return None
+
+
+def fewshot_input(clean_dice: dict[str, float]) -> Verdict | None:
+    """Which few-shot models are already wrong on the shown episode before any attack (clean Dice of the
+    novel-class mask below :data:`LOW_CLEAN_MIOU`), or None when every model starts from a usable mask."""
+    wrong = {k: v for k, v in clean_dice.items() if v < LOW_CLEAN_MIOU}
+    if not wrong:
+        return None
+    names = ", ".join(f"{k} (clean Dice {v:.2f})" for k, v in wrong.items())
+    return Verdict(ALREADY_WRONG, NEUTRAL,
+                   f"**Already wrong** on this episode before any attack: {names}, below {LOW_CLEAN_MIOU:g}. For "
+                   "these models the attack can only show a poor mask getting worse; the cards' 60-episode "
+                   "numbers say how robust they are.")
 
 
 def person_mask_input(person_share: float) -> Verdict | None:

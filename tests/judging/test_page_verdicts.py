@@ -140,3 +140,12 @@ def test_worst_tone():
     g, b, n, c = (pv.Verdict("w", t, "") for t in (pv.GOOD, pv.BAD, pv.NEUTRAL, pv.CAUTION))
     assert pv.worst_tone([g, n]) == pv.GOOD and pv.worst_tone([g, c]) == pv.CAUTION
     assert pv.worst_tone([g, c, b]) == pv.BAD and pv.worst_tone([n]) == pv.NEUTRAL
+
+
+def test_fewshot_input_names_the_models_already_wrong():
+    from core.judging import pages as pv
+
+    assert pv.fewshot_input({"R-PNODE": 0.78, "CNN": pv.LOW_CLEAN_MIOU}) is None  # at the threshold: judged
+    v = pv.fewshot_input({"R-PNODE": 0.78, "CNN": pv.LOW_CLEAN_MIOU - 0.01})
+    assert v.word == pv.ALREADY_WRONG and v.tone == pv.NEUTRAL
+    assert "CNN (clean Dice 0.49)" in v.sentence and "R-PNODE" not in v.sentence

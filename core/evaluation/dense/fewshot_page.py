@@ -14,6 +14,7 @@ from __future__ import annotations
 import functools
 from dataclasses import dataclass, field
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -21,7 +22,8 @@ from core.data.fewshot_episodes import Episodes, class_name, load_episodes
 from core.evaluation.dense.fewshot_eval import FewShotEvalConfig, craft, predict
 from core.attacks.dense.fewshot_metrics import dice
 from core.runtime.progress import ProgressFn, report
-from core.train.fewshot import TITLES, load, weights_path
+from core.evaluation.per_image import PerImage
+from core.train.fewshot import TITLES, card_path, load, weights_path
 
 ATTACKS = ("PGD (paper)", "Dense PGD", "Dense APGD", "Square (Dice)", "Transfer from the CNN")
 _CRAFT = {"PGD (paper)": "PGD", "Dense PGD": "Dense PGD", "Dense APGD": "Dense APGD", "Square (Dice)": "Square (Dice)"}
@@ -35,6 +37,18 @@ def episodes() -> Episodes:
 
 def n_episodes() -> int:
     return len(episodes())
+
+
+@functools.lru_cache(maxsize=1)
+def default_episode() -> int:
+    """The episode the page opens on: the one where the shipped prototype CNN and R-PNODE (seed 0) start from
+    the best clean masks (the larger of the two models' smaller clean Dice, from their per-episode files), so
+    that an attack has a mask to break; 0 when the files are missing."""
+    files = [card_path(k).with_name(f"{k}-s0.per_image.npz") for k in ("proto", "rpnode")]
+    if not all(f.exists() for f in files):
+        return 0
+    clean = np.minimum(*[PerImage.load(f).values["clean__dice"] for f in files])
+    return int(np.argmax(clean))
 
 
 def episode_label(i: int) -> str:
