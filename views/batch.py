@@ -18,6 +18,7 @@ from core.viz.run_reports import batch_report
 from core.data.image_sets import ImageItem
 from core.data.images import list_samples
 from core.data.labels import Labeler, LabelError, parse_labels
+from core.judging import pages as pv
 from core.judging.stats import interval_note
 from core.viz.curves import batch_breakdown_table, batch_figure, batch_summary_table, eps_axis
 from ui.common import action_bar, device_caption, get_model, intro, model_picker
@@ -29,6 +30,7 @@ from ui.report import report_download
 from ui.run import kept, run_and_show
 from ui.tables import show_table
 from ui.urlstate import UrlParam, UrlState, model_param, share_caption
+from ui.verdicts import show_verdict
 
 P = "bat"
 RAY_ADDRESS = os.environ.get("RAY_ADDRESS", "")  # a configured Ray cluster: large jobs may be sent there
@@ -204,8 +206,7 @@ s = result.settings
 xt, k = eps_axis(s.norm)
 summary = result.summary()
 if s.defenses and not s.adaptive:
-    st.warning("⚠️ **Non-adaptive attacker**: the attack saw only the undefended model. A defense that keeps its "
-               "accuracy here is *not* shown to be robust; switch on the adaptive attacker.")
+    show_verdict(pv.non_adaptive("attack", "A defense that keeps its accuracy"))
 if not result.complete:
     st.caption(f"Partial results: {len(result.images)} of {n_total} image(s).")
 st.plotly_chart(batch_figure(summary, s.norm, title=f"{s.attack} on {s.model}: {len(result.images)} image(s)"),

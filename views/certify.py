@@ -10,10 +10,12 @@ from core.defenses.smoothing import certify_each, max_certifiable_radius, smooth
 from core.viz.common import to_numpy_image
 from core.viz.defenses import certificate_figure, class_counts_figure, patch_grid_figure, rmax_curve_figure
 from core.data.safe_text import md
+from core.judging import pages as pv
 from ui.common import action_bar, clean_logits, device_caption, image_and_model, image_tensor, intro
 from ui.presets import consume_autorun, preset_bar
 from ui.run import run_and_show
 from ui.sequence_certify import sequence_mode
+from ui.verdicts import show_verdict
 
 st.title("📜 Certify")
 if st.radio("Certify", ["Image", "Frame sequence"], horizontal=True, key="cert_mode", label_visibility="collapsed",
@@ -106,17 +108,8 @@ for col, (name, out) in zip(cols, results.items()):
                     "abstain": pred < 0})
     with col:
         st.subheader(name)
-        if pred < 0:
-            st.warning(f"**Abstains.** The top class “{names[c_hat]}” got {n_a}/{p['n']} votes; its lower bound "
-                       f"p̲A = {p_lower:.3f} is not above ½.")
-        elif pred != clean_top.top1:
-            st.warning(f"**Certified: “{names[pred]}”** within L2 radius **{float(cert.radius[0]):.3f}** "
-                       f"({n_a}/{p['n']} votes, p̲A = {p_lower:.3f}) — but without noise the model says "
-                       f"“{clean_top.names[0]}”. The certificate is about the noisy vote, which here disagrees "
-                       "with the model's own answer: try a smaller σ.")
-        else:
-            st.success(f"**Certified: “{names[pred]}”** within L2 radius **{float(cert.radius[0]):.3f}** "
-                       f"({n_a}/{p['n']} votes, p̲A = {p_lower:.3f}), the same class as the model without noise.")
+        show_verdict(pv.certificate(pred, names[pred] if pred >= 0 else "", names[c_hat], clean_top.names[0], n_a,
+                                    p["n"], p_lower, float(cert.radius[0])))
         m1, m2, m3 = st.columns(3)
         m1.metric("p̲A", f"{p_lower:.3f}", help="One-sided (1−α) Clopper–Pearson lower bound on the top class's vote share.")
         m2.metric("Radius R", "abstain" if pred < 0 else f"{float(cert.radius[0]):.3f}")

@@ -8,7 +8,7 @@ from core.runtime import limits
 from core.explain.analysis import topk
 from core.attacks import ATTACK_INFO, ATTACKS, Goal
 from core.defenses import DEFENSES
-from core.evaluation.lab import clean_notes
+from core.judging import pages as pv
 from core.evaluation.curves import NO_DEFENSE, WORST_CASE, curve_attacks_for, curves_with_extras
 from core.evaluation.ensemble import WORST_CASE_SUMMARY
 from core.viz.report import curves_report
@@ -22,6 +22,7 @@ from ui.presets import consume_autorun, preset_bar
 from ui.sweep_widgets import defenses_input, format_numbers, numbers_input, parse_numbers
 from ui.report import report_download
 from ui.run import input_default, run_and_show
+from ui.verdicts import show_verdict
 from ui.urlstate import (UrlParam, UrlState, image_picker_params, model_param, share_caption, upload_note)
 
 P = "cur"
@@ -191,12 +192,13 @@ if shown is None:
 # ------------------------------------------------------------------ render
 used, used_seed, page_run = shown.value
 curves, flips, cert = page_run.curves, page_run.flips, page_run.cert
-for note in clean_notes(clean_top, used["label"], used["label_name"]):
-    st.warning("⚠️ " + note)
+unfit = pv.classifier_input(used["label_name"], clean_top.names[0], clean_top.probs[0],
+                            clean_top.top1 == used["label"], len(model.class_names))
+if unfit is not None:  # the curves still show what the attacks do, but not robustness on a fit input
+    show_verdict(unfit)
 xt, k = eps_axis(curves.norm)
 if used["defenses"] and not curves.adaptive:
-    st.warning("⚠️ **Non-adaptive attacker**: the attacks saw only the undefended model. A defense whose curve "
-               "stays high here is *not* shown to be robust; switch on the adaptive attacker.")
+    show_verdict(pv.non_adaptive("attacks", "A defense whose curve stays high"))
 
 min_eps = {kk: b.eps for kk, b in flips.items()}
 fig = curve_figure(curves, names, min_eps)

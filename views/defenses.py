@@ -7,7 +7,7 @@ from core.judging import pages as pv
 from core.explain.analysis import topk
 from core.evaluation.audit.checks import audit_findings
 from core.defenses import DEFENSES, EquivariancePurification
-from core.evaluation.lab import WORSE_BY, clean_notes
+from core.evaluation.lab import WORSE_BY
 from core.defenses.side_by_side import compare_defenses
 from core.defenses.equivariance import equivariance_error_summary
 from core.viz.common import amplified_perturbation, to_numpy_image
@@ -114,8 +114,9 @@ show_verdict(
     + " ".join(v.sentence for v in verdicts) + (" (Adaptive attacker.)" if cmp.adaptive else
                                                 " ⚠️ Against an attacker who **ignored** the defenses: see the note "
                                                 "below the images."), pv.worst_tone(verdicts))
-for note in clean_notes(clean_top, lab, names[lab]):
-    st.warning("⚠️ " + note)
+unfit = pv.classifier_input(names[lab], clean_top.names[0], clean_top.probs[0], clean_top.top1 == lab, len(names))
+if unfit is not None:
+    show_verdict(unfit)
 cols_per_row = 4
 cards = [None] + cmp.rows
 for start in range(0, len(cards), cols_per_row):

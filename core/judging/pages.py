@@ -71,6 +71,7 @@ RESTORED, PARTLY_RESTORED, HOLDS, GETS_THROUGH = "restored", "partly restored", 
 NO_DIFFERENCE, WORSE = "no real difference", "worse than no defense"
 ALREADY_WRONG, UNSURE, NEAR_CHANCE, DEGENERATE, ABSTAINS = (
     "already wrong", "unsure", "near chance", "degenerate", "abstains")
+CERTIFIED, CERTIFIED_OTHER, NOT_ADAPTIVE = "certified", "certified another class", "non-adaptive attacker"
 NOT_JUDGED = (ALREADY_WRONG, UNSURE, NEAR_CHANCE, DEGENERATE)
 
 
@@ -307,6 +308,34 @@ def defended_classifier(defense: str, label_name: str, bare_fooled: bool, def_cl
     return Verdict(HOLDS, GOOD, f"**{defense}** **holds** (the attack did not fool the bare model either).")
 
 
+def certificate(predicted: int, certified_name: str, top_name: str, clean_name: str, votes: int, n: int,
+                p_lower: float, radius: float) -> Verdict:
+    """A randomized-smoothing certificate of one image (Cohen et al.'s CERTIFY): *abstains* (caution: the
+    vote's lower bound is not above ½, so nothing is certified, and nothing is fooled either); *certified
+    another class* (caution: the noisy vote certifies a class that the model without noise does not give,
+    so the certificate is about a different answer); *certified* (green: the same class as the model
+    without noise, within the stated L2 radius). ``predicted`` < 0 means abstain; ``top_name`` is the
+    vote's top class either way."""
+    votes_txt = f"{votes}/{n} votes, p̲A = {p_lower:.3f}"
+    if predicted < 0:
+        return Verdict(ABSTAINS, CAUTION, f"**Abstains.** The top class {_name(top_name)} got {votes_txt}: its lower "
+                                          "bound is not above ½, so no radius is certified.")
+    if certified_name != clean_name:
+        return Verdict(CERTIFIED_OTHER, CAUTION,
+                       f"**Certified: {_name(certified_name)}** within L2 radius **{radius:.3f}** ({votes_txt}) — "
+                       f"but without noise the model says {_name(clean_name)}. The certificate is about the noisy "
+                       "vote, which here disagrees with the model's own answer: try a smaller σ.")
+    return Verdict(CERTIFIED, GOOD, f"**Certified: {_name(certified_name)}** within L2 radius **{radius:.3f}** "
+                                    f"({votes_txt}), the same class as the model without noise.")
+
+
+def non_adaptive(what: str = "attack", defense: str = "A defense that keeps its accuracy") -> Verdict:
+    """The caution every page that evaluates defenses against a non-adaptive attacker prints."""
+    return Verdict(NOT_ADAPTIVE, CAUTION,
+                   f"⚠️ **Non-adaptive attacker**: the {what} saw only the undefended model. {defense} here is *not* "
+                   "shown to be robust; switch on the adaptive attacker.")
+
+
 def worst_tone(verdicts: list[Verdict]) -> Tone:
     """The colour of a box that lists several verdicts: red if any is red, else yellow if any is,
     else green if any is, else neutral."""
@@ -317,7 +346,8 @@ def worst_tone(verdicts: list[Verdict]) -> Tone:
     return NEUTRAL
 
 
-__all__ = ["ABSTAINS", "ALREADY_WRONG", "BAD", "BROKE", "BROKE_BELOW", "CAUTION", "CHANGE_MARGIN", "DAMAGED",
+__all__ = ["ABSTAINS", "ALREADY_WRONG", "BAD", "BROKE", "BROKE_BELOW", "CAUTION", "CERTIFIED", "CERTIFIED_OTHER",
+           "CHANGE_MARGIN", "DAMAGED", "NOT_ADAPTIVE", "certificate", "non_adaptive",
            "DEGENERATE", "FLIPPED", "GETS_THROUGH", "GOOD", "HELD", "HELD_NARROWLY", "HOLDS", "LOW_CLEAN_MIOU",
            "NARROW_BELOW", "NEAR_CHANCE", "NEAR_CHANCE_FACTOR", "NEUTRAL", "NOT_JUDGED", "NOT_REACHED",
            "NO_DIFFERENCE", "ONE_CLASS_SHARE", "PARTLY_RESTORED", "RESTORED", "SUCCEEDED", "SURVIVED",

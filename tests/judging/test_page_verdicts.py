@@ -149,3 +149,28 @@ def test_fewshot_input_names_the_models_already_wrong():
     v = pv.fewshot_input({"R-PNODE": 0.78, "CNN": pv.LOW_CLEAN_MIOU - 0.01})
     assert v.word == pv.ALREADY_WRONG and v.tone == pv.NEUTRAL
     assert "CNN (clean Dice 0.49)" in v.sentence and "R-PNODE" not in v.sentence
+
+
+# ---------------------------------------------------------------- certificates (Certify page)
+def test_certificate_same_class_is_green_with_its_numbers():
+    v = pv.certificate(3, "cat", "cat", "cat", 990, 1000, 0.982, 0.517)
+    assert (v.word, v.tone) == (pv.CERTIFIED, pv.GOOD)
+    assert "0.517" in v.sentence and "990/1000" in v.sentence and "0.982" in v.sentence
+
+
+def test_certificate_of_another_class_than_the_clean_model_is_a_caution():
+    v = pv.certificate(3, "cat", "cat", "dog", 990, 1000, 0.982, 0.517)
+    assert (v.word, v.tone) == (pv.CERTIFIED_OTHER, pv.CAUTION)
+    assert "“dog”" in v.sentence and "smaller σ" in v.sentence
+
+
+def test_certificate_abstention_is_a_caution_not_a_certificate():
+    v = pv.certificate(-1, "", "cat", "cat", 480, 1000, 0.449, 0.0)
+    assert (v.word, v.tone) == (pv.ABSTAINS, pv.CAUTION)
+    assert "radius" in v.sentence and "certified" in v.sentence and "within" not in v.sentence
+
+
+def test_non_adaptive_caution_names_the_attacker_and_the_defense_phrase():
+    v = pv.non_adaptive("attacks", "A defense whose curve stays high")
+    assert (v.word, v.tone) == (pv.NOT_ADAPTIVE, pv.CAUTION)
+    assert "the attacks saw only the undefended model. A defense whose curve stays high here" in v.sentence

@@ -373,9 +373,9 @@ def comparison_notes(summary: Sequence[dict], norm: str) -> list[str]:
                                                       else f"ε = {r['eps']:.3g}")
         d = 100 * r["vs_bare_difference"]
         acc = f"{100 * r['accuracy']:.1f} % vs {100 * b['accuracy']:.1f} %" if b else ""
-        verdict = ("significantly " + ("higher" if d > 0 else "lower")) if r["vs_bare_significant"] else \
-            "not significantly different"
-        out.append(f"{r['defense']} at {where}: {acc} ({d:+.1f} points) — {verdict} than the bare model on these "
+        verdict = ("significantly " + ("higher than" if d > 0 else "lower than")) if r["vs_bare_significant"] else \
+            "not significantly different from"
+        out.append(f"{r['defense']} at {where}: {acc} ({d:+.1f} points) — {verdict} the bare model on these "
                    f"{r['n']} images (exact McNemar p = {r['vs_bare_p']:.2g}).")
     return out
 
