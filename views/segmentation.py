@@ -25,8 +25,7 @@ from ui.segmentation import (DENSE_ADAPTIVE, GOALS, defense_picker, dense_attack
                              denoise_picker, goal_picker, scene_picker, threat_picker)
 from ui.long_work import QUIET_BAR_INTERVAL_S
 from ui.dense_results import show_dense_result, show_denoise_result, show_mask_result
-from ui.fewshot import fewshot_models, fewshot_picker, show_demo, show_episode
-from core.evaluation.dense.fewshot_page import run_demo
+from ui.fewshot import chosen_episode, compute_demo, fewshot_models, fewshot_picker, show_demo, show_episode
 from ui.user_models import require
 
 CAM = "Class-activation mask (approximate)"
@@ -87,11 +86,12 @@ if task == "fewshot":
         fs = fewshot_picker("seg")
         run = action.button("Run attack", type="primary", key="seg_run") or consume_autorun("seg")
         device_caption()
-    show_episode(fs["episode"])
+    fs_ep = chosen_episode(fs)
+    if fs_ep is None:
+        st.stop()
+    show_episode(fs, fs_ep)
     shown = run_and_show("seg", run=run, inputs=("fewshot", fs["episode"]), button="Run attack", label="Attacking…",
-                         settings=fs, compute=lambda progress: run_demo(
-                             fs["episode"], fs["target"], fs["attack"], fs["eps"], fewshot_models(fs["dopri5"]),
-                             steps=fs["steps"], progress=progress))
+                         settings=fs, compute=compute_demo(fs, fs_ep, fewshot_models(fs["dopri5"])))
     if shown is None:
         st.info("Press **Run attack** above: attack this episode's query (or support) against each few-shot model.")
         st.stop()

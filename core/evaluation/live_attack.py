@@ -66,11 +66,14 @@ class LiveState:
         return float(self.best_logits.softmax(1)[0, self.label]) if self.best_logits is not None else math.nan
 
 
-class LiveWatch:
-    """The step callback that fills a :class:`LiveState` and calls ``on_update`` within budget."""
+class Throttle:
+    """The rule that bounds live updates (see the module docstring): an update is due only when the
+    updates so far, each charged ``render_cost`` on top of its own time, plus the last update's cost fit
+    in ``budget`` × the work's elapsed time (the updates' time excluded), and at least ``min_interval``
+    after the last one ended. Used by :class:`LiveWatch` and by any other page that shows work while it
+    runs (the few-shot task's attack)."""
 
-    def __init__(self, state: LiveState, on_update: Callable[[LiveState], None] | None = None,
-                 budget: float = UPDATE_BUDGET, clock: Callable[[], float] = time.perf_counter,
+    def __init__(self, budget: float = UPDATE_BUDGET, clock: Callable[[], float] = time.perf_counter,
                  min_interval: float = 0.0, render_cost: float = 0.0) -> None:
         if not 0 < budget <= 1:
             raise ValueError("budget must be in (0, 1]")
@@ -78,20 +81,57 @@ class LiveWatch:
             raise ValueError("min_interval must be >= 0 seconds")
         if not render_cost >= 0:
             raise ValueError("render_cost must be >= 0 seconds")
-        self.state, self.on_update, self.budget, self.clock = state, on_update, float(budget), clock
-        self.min_interval = float(min_interval)
-        self.render_cost = float(render_cost)
-        self._t0: float | None = None
-        self._last_cost = 0.0
-        self._last_shown: float | None = None  # when the last update ended (the start before the first)
+        self.budget, self.clock = float(budget), clock
+        self.min_interval, self.render_cost = float(min_interval), float(render_cost)
+        self.t0: float | None = None
+        self.spent = 0.0  # seconds spent in updates
+        self.count = 0  # updates made
+        self.last_cost = 0.0
+        self.last_shown: float | None = None  # when the last update ended (the start before the first)
+
+    def start(self) -> None:
+        self.t0 = self.last_shown = self.clock()
+
+    def elapsed(self, now: float | None = None) -> float:
+        if self.t0 is None:
+            self.start()
+        return (self.clock() if now is None else now) - self.t0
+
+    def due(self, now: float | None = None) -> bool:
+        now = self.clock() if now is None else now
+        work = self.elapsed(now) - self.spent
+        if self.spent + self.count * self.render_cost + self.last_cost + self.render_cost > self.budget * work:
+            return False
+        return not (self.min_interval and now - self.last_shown < self.min_interval)
+
+    def run(self, update: Callable[[], None]) -> float:
+        """Make one update and charge its cost; returns the cost in seconds."""
+        t = self.clock()
+        update()
+        self.last_shown = self.clock()
+        self.last_cost = self.last_shown - t
+        self.spent += self.last_cost
+        self.count += 1
+        return self.last_cost
+
+
+class LiveWatch:
+    """The step callback that fills a :class:`LiveState` and calls ``on_update`` within budget
+    (:class:`Throttle`)."""
+
+    def __init__(self, state: LiveState, on_update: Callable[[LiveState], None] | None = None,
+                 budget: float = UPDATE_BUDGET, clock: Callable[[], float] = time.perf_counter,
+                 min_interval: float = 0.0, render_cost: float = 0.0) -> None:
+        self.throttle = Throttle(budget, clock, min_interval, render_cost)
+        self.state, self.on_update, self.clock = state, on_update, clock
 
     def start(self) -> None:
         """Mark the start of the attack (called by :func:`core.evaluation.lab.run_attack_lab`)."""
-        self._t0 = self._last_shown = self.clock()
+        self.throttle.start()
 
     def __call__(self, step: int, x_iter: torch.Tensor, logits: torch.Tensor, objective: torch.Tensor) -> None:
         s = self.state
-        if self._t0 is None:
+        if self.throttle.t0 is None:
             self.start()
         with torch.no_grad():
             x0 = x_iter[:1].detach().float().cpu()
@@ -105,21 +145,14 @@ class LiveWatch:
             if obj > s.best_objective or s.best_x is None:
                 s.best_objective, s.best_x, s.best_step, s.best_logits = obj, x0.clone(), int(step), lg.clone()
         now = self.clock()
-        s.attack_s = now - self._t0
+        s.attack_s = self.throttle.elapsed(now)
         if self.on_update is None or (s.total and step >= s.total - 1):
             return  # the last step: the finished result is drawn next
-        charged = s.update_s + s.updates * self.render_cost  # the updates so far, with their renders
-        if charged + self._last_cost + self.render_cost > self.budget * (s.attack_s - s.update_s):
+        if not self.throttle.due(now):
             return
-        if self.min_interval and now - self._last_shown < self.min_interval:
-            return
-        t = self.clock()
-        self.on_update(s)
-        self._last_shown = self.clock()
-        self._last_cost = self._last_shown - t
-        s.update_s += self._last_cost
-        s.updates += 1
+        self.throttle.run(lambda: self.on_update(s))
+        s.update_s, s.updates = self.throttle.spent, self.throttle.count
         s.shown_steps.append(int(step))
 
 
-__all__ = ["LiveState", "LiveWatch", "UPDATE_BUDGET"]
+__all__ = ["LiveState", "LiveWatch", "Throttle", "UPDATE_BUDGET"]

@@ -185,3 +185,49 @@ def test_added_erase_attack_only_lowers_the_worst_case():
     lowered = out["q_dense_pgd_erase__dice"] < clean
     assert (out["q_worst_case__found_by"][lowered] == "q_dense_pgd_erase").all()
     assert (out["q_worst_case__found_by"][~lowered] == "clean").all()
+
+
+# ---------------------------------------------------------------- the page's own support and live view
+def test_bounding_box_and_box_mask_exact():
+    from core.evaluation.dense.fewshot_page import bounding_box, box_mask
+    m = torch.zeros(8, 8)
+    m[2:5, 3:7] = 1
+    assert bounding_box(m) == (2, 5, 3, 7)
+    assert torch.equal(box_mask((2, 5, 3, 7), (8, 8)), m)
+    assert bounding_box(torch.zeros(8, 8)) == (0, 8, 0, 8)
+    with pytest.raises(ValueError, match="empty"):
+        box_mask((3, 3, 0, 8), (8, 8))
+    with pytest.raises(ValueError):
+        box_mask((0, 9, 0, 8), (8, 8))
+
+
+@pytest.mark.skipif(not fe.EPISODES_PATH.exists(), reason="episodes not shipped")
+def test_support_options_show_the_same_class_and_make_episode_swaps_only_the_support():
+    from core.evaluation.dense.fewshot_page import episodes, make_episode, scene, support_options
+    ep = episodes()
+    opts = support_options(4)
+    assert opts[0] == (4, "support") and (4, "query") not in opts and len(opts) > 1
+    assert all(int(ep.classes[j]) == int(ep.classes[4]) for j, _ in opts)
+    custom = make_episode(4, opts[1], (8, 40, 0, 64))
+    img, _ = scene(opts[1])
+    assert torch.equal(custom.support[0], img) and torch.equal(custom.query, ep.query[4:5])
+    assert torch.equal(custom.query_mask, ep.query_mask[4:5])
+    assert custom.support_mask[0].sum() == 32 * 64 and custom.support_mask[0, 8:40].min() == 1
+    assert torch.equal(make_episode(4).support, ep.support[4:5])  # nothing chosen: the shipped episode
+    other = next(j for j in range(len(ep)) if int(ep.classes[j]) != int(ep.classes[4]))
+    with pytest.raises(ValueError, match="class"):
+        make_episode(4, (other, "support"))
+
+
+@pytest.mark.skipif(not tf.weights_path("proto", 0).exists(), reason="few-shot weights not shipped")
+def test_live_watch_sees_the_attack_without_changing_it():
+    from core.evaluation.dense.fewshot_page import make_episode, run_demo
+    ep = make_episode(4)
+    models = {"cnn": tf.load("proto", 0)}
+    seen = []
+    watched = run_demo(4, "query", "Dense PGD", 0.035, models, steps=3, episode=ep,
+                       watch=lambda t, x, lg: seen.append((t, x.shape, lg.shape)))
+    plain = run_demo(4, "query", "Dense PGD", 0.035, models, steps=3, episode=ep)
+    assert len(seen) >= 3 and all(t == "cnn" and s[1:] == ep.query.shape[1:] and lg[1] == 2 for t, s, lg in seen)
+    assert torch.equal(watched.x_adv["cnn"], plain.x_adv["cnn"])
+    assert watched.attacked_dice == plain.attacked_dice

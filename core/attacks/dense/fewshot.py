@@ -59,6 +59,7 @@ class EpisodeAttackModel(nn.Module):
         with torch.no_grad():  # the fixed image's features, once
             self.fixed = model.features(query if target == "support" else support)
         self.train(model.training)
+        self.watch = None  # optional: called as watch(x, logits) after every forward (a page's live view)
 
     def clean_input(self) -> torch.Tensor:
         """The image this wrapper's input replaces."""
@@ -67,8 +68,12 @@ class EpisodeAttackModel(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # noqa: D102
         size = tuple(self.query.shape[-2:])
         if self.target == "query":
-            return self.model.decode(self.fixed, self.support_mask, self.model.features(x), size)
-        return self.model.decode(self.model.features(x), self.support_mask, self.fixed, size)
+            out = self.model.decode(self.fixed, self.support_mask, self.model.features(x), size)
+        else:
+            out = self.model.decode(self.model.features(x), self.support_mask, self.fixed, size)
+        if self.watch is not None:
+            self.watch(x.detach(), out.detach())
+        return out
 
 
 def QueryAttack(model: nn.Module, support: torch.Tensor, support_mask: torch.Tensor,

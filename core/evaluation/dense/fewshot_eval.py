@@ -33,6 +33,8 @@ Per-episode ``correct`` (for the project's per-image format): Dice ≥ 0.5.
 """
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import time
 from dataclasses import asdict, dataclass
 
@@ -95,12 +97,15 @@ def episode_dice(model: nn.Module, ep: Episodes, batch: int = 20, **kw) -> torch
 
 
 def craft(model: nn.Module, ep: Episodes, target: Target, attack: str, cfg: FewShotEvalConfig, *,
-          eps: float | None = None, steps: int | None = None) -> torch.Tensor:
+          eps: float | None = None, steps: int | None = None,
+          watch: Callable[[torch.Tensor, torch.Tensor], None] | None = None) -> torch.Tensor:
     """Adversarial query or support images (N, 3, H, W) of ``attack`` against ``model``: one of the
-    paper's ("FGSM", "PGD", "SMIA") or "Dense PGD", "Dense APGD", "Square (Dice)"."""
+    paper's ("FGSM", "PGD", "SMIA") or "Dense PGD", "Dense APGD", "Square (Dice)". ``watch(x, logits)``
+    sees every input the attack evaluates and the query's logits on it (a page's live view)."""
     out = []
     for sl in _chunks(len(ep), cfg.batch):
         f = EpisodeAttackModel(model, ep.support[sl], ep.support_mask[sl], ep.query[sl], target).eval()
+        f.watch = watch
         x, ref = f.clean_input(), ep.query_mask[sl]
         if attack in PAPER_ATTACKS:
             out.append(paper_attack(attack, f, x, ref, cfg.eps if eps is None else eps, seed=cfg.seed))
