@@ -47,6 +47,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--steps", type=int, default=TrainConfig.steps)
     ap.add_argument("--init-from", default="", help='e.g. "proto:0": warm start (core.train.fewshot.warm_start)')
+    ap.add_argument("--tag", default="", help='a variant\'s name: weights and card <kind>-s<seed>-<tag> (e.g. "cont150": '
+                    'the CNN trained on from proto:<seed> for the ODE models\' 150 steps, their matched control)')
     ap.add_argument("--threads", type=int, default=1)
     a = ap.parse_args(argv)
     torch.set_num_threads(a.threads)
@@ -59,10 +61,12 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     cfg = TrainConfig(kind=a.kind, seed=a.seed, steps=a.steps, init_from=a.init_from)
     model, log, seconds = train(cfg)
-    weights_path(a.kind, a.seed).parent.mkdir(parents=True, exist_ok=True)
-    torch.save(model.state_dict(), weights_path(a.kind, a.seed))
-    card = read_card(card_path(a.kind, a.seed))
-    card.update({"name": TITLES[a.kind], "kind": a.kind, "seed": a.seed,
+    wpath, cpath = weights_path(a.kind, a.seed, a.tag), card_path(a.kind, a.seed, a.tag)
+    wpath.parent.mkdir(parents=True, exist_ok=True)
+    torch.save(model.state_dict(), wpath)
+    card = read_card(cpath)
+    card.update({"name": TITLES[a.kind] + (f" ({a.tag})" if a.tag else ""), "kind": a.kind, "seed": a.seed,
+                 **({"tag": a.tag} if a.tag else {}),
                  "architecture": f"{type(model).__module__}.{type(model).__name__}",
                  "parameters": sum(p.numel() for p in model.parameters()),
                  "episodes": {"train": f"base classes {list(fe.BASE)}, train split, scene seed {fe.TRAIN_SEED}",
@@ -72,7 +76,7 @@ def main(argv: list[str] | None = None) -> int:
                  "training": {"config": config_dict(cfg), "log": log, "wall_seconds": round(seconds, 1),
                               "command": command, "date": _dt.date.today().isoformat(),
                               "machine": f"{platform.machine()}, torch {torch.__version__}, {a.threads} thread(s)"}})
-    write_card(card_path(a.kind, a.seed), card)
+    write_card(cpath, card)
     print(f"{a.kind} seed {a.seed}: {seconds:.0f} s, last {log[-1]}")
     return 0
 

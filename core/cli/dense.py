@@ -20,11 +20,14 @@ import time
 from pathlib import Path
 from typing import Any, TextIO
 
+import numpy as np
 
 from core.runtime import limits
 from core.attacks.base import ThreatModel
 from core.defenses.equivariance_views import CPU_VIEWS, VIEW_RECIPES
-from core.evaluation.dense.equivariance_eval import ATTACKERS, DefenseSettings, evaluate_equivariance
+from core.evaluation.dense.equivariance_eval import ATTACKERS, DefenseSettings, evaluate_equivariance, scene_key
+from core.evaluation.per_image import PerImage, path_for
+from core.runtime.paths import ROOT
 from core.data.scenes import TEST_SCENES_PATH, load_test_scenes
 from core.evaluation.dense.worst_case import ATTACKS, DenseWorstCaseConfig, dense_worst_case
 from core.models import get_spec, load_model
@@ -176,6 +179,11 @@ def cmd_dense_eval(args: argparse.Namespace, stderr: TextIO) -> int:
         for k in ("equivariance", "worst_case"):
             if k in doc:
                 card[k] = doc[k] | {"command": doc["command"]}
+        if "equivariance" in doc:  # per-scene mIoUs go to the card's per-image file, not into the card
+            miou = card["equivariance"].pop("per_image_miou")
+            per = PerImage(np.arange(len(x)), np.zeros(len(x), dtype=np.int64),
+                           values={f"{scene_key(k)}__miou": np.asarray(v, dtype=np.float32) for k, v in miou.items()})
+            card["equivariance"]["per_image"] = str(per.save(path_for(DENSE_CARD)).relative_to(ROOT))
         DENSE_CARD.write_text(json.dumps(card, indent=2, ensure_ascii=False) + "\n")
         stderr.write(f"merged into {DENSE_CARD}\n")
     return EXIT_OK

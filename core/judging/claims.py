@@ -158,7 +158,7 @@ def superiority(t: Paired, a: str, b: str, what: str, *, effect: float | None = 
         if seeds is not None and not differs_beyond_seeds(*seeds):
             return Verdict(INCONCLUSIVE, f"{line}; worse, but within the training-seed spread ({a} {seeds[0].pct()}, "
                                          f"{b} {seeds[1].pct()})")
-        return Verdict(CONTRADICTED, f"{line}: significantly worse than the control"
+        return Verdict(CONTRADICTED, f"{line}: significant in the opposite direction to the claim"
                        + (f", beyond the seed spread ({a} {seeds[0].pct()}, {b} {seeds[1].pct()})" if seeds else ""))
     if significant and t.difference > 0:
         if seeds is not None and not differs_beyond_seeds(*seeds):

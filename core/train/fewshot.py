@@ -59,17 +59,23 @@ def build(kind: str) -> PrototypeSeg:
     return KINDS[kind]()
 
 
-def weights_path(kind: str, seed: int = 0) -> Path:
-    return ASSETS_FEWSHOT / f"{kind}-s{seed}.pt"
+def stem(kind: str, seed: int = 0, tag: str = "") -> str:
+    """``<kind>-s<seed>`` or, for a variant (e.g. the CNN trained on for the ODE models' 150 steps),
+    ``<kind>-s<seed>-<tag>``."""
+    return f"{kind}-s{seed}" + (f"-{tag}" if tag else "")
 
 
-def card_path(kind: str, seed: int = 0) -> Path:
-    return ASSETS_FEWSHOT / f"{kind}-s{seed}.json"
+def weights_path(kind: str, seed: int = 0, tag: str = "") -> Path:
+    return ASSETS_FEWSHOT / f"{stem(kind, seed, tag)}.pt"
 
 
-def load(kind: str, seed: int = 0, path: Path | None = None) -> PrototypeSeg:
-    """The shipped model of ``kind`` and training ``seed``, in eval mode."""
-    p = path or weights_path(kind, seed)
+def card_path(kind: str, seed: int = 0, tag: str = "") -> Path:
+    return ASSETS_FEWSHOT / f"{stem(kind, seed, tag)}.json"
+
+
+def load(kind: str, seed: int = 0, path: Path | None = None, tag: str = "") -> PrototypeSeg:
+    """The shipped model of ``kind`` and training ``seed`` (variant ``tag``), in eval mode."""
+    p = path or weights_path(kind, seed, tag)
     if not p.exists():
         raise FileNotFoundError(f"{p} is missing; it is made by tools/train_fewshot.py --kind {kind} --seed {seed}")
     m = build(kind)
@@ -131,5 +137,5 @@ def config_dict(cfg: TrainConfig) -> dict:
     return asdict(cfg)
 
 
-__all__ = ["KINDS", "LR", "POOL", "TITLES", "TrainConfig", "build", "card_path", "config_dict", "load", "step_loss",
+__all__ = ["KINDS", "LR", "POOL", "TITLES", "TrainConfig", "build", "card_path", "config_dict", "load", "stem", "step_loss",
            "train", "warm_start", "weights_path"]

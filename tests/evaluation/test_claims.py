@@ -211,3 +211,89 @@ def test_table_cells_shorten_the_audit_and_the_baseline():
     assert short_audit("no check warns (50 images)") == "no flag"
     assert short_audit("not audited") == "not audited"
     assert short_number("fmnist-pgd-at: 64.4 % (61.3–67.4, n = 1,000)") == "fmnist-pgd-at: 64.4 %"
+
+
+def _bool_file(path: Path, labels: np.ndarray, **evals: np.ndarray) -> None:
+    per = PerImage(np.arange(len(labels)), labels)
+    for k, v in evals.items():
+        per.add(k, v)
+    per.values["min_eps_linf"] = np.full(len(labels), 0.15, np.float32)  # everything robust at 0.1 by the grid
+    per.save(path)
+
+
+def test_worst_case_condition_uses_the_cards_ensemble_per_image_where_kept(tmp_path):
+    """The distribution says both models are robust everywhere; the cards' own worst case, kept per image, says
+    TRADES loses 40 images PGD-AT keeps: the row is judged on the latter, on its 1,000 images."""
+    cards = _copy_cards(tmp_path)
+    labels = np.arange(1000) % 10
+    yes = np.ones(1000, bool)
+    trades = yes.copy()
+    trades[:40] = False
+    _bool_file(cards / "fmnist-trades.per_image.npz", labels, clean=yes, worst_case=trades)
+    _bool_file(cards / "fmnist-pgd-at.per_image.npz", labels, clean=yes, worst_case=yes)
+    row = {r.key: r for r in claim_rows(zoo_dir=cards)}["zoo:fmnist-trades"]
+    assert row.verdict == CONTRADICTED and "same 1,000 images" in row.reason and "0 vs 40 discordant" in row.reason
+
+
+def test_kernel_claim_compares_transfer_with_white_box_on_the_same_model(tmp_path):
+    """The kernel claim (robustness illusory: transfer fools it more than white-box PGD) is judged on the kernel's
+    own two per-image evaluations, not against another model, and the audit's white-box flags do not pre-empt it."""
+    cards = _copy_cards(tmp_path)
+    labels = np.arange(1000) % 10
+    white = np.zeros(1000, bool)
+    white[:600] = True
+    for transfer_robust, want in ((500, HOLDS), (700, CONTRADICTED), (603, INCONCLUSIVE)):
+        t = np.zeros(1000, bool)
+        t[:transfer_robust] = True
+        _bool_file(cards / "fmnist-ntk-kernel.per_image.npz", labels, clean=np.ones(1000, bool), pgd20=white,
+                   transfer_any=t)
+        row = {r.key: r for r in claim_rows(zoo_dir=cards)}["zoo:fmnist-ntk-kernel"]
+        assert row.verdict == want, row.reason
+        assert "fmnist-ntk-kernel under pgd20" in row.reason and "under transfer_any" in row.reason
+        assert row.control.startswith("fmnist-ntk-kernel")
+
+
+def test_cost_sensitive_claim_needs_protection_without_pushing_others_in(tmp_path):
+    """Protected classes more robust (holds), but other classes' images pushed into them far more often than by
+    PGD-AT: the claim is contradicted, with each condition's verdict in the reason."""
+    cards = _copy_cards(tmp_path)
+    labels = np.arange(1000) % 10
+    prot = np.isin(labels, (4, 6))
+    base_wc = np.zeros(1000, bool)
+    cs_wc = prot.copy()  # the protected images robust for the cost-sensitive model only
+    out_base = np.ones(1000, bool)
+    out_cs = np.ones(1000, bool)
+    out_cs[~prot & (np.arange(1000) < 500)] = False  # 400 other images end in Coat/Shirt
+    yes = np.ones(1000, bool)
+    _bool_file(cards / "fmnist-cost-sensitive.per_image.npz", labels, clean=yes, worst_case=cs_wc,
+               pgd20_not_into_protected=out_cs)
+    _bool_file(cards / "fmnist-pgd-at.per_image.npz", labels, clean=yes, worst_case=base_wc,
+               pgd20_not_into_protected=out_base)
+    row = {r.key: r for r in claim_rows(zoo_dir=cards)}["zoo:fmnist-cost-sensitive"]
+    assert row.verdict == CONTRADICTED
+    assert "[holds here] worst case on the protected" in row.reason
+    assert "[contradicted here] other classes' images kept out of Coat/Shirt" in row.reason
+    assert "[holds here] clean accuracy" in row.reason  # equal clean accuracy: as good as
+
+
+def test_segmentation_setting_is_judged_per_scene(tmp_path):
+    from core.evaluation.claims.rows import segmentation_verdict
+    card = tmp_path / "garment-unet.json"
+    res = {k: {"miou": m} for k, m in (("clean", 0.6), ("clean, defended", 0.56), ("equivariance-aware: attacked", 0.2),
+                                        ("equivariance-aware: defended", 0.38))}
+    card.write_text(json.dumps({"equivariance": {"images": 30, "results": res}}))
+    assert segmentation_verdict(card).word == NOT_MEASURED  # no per-scene file: no paired test
+    attacked = np.linspace(0.1, 0.4, 30).astype(np.float32)
+    for shift, want in ((0.1, HOLDS), (-0.1, CONTRADICTED), (0.0, INCONCLUSIVE)):
+        defended = attacked + shift
+        if shift == 0.0:
+            defended = attacked.copy()
+            defended[:3] += 0.05
+            defended[3:6] -= 0.05
+        per = PerImage(np.arange(30), np.zeros(30, np.int64),
+                       values={"equivariance_aware_attacked__miou": attacked,
+                               "equivariance_aware_defended__miou": defended.astype(np.float32)})
+        per.save(tmp_path / "garment-unet.per_image.npz")
+        v = segmentation_verdict(card)
+        assert v.word == want, v.reason
+        assert "of 30" in v.reason and "Wilcoxon p" in v.reason and "no attack through the purifier" in v.reason

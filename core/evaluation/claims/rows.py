@@ -52,6 +52,7 @@ from collections.abc import Callable
 
 from core.evaluation.audit.checks import AUDITS_DIR, WARNING_SIGNS
 import numpy as np
+from scipy import stats as sps
 
 from core.models.zoo.catalogue import ZOO, ZOO_DIR, ZooEntry
 from core.teaching.presets import LITE0, Preset, get_preset
@@ -59,9 +60,9 @@ from core.judging.stats import Interval, accuracy_interval, count_of, spread_fro
 from core.runtime.paths import ROOT
 from core.evaluation.distributions import paired_distribution, robust_beyond
 from core.evaluation.claims.systems import FEWSHOT, rpnode_verdict, sequence_certificate_verdict
-from core.evaluation.per_image import DISTRIBUTION_KEYS, PerImage, align, paired_values
+from core.evaluation.per_image import DISTRIBUTION_KEYS, PerImage, align, paired_values, path_for
 from core.judging.claims import (CONTRADICTED, HOLDS, INCONCLUSIVE, MASKING, NOT_MEASURED, VERDICT_ICON, VERDICTS,
-                                 WEAK_ONLY, Verdict, combine, non_inferiority, paired, superiority, unpaired_n,
+                                 WEAK_ONLY, Verdict, combine, fmt_p, non_inferiority, paired, superiority, unpaired_n,
                                  weak_only)
 
 
@@ -84,6 +85,7 @@ class Condition:
     label: str = ""  # words for the page
     classes: tuple[int, ...] = ()  # only the images of these classes (protected classes)
     control: str = ""  # a control of its own for this condition (default: the comparison's baseline)
+    control_metric: str = ""  # the control's per-image key, where it differs (same model, another attack)
 
 
 @dataclass(frozen=True)
@@ -113,8 +115,12 @@ COMPARISONS: dict[str, Comparison] = {
     "fmnist-feature-size": Comparison("fmnist-pgd-at", "above", (_WC,)),
     "fmnist-iat": Comparison("fmnist-pgd-at", "matches", (Condition("clean", "above", "clean accuracy"), _WC_SAME)),
     "fmnist-dial": Comparison("fmnist-trades", "above", (_WC,), effect=0.018),
-    "fmnist-cost-sensitive": Comparison("fmnist-pgd-at", "above", (Condition(
-        "worst_case", "above", "worst case on the protected classes' images", classes=(4, 6)),)),
+    "fmnist-cost-sensitive": Comparison("fmnist-pgd-at", "above", (
+        Condition("worst_case", "above", "worst case on the protected classes' images", classes=(4, 6)),
+        Condition("pgd20_not_into_protected", "matches", "other classes' images kept out of Coat/Shirt after PGD-20 "
+                  "(as well as PGD-AT: protection not bought by moving the boundary)", classes=(0, 1, 2, 3, 5, 7, 8, 9)),
+        Condition("clean", "matches", "clean accuracy over all classes (the average stays about the same)")),
+        control_note="PGD-AT with the same attack, budget and seed policy, every class weighted alike"),
     "fmnist-zerosnet": Comparison("fmnist-resnet", "above", (Condition("noise_0.1", "above",
                                                                        "accuracy under Gaussian noise σ = 0.1"),),
                                   control_note="the same ResNet stages without the zero-stable multistep update"),
@@ -122,6 +128,13 @@ COMPARISONS: dict[str, Comparison] = {
         Condition("fgsm_eps0.02", "above", "FGSM at ε = 0.02 (weak attack: heads help)"),
         Condition("pgd20_eps0.02", "below", "PGD-20 at ε = 0.02 (strong attack: heads hurt)")),
         control_note="the same ViT with one head at equal parameter count"),
+    "fmnist-ntk-kernel": Comparison("fmnist-ntk-kernel", "below", (Condition(
+        "transfer_any", "below", "robust accuracy against PGD-20 transferred from three surrogates (PGD-AT, standard, "
+        "the CNN on the same support set) below white-box PGD-20's (the paper: the robustness is illusory)",
+        control_metric="pgd20"),), control_note="the same kernel under white-box PGD-20 on the same images: the "
+        "claim compares attacks, not models"),
+    "fmnist-ntk-cnn": Comparison("fmnist-standard", "above", (_WC,),
+                                 control_note="the same CNN trained the standard way on the real training set"),
     "fmnist-odenet": Comparison("fmnist-noise-cnn", "above", (_WC,), effect=0.17, control_note=_ODE_NOTE),
     "fmnist-odenet-dopri5": Comparison("fmnist-odenet", "matches", (_WC_SAME,),
                                        control_note="the same weights solved by fixed Euler steps"),
@@ -362,14 +375,17 @@ def _condition_outcomes(cond: Condition, a: PerImage, b: PerImage, eps: float) -
     if cond.classes:
         keep = np.isin(a.labels[ia], cond.classes)
         ia, ib = ia[keep], ib[keep]
-    if cond.metric == "worst_case":
+    if cond.metric == "worst_case" and "worst_case" in a.correct and "worst_case" in b.correct:
+        return a.correct["worst_case"][ia], b.correct["worst_case"][ib]  # the cards' own ensemble, per image
+    if cond.metric == "worst_case":  # else each image's smallest flipping ε from the distribution, at the card's ε
         if "min_eps_linf" not in a.values or "min_eps_linf" not in b.values:
             return "no robustness distribution in the per-image file"
         va, vb = paired_values(a, b, "min_eps_linf", cond.classes)
         return robust_beyond(va, eps), robust_beyond(vb, eps)
-    if cond.metric not in a.correct or cond.metric not in b.correct:
-        return f"no per-image '{cond.metric}' results"
-    return a.correct[cond.metric][ia], b.correct[cond.metric][ib]
+    mb = cond.control_metric or cond.metric
+    if cond.metric not in a.correct or mb not in b.correct:
+        return f"no per-image '{cond.metric if cond.metric not in a.correct else mb}' results"
+    return a.correct[cond.metric][ia], b.correct[mb][ib]
 
 
 def judge_condition(cond: Condition, a: PerImage, b: PerImage, name: str, base: str, eps: float,
@@ -453,9 +469,10 @@ def zoo_row(entry: ZooEntry, read_card: Callable[[str], dict | None],
     """The row of one zoo entry, from its card, its matched control's card and both per-image files."""
     card = read_card(entry.name) or {}
     cmp_ = COMPARISONS.get(entry.name, Comparison())
-    base_card = read_card(cmp_.baseline) if cmp_.baseline != entry.name else None
+    self_control = cmp_.baseline == entry.name  # a claim about attacks on one model (transfer vs white-box)
+    base_card = None if self_control else read_card(cmp_.baseline)
     per_a = read_per_image(entry.name) if read_per_image else None
-    per_b = read_per_image(cmp_.baseline) if read_per_image else None
+    per_b = per_a if self_control else (read_per_image(cmp_.baseline) if read_per_image else None)
     claim = entry.claim or card.get("claim") or PAPER_CLAIMS.get(entry.name, "")
     wc = worst_case_interval(card)
     single = single_attack_interval(card)
@@ -469,6 +486,10 @@ def zoo_row(entry: ZooEntry, read_card: Callable[[str], dict | None],
                        (None, "as_shipped") else "")) if wc else f"{entry.title} ({entry.name}), Fashion-MNIST"
     base_wc = worst_case_interval(base_card) if base_card else None
     baseline = f"{cmp_.baseline}: {base_wc.pct()}" if base_wc else f"{cmp_.baseline}: not measured"
+    if self_control:
+        keys = [c.control_metric for c in cmp_.conditions if c.control_metric]
+        baseline = "; ".join(f"{entry.name} under {k}: " + (accuracy_interval(*per_a.accuracy(k)).pct() if per_a is not None
+                                                            and k in per_a.correct else "not measured") for k in keys)
     single_words = f"{single[0].replace('pgd20', 'PGD-20').replace('apgd_ce', 'APGD-CE')}: {single[1].pct()}" \
         if single else "—"
     spread = _seed_spread(card)
@@ -479,7 +500,7 @@ def zoo_row(entry: ZooEntry, read_card: Callable[[str], dict | None],
     live = zoo_preset(entry.name, cmp_.baseline if base_card else None)
     extra = [("audit it", zoo_audit_preset(entry.name, w.get("quoted_view") == "through_mask"))]
     evidence = [f"{source} ({w.get('command', 'tools/train_zoo.py')})"]
-    for nm, c in ((entry.name, card), (cmp_.baseline, base_card or {})):
+    for nm, c in ((entry.name, card),) + (() if self_control else ((cmp_.baseline, base_card or {}),)):
         pi = c.get("per_image")
         if isinstance(pi, str):  # a card that names only its per-image file
             evidence.append(f"{pi} ({c.get('evaluation_command', '')})")
@@ -502,12 +523,12 @@ def zoo_row(entry: ZooEntry, read_card: Callable[[str], dict | None],
         return row
     masked = [f for f in flags if f in MASKING_SIGNS] if flagged else []
     gap = single is not None and wc is not None and weak_only(single[1], wc)
-    if masked and gap:
+    if masked and gap and needs_wc:  # a claim on another metric (transfer) is judged on it; the audit note follows
         row.verdict = MASKING
         row.reason = (f"the audit warns ({audit}) and the single attack's interval ({single[1].short()} %) lies "
                       f"above the worst case's ({wc.short()} %): the gradients hid adversarial examples.")
         return row
-    if gap:
+    if gap and needs_wc:
         row.verdict = WEAK_ONLY
         row.reason = (f"the single attack ({single[1].short()} %) overstates the worst case ({wc.short()} %); "
                       "no audit warning.")
@@ -531,11 +552,16 @@ def zoo_row(entry: ZooEntry, read_card: Callable[[str], dict | None],
             parts.append(judge_condition(c, per_a, per_c, entry.name, c.control, eps, None, pair))
         else:
             # the cards' seed spreads are of the worst case: they bound only a worst-case condition
-            parts.append(judge_condition(c, per_a, per_b, entry.name, cmp_.baseline, eps, cmp_.effect,
+            a_name, b_name = ((f"{entry.name} under {c.metric}", f"{entry.name} under {c.control_metric}") if self_control
+                              else (entry.name, cmp_.baseline))
+            parts.append(judge_condition(c, per_a, per_b, a_name, b_name, eps, cmp_.effect,
                                          seed_pair if c.metric == "worst_case" else None))
     v = combine(parts)
     row.verdict, row.reason = v.word, v.reason + "."
-    if masked:
+    if masked and not needs_wc:
+        row.reason += (f" (The audit warns on the white-box evaluation — {audit}; the claim is judged on its own "
+                       "metric above.)")
+    elif masked:
         row.reason += f" (The audit warns — {audit} — but the worst case is within the single attack's interval.)"
     return row
 
@@ -648,8 +674,12 @@ def claim_rows(zoo_dir: Path | None = None, audits_dir: Path | None = None) -> l
 
     rows = [defense_row(spec, ad) for spec in DEFENSE_CLAIMS]
     for r in rows:
-        if r.key == "defense:equivariance":
-            r.reason += segmentation_evidence()
+        seg = segmentation_verdict() if r.key == "defense:equivariance" else None
+        if seg is not None and r.verdict in (HOLDS, CONTRADICTED, INCONCLUSIVE):  # both settings judged alike
+            v = combine([Verdict(r.verdict, "ImageNet photos: " + r.reason.rstrip(".")), seg])
+            r.verdict, r.reason = v.word, v.reason + "."
+        elif seg is not None:
+            r.reason += f" {seg.reason}."
     for e in ZOO:
         if e.name in CONTROLS_ONLY:
             continue  # reference points, not claims
@@ -670,21 +700,38 @@ def _fewshot_measured() -> str:
     return "—" if v is None else f"worst-case Dice {float(v.mean()):.3f} (seed 0, {per.n} episodes)"
 
 
-def segmentation_evidence(path: Path | None = None) -> str:
-    """The equivariance claim's segmentation setting, from the Garment U-Net card (200 scenes): reported beside
-    the verdict, not used by it — the card keeps dataset mIoU, not per-scene results a paired test needs."""
-    card = _read_json(path or ROOT / "assets" / "dense" / "garment-unet.json") or {}
-    res = (card.get("equivariance") or {}).get("results") or {}
+def segmentation_verdict(path: Path | None = None) -> Verdict | None:
+    """The equivariance claim's segmentation setting (Garment U-Net, the shipped test scenes): each scene's mIoU
+    attacked and after purification, against the paper's equivariance-aware attacker, by the Wilcoxon
+    signed-rank test on the same scenes (per-scene file beside the card, ``python -m core dense-eval --what
+    equivariance --card``); None when the card has no equivariance block."""
+    card_path = path or ROOT / "assets" / "dense" / "garment-unet.json"
+    card = _read_json(card_path) or {}
+    eq = card.get("equivariance") or {}
+    res = eq.get("results") or {}
     try:
         a, d = res["equivariance-aware: attacked"]["miou"], res["equivariance-aware: defended"]["miou"]
         c, cd = res["clean"]["miou"], res["clean, defended"]["miou"]
     except KeyError:
-        return ""
-    n = (card.get("equivariance") or {}).get("images", "?")
-    return (f" Segmentation, the claim's other setting (Garment U-Net, {n} scenes, dataset mIoU): against the "
-            f"equivariance-aware attacker {a:.3f} attacked → {d:.3f} defended, clean {c:.3f} → {cd:.3f} with the "
-            "defense on; in the claimed direction, but the card keeps no per-scene results, so no paired test "
-            "judges it here (assets/dense/garment-unet.json).")
+        return None
+    head = (f"Segmentation, the claim's other setting (Garment U-Net, {eq.get('images', '?')} scenes): dataset mIoU "
+            f"against the paper's equivariance-aware attacker {a:.3f} attacked → {d:.3f} defended, clean {c:.3f} → "
+            f"{cd:.3f} with the defense on")
+    per_path = path_for(card_path)
+    if not per_path.exists():
+        return Verdict(NOT_MEASURED, head + "; no per-scene file for a paired test")
+    per = PerImage.load(per_path)
+    ka, kd = "equivariance_aware_attacked__miou", "equivariance_aware_defended__miou"
+    if ka not in per.values or kd not in per.values:
+        return Verdict(NOT_MEASURED, head + "; no per-scene mIoU for a paired test")
+    va, vd = per.values[ka].astype(float), per.values[kd].astype(float)
+    diff = vd - va
+    p = float(sps.wilcoxon(vd, va, zero_method="wilcox").pvalue) if np.any(diff != 0) else 1.0
+    line = (f"{head}; per scene, defended higher on {int((diff > 0).sum())}, lower on {int((diff < 0).sum())} of "
+            f"{len(diff)}, Wilcoxon p = {fmt_p(p)} — against the paper's adaptive attacker only (no attack "
+            "through the purifier was run on segmentation)")
+    word = HOLDS if p < 0.05 and diff.mean() > 0 else CONTRADICTED if p < 0.05 else INCONCLUSIVE
+    return Verdict(word, line)
 
 
 def system_rows() -> list[ClaimRow]:

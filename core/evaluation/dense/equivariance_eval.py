@@ -20,7 +20,8 @@ Defaults (CPU, as the person-mask page): ε = 4/255, PGD-10 with α = 1/255, ran
 purification K = 3 views (h-flip, ×0.75 resize, ±10° rotation), T = 5, ε_v = 6/255, λ = 1.
 The paper: ε = 4/255 (Cityscapes) with 50-step PGD and T = 20 purification steps, K = 8 views.
 All mIoUs are data-set mIoUs (confusion matrices summed over the images,
-:mod:`core.attacks.dense.metrics`).
+:mod:`core.attacks.dense.metrics`); each scene's own mIoU is kept too (``per_image_miou``), so that
+attacked and defended can be compared scene by scene (a paired test).
 """
 from __future__ import annotations
 
@@ -35,7 +36,7 @@ from core.attacks.base import ThreatModel
 from core.attacks.dense.pgd import DensePGD
 from core.defenses.equivariance_views import CPU_VIEWS, sample_views
 from core.defenses.seg_equivariance import purify_segmentation, seg_equivariance_loss
-from core.attacks.dense.metrics import dataset_miou
+from core.attacks.dense.metrics import dataset_miou, per_image_miou
 from core.runtime.progress import ProgressFn, stage
 
 ATTACKERS = ("none", "equivariance-aware")
@@ -70,6 +71,11 @@ def purify(model: nn.Module, x: torch.Tensor, defense: DefenseSettings, seed: in
     res = purify_segmentation(model, x, views=defense.views, steps=defense.steps, eps_v=defense.eps_v,
                               feature=defense.feature, seed=seed, final_loss=False, progress=progress)
     return res.x_purified
+
+
+def scene_key(result: str) -> str:
+    """A result's name as a per-image file key: "equivariance-aware: defended" -> "equivariance_aware_defended"."""
+    return "".join(ch if ch.isalnum() else "_" for ch in result).replace("__", "_").strip("_")
 
 
 def _pred(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
@@ -121,4 +127,7 @@ def evaluate_equivariance(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *,
            "results": {}}
     for k, v in preds.items():
         out["results"][k] = _entry(y, torch.cat(v), c, names) | {"seconds": round(secs.get(k, 0.0), 1)}
+    # each scene's own mIoU (classes present in it or predicted), for paired per-scene tests
+    out["per_image_miou"] = {k: [round(float(m), 5) for m in per_image_miou(y, torch.cat(v), c)]
+                             for k, v in preds.items()}
     return out

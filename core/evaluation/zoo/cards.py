@@ -66,28 +66,40 @@ def predict(model: nn.Module, x: torch.Tensor, batch_size: int = 500) -> torch.T
     return torch.cat([model(x[s].to(dev)).argmax(1).cpu() for s in _batches(x.shape[0], batch_size)])
 
 
-def robust_correct(model: nn.Module, x: torch.Tensor, y: torch.Tensor, attack: Attack | None, *,
-                   seed: int = 0, batch_size: int = 500, progress: ProgressFn = None,
-                   clean_correct: torch.Tensor | None = None) -> torch.Tensor:
-    """Per image: correct on the clean image and on the attacked one (``attack`` None: clean only).
+def attacked_pred(model: nn.Module, x: torch.Tensor, y: torch.Tensor, attack: Attack, *, seed: int = 0,
+                  batch_size: int = 500, progress: ProgressFn = None,
+                  clean_correct: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """(clean_correct, final_pred): per image, the class predicted after ``attack`` for the clean-correct
+    images and the clean prediction for the others (they are not attacked).
 
-    Only the clean-correct images are attacked (the others count as not robust anyway), in
-    batches of ``batch_size`` taken in order; batch b uses seed ``seed + b``."""
+    Only the clean-correct images are attacked, in batches of ``batch_size`` taken in order; batch b
+    uses seed ``seed + b`` (the cards' convention, so that counts reproduce the cards')."""
     dev = next(model.parameters()).device
+    clean_pred = predict(model, x, batch_size)
     if clean_correct is None:
-        clean_correct = predict(model, x, batch_size) == y
-    if attack is None:
-        return clean_correct
+        clean_correct = clean_pred == y
+    final = clean_pred.clone()
     idx = torch.nonzero(clean_correct).flatten()
-    ok = torch.zeros_like(clean_correct)
     batches = _batches(len(idx), batch_size)
     for b, s in enumerate(batches):
         sel = idx[s]
         x_adv, _ = attack.perturb(model, x[sel].to(dev), y[sel].to(dev), seed=seed + b)
         with torch.no_grad():
-            ok[sel] = model(x_adv).argmax(1).cpu() == y[sel]
+            final[sel] = model(x_adv).argmax(1).cpu()
         report(progress, b + 1, len(batches), f"{attack.name} batch {b + 1}/{len(batches)}")
-    return ok
+    return clean_correct, final
+
+
+def robust_correct(model: nn.Module, x: torch.Tensor, y: torch.Tensor, attack: Attack | None, *,
+                   seed: int = 0, batch_size: int = 500, progress: ProgressFn = None,
+                   clean_correct: torch.Tensor | None = None) -> torch.Tensor:
+    """Per image: correct on the clean image and on the attacked one (``attack`` None: clean only),
+    by :func:`attacked_pred`."""
+    if attack is None:
+        return predict(model, x, batch_size) == y if clean_correct is None else clean_correct
+    cc, final = attacked_pred(model, x, y, attack, seed=seed, batch_size=batch_size, progress=progress,
+                              clean_correct=clean_correct)
+    return cc & (final == y)
 
 
 def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float = EVAL_EPS, *,
