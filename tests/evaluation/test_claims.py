@@ -296,4 +296,14 @@ def test_segmentation_setting_is_judged_per_scene(tmp_path):
         per.save(tmp_path / "garment-unet.per_image.npz")
         v = segmentation_verdict(card)
         assert v.word == want, v.reason
-        assert "of 30" in v.reason and "Wilcoxon p" in v.reason and "no attack through the purifier" in v.reason
+        assert "of 30" in v.reason and "Wilcoxon p" in v.reason and "equivariance-aware attacker" in v.reason
+    # a second adaptive attacker (BPDA through the purifier) that the defense does not beat: not "holds"
+    res |= {"bpda: attacked": {"miou": 0.2}, "bpda: defended": {"miou": 0.2}}
+    card.write_text(json.dumps({"equivariance": {"images": 30, "results": res}}))
+    per = PerImage(np.arange(30), np.zeros(30, np.int64),
+                   values={"equivariance_aware_attacked__miou": attacked,
+                           "equivariance_aware_defended__miou": attacked + 0.1,
+                           "bpda_attacked__miou": attacked, "bpda_defended__miou": attacked - 0.05})
+    per.save(tmp_path / "garment-unet.per_image.npz")
+    v = segmentation_verdict(card)
+    assert v.word == CONTRADICTED and "[holds here] the paper's" in v.reason and "[contradicted here] BPDA" in v.reason

@@ -168,3 +168,18 @@ def test_obsatk_perturbation_is_zero_mean_with_the_stated_l2_norm():
     out = project_zero_mean_l2(torch.randn(2, 1, 28, 28) + 3.0, budget)
     assert out.flatten(1).mean(1).abs().max() < 1e-6
     assert out.flatten(1).norm(dim=1).tolist() == pytest.approx([budget] * 2, rel=1e-5)
+
+
+def test_equivariance_evaluation_keeps_per_scene_miou_and_runs_bpda_through_the_purifier():
+    """Each per-scene mIoU is the scene's own mIoU (the clean one checked against a direct computation), and
+    the BPDA attacker runs through the purifier and is scored on the undefended model and after purification."""
+    from core.evaluation.dense.equivariance_eval import evaluate_equivariance
+    model, (x, y) = _model(), _scenes(2)
+    threat = ThreatModel(norm="linf", eps=4 / 255, step=1 / 255, steps=2, random_start=True)
+    out = evaluate_equivariance(model, x, y, threat=threat, defense=DefenseSettings(steps=1),
+                                attackers=("bpda",), batch=2)
+    assert set(out["per_image_miou"]) == {"clean", "clean, defended", "bpda: attacked", "bpda: defended"}
+    with torch.no_grad():
+        clean = per_image_miou(y, model(x).argmax(1), NUM_CLASSES)
+    assert np.allclose(out["per_image_miou"]["clean"], clean.numpy(), atol=1e-4)
+    assert all(len(v) == 2 and all(0 <= m <= 1 for m in v) for v in out["per_image_miou"].values())

@@ -58,6 +58,7 @@ from core.models.zoo.catalogue import ZOO, ZOO_DIR, ZooEntry
 from core.teaching.presets import LITE0, Preset, get_preset
 from core.judging.stats import Interval, accuracy_interval, count_of, spread_from_dict
 from core.runtime.paths import ROOT
+from core.evaluation.dense.equivariance_eval import scene_key
 from core.evaluation.distributions import paired_distribution, robust_beyond
 from core.evaluation.claims.systems import FEWSHOT, rpnode_verdict, sequence_certificate_verdict
 from core.evaluation.per_image import DISTRIBUTION_KEYS, PerImage, align, paired_values, path_for
@@ -192,6 +193,7 @@ class DefenseClaim:
     naive_audit: str = ""  # the same defense with naive gradients, if audited
     page: str = "def"  # where it is shown live
     preset: str = ""  # a registered preset ("page/id"), else a Claims preset is built
+    binarization: str = ""  # docs/audits/binarization/<file>: the test through the adaptive route, where run
 
 
 DEFENSE_CLAIMS: tuple[DefenseClaim, ...] = (
@@ -201,18 +203,20 @@ DEFENSE_CLAIMS: tuple[DefenseClaim, ...] = (
                  "views agree again (no training) restores robust accuracy under attack, including attackers who "
                  "know the defense (ImageNet and segmentation; published numbers: the paper's tables, not copied "
                  "here).",
-                 "labelled-equivariance-bpda.json", "labelled-undefended.json", naive_audit="equivariance-naive.json"),
+                 "labelled-equivariance-bpda.json", "labelled-undefended.json", naive_audit="equivariance-naive.json",
+                 binarization="equivariance-bpda.json"),
     DefenseClaim("smoothing", "Randomized smoothing", "Cohen, Rosenfeld, Kolter, ICML 2019",
                  "Cohen et al.: the smoothed classifier's prediction is certified within an L2 radius; ImageNet, "
                  "ResNet-50 trained with Gaussian noise: 49 % certified top-1 accuracy at radius 0.5, 37 % at 1.0 "
                  "and 19 % at 2.0 (best over σ ∈ {0.25, 0.5, 1}).",
-                 "labelled-smoothing-eot.json", "labelled-undefended.json", preset="def/smoothing_holds"),
+                 "labelled-smoothing-eot.json", "labelled-undefended.json", preset="def/smoothing_holds",
+                 binarization="smoothing-eot.json"),
     DefenseClaim("smooth-reduce", "Smooth-Reduce", "Joshi, Pham, Cho, Boytsov, Condessa, Kolter, Hegde, 2022",
                  "Joshi et al.: smoothing an ensemble of patches (mean or max of the patches' logits) certifies "
                  "larger L2 radii than randomized smoothing of the whole image with the same base model (ImageNet, "
                  "CIFAR-10; published numbers: the paper's tables, not copied here).",
                  "labelled-smooth-reduce-eot.json", "labelled-undefended.json", page="cert",
-                 preset="cert/smooth_reduce"),
+                 preset="cert/smooth_reduce", binarization="smooth-reduce-eot.json"),
 )
 
 DEFENSE_NAMES = {"equivariance": "Equivariance purification", "smoothing": "Randomized smoothing",
@@ -448,12 +452,8 @@ def _distribution_words(card: dict, base_card: dict | None, a: PerImage | None, 
     return words
 
 
-def _binarization_words(name: str) -> str:
-    """The binarization test's score for a zoo model (docs/audits/binarization/zoo.json; the CIFS model through
-    its mask where run), in words."""
-    data = _read_json(AUDITS_DIR / "binarization" / "zoo.json") or {}
-    models = data.get("models") or {}
-    r = models.get(f"{name} through-mask") or models.get(name)
+def _binarization_text(r: dict | None) -> str:
+    """One binarization result (its first attack) in words."""
     if not isinstance(r, dict):
         return "not run"
     a = next(iter((r.get("attacks") or {}).values()), None)
@@ -462,6 +462,14 @@ def _binarization_words(name: str) -> str:
     ci = a.get("ci95") or ["?", "?"]
     return (f"{a['found']} of {a['feasible']} feasible cases found, score {a['score']:.2f} (95 % {ci[0]:.2f}–{ci[1]:.2f}; "
             f"pass mark 0.9); a random point on the ε-surface already wins {a.get('random_found', '?')} of them")
+
+
+def _binarization_words(name: str) -> str:
+    """The binarization test's score for a zoo model (docs/audits/binarization/zoo.json; the CIFS model through
+    its mask where run), in words."""
+    data = _read_json(AUDITS_DIR / "binarization" / "zoo.json") or {}
+    models = data.get("models") or {}
+    return _binarization_text(models.get(f"{name} through-mask") or models.get(name))
 
 
 def zoo_row(entry: ZooEntry, read_card: Callable[[str], dict | None],
@@ -592,7 +600,8 @@ def defense_row(spec: DefenseClaim, audits_dir: Path) -> ClaimRow:
     row = ClaimRow(key=f"defense:{spec.key}", title=spec.title, paper=spec.paper, claim=spec.claim, reproduction="",
                    measured="—", measured_value=None, measured_ci95=None, n=None, baseline="—", single_attack="—",
                    audit="not audited", verdict=NOT_MEASURED, reason="", page=live.page, preset=live,
-                   source=_rel(path))
+                   source=_rel(path), binarization=_binarization_text(
+                       _read_json(AUDITS_DIR / "binarization" / spec.binarization)) if spec.binarization else "not run")
     if audit is None:
         row.reason = f"{row.source} is missing."
         return row
@@ -700,38 +709,48 @@ def _fewshot_measured() -> str:
     return "—" if v is None else f"worst-case Dice {float(v.mean()):.3f} (seed 0, {per.n} episodes)"
 
 
+SEG_ADAPTIVE = (("equivariance-aware", "the paper's equivariance-aware attacker"),
+                ("bpda", "BPDA through the purifier"))
+
+
 def segmentation_verdict(path: Path | None = None) -> Verdict | None:
     """The equivariance claim's segmentation setting (Garment U-Net, the shipped test scenes): each scene's mIoU
-    attacked and after purification, against the paper's equivariance-aware attacker, by the Wilcoxon
-    signed-rank test on the same scenes (per-scene file beside the card, ``python -m core dense-eval --what
-    equivariance --card``); None when the card has no equivariance block."""
+    attacked and after purification, against each adaptive attacker the card measured (the paper's
+    equivariance-aware one; BPDA through the purifier), by the Wilcoxon signed-rank test on the same scenes
+    (per-scene file beside the card, ``python -m core dense-eval --what equivariance --card``). The claim holds
+    here when purification raises the mIoU against every adaptive attacker. None when the card has no
+    equivariance block."""
     card_path = path or ROOT / "assets" / "dense" / "garment-unet.json"
     card = _read_json(card_path) or {}
     eq = card.get("equivariance") or {}
     res = eq.get("results") or {}
-    try:
-        a, d = res["equivariance-aware: attacked"]["miou"], res["equivariance-aware: defended"]["miou"]
-        c, cd = res["clean"]["miou"], res["clean, defended"]["miou"]
-    except KeyError:
+    if "clean" not in res or "clean, defended" not in res:
         return None
-    head = (f"Segmentation, the claim's other setting (Garment U-Net, {eq.get('images', '?')} scenes): dataset mIoU "
-            f"against the paper's equivariance-aware attacker {a:.3f} attacked → {d:.3f} defended, clean {c:.3f} → "
-            f"{cd:.3f} with the defense on")
+    head = (f"Segmentation, the claim's other setting (Garment U-Net, {eq.get('images', '?')} scenes): clean mIoU "
+            f"{res['clean']['miou']:.3f} → {res['clean, defended']['miou']:.3f} with the defense on")
     per_path = path_for(card_path)
-    if not per_path.exists():
-        return Verdict(NOT_MEASURED, head + "; no per-scene file for a paired test")
-    per = PerImage.load(per_path)
-    ka, kd = "equivariance_aware_attacked__miou", "equivariance_aware_defended__miou"
-    if ka not in per.values or kd not in per.values:
-        return Verdict(NOT_MEASURED, head + "; no per-scene mIoU for a paired test")
-    va, vd = per.values[ka].astype(float), per.values[kd].astype(float)
-    diff = vd - va
-    p = float(sps.wilcoxon(vd, va, zero_method="wilcox").pvalue) if np.any(diff != 0) else 1.0
-    line = (f"{head}; per scene, defended higher on {int((diff > 0).sum())}, lower on {int((diff < 0).sum())} of "
-            f"{len(diff)}, Wilcoxon p = {fmt_p(p)} — against the paper's adaptive attacker only (no attack "
-            "through the purifier was run on segmentation)")
-    word = HOLDS if p < 0.05 and diff.mean() > 0 else CONTRADICTED if p < 0.05 else INCONCLUSIVE
-    return Verdict(word, line)
+    per = PerImage.load(per_path) if per_path.exists() else None
+    parts = []
+    for key, words in SEG_ADAPTIVE:
+        if f"{key}: attacked" not in res:
+            continue
+        a, d = res[f"{key}: attacked"]["miou"], res[f"{key}: defended"]["miou"]
+        line = f"{words}: dataset mIoU {a:.3f} attacked → {d:.3f} defended"
+        ka, kd = f"{scene_key(key + ': attacked')}__miou", f"{scene_key(key + ': defended')}__miou"
+        if per is None or ka not in per.values or kd not in per.values:
+            parts.append(Verdict(NOT_MEASURED, line + "; no per-scene mIoU for a paired test"))
+            continue
+        va, vd = per.values[ka].astype(float), per.values[kd].astype(float)
+        diff = vd - va
+        p = float(sps.wilcoxon(vd, va, zero_method="wilcox").pvalue) if np.any(diff != 0) else 1.0
+        line += (f"; per scene, defended higher on {int((diff > 0).sum())}, lower on {int((diff < 0).sum())} of "
+                 f"{len(diff)}, Wilcoxon p = {fmt_p(p)}")
+        parts.append(Verdict(HOLDS if p < 0.05 and diff.mean() > 0 else CONTRADICTED if p < 0.05 else INCONCLUSIVE,
+                             line))
+    if not parts:
+        return None
+    v = combine(parts)
+    return Verdict(v.word, f"{head}; " + "; ".join(f"[{p.word}] {p.reason}" for p in parts))
 
 
 def system_rows() -> list[ClaimRow]:

@@ -14,6 +14,11 @@ equivariance-aware adaptive attacker). Here on the shipped garment scenes
 * Adaptive attacker (the paper's ``PGD_attack_new_adaptive``): Dense PGD ascending
   mean CE − λ·L_equi(x_adv), fresh views (seeded) at every step, so the adversarial image keeps
   its views consistent and the purifier finds little to undo (:func:`equivariance_aware_pgd`).
+* BPDA attacker (Athalye et al., ICML 2018): Dense PGD on the purified model, the purifier run forward at
+  every step and its gradient passed as the identity
+  (:meth:`core.defenses.seg_equivariance.SegEquivariancePurification.as_model`); the attacker's purifier
+  draws its random views and start with another seed than the evaluation's (it knows the defense, not its
+  dice). Not in the paper; the attack an auditor runs first against a purifier.
 * Also reported: the defense applied to the *clean* images (its cost).
 
 Defaults (CPU, as the person-mask page): ε = 4/255, PGD-10 with α = 1/255, random start;
@@ -35,11 +40,12 @@ from torch import nn
 from core.attacks.base import ThreatModel
 from core.attacks.dense.pgd import DensePGD
 from core.defenses.equivariance_views import CPU_VIEWS, sample_views
-from core.defenses.seg_equivariance import purify_segmentation, seg_equivariance_loss
+from core.defenses.seg_equivariance import SegEquivariancePurification, purify_segmentation, seg_equivariance_loss
 from core.attacks.dense.metrics import dataset_miou, per_image_miou
 from core.runtime.progress import ProgressFn, stage
 
-ATTACKERS = ("none", "equivariance-aware")
+ATTACKERS = ("none", "equivariance-aware", "bpda")
+BPDA_SEED_OFFSET = 11  # the BPDA attacker's purifier draws other views than the evaluation's purifier
 
 
 @dataclass(frozen=True)
@@ -113,8 +119,15 @@ def evaluate_equivariance(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *,
         secs["clean, defended"] += time.perf_counter() - t0
         for a in attackers:
             t0 = time.perf_counter()
-            atk = DensePGD(threat) if a == "none" else equivariance_aware_pgd(model, threat, defense, lam, seed)
-            res = atk.run(model, xb, yb, seed=seed + b, progress=p)
+            if a == "bpda":
+                purifier = SegEquivariancePurification(model, views=defense.views, steps=defense.steps,
+                                                       eps_v=defense.eps_v, feature=defense.feature)
+                res = DensePGD(threat).run(purifier.as_model(adaptive=True, seed=seed + BPDA_SEED_OFFSET), xb, yb,
+                                           seed=seed + b, progress=p)
+                res.adv_pred = _pred(model, res.x_adv)  # the undefended model's view of the example
+            else:
+                atk = DensePGD(threat) if a == "none" else equivariance_aware_pgd(model, threat, defense, lam, seed)
+                res = atk.run(model, xb, yb, seed=seed + b, progress=p)
             preds[f"{a}: attacked"].append(res.adv_pred)
             secs[f"{a}: attacked"] += time.perf_counter() - t0
             t0 = time.perf_counter()
