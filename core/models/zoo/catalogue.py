@@ -108,34 +108,62 @@ SNODE_HERE = ("Not reproduced at this scale (4,000 training images, one epoch, s
 ZOO: list[ZooEntry] = [
     ZooEntry("fmnist-standard", short="Standard", recipe="standard", title="Standard training", paper="—",
              about="Plain cross-entropy on clean images. Accurate on clean images and the reference point: "
-             "a perturbation of ε = 0.1 usually flips its prediction."),
+             "a perturbation of ε = 0.1 usually flips its prediction.",
+             here="The reference the other rows are measured against: 86.3 % clean, 3.9 % under FGSM and 0 % under PGD-20, "
+             "APGD-CE and the worst case at ε = 0.1 (1,000 images); in the median an image flips by ε = 0.05 (500 "
+             "images). The audit raises no flag."),
     ZooEntry("fmnist-pgd-at", short="PGD-AT", recipe="pgd_at", title="PGD adversarial training",
              paper="Madry et al., ICLR 2018",
              about="Madry et al.'s adversarial training: every batch is replaced by its PGD-5 adversarial "
              "examples, so the model learns on the worst case it can find in the ε-ball. It gives up some clean "
-             "accuracy for robustness; the other adversarial recipes are variations on this trade."),
+             "accuracy for robustness; the other adversarial recipes are variations on this trade.",
+             here="Holds here. Worst case 64.4 % at ε = 0.1 against the standard model's 0 % on the same 1,000 images (644 "
+             "images robust only for PGD-AT, none the other way; McNemar p = 3e-194), for 8.6 points of clean accuracy "
+             "(77.7 vs 86.3 %). In the median an image needs ε = 0.15 to flip (standard 0.05). The audit raises no "
+             "flag. The most robust model of the zoo at ε = 0.1, and the control of most claims below."),
     ZooEntry("fmnist-trades", short="TRADES", recipe="trades", title="TRADES (β = 6)", paper="Zhang et al., ICML 2019",
              about="TRADES keeps the clean cross-entropy and adds β = 6 times the KL divergence between the "
              "predictions on the clean image and on a nearby adversarial one: a tunable trade-off between "
-             "accuracy and smoothness around each image."),
+             "accuracy and smoothness around each image.",
+             here="Contradicted here. TRADES is 2.4 points less robust than PGD-AT in the worst case on the same 1,000 "
+             "images (62.0 vs 64.4 %; 10 against 34 discordant images, McNemar p = 4e-4), beyond the spread of three "
+             "training seeds (62.0–63.1 vs 64.4–65.6 %), and 2.8 points more accurate clean (80.5 vs 77.7 %). Each "
+             "image's smallest flipping ε does not differ (Wilcoxon p = 0.5). At this scale (3 epochs, ε = 0.1) TRADES "
+             "buys clean accuracy with robustness; the paper's gain was on CIFAR-10 with a WRN-34-10. The audit raises "
+             "no flag."),
     ZooEntry("fmnist-nfgsm", short="N-FGSM", recipe="nfgsm", title="N-FGSM training",
              paper="de Jorge et al., NeurIPS 2022",
              about="N-FGSM: one gradient step from a strongly noised image (noise up to 2ε, step ε, no projection). "
              "Costs two passes per batch instead of six, and the noise prevents the single-step training "
-             "from collapsing (catastrophic overfitting)."),
+             "from collapsing (catastrophic overfitting).",
+             here="Inconclusive at ε = 0.1, better at larger ε. Worst case 61.5 % against PGD-AT's 64.4 % on the same 1,000 "
+             "images: 2.9 points lower (95 % −3.6 to −1.7), an interval that straddles the 3-point margin of 'as good "
+             "as'. Yet each image's smallest flipping ε is larger for N-FGSM on 240 images against 54 (median 0.2 vs "
+             "0.15, Wilcoxon p = 9e-30): one noisy FGSM step per batch trained without catastrophic overfitting and "
+             "holds up at larger budgets. The audit flags that Square beats white-box PGD-20 on its 50 images; the "
+             "worst case, which runs Square, already counts them."),
     ZooEntry("fmnist-fgsm-tricks", short="FGSM tricks", recipe="fgsm_tricks",
              title="FGSM-AT + bag of tricks (masking, SiLU)", paper="Li et al., arXiv 2209.02684 (2022)",
              arch_overrides=(("activation", "silu"),),
              about="Single-step FGSM training with two tricks from the 'bag of tricks' paper: 40 % of the pixels "
              "are masked when the attack gradient is taken, and SiLU replaces ReLU. The trick settings are "
              "our reading of the paper's abstract (unverified); in this short run it is the least robust of "
-             "the adversarially trained models (see its card)."),
+             "the adversarially trained models (see its card).",
+             here="Contradicted here. Worst case 29.9 % against PGD-AT's 64.4 % on the same 1,000 images (345 images robust "
+             "only for PGD-AT, none the other way): less than half of PGD-AT's robustness, far from 'comes close'. In "
+             "the median an image flips at ε = 0.075 (PGD-AT 0.15). The audit raises no flag, so the gap is real, not "
+             "masking: in our reading of the tricks and at this budget the single-step recipe does not approach multi- "
+             "step training."),
     ZooEntry("fmnist-jsigr", short="J-SIGR", recipe="jsigr", title="J-SIGR (reconstruction)",
              paper="Liu et al., arXiv 2207.13036 (2022) — our reconstruction",
              about="J-SIGR (our reconstruction of it): cross-entropy plus a penalty on the network's Jacobian and "
              "on input gradients outside the region that a blur-perturbation map calls salient. It aims at "
              "saliency maps that stay on the object and at robustness to transferred attacks, not at "
-             "white-box PGD; here the Jacobian penalty still buys some white-box robustness (see its card).", teacher="fmnist-standard"),
+             "white-box PGD; here the Jacobian penalty still buys some white-box robustness (see its card).", teacher="fmnist-standard",
+             here="Holds here, against standard training. Worst case 46.8 % against the standard model's 0 % on the same "
+             "1,000 images (468 against 0 discordant), clean 79.6 % (standard 86.3 %); in the median an image flips at "
+             "ε = 0.1 (standard 0.05). The audit raises no flag. Less robust than PGD-AT (64.4 %), which the paper "
+             "does not claim otherwise."),
     ZooEntry("fmnist-cifs", short="CIFS", recipe="cifs", title="CIFS + PGD-AT", paper="Yan et al., ICML 2021",
              arch_overrides=(("cifs", True),),
              about="CIFS: small probes after the last two blocks score each channel's relevance to the top two "
