@@ -52,7 +52,10 @@ def fewshot_picker(page: str) -> dict:
                           help="PGD (paper): as R-PNODE's code runs it, not clipped to [0, 1]. Dense PGD / APGD: "
                                "valid images. Square: gradient-free, on the Dice itself.")
     eps_k = st.slider("ε (×1/1000)", 5, 100, 35, 5, key=f"{page}_fs_eps", help="The paper's ε = 0.035.")
-    steps = st.slider("Steps", 5, 50, 10, 5, key=f"{page}_fs_steps")
+    fixed = attack in ("PGD (paper)", "Square (Dice)")
+    steps = st.slider("Steps", 5, 50, 10, 5, key=f"{page}_fs_steps", disabled=fixed,
+                      help="Of Dense PGD and Dense APGD (and of the CNN's Dense PGD that is transferred). "
+                           + ("PGD (paper) runs the paper's 10 steps; Square its 60 queries." if fixed else ""))
     dopri5 = st.checkbox("ODE models: dopri5 (the paper's solver)", value=False, key=f"{page}_fs_dopri5",
                          help="Off: the fixed-step RK4 solver they were trained with.")
     return {"episode": int(ep), "support": None if pick == 0 else opts[pick], "box": box, "target": target,
@@ -71,10 +74,9 @@ def chosen_episode(fs: dict) -> Episodes | None:
 def show_episode(fs: dict, ep: Episodes) -> None:
     what = episode_label(fs["episode"]).split(": ")[1]
     if fs["support"] is not None:
-        what += f", support from {option_label(fs['support'], fs['episode'])}"
-    if fs["box"] is not None:
-        what += ", box mask"
-    st.plotly_chart(episode_figure(ep.support[0], ep.support_mask[0], ep.query[0], ep.query_mask[0], what),
+        what += f" from {option_label(fs['support'], fs['episode'])}"
+    st.plotly_chart(episode_figure(ep.support[0], ep.support_mask[0], ep.query[0], ep.query_mask[0], what,
+                                   mask_words="drawn box" if fs["box"] is not None else "mask"),
                     key="seg_fs_episode_fig")
 
 

@@ -94,6 +94,16 @@ def _name(s: str) -> str:
     return f"“{s}”"
 
 
+def _num(v: float, *thresholds: float) -> str:
+    """``v`` to two decimals, or more where two would round it onto the other side of a threshold the
+    sentence judges it by (0.497 is shown as 0.497, not as 0.50, beside "below 0.5")."""
+    for digits in (2, 3, 4):
+        text = f"{v:.{digits}f}"
+        if all((float(text) >= t) == (v >= t) for t in thresholds):
+            return text
+    return f"{v:.6f}"
+
+
 # --------------------------------------------------------------------------- inputs unfit to judge
 def chance_level(n_classes: int) -> float:
     """1 / number of classes."""
@@ -150,7 +160,7 @@ def segmenter_input(top_class_share: float, top_class_name: str, clean_miou: flo
     if against_truth and clean_miou is not None and clean_miou < LOW_CLEAN_MIOU:
         return Verdict(ALREADY_WRONG, NEUTRAL,
                        f"The model is **already wrong** on this image before any attack: clean mIoU "
-                       f"{clean_miou:.2f} against the ground truth (below {LOW_CLEAN_MIOU:g}). The attack can only "
+                       f"{_num(clean_miou, LOW_CLEAN_MIOU)} against the ground truth (below {LOW_CLEAN_MIOU:g}). The attack can only "
                        "show how a poor map gets worse, not whether a good one survives.")
     return None
 
@@ -161,7 +171,7 @@ def fewshot_input(clean_dice: dict[str, float]) -> Verdict | None:
     wrong = {k: v for k, v in clean_dice.items() if v < LOW_CLEAN_MIOU}
     if not wrong:
         return None
-    names = ", ".join(f"{k} (clean Dice {v:.2f})" for k, v in wrong.items())
+    names = ", ".join(f"{k} (clean Dice {_num(v, LOW_CLEAN_MIOU)})" for k, v in wrong.items())
     return Verdict(ALREADY_WRONG, NEUTRAL,
                    f"**Already wrong** on this episode before any attack: {names}, below {LOW_CLEAN_MIOU:g}. For "
                    "these models the attack can only show a poor mask getting worse; the cards' 60-episode "
@@ -198,7 +208,8 @@ def mask_attack(iou_attacked: float, pixels_flipped: int | None = None, pixel_ac
         extra.append(f"{pixels_flipped:,} pixels flipped")
     if pixel_accuracy is not None:
         extra.append(f"pixel agreement {pixel_accuracy:.0%}")
-    nums = f"IoU with the clean mask **{iou_attacked:.2f}**" + ("; " + ", ".join(extra) if extra else "")
+    nums = f"IoU with the clean mask **{_num(iou_attacked, SURVIVED_AT, BROKE_BELOW)}**" + (
+        "; " + ", ".join(extra) if extra else "")
     text = {SURVIVED: f"The mask **survived** the attack ({nums}): most of it is kept.",
             DAMAGED: f"The attack **damaged** the mask ({nums}): a visible part of it is lost "
                      f"(survived means IoU ≥ {SURVIVED_AT:g}).",

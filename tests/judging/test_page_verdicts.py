@@ -15,7 +15,9 @@ EPS = 1e-6
 def test_mask_attack_thresholds(iou, word, tone):
     v = pv.mask_attack(iou, pixels_flipped=17272, pixel_accuracy=0.73, person_share=0.3)
     assert (v.word, v.tone) == (word, tone)
-    assert f"{iou:.2f}" in v.sentence and "17,272" in v.sentence and "73%" in v.sentence  # the numbers in the sentence
+    shown = f"{iou:.2f}" if abs(iou - round(iou, 2)) < 1e-9 else pv._num(iou, pv.SURVIVED_AT, pv.BROKE_BELOW)
+    assert shown in v.sentence and "17,272" in v.sentence and "73%" in v.sentence  # the numbers in the sentence
+    assert (float(shown) >= pv.SURVIVED_AT) == (iou >= pv.SURVIVED_AT)  # never rounded across a threshold
 
 
 @pytest.mark.parametrize("share,degenerate", [(0.0, True), (0.01, True), (0.0101, False), (0.5, False),
@@ -174,3 +176,11 @@ def test_non_adaptive_caution_names_the_attacker_and_the_defense_phrase():
     v = pv.non_adaptive("attacks", "A defense whose curve stays high")
     assert (v.word, v.tone) == (pv.NOT_ADAPTIVE, pv.CAUTION)
     assert "the attacks saw only the undefended model. A defense whose curve stays high here" in v.sentence
+
+
+def test_numbers_never_round_onto_the_other_side_of_their_threshold():
+    v = pv.fewshot_input({"CNN": 0.497, "R-PNODE": 0.61})
+    assert "0.497" in v.sentence and "0.50)" not in v.sentence and "R-PNODE" not in v.sentence
+    assert "**0.799**" in pv.mask_attack(0.799).sentence  # damaged, not "0.80"
+    assert "**0.81**" in pv.mask_attack(0.81).sentence
+    assert "0.4999" in pv.segmenter_input(0.3, "background", 0.4999, against_truth=True).sentence

@@ -12,9 +12,9 @@ PRED_RGB = (230, 60, 60)  # predicted mask: red
 
 
 def episode_figure(support: torch.Tensor, support_mask: torch.Tensor, query: torch.Tensor, query_mask: torch.Tensor,
-                   class_label: str, height: int = 260) -> go.Figure:
-    """Support with its mask, the query with its ground truth (green)."""
-    return image_grid([(f"Support: {class_label} (mask)", overlay(support, support_mask.float(), GT_RGB)),
+                   class_label: str, height: int = 260, mask_words: str = "mask") -> go.Figure:
+    """Support with its mask (or drawn box), the query with its ground truth (green)."""
+    return image_grid([(f"Support: {class_label} ({mask_words})", overlay(support, support_mask.float(), GT_RGB)),
                        ("Query: ground truth", overlay(query, query_mask.float(), GT_RGB))], height=height)
 
 
