@@ -298,7 +298,7 @@ def test_segmentation_setting_is_judged_per_scene(tmp_path):
         assert v.word == want, v.reason
         assert "of 30" in v.reason and "Wilcoxon p" in v.reason and "equivariance-aware attacker" in v.reason
     # a second adaptive attacker (BPDA through the purifier) that the defense does not beat: not "holds"
-    res |= {"bpda: attacked": {"miou": 0.2}, "bpda: defended": {"miou": 0.2}}
+    res |= {"bpda: attacked": {"miou": 0.2}, "bpda: defended": {"miou": 0.2}}  # no "none: attacked": own control
     card.write_text(json.dumps({"equivariance": {"images": 30, "results": res}}))
     per = PerImage(np.arange(30), np.zeros(30, np.int64),
                    values={"equivariance_aware_attacked__miou": attacked,
@@ -307,3 +307,22 @@ def test_segmentation_setting_is_judged_per_scene(tmp_path):
     per.save(tmp_path / "garment-unet.per_image.npz")
     v = segmentation_verdict(card)
     assert v.word == CONTRADICTED and "[holds here] the paper's" in v.reason and "[contradicted here] BPDA" in v.reason
+
+
+def test_segmentation_control_is_the_undefended_model_under_the_plain_attack(tmp_path):
+    """With a plain (non-adaptive) attack on the card, each adaptive attacker's defended mIoU is compared with the
+    undefended model under that attack, scene by scene — not with the adaptive examples read undefended."""
+    from core.evaluation.claims.rows import segmentation_verdict
+    card = tmp_path / "garment-unet.json"
+    res = {k: {"miou": m} for k, m in (("clean", 0.6), ("clean, defended", 0.56), ("none: attacked", 0.15),
+                                        ("none: defended", 0.4), ("bpda: attacked", 0.3), ("bpda: defended", 0.25))}
+    card.write_text(json.dumps({"equivariance": {"images": 30, "results": res}}))
+    low = np.linspace(0.05, 0.25, 30).astype(np.float32)
+    per = PerImage(np.arange(30), np.zeros(30, np.int64),
+                   values={"none_attacked__miou": low, "bpda_attacked__miou": low + 0.2,
+                           "bpda_defended__miou": low + 0.1})
+    per.save(tmp_path / "garment-unet.per_image.npz")
+    v = segmentation_verdict(card)
+    # defended (low + 0.1) is below the BPDA examples read undefended (low + 0.2) but above no defense (low)
+    assert v.word == HOLDS and "0.250 with the defense against 0.150 without it" in v.reason
+    assert "higher on 30, lower on 0 of 30" in v.reason

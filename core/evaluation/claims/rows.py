@@ -715,8 +715,9 @@ SEG_ADAPTIVE = (("equivariance-aware", "the paper's equivariance-aware attacker"
 
 def segmentation_verdict(path: Path | None = None) -> Verdict | None:
     """The equivariance claim's segmentation setting (Garment U-Net, the shipped test scenes): each scene's mIoU
-    attacked and after purification, against each adaptive attacker the card measured (the paper's
-    equivariance-aware one; BPDA through the purifier), by the Wilcoxon signed-rank test on the same scenes
+    with the defense, against each adaptive attacker the card measured (the paper's equivariance-aware one;
+    BPDA through the purifier), against the same scene without the defense under the plain attack (the
+    control: what one gets without the defense), by the Wilcoxon signed-rank test on the same scenes
     (per-scene file beside the card, ``python -m core dense-eval --what equivariance --card``). The claim holds
     here when purification raises the mIoU against every adaptive attacker. None when the card has no
     equivariance block."""
@@ -731,12 +732,15 @@ def segmentation_verdict(path: Path | None = None) -> Verdict | None:
     per_path = path_for(card_path)
     per = PerImage.load(per_path) if per_path.exists() else None
     parts = []
+    base = "none: attacked" if "none: attacked" in res else None  # the undefended model under the plain attack
     for key, words in SEG_ADAPTIVE:
         if f"{key}: attacked" not in res:
             continue
-        a, d = res[f"{key}: attacked"]["miou"], res[f"{key}: defended"]["miou"]
-        line = f"{words}: dataset mIoU {a:.3f} attacked → {d:.3f} defended"
-        ka, kd = f"{scene_key(key + ': attacked')}__miou", f"{scene_key(key + ': defended')}__miou"
+        ctrl = base or f"{key}: attacked"
+        a, d = res[ctrl]["miou"], res[f"{key}: defended"]["miou"]
+        line = (f"{words}: dataset mIoU {d:.3f} with the defense against {a:.3f} without it"
+                + (" (the undefended model under Dense PGD)" if base else " (the same examples, undefended)"))
+        ka, kd = f"{scene_key(ctrl)}__miou", f"{scene_key(key + ': defended')}__miou"
         if per is None or ka not in per.values or kd not in per.values:
             parts.append(Verdict(NOT_MEASURED, line + "; no per-scene mIoU for a paired test"))
             continue
