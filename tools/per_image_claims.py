@@ -69,25 +69,23 @@ def _record(name: str, per: PerImage, added: dict[str, str], seconds: float, com
     zoo_common.write_card(name, card)
 
 
-def transfer(name: str, command: str) -> None:
+def _inputs(name: str) -> tuple[torch.Tensor, torch.Tensor, torch.nn.Module, PerImage]:
+    """The shipped subset (float images, labels), the zoo model and its per-image file."""
     x8, y, _ = load_test_subset()
-    x, y = to_float(x8), y.long()
-    target = load_zoo_model(name)
-    per = PerImage.load(path_for(get_entry(name).card_path))
+    return to_float(x8), y.long(), load_zoo_model(name), PerImage.load(path_for(get_entry(name).card_path))
+
+
+def transfer(name: str, command: str) -> None:
+    x, y, target, per = _inputs(name)
     t0 = time.perf_counter()
     clean = predict(target, x) == y
-    idx = torch.nonzero(clean).flatten()
     attack = card_attacks(EVAL_EPS)["pgd20"]
     any_ok = clean.clone()
     added = {}
     for src in SURROGATES:
-        surrogate = load_zoo_model(src)
-        ok = torch.zeros_like(clean)
-        for b, s in enumerate(range(0, len(idx), 500)):  # the cards' batches and seeds (core.evaluation.zoo.cards)
-            sel = idx[s:s + 500]
-            x_adv, _ = attack.perturb(surrogate, x[sel], y[sel], seed=PGD_SEED + b)
-            with torch.no_grad():
-                ok[sel] = target(x_adv).argmax(1) == y[sel]
+        _, final = attacked_pred(target, x, y, attack, seed=PGD_SEED, clean_correct=clean,
+                                 craft_on=load_zoo_model(src))
+        ok = clean & (final == y)
         key = f"transfer_{_short(src)}"
         per.add(key, ok.numpy())
         any_ok &= ok
@@ -101,10 +99,7 @@ def transfer(name: str, command: str) -> None:
 
 
 def push_in(name: str, command: str) -> None:
-    x8, y, _ = load_test_subset()
-    x, y = to_float(x8), y.long()
-    model = load_zoo_model(name)
-    per = PerImage.load(path_for(get_entry(name).card_path))
+    x, y, model, per = _inputs(name)
     t0 = time.perf_counter()
     clean, final = attacked_pred(model, x, y, card_attacks(EVAL_EPS)["pgd20"], seed=PGD_SEED)
     robust = (clean & (final == y)).numpy()

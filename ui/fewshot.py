@@ -41,10 +41,11 @@ def fewshot_picker(page: str) -> dict:
                     help="A box is the weak annotation PANet also evaluates: everything inside counts as the class.")
     box = None
     if mode == "a box I draw":
-        r0, r1, c0, c1 = bounding_box(scene(opts[pick])[1])
-        h = int(scene(opts[pick])[1].shape[0])
+        mask = scene(opts[pick])[1]
+        r0, r1, c0, c1 = bounding_box(mask)
+        h, w = (int(n) for n in mask.shape)
         rows = st.slider("Box rows (top to bottom)", 0, h, (r0, r1), key=f"{page}_fs_rows_{ep}_{pick}")
-        cols = st.slider("Box columns (left to right)", 0, h, (c0, c1), key=f"{page}_fs_cols_{ep}_{pick}")
+        cols = st.slider("Box columns (left to right)", 0, w, (c0, c1), key=f"{page}_fs_cols_{ep}_{pick}")
         box = (int(rows[0]), int(rows[1]), int(cols[0]), int(cols[1]))
     st.header("Attack")
     target = st.radio("Attack the", ["query", "support"], key=f"{page}_fs_target", horizontal=True)

@@ -194,6 +194,7 @@ class DefenseClaim:
     page: str = "def"  # where it is shown live
     preset: str = ""  # a registered preset ("page/id"), else a Claims preset is built
     binarization: str = ""  # docs/audits/binarization/<file>: the test through the adaptive route, where run
+    segmentation: bool = False  # also claimed on segmentation: judged on the Garment U-Net card as well
 
 
 DEFENSE_CLAIMS: tuple[DefenseClaim, ...] = (
@@ -204,7 +205,7 @@ DEFENSE_CLAIMS: tuple[DefenseClaim, ...] = (
                  "know the defense (ImageNet and segmentation; published numbers: the paper's tables, not copied "
                  "here).",
                  "labelled-equivariance-bpda.json", "labelled-undefended.json", naive_audit="equivariance-naive.json",
-                 binarization="equivariance-bpda.json"),
+                 binarization="equivariance-bpda.json", segmentation=True),
     DefenseClaim("smoothing", "Randomized smoothing", "Cohen, Rosenfeld, Kolter, ICML 2019",
                  "Cohen et al.: the smoothed classifier's prediction is certified within an L2 radius; ImageNet, "
                  "ResNet-50 trained with Gaussian noise: 49 % certified top-1 accuracy at radius 0.5, 37 % at 1.0 "
@@ -590,6 +591,19 @@ def audit_robust(audit: dict) -> tuple[Interval, str] | None:
 
 
 def defense_row(spec: DefenseClaim, audits_dir: Path) -> ClaimRow:
+    """The row of an ImageNet defense (its audit files); a claim made on segmentation too is judged there as well
+    (:func:`segmentation_verdict`) and both settings combine by the rules of :mod:`core.judging.claims`."""
+    row = _audit_row(spec, audits_dir)
+    seg = segmentation_verdict() if spec.segmentation else None
+    if seg is not None and row.verdict in (HOLDS, CONTRADICTED, INCONCLUSIVE):
+        v = combine([Verdict(row.verdict, "ImageNet photos: " + row.reason.rstrip(".")), seg])
+        row.verdict, row.reason = v.word, v.reason + "."
+    elif seg is not None:
+        row.reason += f" {seg.reason}."
+    return row
+
+
+def _audit_row(spec: DefenseClaim, audits_dir: Path) -> ClaimRow:
     path = audits_dir / spec.adaptive_audit
     audit = _read_json(path)
     base = _read_json(audits_dir / spec.baseline_audit)
@@ -682,13 +696,6 @@ def claim_rows(zoo_dir: Path | None = None, audits_dir: Path | None = None) -> l
         return per_cache[name]
 
     rows = [defense_row(spec, ad) for spec in DEFENSE_CLAIMS]
-    for r in rows:
-        seg = segmentation_verdict() if r.key == "defense:equivariance" else None
-        if seg is not None and r.verdict in (HOLDS, CONTRADICTED, INCONCLUSIVE):  # both settings judged alike
-            v = combine([Verdict(r.verdict, "ImageNet photos: " + r.reason.rstrip(".")), seg])
-            r.verdict, r.reason = v.word, v.reason + "."
-        elif seg is not None:
-            r.reason += f" {seg.reason}."
     for e in ZOO:
         if e.name in CONTROLS_ONLY:
             continue  # reference points, not claims

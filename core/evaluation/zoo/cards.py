@@ -67,25 +67,31 @@ def predict(model: nn.Module, x: torch.Tensor, batch_size: int = 500) -> torch.T
 
 
 def attacked_pred(model: nn.Module, x: torch.Tensor, y: torch.Tensor, attack: Attack, *, seed: int = 0,
-                  batch_size: int = 500, progress: ProgressFn = None,
-                  clean_correct: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-    """(clean_correct, final_pred): per image, the class predicted after ``attack`` for the clean-correct
-    images and the clean prediction for the others (they are not attacked).
+                  batch_size: int = 500, progress: ProgressFn = None, clean_correct: torch.Tensor | None = None,
+                  craft_on: nn.Module | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """(clean_correct, final_pred): per image, the class ``model`` predicts after ``attack`` for the
+    clean-correct images and its clean prediction for the others (they are not attacked).
 
     Only the clean-correct images are attacked, in batches of ``batch_size`` taken in order; batch b
-    uses seed ``seed + b`` (the cards' convention, so that counts reproduce the cards')."""
+    uses seed ``seed + b`` (the cards' convention, so that counts reproduce the cards'). ``craft_on``: a
+    surrogate the examples are crafted on (a transfer attack); default ``model`` itself."""
     dev = next(model.parameters()).device
-    clean_pred = predict(model, x, batch_size)
     if clean_correct is None:
-        clean_correct = clean_pred == y
-    final = clean_pred.clone()
+        final = predict(model, x, batch_size)
+        clean_correct = final == y
+    else:  # only the images that are not attacked need their clean prediction
+        final = torch.full_like(y, -1)
+        wrong = torch.nonzero(~clean_correct).flatten()
+        if len(wrong):
+            final[wrong] = predict(model, x[wrong], batch_size)
+    source = model if craft_on is None else craft_on
     idx = torch.nonzero(clean_correct).flatten()
     batches = _batches(len(idx), batch_size)
     for b, s in enumerate(batches):
         sel = idx[s]
-        x_adv, _ = attack.perturb(model, x[sel].to(dev), y[sel].to(dev), seed=seed + b)
+        x_adv, _ = attack.perturb(source, x[sel].to(dev), y[sel].to(dev), seed=seed + b)
         with torch.no_grad():
-            final[sel] = model(x_adv).argmax(1).cpu()
+            final[sel] = model(x_adv.to(dev)).argmax(1).cpu()
         report(progress, b + 1, len(batches), f"{attack.name} batch {b + 1}/{len(batches)}")
     return clean_correct, final
 
