@@ -25,6 +25,11 @@ def test_masked_toy_model_is_flagged():
     sq = r.comparison[-1]
     truth = 1 - linear_robust(LinearToy(), x, y, sq["eps"]).float().mean()
     assert sq["white_box"] < 0.1 and sq["square"] > 0.5 * truth > 0
+    # per image: robust only when right before the attack and fooled by none of them (their union)
+    per, correct = torch.tensor(sq["robust_per_image"]).bool(), torch.tensor(r.correct_per_image).bool()
+    assert len(per) == 32 and int(correct.sum()) == r.clean_correct and not (per & ~correct).any()
+    assert sq["any_attack"] >= max(sq["white_box"], sq["square"], sq["transfer"])
+    assert int(per.sum()) == r.clean_correct - round(sq["any_attack"] * r.clean_correct)
     # the page's headline names each problem in words (a check's title states the sound outcome)
     assert {c.key for c in r.checks} <= set(WARNING_SIGNS)
     signs = r.warning_signs()
@@ -42,6 +47,11 @@ def test_honest_robust_linear_model_passes_every_check():
     for pt in r.curve:
         truth = 1 - float(linear_robust(LinearToy(), x, y, pt["eps"]).float().mean())
         assert pt["success"] == pytest.approx(truth, abs=1 / 32 + 1e-9)
+    # and the per-image worst case is the closed-form robust set (every truly robust image survives every attack)
+    for row in r.comparison:
+        truth = linear_robust(LinearToy(), x, y, row["eps"])
+        per = torch.tensor(row["robust_per_image"]).bool()
+        assert not (truth & ~per).any() and int((per != truth).sum()) <= 1
 
 
 def test_randomized_check_runs_and_reports_instability():

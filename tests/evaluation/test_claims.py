@@ -173,6 +173,8 @@ def test_defense_rows_read_the_audit_files(tmp_path):
     row = next(c for c in d["comparison"] if abs(c["eps"] - eps) < 1e-9)
     for k in ("white_box", "transfer", "square"):
         row[k] = 0.0  # nothing fools the defended model: all clean-correct photos stay right
+    if "robust_per_image" in row:
+        row["robust_per_image"] = d["correct_per_image"]
     f.write_text(json.dumps(d), encoding="utf-8")
     r = defense_row(spec, audits)
     assert r.n == d["n"] and r.measured_value == pytest.approx(d["clean_correct"] / d["n"], abs=1e-4)
@@ -180,6 +182,42 @@ def test_defense_rows_read_the_audit_files(tmp_path):
     d["flagged"], d["flags"] = True, ["gradients"]
     f.write_text(json.dumps(d), encoding="utf-8")
     assert defense_row(spec, audits).verdict == MASKING
+
+
+def _audit(robust: list[int], correct: list[int], white_box: float, data: str = "10 photos") -> dict:
+    eps = 4 / 255
+    return {"n": len(robust), "clean_correct": sum(correct), "flags": [], "flagged": False, "data": data,
+            "config": {"eps": eps}, "correct_per_image": correct,
+            "comparison": [{"eps": eps, "white_box": white_box, "transfer": 0.0, "square": 0.0,
+                            "robust_per_image": robust}]}
+
+
+def test_defense_rows_compare_per_image_outcomes_paired(tmp_path):
+    from core.evaluation.claims.rows import DefenseClaim, audit_paired, audit_robust
+
+    spec = DefenseClaim("smoothing", "Randomized smoothing", "paper", "claim", "d.json", "b.json")
+    ten = [1] * 10
+
+    def row(defended: dict, base: dict):
+        (tmp_path / "d.json").write_text(json.dumps(defended), encoding="utf-8")
+        (tmp_path / "b.json").write_text(json.dumps(base), encoding="utf-8")
+        return defense_row(spec, tmp_path)
+
+    # per image, the union of the attacks counts: white-box alone fools 10 % of 10 correct photos, but only 6 of
+    # the 10 photos resist every attack
+    d = _audit([1] * 6 + [0] * 4, ten, white_box=0.1)
+    assert audit_robust(d)[0].k == 6
+    # 9 photos robust behind the defense, none without: McNemar p = 2 · 0.5⁹ = 0.0039 → holds
+    r = row(_audit([1] * 9 + [0], ten, 0.1), _audit([0] * 10, ten, 1.0))
+    assert r.verdict == HOLDS and "9 vs 0 discordant" in r.reason and "p = 0.004" in r.reason
+    assert r.measured_value == 0.9 and r.n == 10
+    # the reverse: the undefended model is the robust one → contradicted
+    assert row(_audit([0] * 10, ten, 1.0), _audit([1] * 9 + [0], ten, 0.1)).verdict == CONTRADICTED
+    # 1 vs 2 discordant: inconclusive, with a power statement
+    r = row(_audit([1, 1, 0, 0, 0, 0, 0, 0, 0, 0], ten, 0.8), _audit([0, 1, 1, 1, 0, 0, 0, 0, 0, 0], ten, 0.7))
+    assert r.verdict == INCONCLUSIVE and "1 vs 2 discordant" in r.reason and "paired images would tell" in r.reason
+    # different photos are never paired: the interval rule of the older files applies
+    assert audit_paired(_audit(ten, ten, 0.0, "a"), _audit(ten, ten, 0.0, "b")) is None
 
 
 def test_claims_page_renders_every_row(rows):

@@ -36,7 +36,10 @@ binarization  (optional, ``binarization_n`` images) the white-box PGD finds the 
 "More often" means by more than ``tol`` (default 3 points) of the clean-correct images. Every
 success rate in the curve and the comparison also carries its n (the clean-correct images) and
 its exact 95 % interval (``<rate>_ci95``, :mod:`core.judging.stats`), and each comparison row an exact
-McNemar test of transfer and of Square against white-box PGD on the same images (``paired``):
+McNemar test of transfer and of Square against white-box PGD on the same images (``paired``),
+the share fooled by any of the attacks (``any_attack``) and, per image over all n images, whether it
+is right before the attack and fooled by none (``robust_per_image``, 0/1; with ``correct_per_image``
+on the result, two audits of the same images compare paired):
 on a handful of images the checks' verdicts are rough, and the intervals show how rough.
 Success rates are over the images the model classifies correctly (clean; for randomized models
 a majority vote of ``repeats`` evaluations). The white-box attack is PGD with ``steps`` steps of
@@ -150,10 +153,11 @@ class AuditResult:
     clean_correct: int
     checks: list[Check]
     curve: list[dict]  # [{"eps", "success"}] white-box PGD success vs ε
-    comparison: list[dict]  # [{"eps", "white_box", "transfer", "square"}]
+    comparison: list[dict]  # [{"eps", "white_box", "transfer", "square", "any_attack", "robust_per_image"}]
     randomized: bool
     elapsed_s: float = 0.0
     notes: list[str] = field(default_factory=list)
+    correct_per_image: list[int] = field(default_factory=list)  # 0/1 per image: right before any attack
 
     @property
     def flagged(self) -> bool:
@@ -173,7 +177,7 @@ class AuditResult:
                 "checks": [{"key": c.key, "title": c.title, "verdict": c.verdict, "numbers": c.numbers,
                             "meaning": c.meaning} for c in self.checks],
                 "curve": self.curve, "comparison": self.comparison, "seconds": round(self.elapsed_s, 1),
-                "notes": self.notes}
+                "notes": self.notes, "correct_per_image": self.correct_per_image}
 
 
 # -- helpers ------------------------------------------------------------------------------------------
@@ -315,7 +319,15 @@ def audit(model: nn.Module, x: torch.Tensor, y: torch.Tensor, config: AuditConfi
             sq_v = sq_v | eot_v  # fooled by either gradient-free attack
             row["square"] = _rate(sq_v)
         tick(f"Square at ε = {e:.4g}")
-        row = _with_intervals(row, ("white_box", "transfer", "square", "square_one_draw", "square_eot"), n_ok)
+        # per image, over all n images: right before the attack and not fooled by any of the attacks (the worst
+        # case per image), so that two audits of the same images can be compared paired
+        any_v = wb_v | sq_v | (tr_v if tr_v is not None else torch.zeros_like(wb_v))
+        robust = ok.clone()
+        robust[ok] = ~any_v
+        row["any_attack"] = _rate(any_v)
+        row["robust_per_image"] = [int(b) for b in robust.tolist()]
+        row = _with_intervals(row, ("white_box", "transfer", "square", "square_one_draw", "square_eot", "any_attack"),
+                              n_ok)
         # paired on the same clean-correct images: exact McNemar of each attack against white-box PGD
         row["paired"] = {name: paired_difference(v, wb_v).as_dict()
                          for name, v in (("transfer", tr_v), ("square", sq_v)) if v is not None and v.numel()}
@@ -414,7 +426,8 @@ def audit(model: nn.Module, x: torch.Tensor, y: torch.Tensor, config: AuditConfi
     if n_ok < 20:
         notes.append(f"Only {n_ok} clean-correct images: each is {100 / max(n_ok, 1):.0f} points; verdicts are rough.")
     return AuditResult(config=cfg, n=int(x.shape[0]), clean_correct=n_ok, checks=checks, curve=curve,
-                       comparison=comparison, randomized=randomized, elapsed_s=time.perf_counter() - t0, notes=notes)
+                       comparison=comparison, randomized=randomized, elapsed_s=time.perf_counter() - t0, notes=notes,
+                       correct_per_image=[int(b) for b in ok.tolist()])
 
 
 def _gradient_check(model: nn.Module, x: torch.Tensor, y: torch.Tensor, cfg: AuditConfig, seed: int) -> Check:

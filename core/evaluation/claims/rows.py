@@ -63,8 +63,8 @@ from core.evaluation.distributions import paired_distribution, robust_beyond
 from core.evaluation.claims.systems import FEWSHOT, rpnode_verdict, sequence_certificate_verdict
 from core.evaluation.per_image import DISTRIBUTION_KEYS, PerImage, align, paired_values, path_for
 from core.judging.claims import (CONTRADICTED, HOLDS, INCONCLUSIVE, MASKING, NOT_MEASURED, VERDICT_ICON, VERDICTS,
-                                 WEAK_ONLY, Verdict, combine, fmt_p, non_inferiority, paired, superiority, unpaired_n,
-                                 weak_only)
+                                 WEAK_ONLY, Paired, Verdict, combine, fmt_p, non_inferiority, paired, superiority,
+                                 unpaired_n, weak_only)
 
 
 # The verdict words and rules live in core/judging/claims.py (one place, with their tests).
@@ -576,18 +576,39 @@ def zoo_row(entry: ZooEntry, read_card: Callable[[str], dict | None],
 
 
 def audit_robust(audit: dict) -> tuple[Interval, str] | None:
-    """Robust accuracy behind the audited defense at the audit's ε against its strongest attack
-    (white-box, transfer, Square; Square-EOT where run): (clean-correct − fooled) / n."""
-    eps = (audit.get("config") or {}).get("eps")
-    rows = [c for c in audit.get("comparison") or [] if eps is not None and abs(c["eps"] - eps) < 1e-9]
+    """Robust accuracy behind the audited defense at the audit's ε against the strongest attack. Where the audit
+    kept per-image outcomes (``robust_per_image``) it is the per-image worst case: right before the attack and
+    fooled by none of white-box, transfer, Square (and Square-EOT); older files give only each attack's rate, and
+    the strongest single attack stands in: (clean-correct − fooled) / n."""
+    row = _audit_row_at_eps(audit)
     n, cc = audit.get("n"), audit.get("clean_correct")
-    if not rows or n is None or cc is None:
+    if row is None or n is None or cc is None:
         return None
-    r = rows[0]
-    cand = {k: r[k] for k in ("white_box", "transfer", "square", "square_eot") if k in r and r[k] == r[k]}
+    per = row.get("robust_per_image")
+    if per is not None and len(per) == n:
+        return accuracy_interval(int(sum(per)), n), "any of the attacks, per image"
+    cand = {k: row[k] for k in ("white_box", "transfer", "square", "square_eot") if k in row and row[k] == row[k]}
     best = max(cand, key=lambda k: cand[k]) if cand else "white_box"
     fooled = count_of(cand.get(best, 0.0), cc) if cc else 0
     return accuracy_interval(cc - fooled, n), best.replace("_", "-")
+
+
+def _audit_row_at_eps(audit: dict | None) -> dict | None:
+    eps = ((audit or {}).get("config") or {}).get("eps")
+    rows = [c for c in (audit or {}).get("comparison") or [] if eps is not None and abs(c["eps"] - eps) < 1e-9]
+    return rows[0] if rows else None
+
+
+def audit_paired(audit: dict | None, base: dict | None) -> Paired | None:
+    """The defended and the undefended model's per-image robust outcomes on the same photos (both audits at the
+    same ε, same data, per-image outcomes kept), else None."""
+    a, b = _audit_row_at_eps(audit), _audit_row_at_eps(base)
+    if a is None or b is None or audit.get("data") != base.get("data") or abs(a["eps"] - b["eps"]) > 1e-9:
+        return None
+    ra, rb = a.get("robust_per_image"), b.get("robust_per_image")
+    if ra is None or rb is None or len(ra) != len(rb):
+        return None
+    return paired([bool(v) for v in ra], [bool(v) for v in rb])
 
 
 def defense_row(spec: DefenseClaim, audits_dir: Path) -> ClaimRow:
@@ -650,7 +671,14 @@ def _audit_row(spec: DefenseClaim, audits_dir: Path) -> ClaimRow:
     if base_iv is None:
         row.reason = f"no audit of the undefended model ({spec.baseline_audit}) to compare with."
         return row
-    if _above(iv, base_iv):
+    pair = audit_paired(audit, base)
+    if pair is not None:  # the same photos, per-image worst case of each: the paired rules of core.judging.claims
+        v = superiority(pair, "defended", "undefended", f"robust accuracy at ε = {eps * 255:.0f}/255 against every "
+                        "attack of the audit, per photo")
+        if v.word == HOLDS:
+            row.verdict, row.reason = v.word, v.reason + "."
+            return row
+    elif _above(iv, base_iv):
         row.verdict, row.reason = HOLDS, (f"robust {iv.short()} % against the strongest attack lies above the "
                                           f"undefended model's {base_iv.short()} %.")
         return row
@@ -660,6 +688,10 @@ def _audit_row(spec: DefenseClaim, audits_dir: Path) -> ClaimRow:
         row.reason = (f"with naive gradients the audit warns ({audit_words(naive_masked, True)}); through the "
                       f"adaptive route the robust accuracy ({iv.short()} %) is not above the undefended model's "
                       f"({base_iv.short()} %).")
+        return row
+    if pair is not None:
+        row.verdict, row.reason = v.word, v.reason + f" ({audit.get('clean_correct')} of {iv.n} photos right " \
+            "behind the defense without attack)."
         return row
     if base_iv.lo > iv.hi:
         row.verdict = CONTRADICTED
