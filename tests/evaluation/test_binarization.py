@@ -9,9 +9,11 @@ from torch import nn
 from audit_toys import LinearToy, toy_data
 from core.attacks.base import ThreatModel
 from core.attacks.pgd import PGD
+from core.data.fashion_mnist import load_test_subset
 from core.evaluation.audit.checks import WARNING_SIGNS, AuditConfig, audit
 from core.evaluation.audit.binarization import (binarizable_copy, binarization_test, boundary_point, features, fit_readout,
                                inner_points)
+from core.models.zoo.snode import build_resnet_analog, init_resnet_, to_state
 
 EPS = 0.1
 
@@ -133,3 +135,19 @@ def test_audit_runs_the_check_when_asked():
     # off by default (the toy audits elsewhere keep their checks)
     assert "binarization" not in {c.key for c in audit(LinearToy(), x, y, AuditConfig(
         eps=EPS, steps=5, square_queries=20, random_dirs=2)).checks}
+
+
+def test_snode_readout_is_found_as_the_head():
+    """The sNODE has no nn.Linear: its logits are the first ten components of x(T), a fixed linear map marked
+    as the head, so the features the readout is fitted on are x(T) itself."""
+    model = build_resnet_analog()
+    init_resnet_(model.net, torch.Generator().manual_seed(0))
+    model.eval()
+    x = load_test_subset()[0][:4].float() / 255
+    clone, head = binarizable_copy(model, x)
+    f = features(clone, head, x)
+    assert f.shape == (4, 196)
+    assert torch.allclose(f, model.net.final_state(to_state(x)), atol=1e-6)
+    assert sum(p.numel() for p in model.parameters()) == sum(p.numel() for p in clone.parameters())
+    r = binarization_test(model, x, model(x).argmax(1), 0.1, pgd(), n_cases=2)
+    assert r.tried == 2 and r.feasible >= 1

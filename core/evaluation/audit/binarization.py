@@ -46,7 +46,9 @@ random points win almost always (the tests show it with 200 points for 192 featu
 the default keeps the case studies' 999.
 
 How the features are found (generic for every model here): the **last ``nn.Linear`` called in a
-forward pass whose output has one column per class** is taken as the head. The test works on a deep
+forward pass whose output has one column per class** is taken as the head (or a parameter-free module
+marked ``linear_head = True`` that computes the logits as a fixed linear map of its input, such as the
+sNODE's "first ten components of x(T)", :class:`core.models.zoo.snode.FirstComponents`). The test works on a deep
 copy of the model under test (the shared model is never touched), in which that layer is replaced by
 a :class:`_Head` that either records its input (fitting) or applies the readout (the binarized
 model). Because the replacement sits *inside* the copied module, everything around it is kept as
@@ -131,7 +133,7 @@ def random_surface_points(x: torch.Tensor, eps: float, n: int, gen: torch.Genera
 class _Head(nn.Module):
     """The replaced final layer: records its input (``readout`` None) or applies the readout."""
 
-    def __init__(self, head: nn.Linear) -> None:
+    def __init__(self, head: nn.Module) -> None:
         super().__init__()
         self.head = head
         self.readout: nn.Linear | None = None
@@ -150,7 +152,7 @@ def _find_head(model: nn.Module, x: torch.Tensor) -> str:
     calls: list[str] = []
     names = {m: n for n, m in model.named_modules()}
     hooks = [m.register_forward_hook(lambda m, i, o: calls.append((names.get(m, ""), o.shape[-1])))
-             for m in names if isinstance(m, nn.Linear)]
+             for m in names if isinstance(m, nn.Linear) or getattr(m, "linear_head", False)]
     try:
         with torch.no_grad():
             classes = model(x[:1]).shape[1]

@@ -90,6 +90,21 @@ def euler(x: torch.Tensor, W: torch.Tensor, b: torch.Tensor, h: float) -> torch.
     return x
 
 
+class FirstComponents(nn.Module):
+    """The sNODE's read-out: the first ``k`` components of x(T) as the logits. A fixed linear map with no
+    parameters, marked ``linear_head`` so that the binarization test (core/evaluation/audit/binarization.py)
+    finds x(T) as the features it fits its readout on, as it finds the input of a final nn.Linear."""
+
+    linear_head = True
+
+    def __init__(self, k: int) -> None:
+        super().__init__()
+        self.k = int(k)
+
+    def forward(self, state: torch.Tensor) -> torch.Tensor:  # noqa: D102
+        return state[:, :self.k]
+
+
 class SNODENet(nn.Module):
     """The sNODE (or, with ``steps`` = 3 and ``end_time`` = 3, the ResNet analog) on paper-scaled
     states; ``forward`` takes [0, 1] grey images (N, 1, 28, 28) and returns the 10 outputs."""
@@ -101,6 +116,7 @@ class SNODENet(nn.Module):
         self.steps, self.end_time, self.modes, self.dim = int(steps), float(end_time), modes, int(dim)
         self.h = self.end_time / self.steps
         self.num_classes = num_classes
+        self.head = FirstComponents(num_classes)
         self.coef_w = nn.Parameter(torch.zeros(modes, dim, dim))
         self.coef_b = nn.Parameter(torch.zeros(modes, dim))
         self.register_buffer("basis", time_basis(self.steps, modes), persistent=False)
@@ -137,7 +153,7 @@ class SNODENet(nn.Module):
     def forward_train(self, x: torch.Tensor, y: torch.Tensor | None = None):
         """(outputs, no probes, {"state": x(T)}) — the zoo recipes' interface."""
         xt = self.final_state(to_state(x))
-        return xt[:, :self.num_classes], [], {"state": xt}
+        return self.head(xt), [], {"state": xt}
 
     def forward_features(self, x: torch.Tensor, keep: tuple[str, ...] = ()):
         raise RuntimeError("an sNODE has no convolutional feature map (no channel views)")
@@ -146,7 +162,7 @@ class SNODENet(nn.Module):
         raise RuntimeError("an sNODE has no convolutional feature map (no channel views)")
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # noqa: D102
-        return self.final_state(to_state(x))[:, :self.num_classes]
+        return self.head(self.final_state(to_state(x)))
 
 
 def init_snode_(net: SNODENet, generator: torch.Generator, std: float | None = None) -> None:
