@@ -338,6 +338,9 @@ def add_audit_parser(sub: Any) -> None:
     a.add_argument("--square-queries", type=int, default=None, help="Square Attack queries per image")
     a.add_argument("--binarization", type=int, default=None, metavar="N",
                    help="images for the binarization test (default 10 for zoo models, 0 = off for ImageNet)")
+    a.add_argument("--attack-batch", type=int, default=None, metavar="N",
+                   help="images per attack pass (default: all at once, or one for a randomized defense on ImageNet "
+                        "photos, whose EOT graphs would not fit in memory)")
     a.add_argument("--through-mask", action="store_true", help="CIFS models: differentiate through the channel mask")
     a.add_argument("--defense", default=None, metavar="NAME[:key=value,...]", help="audit the model behind a defense")
     a.add_argument("--naive", action="store_true", help="with --defense: attack with the defense's naive gradients")
@@ -366,7 +369,7 @@ def cmd_audit(args: argparse.Namespace, stderr: TextIO) -> int:
         sur = None if args.surrogate == "none" else args.surrogate
         cfg = default_config(args.model, norm=args.norm, eps=_parse_fraction(args.eps) if args.eps else None,
                              steps=args.steps, square_queries=args.square_queries,
-                             binarization_n=args.binarization)
+                             binarization_n=args.binarization, attack_batch=args.attack_batch)
         target = prepare(args.model, n=args.n, samples=args.samples.split(",") if args.samples else None,
                          through_mask=args.through_mask, defense=defense, adaptive=not args.naive, surrogate=sur,
                          labelled=args.labelled)

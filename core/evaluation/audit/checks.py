@@ -115,6 +115,7 @@ class AuditConfig:
     tol: float = 0.03
     binarization_n: int = 0  # images for the binarization test (core/evaluation/audit/binarization.py); 0: not run
     binarization_inner: int = N_INNER
+    attack_batch: int = 0  # images per attack pass (0: all at once); bounds memory for heavy randomized defenses
 
     def __post_init__(self) -> None:
         ThreatModel(norm=self.norm, eps=self.eps, steps=self.steps)
@@ -129,6 +130,8 @@ class AuditConfig:
             raise ValueError("tol must be in [0, 1) and eps_factors positive")
         if not (0 <= self.binarization_n <= limits.MAX_EVAL_IMAGES and 1 <= self.binarization_inner <= 4096):
             raise ValueError("binarization_n must be in 0..MAX_EVAL_IMAGES and binarization_inner in 1..4096")
+        if not 0 <= self.attack_batch <= limits.MAX_EVAL_IMAGES:
+            raise ValueError("attack_batch must be in 0..MAX_EVAL_IMAGES (0: all images in one pass)")
 
     def eps_at(self, factor: float) -> float:
         e = self.eps * factor
@@ -199,10 +202,16 @@ def _pgd(eps: float, cfg: AuditConfig, steps: int | None = None, restarts: int =
 
 
 def _fooled(model: nn.Module, attack_model: nn.Module, attack, x: torch.Tensor, y: torch.Tensor, seed: int,
-            repeats: int, goal: Goal = Goal(), targets: torch.Tensor | None = None) -> torch.Tensor:
-    """Per image (all clean-correct): fooled (untargeted) or sent to its target, (N,) bool."""
+            repeats: int, goal: Goal = Goal(), targets: torch.Tensor | None = None, batch: int = 0) -> torch.Tensor:
+    """Per image (all clean-correct): fooled (untargeted) or sent to its target, (N,) bool. ``batch`` > 0 attacks
+    that many images per pass (chunk i with seed + i): an attack through EOT × a smoothing vote keeps every draw's
+    graph for the backward pass, which for 20 ImageNet photos at once does not fit in memory."""
     if x.shape[0] == 0:
         return torch.zeros(0, dtype=torch.bool)
+    if 0 < batch < x.shape[0]:
+        return torch.cat([_fooled(model, attack_model, attack, x[i:i + batch], y[i:i + batch], seed + i // batch,
+                                  repeats, goal, None if targets is None else targets[i:i + batch])
+                          for i in range(0, x.shape[0], batch)])
     dev = _dev(attack_model)
     adv, _ = attack.perturb(attack_model, x.to(dev), y.to(dev), goal, seed=seed,
                             targets=None if targets is None else targets.to(dev))
@@ -218,9 +227,9 @@ def _rate(v: torch.Tensor) -> float:
 
 
 def _success(model: nn.Module, attack_model: nn.Module, attack, x: torch.Tensor, y: torch.Tensor, seed: int,
-             repeats: int, goal: Goal = Goal(), targets: torch.Tensor | None = None) -> float:
+             repeats: int, goal: Goal = Goal(), targets: torch.Tensor | None = None, batch: int = 0) -> float:
     """Share of images (all clean-correct) fooled (untargeted) or sent to their target."""
-    return _rate(_fooled(model, attack_model, attack, x, y, seed, repeats, goal, targets))
+    return _rate(_fooled(model, attack_model, attack, x, y, seed, repeats, goal, targets, batch))
 
 
 def _with_intervals(row: dict, keys: tuple[str, ...], n: int) -> dict:
@@ -273,12 +282,18 @@ def audit(model: nn.Module, x: torch.Tensor, y: torch.Tensor, config: AuditConfi
     checks: list[Check] = []
     tol = cfg.tol
 
+    def fooled(*args, **kw) -> torch.Tensor:
+        return _fooled(*args, **kw, batch=cfg.attack_batch)
+
+    def success(*args, **kw) -> float:
+        return _success(*args, **kw, batch=cfg.attack_batch)
+
     # Success against ε (white-box PGD).
     curve = []
     curve_fooled = []
     for k, f in enumerate(cfg.eps_factors):
         e = cfg.eps_at(f)
-        v = _fooled(model, wb_model, _pgd(e, cfg), xc, yc, seed + k, rep)
+        v = fooled(model, wb_model, _pgd(e, cfg), xc, yc, seed + k, rep)
         curve_fooled.append(v)
         curve.append(_with_intervals({"eps": e, "success": _rate(v)}, ("success",), n_ok))
         tick(f"white-box PGD at ε = {e:.4g}")
@@ -301,18 +316,18 @@ def audit(model: nn.Module, x: torch.Tensor, y: torch.Tensor, config: AuditConfi
         e = cfg.eps_at(f)
         wb_v = next((v for c, v in zip(curve, curve_fooled) if abs(c["eps"] - e) < 1e-12), None)
         if wb_v is None:
-            wb_v = _fooled(model, wb_model, _pgd(e, cfg), xc, yc, seed + 50 + k, rep)
+            wb_v = fooled(model, wb_model, _pgd(e, cfg), xc, yc, seed + 50 + k, rep)
         tick(f"white-box at ε = {e:.4g}")
         tr_v = None
         if surrogate is not None:
-            tr_v = _fooled(model, surrogate, _pgd(e, cfg), xc, yc, seed + 60 + k, rep)
+            tr_v = fooled(model, surrogate, _pgd(e, cfg), xc, yc, seed + 60 + k, rep)
         tick(f"transfer at ε = {e:.4g}")
-        sq_v = _fooled(model, model, Square(ThreatModel(norm=cfg.norm, eps=e), n_queries=cfg.square_queries,
+        sq_v = fooled(model, model, Square(ThreatModel(norm=cfg.norm, eps=e), n_queries=cfg.square_queries,
                                             p_init=cfg.square_p_init), xc, yc, seed + 70 + k, rep)
         row = {"eps": e, "white_box": _rate(wb_v), "transfer": float("nan") if tr_v is None else _rate(tr_v),
                "square": _rate(sq_v)}
         if randomized:  # Square-EOT: scores averaged over draws (plain Square reads one draw per query)
-            eot_v = _fooled(model, model, SquareEOT(ThreatModel(norm=cfg.norm, eps=e), n_queries=cfg.square_queries,
+            eot_v = fooled(model, model, SquareEOT(ThreatModel(norm=cfg.norm, eps=e), n_queries=cfg.square_queries,
                                                     p_init=cfg.square_p_init, eot_samples=cfg.eot_samples),
                             xc, yc, seed + 75 + k, rep)
             row["square_one_draw"], row["square_eot"] = row["square"], _rate(eot_v)
@@ -364,10 +379,10 @@ def audit(model: nn.Module, x: torch.Tensor, y: torch.Tensor, config: AuditConfi
     e = cfg.eps
     base = next((c["white_box"] for c in comparison if abs(c["eps"] - e) < 1e-12), None)
     if base is None:
-        base = _success(model, wb_model, _pgd(e, cfg), xc, yc, seed + 80, rep)
-    more = _success(model, wb_model, _pgd(e, cfg, steps=5 * cfg.steps), xc, yc, seed + 81, rep)
+        base = success(model, wb_model, _pgd(e, cfg), xc, yc, seed + 80, rep)
+    more = success(model, wb_model, _pgd(e, cfg, steps=5 * cfg.steps), xc, yc, seed + 81, rep)
     tick("5× steps")
-    rst = _success(model, wb_model, _pgd(e, cfg, restarts=3), xc, yc, seed + 82, rep)
+    rst = success(model, wb_model, _pgd(e, cfg, restarts=3), xc, yc, seed + 82, rep)
     tick("3 restarts")
     bad = more < base - tol or rst < base - tol
     checks.append(Check(
@@ -381,7 +396,7 @@ def audit(model: nn.Module, x: torch.Tensor, y: torch.Tensor, config: AuditConfi
     e_big = cfg.eps_at(max(cfg.eps_factors))
     with torch.no_grad():
         ll = wb_model(xc.to(_dev(model))).argmin(1).cpu() if n_ok else yc
-    tgt = _success(model, wb_model, _pgd(e_big, cfg, steps=min(limits.MAX_ATTACK_STEPS, 5 * cfg.steps)), xc, yc,
+    tgt = success(model, wb_model, _pgd(e_big, cfg, steps=min(limits.MAX_ATTACK_STEPS, 5 * cfg.steps)), xc, yc,
                    seed + 90, rep, goal=Goal("least_likely"), targets=ll)
     tick("targeted")
     checks.append(Check(
@@ -401,7 +416,7 @@ def audit(model: nn.Module, x: torch.Tensor, y: torch.Tensor, config: AuditConfi
             preds = torch.stack([model(x.to(_dev(model))).argmax(1).cpu() for _ in range(cfg.repeats)])
         unstable = float((preds != preds[:1]).any(0).double().mean())
         tick("repeated evaluations")
-        single = _success(model, model, _pgd(cfg.eps, cfg), xc, yc, seed + 95, rep)
+        single = success(model, model, _pgd(cfg.eps, cfg), xc, yc, seed + 95, rep)
         eot = base
         tick("EOT vs one draw")
         bad = unstable > 0.10 or eot > single + tol
@@ -435,11 +450,16 @@ def _gradient_check(model: nn.Module, x: torch.Tensor, y: torch.Tensor, cfg: Aud
     if x.shape[0] == 0:
         return Check("gradients", CHECK_TITLES["gradients"], "n/a", {}, "No clean-correct images.")
     dev = _dev(model)
-    xg = x.to(dev).requires_grad_(True)
-    with torch.enable_grad():
-        loss = F.cross_entropy(model(xg), y.to(dev), reduction="none")
-        (g,) = torch.autograd.grad(loss.sum(), xg)
-    g = g.detach()
+    b = cfg.attack_batch or x.shape[0]  # images per backward pass (see AuditConfig.attack_batch)
+    grads, losses = [], []
+    for i in range(0, x.shape[0], b):
+        xg = x[i:i + b].to(dev).requires_grad_(True)
+        with torch.enable_grad():
+            part = F.cross_entropy(model(xg), y[i:i + b].to(dev), reduction="none")
+            (gi,) = torch.autograd.grad(part.sum(), xg)
+        grads.append(gi.detach())
+        losses.append(part.detach())
+    g, loss = torch.cat(grads), torch.cat(losses)
     finite = torch.isfinite(g.flatten(1)).all(1)
     zero = (g.flatten(1).abs().amax(1) == 0) & finite
     zero_share = float(zero.double().mean())

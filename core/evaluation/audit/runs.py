@@ -23,7 +23,7 @@ Choices:
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 from collections.abc import Sequence
 
@@ -134,8 +134,16 @@ def default_config(model_name: str, **overrides: Any) -> AuditConfig:
     return AuditConfig(**base)
 
 
+HEAVY_RANDOMIZED_PIXELS = 64 * 64  # above this image size a randomized target is attacked one image per pass
+
+
 def run_audit(target: AuditTarget, config: AuditConfig, *, seed: int = 0, progress: ProgressFn = None) -> AuditResult:
-    """:func:`core.evaluation.audit.checks.audit` on a prepared target."""
+    """:func:`core.evaluation.audit.checks.audit` on a prepared target. A randomized target on large images
+    (an ImageNet classifier behind smoothing or Smooth-Reduce) is attacked one image per pass unless
+    ``config.attack_batch`` says otherwise: EOT over the vote's noise draws keeps every draw's graph for the
+    backward pass, and 20 photos at once took over 20 GB."""
+    if target.randomized and not config.attack_batch and target.x[0, 0].numel() > HEAVY_RANDOMIZED_PIXELS:
+        config = replace(config, attack_batch=1)
     return audit(target.model, target.x, target.y, config, surrogate=target.surrogate,
                  randomized=target.randomized, seed=seed, progress=progress)
 
