@@ -86,7 +86,9 @@ with st.expander("How the verdicts are computed"):
         "McNemar test; the worst case per image comes from the robustness distribution (each image's smallest "
         "flipping ε on a grid, by the ensemble's gradient attacks), whose value at the card's ε is checked "
         "against the card's worst case.\n"
-        "- An ImageNet defense's number is the robust accuracy of EfficientNet-Lite0 behind it against the "
-        "strongest attack of its audit at ε = 4/255 on 8 labelled photos; the control is the same audit of the "
-        "undefended model.\n"
+        "- An ImageNet defense's number is the robust accuracy of EfficientNet-Lite0 behind it at ε = 4/255 on the "
+        "labelled photos, per photo against every attack of its audit; the control is the same audit of the "
+        "undefended model on the same photos, compared by the exact McNemar test. Smooth-Reduce claims larger "
+        "*certified* radii: each photo's radius for its true class against randomized smoothing of the same base "
+        "model at the same σ and noise draws (signed-rank test).\n"
         "- The rules, with their tests, are in `core/judging/claims.py`; the rows in `core/evaluation/claims/rows.py`.")

@@ -220,6 +220,38 @@ def test_defense_rows_compare_per_image_outcomes_paired(tmp_path):
     assert audit_paired(_audit(ten, ten, 0.0, "a"), _audit(ten, ten, 0.0, "b")) is None
 
 
+def test_a_certified_radius_claim_is_judged_per_photo(tmp_path):
+    from core.evaluation.claims.rows import DefenseClaim
+
+    (tmp_path / "certify").mkdir()
+    for name, doc in (("d.json", _audit([0] * 10, [1] * 10, 1.0)), ("b.json", _audit([0] * 10, [1] * 10, 1.0))):
+        (tmp_path / name).write_text(json.dumps(doc), encoding="utf-8")
+    spec = DefenseClaim("smooth-reduce", "Smooth-Reduce", "paper", "claim", "d.json", "b.json",
+                        certify=("sr.json", "rs.json"))
+
+    def cert(method: str, radii: list[float], cap: float = 0.26) -> dict:
+        return {"model": "m", "method": method, "data": "10 photos", "max_radius": cap, "command": "made by hand",
+                "params": {"sigma": 0.12, "n0": 100, "n": 500, "alpha": 0.001},
+                "photos": [{"radius_true_class": r} for r in radii]}
+
+    def row(sr: list[float], rs: list[float]):
+        (tmp_path / "certify" / "sr.json").write_text(json.dumps(cert("Smooth-Reduce", sr)), encoding="utf-8")
+        (tmp_path / "certify" / "rs.json").write_text(json.dumps(cert("Randomized smoothing", rs)), encoding="utf-8")
+        return defense_row(spec, tmp_path)
+
+    rs = [0.1, 0.0, 0.05, 0.2, 0.1, 0.0, 0.15, 0.12, 0.08, 0.03]
+    # larger on all 10 photos: Wilcoxon p = 2/2¹⁰ = 0.002 → holds
+    r = row([v + 0.01 * (i + 1) for i, v in enumerate(rs)], rs)
+    assert r.verdict == HOLDS and "larger on 10" in r.reason and "p = 0.002" in r.reason
+    assert r.measured_value == 1.0 and "Randomized smoothing: 80.0 %" in r.baseline
+    assert r.evidence[0].endswith("(made by hand)")
+    # smaller on all 10 → contradicted; the same radii → inconclusive; a missing file → not measured
+    assert row(rs, [v + 0.01 * (i + 1) for i, v in enumerate(rs)]).verdict == CONTRADICTED
+    assert row(rs, rs).verdict == INCONCLUSIVE
+    (tmp_path / "certify" / "rs.json").unlink()
+    assert defense_row(spec, tmp_path).verdict == NOT_MEASURED
+
+
 def test_claims_page_renders_every_row(rows):
     at = AppTest.from_file(PAGE, default_timeout=120)
     at.session_state["presenter"] = True  # the narrower layout (tests/browser/test_browser_claims.py shows both)
