@@ -175,6 +175,9 @@ def test_defense_rows_read_the_audit_files(tmp_path):
         row[k] = 0.0  # nothing fools the defended model: all clean-correct photos stay right
     if "robust_per_image" in row:
         row["robust_per_image"] = d["correct_per_image"]
+    for c in d["checks"]:
+        if c["key"] == "iterations":
+            c["numbers"].update(five_times_steps=0.0, three_restarts=0.0)
     f.write_text(json.dumps(d), encoding="utf-8")
     r = defense_row(spec, audits)
     assert r.n == d["n"] and r.measured_value == pytest.approx(d["clean_correct"] / d["n"], abs=1e-4)
@@ -218,6 +221,13 @@ def test_defense_rows_compare_per_image_outcomes_paired(tmp_path):
     assert r.verdict == INCONCLUSIVE and "1 vs 2 discordant" in r.reason and "paired images would tell" in r.reason
     # different photos are never paired: the interval rule of the older files applies
     assert audit_paired(_audit(ten, ten, 0.0, "a"), _audit(ten, ten, 0.0, "b")) is None
+    # an older file whose iterations check (5× steps) fooled 9 of 10: at most 1 photo robust, whatever the per-image
+    # vector of the base attacks says; the dropped ones are those where the control is not robust (against the claim)
+    d = _audit([1, 1, 1] + [0] * 7, ten, 0.7)
+    d["checks"] = [{"key": "iterations", "numbers": {"base": 0.7, "five_times_steps": 0.9, "three_restarts": 0.8}}]
+    assert audit_robust(d)[0].k == 1
+    t = audit_paired(d, _audit([0, 0, 1] + [0] * 7, ten, 0.9))
+    assert (t.a_correct, t.only_a, t.only_b) == (1, 0, 0)
 
 
 def test_a_certified_radius_claim_is_judged_per_photo(tmp_path):
