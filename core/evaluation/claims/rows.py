@@ -13,34 +13,23 @@ its card has an evaluation).
 Numbers. A zoo row quotes the card's **worst case** (the AutoAttack-style ensemble of
 :mod:`core.evaluation.ensemble` on the card's images, its quoted view) with its exact 95 % interval
 (:mod:`core.judging.stats`), and the strongest **single attack** of the card's subset evaluation (PGD-20 or
-APGD-CE, same images). A defense row quotes the robust accuracy of EfficientNet-Lite0 behind the
-defense against the audit's strongest attack at its ε (white-box through the defense's adaptive
-route, transfer from the undefended model, Square — Square-EOT for randomized defenses):
-(clean-correct − fooled) / n images, with its interval; the baseline is the same audit of the
-undefended model on the same photos.
+APGD-CE, same images). A defense row quotes the robust accuracy of EfficientNet-Lite0 behind the defense at
+the audit's ε: per photo, right before the attack and fooled by none of the audit's attacks (white-box through
+the defense's adaptive route, transfer from the undefended model, Square — Square-EOT for randomized defenses —
+and the iterations check's stronger PGD runs), with its interval; older audit files without per-image
+outcomes give the strongest single attack's rate. Smooth-Reduce's claim is about certified radii, so its row
+quotes the photos certified for their true class (``docs/audits/certify/``, :func:`_certified_radii`).
 
-Verdict rules (first that applies):
-
-1. the card or audit file has no measurement → ``not measured yet``;
-2. the audit flags a gradient-masking sign (:data:`MASKING_SIGNS`) and the single attack's interval
-   lies wholly above the worst case's (the gap the warning predicts is real) → ``gradient masking
-   found``; for a defense: the non-adaptive audit flags masking and the adaptive attack brings the
-   robust accuracy down to where the intervals overlap the baseline → ``holds only against weak or
-   non-adaptive attacks``;
-3. no flag, but the single attack's interval lies wholly above the worst case's → ``holds only
-   against weak or non-adaptive attacks``;
-4. the comparison the claim makes, on intervals: relation ``"above"`` (better than the baseline)
-   holds when the worst case's interval lies wholly above the baseline's; ``"matches"`` (as good as)
-   holds when the baseline's interval does not lie wholly above the model's; where both cards carry
-   a ``seeds`` block, the difference must also exceed the seed ranges
-   (:func:`core.judging.stats.differs_beyond_seeds`) → ``holds here``; otherwise ``not reproduced at this
-   scale``.
-
-Non-overlapping 95 % intervals is a conservative test (it misses some real differences); the cards
-do not keep per-image results of different models, so the paired McNemar test
-(:func:`core.judging.stats.paired_difference`) applies only where the images and results are shared (the
-audit, batch evaluation). On 8 photos one photo is 12.5 points and most intervals overlap: the
-verdict then says the claim is not reproduced *at this scale*, not that it is false.
+Verdicts: each claim names its matched control and its own metric (:data:`COMPARISONS`, :class:`Condition`,
+:class:`DefenseClaim`), and the verdict words come from the rules of :mod:`core.judging.claims`, applied to
+**paired per-image outcomes** of the claimed model and its control on the same images (the cards' per-image
+files, :mod:`core.evaluation.per_image`; the audits' ``robust_per_image``): exact McNemar for accuracies,
+non-inferiority for "as good as" claims, the signed-rank test on each image's smallest flipping ε where both
+models sit at the floor (or on certified radii), the training-seed spread for worst-case conditions, the
+gradient-masking audit (a flagged masking sign whose predicted gap is real → ``gradient masking found``; a
+single or non-adaptive attack that overstates the worst case → ``holds only against weak attacks``), and a
+power statement with every inconclusive verdict. A file the rules need that is missing gives ``not measured
+yet``; defense audit files without per-image outcomes fall back to comparing intervals.
 """
 from __future__ import annotations
 
