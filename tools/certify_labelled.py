@@ -34,15 +34,15 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script from the repository root
 
-from core.defenses import RandomizedSmoothing, SmoothReduce  # noqa: E402
+from core.defenses import make_defense  # noqa: E402
 from core.evaluation.audit.runs import prepare  # noqa: E402
 
-METHODS = {"Randomized smoothing": RandomizedSmoothing, "Smooth-Reduce": SmoothReduce}
+METHODS = ("Randomized smoothing", "Smooth-Reduce")  # names in core.defenses.DEFENSES
 
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--method", choices=list(METHODS), required=True)
+    p.add_argument("--method", choices=METHODS, required=True)
     p.add_argument("--model", default="EfficientNet-Lite0")
     p.add_argument("--n-photos", type=int, default=20)
     p.add_argument("--sigma", type=float, default=0.12)
@@ -55,7 +55,7 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(1)
     target = prepare(a.model, n=a.n_photos, labelled=True, surrogate=None)
     model = target.model
-    defense = METHODS[a.method](model, sigma=a.sigma, n0=a.n0, n=a.n, alpha=a.alpha)
+    defense = make_defense(a.method, model, sigma=a.sigma, n0=a.n0, n=a.n, alpha=a.alpha)
     dev = next(model.parameters()).device
     photos = []
     t0 = time.perf_counter()

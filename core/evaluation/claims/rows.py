@@ -648,10 +648,11 @@ def _capped(robust: list[int], other: list[int], cap: int) -> list[bool]:
 def defense_row(spec: DefenseClaim, audits_dir: Path) -> ClaimRow:
     """The row of an ImageNet defense (its audit files); a claim made on segmentation too is judged there as well
     (:func:`segmentation_verdict`) and both settings combine by the rules of :mod:`core.judging.claims`."""
-    row = _audit_row(spec, audits_dir)
+    audit = _read_json(audits_dir / spec.adaptive_audit)
+    row = _audit_row(spec, audits_dir, audit)
     row.metric, row.control = spec.metric, spec.control
     if spec.certify:
-        _certified_radii(row, spec, audits_dir / "certify")
+        _certified_radii(row, spec, audits_dir / "certify", (audit or {}).get("data", ""))
     seg = segmentation_verdict() if spec.segmentation else None
     if seg is not None and row.verdict in (HOLDS, CONTRADICTED, INCONCLUSIVE):
         v = combine([Verdict(row.verdict, "ImageNet photos: " + row.reason.rstrip(".")), seg])
@@ -661,11 +662,11 @@ def defense_row(spec: DefenseClaim, audits_dir: Path) -> ClaimRow:
     return row
 
 
-def _certified_radii(row: ClaimRow, spec: DefenseClaim, folder: Path) -> None:
+def _certified_radii(row: ClaimRow, spec: DefenseClaim, folder: Path, audited: str) -> None:
     """Judge a claim about certified radii on them: per photo, the radius certified for the true class (0 where the
     smoothed classifier abstains or certifies another class), claimed method against its control on the same photos
     and noise draws (Wilcoxon signed-rank, as the zoo's per-image smallest ε). The empirical audit stays in the
-    reproduction text; the verdict is the certificate's."""
+    reproduction text (``audited``: the photos its audit covered); the verdict is the certificate's."""
     docs = [_read_json(folder / f) for f in spec.certify]
     paths = [_rel(folder / f) for f in spec.certify]
     if any(d is None for d in docs):
@@ -695,7 +696,6 @@ def _certified_radii(row: ClaimRow, spec: DefenseClaim, folder: Path) -> None:
         row.reason = line + "; no significant difference" + (
             " (photos at the ceiling tie whatever the methods' true margins: a larger n would separate them)"
             if min(at_cap) > 0 else "") + "."
-    audited = (_read_json(AUDITS_DIR / spec.adaptive_audit) or {}).get("data", "")
     row.reproduction = (f"{a['method']} and {b['method']} of {a['model']}, {a['data']}, CERTIFY with n0 = "
                         f"{a['params']['n0']}, n = {a['params']['n']:,}, α = {a['params']['alpha']:g}; also audited "
                         f"under attack ({audited}, through EOT at ε = 4/255): robust {row.measured}")
@@ -706,26 +706,25 @@ def _certified_radii(row: ClaimRow, spec: DefenseClaim, folder: Path) -> None:
     row.evidence = [f"{pth} ({doc['command']})" for pth, doc in zip(paths, docs)] + row.evidence
 
 
-def _audit_row(spec: DefenseClaim, audits_dir: Path) -> ClaimRow:
+def _audit_row(spec: DefenseClaim, audits_dir: Path, audit: dict | None) -> ClaimRow:
+    """The row from the defense's audit files (``audit``: its adaptive audit, already read)."""
     path = audits_dir / spec.adaptive_audit
-    audit = _read_json(path)
     base = _read_json(audits_dir / spec.baseline_audit)
     naive = _read_json(audits_dir / spec.naive_audit) if spec.naive_audit else None
+    bin_doc = _read_json(AUDITS_DIR / "binarization" / spec.binarization) if spec.binarization else None
     registered = get_preset(spec.preset) if spec.preset else None
     live = registered or Preset(id=f"claim_{spec.key}", page="def", title=spec.title, blurb="From the Claims page.",
                                 values={"def_names": [DEFENSE_NAMES[spec.key]], "def_mode": "Adaptive"})
     row = ClaimRow(key=f"defense:{spec.key}", title=spec.title, paper=spec.paper, claim=spec.claim, reproduction="",
                    measured="—", measured_value=None, measured_ci95=None, n=None, baseline="—", single_attack="—",
                    audit="not audited", verdict=NOT_MEASURED, reason="", page=live.page, preset=live,
-                   source=_rel(path), binarization=_binarization_text(
-                       _read_json(AUDITS_DIR / "binarization" / spec.binarization)) if spec.binarization else "not run")
+                   source=_rel(path), binarization=_binarization_text(bin_doc) if spec.binarization else "not run")
     if audit is None:
         row.reason = f"{row.source} is missing."
         return row
     row.extra_links = [("audit it", defense_audit_preset(spec, audit))]
     row.evidence = [f"{_rel(audits_dir / f)} ({d.get('command', '')})" for f, d in
                     ((spec.adaptive_audit, audit), (spec.baseline_audit, base), (spec.naive_audit, naive)) if d]
-    bin_doc = _read_json(AUDITS_DIR / "binarization" / spec.binarization) if spec.binarization else None
     if bin_doc:
         row.evidence.append(f"docs/audits/binarization/{spec.binarization} ({bin_doc.get('command', '')})")
     cfg = audit.get("config") or {}
@@ -745,7 +744,8 @@ def _audit_row(spec: DefenseClaim, audits_dir: Path) -> ClaimRow:
                          "restarts)" if by.startswith("any")
                          else f"; robust accuracy against the strongest of them (here: {by})")
     row.measured_value, row.measured_ci95, row.n = round(iv.p, 4), iv.as_list(), iv.n
-    base_iv = audit_robust(base)[0] if base and audit_robust(base) else None
+    base_robust = audit_robust(base) if base else None
+    base_iv = base_robust[0] if base_robust else None
     row.baseline = f"undefended: {base_iv.pct()}" if base_iv else "undefended: not audited"
     if naive is not None:
         naive_iv = audit_robust(naive)
