@@ -112,7 +112,8 @@ c1.plotly_chart(success_vs_eps_figure(result), width="stretch")
 c2.plotly_chart(attack_comparison_figure(result), width="stretch")
 st.caption(f"Error bars: exact 95 % intervals over the {result.clean_correct} clean-correct images. "
            f"{interval_note(result.clean_correct)} The table tests each attack against white-box PGD on the same "
-           "images (exact McNemar).")
+           "images (exact McNemar); *robust to all* counts, over all images, those right before the attack that no "
+           "attack fooled (at the audit's ε also PGD with more steps and restarts): the audit's worst case per image.")
 show_table(comparison_rows(result), key=f"{P}_comparison")
 with st.expander("Numbers of every check"):
     for c in result.checks:

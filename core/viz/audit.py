@@ -45,7 +45,8 @@ def attack_comparison_figure(result, title: str = "White-box vs transfer vs Squa
 
 def comparison_rows(result) -> list[dict]:
     """White-box vs transfer vs Square per ε with each success rate's exact 95 % interval (over the
-    clean-correct images) and the paired McNemar test against white-box PGD."""
+    clean-correct images), the images no attack fooled (over all images: the audit's per-image worst case)
+    and the paired McNemar test against white-box PGD."""
     def cell(c: dict, k: str) -> str | None:
         v, ci = c.get(k), c.get(f"{k}_ci95")
         if v is None or v != v:
@@ -58,6 +59,9 @@ def comparison_rows(result) -> list[dict]:
                "transfer": cell(c, "transfer"), "Square": cell(c, "square")}
         if "square_eot" in c:
             row["Square (one draw)"], row["Square-EOT"] = cell(c, "square_one_draw"), cell(c, "square_eot")
+        per = c.get("robust_per_image")
+        if per is not None:
+            row["robust to all"] = f"{sum(per)} of {len(per)}"
         for k, t in (c.get("paired") or {}).items():
             row[f"{k} vs white-box"] = f"p = {t['p_value']:.2g}" + (" (significant)" if t["significant"] else "")
         rows.append(row)

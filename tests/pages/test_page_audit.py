@@ -30,5 +30,8 @@ def test_audit_page_runs_and_shows_the_checklist():
                   "Input gradients are informative", "targeted attack reaches"):
         assert title in text, title
     assert len(at.get("plotly_chart")) == 2
+    # the per-image worst case of the audit: images no attack fooled, over all 8 images
+    table = next(d.value for d in at.dataframe if "robust to all" in d.value.columns)
+    assert all(str(v).endswith(" of 8") for v in table["robust to all"])
     heads = [e.value for e in at.subheader]
     assert any(h.startswith("⚠️ Flagged") or h.startswith("✅") for h in heads)
